@@ -1,0 +1,318 @@
+"""The local sandbox: real JupyterHub + OAuthenticator + configurable-http-proxy + oidc-provider.
+
+One entry point shared by the tests, the demo and the benchmarks:
+
+    with Sandbox() as sb:
+        sb.set_fault("secret_expired")
+        config = sb.write_config(tmp / "config.toml")
+        ... run `probe --config config run sandbox` with env=sb.probe_env() ...
+
+Every port is chosen free at start; every process is stopped at the end. Secrets (the client secret,
+the test password) are random per sandbox, so a test can search every output for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+NODE_MODULES = HERE / "node_modules"
+
+# Fault switches. IdP faults are PUT to the IdP's control port; hub faults go to a JSON file the
+# hub reads per request; hub_down stops the proxy (the hub's public face).
+IDP_FAULTS = {
+    "secret_expired": "client secret expired (client_secret_expires_at in the past)",
+    "secret_wrong": "the IdP holds another client secret than the hub and the prober",
+    "redirect_uri_mismatch": "the IdP no longer has the hub's callback URL registered",
+    "password_wrong": "the test account's password was changed at the IdP",
+    "idp_down": "the IdP's port refuses connections",
+    "idp_slow": "every IdP answer is delayed (value: seconds)",
+    "consent_blocked": "consent page with no way through (admin approval required)",
+    "js_form": "login form rendered by JavaScript after the page loads",
+    "stay_signed_in": "a 'Stay signed in?' page after the password",
+}
+HUB_FAULTS = {
+    "hub_down": "the hub's public port refuses connections",
+    "login_500": "the hub answers 500 on /hub/oauth_login",
+    "user_forbidden": "the hub refuses the test user (403)",
+    "stale_secret": "the hub sends an old client secret (a reverted deployment)",
+}
+FAULTS = {**IDP_FAULTS, **HUB_FAULTS}
+_IDP_WIRE_NAMES = {"idp_down": "down", "idp_slow": "slow_seconds"}
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+          timeout: float = 5) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def _wait_until(what: str, check: Any, proc: subprocess.Popen[bytes] | None, log: Path,
+                timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SandboxError(f"{what} exited with {proc.returncode}; log:\n{_tail(log)}")
+        try:
+            if check():
+                return
+        except (OSError, urllib.error.URLError) as err:
+            last = err
+        time.sleep(0.1)
+    raise SandboxError(f"{what} not ready after {timeout:.0f}s ({last}); log:\n{_tail(log)}")
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class Sandbox:
+    """The running sandbox. Use as a context manager, or call start() and stop()."""
+
+    workdir: Path | None = None
+    username: str = "student"
+    client_id: str = "jupyterhub"
+    hub_log_level: str = "WARN"
+    password: str = field(default_factory=lambda: "pw-" + secrets.token_urlsafe(12))
+    client_secret: str = field(default_factory=lambda: "cs-" + secrets.token_urlsafe(24))
+
+    def __post_init__(self) -> None:
+        self._own_workdir = self.workdir is None
+        self.dir = Path(self.workdir or tempfile.mkdtemp(prefix="loginprobe-sandbox-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.hub_port, self.hub_api_port, self.proxy_api_port = free_port(), free_port(), free_port()
+        self.idp_port, self.idp_control_port = free_port(), free_port()
+        self.proxy_token = secrets.token_hex(16)
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.faults: dict[str, Any] = {}
+
+    # -- addresses ----------------------------------------------------------------------------
+    @property
+    def hub_url(self) -> str:
+        return f"http://127.0.0.1:{self.hub_port}"
+
+    @property
+    def idp_url(self) -> str:
+        return f"http://127.0.0.1:{self.idp_port}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.idp_url}/token"
+
+    @property
+    def callback_url(self) -> str:
+        return f"{self.hub_url}/hub/oauth_callback"
+
+    def log(self, name: str) -> Path:
+        return self.dir / f"{name}.log"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if not (NODE_MODULES / "oidc-provider").is_dir():
+            raise SandboxError(f"npm packages missing: run `npm ci --prefix {HERE}`")
+        try:
+            self._start_idp()
+            self._start_proxy()
+            self._start_hub()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for name in list(self._procs)[::-1]:
+            self._stop(name)
+        if self._own_workdir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        log = self.log(name).open("ab")
+        self._procs[name] = subprocess.Popen(
+            argv, env={**os.environ, **env}, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.close()
+
+    def _stop(self, name: str) -> None:
+        proc = self._procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def _start_idp(self) -> None:
+        env = {
+            "IDP_PORT": str(self.idp_port), "IDP_CONTROL_PORT": str(self.idp_control_port),
+            "IDP_CLIENT_ID": self.client_id, "IDP_CLIENT_SECRET": self.client_secret,
+            "IDP_REDIRECT_URI": self.callback_url, "IDP_USERNAME": self.username,
+            "IDP_PASSWORD": self.password,
+        }
+        self._spawn("idp", ["node", str(HERE / "idp" / "server.mjs")], env, HERE)
+        control = f"http://127.0.0.1:{self.idp_control_port}/faults"
+        _wait_until("sandbox IdP", lambda: _http("GET", control)[0] == 200,
+                    self._procs["idp"], self.log("idp"))
+
+    def _start_proxy(self) -> None:
+        argv = [
+            "node", str(NODE_MODULES / "configurable-http-proxy" / "bin" / "configurable-http-proxy"),
+            "--ip", "127.0.0.1", "--port", str(self.hub_port),
+            "--api-ip", "127.0.0.1", "--api-port", str(self.proxy_api_port),
+            "--default-target", f"http://127.0.0.1:{self.hub_api_port}",
+            "--log-level", "warn",
+        ]
+        self._spawn("proxy", argv, {"CONFIGPROXY_AUTH_TOKEN": self.proxy_token}, HERE)
+        api = f"http://127.0.0.1:{self.proxy_api_port}/api/routes"
+        headers = {"Authorization": f"token {self.proxy_token}"}
+        _wait_until("configurable-http-proxy", lambda: _http("GET", api, headers=headers)[0] == 200,
+                    self._procs["proxy"], self.log("proxy"))
+
+    def _start_hub(self) -> None:
+        state = self.dir / "hub"
+        state.mkdir(exist_ok=True)
+        self._write_hub_faults()
+        env = {
+            "SANDBOX_HUB_FAULTS": str(self.dir / "hub_faults.json"),
+            "SANDBOX_HUB_STATE": str(state),
+            "SANDBOX_IDP_URL": self.idp_url,
+            "SANDBOX_HUB_URL": self.hub_url,
+            "SANDBOX_HUB_API_URL": f"http://127.0.0.1:{self.hub_api_port}",
+            "SANDBOX_PROXY_API_URL": f"http://127.0.0.1:{self.proxy_api_port}",
+            "SANDBOX_PROXY_TOKEN": self.proxy_token,
+            "SANDBOX_CLIENT_ID": self.client_id,
+            "SANDBOX_CLIENT_SECRET": self.client_secret,
+            "SANDBOX_HUB_LOG_LEVEL": self.hub_log_level,
+        }
+        argv = [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "hub" / "jupyterhub_config.py")]
+        self._spawn("hub", argv, env, state)
+        _wait_until("JupyterHub", lambda: _http("GET", f"{self.hub_url}/hub/api")[0] == 200,
+                    self._procs["hub"], self.log("hub"), timeout=90)
+
+    # -- faults -------------------------------------------------------------------------------
+    def set_fault(self, name: str, value: Any = True) -> None:
+        """Turn a fault on (value True, or seconds for idp_slow) or off (False / 0)."""
+        if name not in FAULTS:
+            raise SandboxError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
+        if value:
+            self.faults[name] = value
+        else:
+            self.faults.pop(name, None)
+        self._apply()
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+        self._apply()
+
+    @contextmanager
+    def fault(self, name: str, value: Any = True) -> Iterator[None]:
+        self.set_fault(name, value)
+        try:
+            yield
+        finally:
+            self.set_fault(name, False)
+
+    def _apply(self) -> None:
+        wire = {_IDP_WIRE_NAMES.get(k, k): v for k, v in self.faults.items() if k in IDP_FAULTS}
+        status, body = _http("PUT", f"http://127.0.0.1:{self.idp_control_port}/faults",
+                             json.dumps(wire).encode())
+        if status != 200:
+            raise SandboxError(f"IdP refused faults {wire}: {status} {body!r}")
+        self._write_hub_faults()
+        proxy_up = "proxy" in self._procs and self._procs["proxy"].poll() is None
+        if self.faults.get("hub_down") and proxy_up:
+            self._stop("proxy")
+        elif not self.faults.get("hub_down") and not proxy_up and "hub" in self._procs:
+            self._start_proxy()
+
+    def _write_hub_faults(self) -> None:
+        path = self.dir / "hub_faults.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({k: v for k, v in self.faults.items() if k in HUB_FAULTS}))
+        tmp.replace(path)
+
+    # -- what a probe needs -------------------------------------------------------------------
+    def probe_env(self) -> dict[str, str]:
+        """Environment variables the sandbox config's *_env keys name."""
+        return {
+            "SANDBOX_USERNAME": self.username,
+            "SANDBOX_PASSWORD": self.password,
+            "SANDBOX_CLIENT_SECRET": self.client_secret,
+        }
+
+    def config_text(self, *, hub: str = "sandbox", oauth: bool = True, timeout: str = "30s",
+                    extra_hub: str = "", extra_oauth: str = "", pagerduty_env: str = "") -> str:
+        oauth_section = f"""
+[hubs.{hub}.oauth]
+token_url = "{self.token_url}"
+client_id = "{self.client_id}"
+client_secret_env = "SANDBOX_CLIENT_SECRET"
+{extra_oauth}
+""" if oauth else ""
+        pagerduty = f"""
+[pagerduty]
+routing_key_env = "{pagerduty_env}"
+""" if pagerduty_env else ""
+        return f"""# Written by the sandbox for its own ports; secrets come from the environment.
+[monitor]
+timeout = "{timeout}"
+
+[browser]
+executable = ""
+{pagerduty}
+[hubs.{hub}]
+url = "{self.hub_url}"
+flow = "generic_oidc"
+username_env = "SANDBOX_USERNAME"
+password_env = "SANDBOX_PASSWORD"
+{extra_hub}
+{oauth_section}"""
+
+    def write_config(self, path: Path, **kwargs: Any) -> Path:
+        path.write_text(self.config_text(**kwargs))
+        return path

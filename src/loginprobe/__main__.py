@@ -1,0 +1,3 @@
+from loginprobe.cli import main
+
+main()

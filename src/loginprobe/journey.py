@@ -1,0 +1,429 @@
+"""The journey: a real browser walks the hub's login the way a student does.
+
+    hub_start ─▶ hub_login ─▶ idp_page ─▶ idp_login (the flow) ─▶ oauth_callback ─▶ hub_landing
+
+The journey owns the hub's side (start page, sign-in button, callback, landing page) and watches every
+main-frame navigation the browser makes; the flow from probes/ drives only the IdP's pages. What it
+returns is an Observation's raw parts: a step timeline and, if it stopped early, the Failure.
+Classification (what it means) is classify.py's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+from playwright.async_api import BrowserContext, Page, Request, Response
+from playwright.async_api import Error as PlaywrightError
+
+from loginprobe.flows import (
+    Flow,
+    FlowChanged,
+    FlowContext,
+    IdpErrorPage,
+    LoginRejected,
+    SelectorOverrides,
+)
+from loginprobe.model import Failure, FailureKind, Step
+from loginprobe.redact import Redactor, redact_url
+
+HUB_STEPS = ("hub_start", "hub_login")
+# OAuth error codes (RFC 6749 §4.1.2.1, §5.2) and provider codes worth quoting as evidence.
+_ERROR_CODE = re.compile(
+    r"\b(AADSTS\d{5,}|invalid_redirect_uri|invalid_request|invalid_client|invalid_scope|"
+    r"unauthorized_client|access_denied|unsupported_response_type|server_error|"
+    r"temporarily_unavailable|redirect_uri_mismatch|application_suspended)\b"
+)
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+@dataclass
+class NavEntry:
+    """One main-frame navigation request: a page load or one hop of a redirect chain."""
+
+    url: str
+    started: float
+    finished: float | None = None
+    status: int | None = None
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+
+class NavLog:
+    """Every main-frame navigation of a page, in order, with a way to wait for the next one."""
+
+    def __init__(self, page: Page, clock: Callable[[], float]) -> None:
+        self.entries: list[NavEntry] = []
+        self._by_request: dict[int, NavEntry] = {}
+        self._page = page
+        self._clock = clock
+        self._changed = asyncio.Event()
+        page.on("request", self._on_request)
+        page.on("response", self._on_response)
+        page.on("requestfailed", self._on_failed)
+
+    def _main_frame_nav(self, request: Request) -> bool:
+        try:
+            return request.is_navigation_request() and request.frame == self._page.main_frame
+        except PlaywrightError:  # a request from a worker has no frame
+            return False
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _on_request(self, request: Request) -> None:
+        if self._main_frame_nav(request):
+            entry = NavEntry(request.url, self._clock())
+            self._by_request[id(request)] = entry
+            self.entries.append(entry)
+            self._notify()
+
+    def _on_response(self, response: Response) -> None:
+        entry = self._by_request.get(id(response.request))
+        if entry is not None and not entry.done:
+            entry.status, entry.finished = response.status, self._clock()
+            self._notify()
+
+    def _on_failed(self, request: Request) -> None:
+        entry = self._by_request.get(id(request))
+        if entry is not None and not entry.done:
+            entry.error, entry.finished = request.failure or "request failed", self._clock()
+            self._notify()
+
+    def mark(self) -> int:
+        return len(self.entries)
+
+    def since(self, mark: int) -> list[NavEntry]:
+        return self.entries[mark:]
+
+    def pending(self) -> NavEntry | None:
+        return next((e for e in reversed(self.entries) if not e.done), None)
+
+    async def wait_for(self, predicate: Callable[[NavEntry], bool], since: int = 0) -> NavEntry:
+        while True:
+            for entry in self.entries[since:]:
+                if predicate(entry):
+                    return entry
+            await self._changed.wait()
+
+
+class _Stop(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.detail)
+        self.failure = failure
+
+
+@dataclass
+class _OpenStep:
+    name: str
+    started: float
+    http_status: int | None = None
+    url: str = ""
+
+
+@dataclass
+class Journey:
+    page: Page
+    hub_url: str
+    flow: Flow
+    username: str
+    password: str = field(repr=False)
+    totp_secret: str | None = field(default=None, repr=False)
+    selectors: SelectorOverrides = SelectorOverrides()
+    element_timeout: float = 15.0
+    redactor: Redactor = field(default_factory=Redactor)
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.hub_origin = origin(self.hub_url)
+        self.nav = NavLog(self.page, self.clock)
+        self.steps: list[Step] = []
+        self._open: _OpenStep | None = None
+        self.timed_out_step: str | None = None
+
+    # -- where is a URL? ----------------------------------------------------------------------
+    def on_hub(self, url: str) -> bool:
+        return origin(url) == self.hub_origin
+
+    def is_callback(self, url: str) -> bool:
+        return self.on_hub(url) and urlsplit(url).path.rstrip("/").endswith("/oauth_callback")
+
+    def step_for(self, url: str, current: str) -> str:
+        """The step a navigation belongs to, by where it goes."""
+        if self.is_callback(url):
+            return "oauth_callback"
+        if not self.on_hub(url):
+            return current if current.startswith("idp_") else "idp_page"
+        return current
+
+    # -- the timeline -------------------------------------------------------------------------
+    def _record(self, name: str, status: str, started: float, ended: float,
+                http_status: int | None = None, url: str = "", detail: str = "") -> None:
+        self.steps.append(Step(
+            name=name, status=status,  # type: ignore[arg-type]
+            http_status=http_status, url=url, ms=round((ended - started) * 1000),
+            detail=self.redactor.text(detail)[:300],
+        ))
+
+    def note(self, entry: NavEntry) -> None:
+        if self._open is not None:
+            self._open.http_status = entry.status
+            self._open.url = redact_url(entry.url)
+
+    def _note_last(self, mark: int) -> None:
+        done = [e for e in self.nav.since(mark) if e.done]
+        if done:
+            self.note(done[-1])
+
+    @asynccontextmanager
+    async def step(self, name: str) -> AsyncIterator[None]:
+        self._open = _OpenStep(name, self.clock())
+        try:
+            yield
+        except _Stop as stop:
+            f, cur = stop.failure, self._current()
+            self._record(cur.name, "failed", cur.started, self.clock(),
+                         f.http_status if f.http_status is not None else cur.http_status,
+                         f.url or cur.url, f.detail)
+            raise
+        except (asyncio.CancelledError, TimeoutError):
+            self._record_timeout(self._current())
+            raise
+        except BaseException as err:
+            cur = self._current()
+            self._record(cur.name, "failed", cur.started, self.clock(), cur.http_status,
+                         cur.url, f"{type(err).__name__}: {err}")
+            raise
+        else:
+            cur = self._current()
+            self._record(cur.name, "ok", cur.started, self.clock(), cur.http_status, cur.url)
+        finally:
+            self._open = None
+
+    def _current(self) -> _OpenStep:
+        assert self._open is not None
+        return self._open
+
+    def begin_step(self, name: str) -> None:
+        """A flow's own step (e.g. "idp_consent"): ends the open step and starts this one."""
+        cur = self._current()
+        if cur.name == name:
+            return
+        now = self.clock()
+        self._record(cur.name, "ok", cur.started, now, cur.http_status, cur.url)
+        self._open = _OpenStep(name, now)
+
+    def _record_timeout(self, opened: _OpenStep) -> None:
+        # A page that never answers is the fault of whoever it belongs to: if the browser is
+        # waiting on the IdP while the hub step is open, the hub step ended when the hub answered.
+        pending = self.nav.pending()
+        now = self.clock()
+        if pending is not None:
+            owner = self.step_for(pending.url, opened.name)
+            if owner != opened.name:
+                self._record(opened.name, "ok", opened.started, pending.started,
+                             opened.http_status, opened.url)
+                self._record(owner, "timeout", pending.started, now, None,
+                             redact_url(pending.url), "no answer before the probe's timeout")
+                self.timed_out_step = owner
+                return
+            opened.url = redact_url(pending.url)
+        self._record(opened.name, "timeout", opened.started, now, opened.http_status, opened.url,
+                     "no answer before the probe's timeout")
+        self.timed_out_step = opened.name
+
+    # -- checks on what the browser got --------------------------------------------------------
+    def _fail(self, kind: FailureKind, step: str, detail: str, entry: NavEntry | None = None,
+              code: str | None = None) -> _Stop:
+        url = entry.url if entry else self.page.url
+        where = "hub" if self.on_hub(url) and not step.startswith("idp_") else "idp"
+        return _Stop(Failure(
+            kind=kind, step=step, detail=self.redactor.text(detail),
+            http_status=entry.status if entry else None, url=redact_url(url), code=code,
+            where=where,  # type: ignore[arg-type]
+        ))
+
+    async def check(self, mark: int, step: str) -> None:
+        """Stop on a failed request or an error status among the navigations since mark."""
+        entries = [e for e in self.nav.since(mark) if e.done]
+        for entry in entries:
+            if entry.error is not None:
+                raise self._fail(FailureKind.NETWORK, self.step_for(entry.url, step),
+                                 entry.error, entry)
+        if not entries:
+            return
+        last = entries[-1]
+        if last.status is not None and last.status >= 400:
+            if self.on_hub(last.url):
+                raise self._fail(FailureKind.HTTP, self.step_for(last.url, step),
+                                 f"answered {last.status}", last)
+            await self._idp_error(last, self.step_for(last.url, step))
+
+    async def _idp_error(self, entry: NavEntry, step: str) -> None:
+        text = await self.page_text()
+        codes = _ERROR_CODE.findall(text)
+        raise self._fail(FailureKind.IDP_ERROR, step,
+                         f"IdP answered {entry.status}: {_gist(text)}", entry,
+                         code=codes[0] if codes else None)
+
+    async def page_text(self) -> str:
+        try:
+            return await self.page.locator("body").inner_text(timeout=3000)
+        except PlaywrightError:
+            return ""
+
+    # -- the walk ------------------------------------------------------------------------------
+    async def walk(self) -> None:
+        page = self.page
+        start = self.nav.mark()
+        async with self.step("hub_start"):
+            mark = self.nav.mark()
+            try:
+                await page.goto(self.hub_url, wait_until="domcontentloaded")
+            except PlaywrightError:
+                pass  # the navigation log says what went wrong
+            await self.check(mark, "hub_start")
+            self._note_last(mark)
+            if not self.nav.since(mark):
+                raise self._fail(FailureKind.PROBE_ERROR, "hub_start", "browser made no request")
+
+        if self.on_hub(page.url):
+            async with self.step("hub_login"):
+                mark = self.nav.mark()
+                await self._click_sign_in()
+                entry = await self.nav.wait_for(lambda e: e.done, since=mark)
+                self.note(entry)
+                await self.check(mark, "hub_login")
+
+        async with self.step("idp_page"):
+            entry = await self.nav.wait_for(lambda e: e.done and not self.on_hub(e.url), start)
+            self.note(entry)
+            if entry.error is None:
+                try:
+                    await page.wait_for_load_state("domcontentloaded")
+                except PlaywrightError:
+                    pass
+            await self.check(self.nav.entries.index(entry), "idp_page")
+            self._note_last(self.nav.entries.index(entry))
+
+        idp_mark = self.nav.mark()
+        async with self.step("idp_login"):
+            await self._run_flow(idp_mark)
+
+        async with self.step("oauth_callback"):
+            try:
+                callback = await asyncio.wait_for(
+                    self.nav.wait_for(lambda e: e.done and self.is_callback(e.url), idp_mark),
+                    self.element_timeout)
+            except TimeoutError:
+                raise self._fail(FailureKind.FLOW_CHANGED, "oauth_callback",
+                                 "the IdP never sent the browser to the hub's /oauth_callback")
+            self.note(callback)
+            # The callback's own time: from the IdP's redirect to the hub's answer.
+            self._current().started = min(self._current().started, callback.started)
+            oauth_error = parse_qs(urlsplit(callback.url).query).get("error")
+            if oauth_error:
+                desc = parse_qs(urlsplit(callback.url).query).get("error_description", [""])[0]
+                raise self._fail(FailureKind.IDP_ERROR, "oauth_callback",
+                                 f"the IdP returned error {oauth_error[0]} to the hub {desc}".strip(),
+                                 callback, code=oauth_error[0])
+            after_callback = self.nav.entries.index(callback)
+            await self.check(after_callback, "oauth_callback")
+
+        async with self.step("hub_landing"):
+            landing = await self.nav.wait_for(
+                lambda e: e.done and (e.error is not None or e.status is None or e.status < 300
+                                      or e.status >= 400), after_callback + 1)
+            self.note(landing)
+            await self.check(self.nav.entries.index(landing), "hub_landing")
+            try:
+                await page.wait_for_load_state("domcontentloaded")
+            except PlaywrightError:
+                pass
+            path = urlsplit(landing.url).path
+            if not self.on_hub(landing.url) or path.rstrip("/").endswith("/login"):
+                raise self._fail(FailureKind.HTTP, "hub_landing",
+                                 f"after the callback the hub sent the browser to "
+                                 f"{redact_url(landing.url)} instead of a logged-in page", landing)
+
+    async def _click_sign_in(self) -> None:
+        # JupyterHub's login page links to /hub/oauth_login; other apps say "Sign in" or "Log in".
+        button = self.page.locator('a[href*="oauth_login"]:visible').or_(
+            self.page.get_by_role("link", name=re.compile(r"sign in|log ?in", re.I))
+        ).or_(self.page.get_by_role("button", name=re.compile(r"sign in|log ?in", re.I)))
+        try:
+            await button.first.click(timeout=self.element_timeout * 1000)
+        except PlaywrightError as err:
+            if "Timeout" not in str(err):
+                raise
+            raise self._fail(FailureKind.FLOW_CHANGED, "hub_login",
+                             "the hub's login page has no sign-in button or link") from None
+
+    async def _run_flow(self, idp_mark: int) -> None:
+        def has_left() -> bool:
+            return any(self.on_hub(e.url) for e in self.nav.since(idp_mark))
+
+        async def left_idp() -> None:
+            await self.nav.wait_for(lambda e: self.on_hub(e.url), idp_mark)
+
+        ctx = FlowContext(
+            username=self.username, password=self.password, totp_secret=self.totp_secret,
+            selectors=self.selectors, element_timeout=self.element_timeout,
+            begin_step=self.begin_step, left_idp=left_idp, has_left_idp=has_left,
+        )
+        try:
+            await self.flow(self.page, ctx)
+        except LoginRejected as err:
+            raise self._fail(FailureKind.LOGIN_REJECTED, self._open_name(), str(err)) from None
+        except IdpErrorPage as err:
+            raise self._fail(FailureKind.IDP_ERROR, self._open_name(), str(err),
+                             code=err.code) from None
+        except FlowChanged as err:
+            raise self._fail(FailureKind.FLOW_CHANGED, self._open_name(), str(err)) from None
+        # A navigation that failed on the way (IdP went down mid-login, hub unreachable at the
+        # callback) shows up in the log, not as an exception from the flow.
+        failed = [e for e in self.nav.since(idp_mark) if e.error is not None]
+        if failed:
+            await self.check(self.nav.entries.index(failed[0]), "idp_login")
+
+    def _open_name(self) -> str:
+        return self._open.name if self._open else "idp_login"
+
+
+def _gist(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return " | ".join(lines)[:240]
+
+
+async def run_journey(context: BrowserContext, journey_factory: Callable[[Page], Journey],
+                      timeout: float) -> tuple[tuple[Step, ...], Failure | None]:
+    """Walk the journey in a fresh page, within `timeout` seconds."""
+    page = await context.new_page()
+    # Playwright's own timeouts stay behind ours, so the probe's deadline decides.
+    page.set_default_timeout((timeout + 5) * 1000)
+    journey = journey_factory(page)
+    failure: Failure | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            await journey.walk()
+    except _Stop as stop:
+        failure = stop.failure
+    except TimeoutError:
+        step = journey.timed_out_step or "hub_start"
+        where = "idp" if step.startswith("idp_") else "hub"
+        failure = Failure(FailureKind.TIMEOUT, step, f"no answer within {timeout:g}s",
+                          where=where)  # type: ignore[arg-type]
+    return tuple(journey.steps), failure

@@ -1,0 +1,101 @@
+"""The real sandbox, shared by every integration test in the session."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import Sandbox
+
+ROUTING_KEY = "R" + secrets.token_hex(16)[:31]  # PagerDuty routing keys are 32 characters
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as sb:
+        yield sb
+
+
+@pytest.fixture(autouse=True)
+def _no_faults_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").clear_faults()
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    workdir: Path
+    tmpdir: Path
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def written_files(self) -> dict[Path, bytes]:
+        return {p: p.read_bytes() for d in (self.workdir, self.tmpdir) for p in d.rglob("*")
+                if p.is_file()}
+
+
+class Prober:
+    """Runs the real `probe` command against the sandbox, each run in its own empty directory
+    (cwd, HOME and TMPDIR), so everything it writes to disk can be searched for secrets."""
+
+    def __init__(self, sandbox: Sandbox, tmp: Path) -> None:
+        self.sandbox, self.tmp, self.n = sandbox, tmp, 0
+        self.tmpdirs: list[Path] = []
+        self.secrets = [sandbox.password, sandbox.client_secret, ROUTING_KEY]
+
+    def config(self, **kwargs: Any) -> Path:
+        kwargs.setdefault("pagerduty_env", "PAGERDUTY_ROUTING_KEY")
+        self.n += 1
+        return self.sandbox.write_config(self.tmp / f"config-{self.n}.toml", **kwargs)
+
+    def run(self, *args: str, config: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120) -> Run:
+        self.n += 1
+        work = self.tmp / f"run-{self.n}"
+        work.mkdir()
+        # Chromium's sockets live in TMPDIR and a Unix socket path has ~100 characters at most,
+        # so TMPDIR is short, beside (not inside) the pytest directory, and searched as well.
+        tmpdir = Path(tempfile.mkdtemp(prefix="lp-", dir="/tmp"))
+        self.tmpdirs.append(tmpdir)
+        full_env = {
+            **os.environ, **self.sandbox.probe_env(), "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+            "HOME": str(work), "TMPDIR": str(tmpdir), "LOGINPROBE_LOG_LEVEL": "debug",
+            **(env or {}),
+        }
+        cfg = config or self.config()
+        proc = subprocess.run(["probe", "--config", str(cfg), *args], env=full_env, cwd=work,
+                              capture_output=True, text=True, timeout=timeout)
+        run = Run(proc.returncode, proc.stdout, proc.stderr, work, tmpdir)
+        self.assert_no_secrets(run)
+        return run
+
+    def assert_no_secrets(self, run: Run) -> None:
+        for secret in self.secrets:
+            assert secret not in run.stdout, "a secret leaked to stdout"
+            assert secret not in run.stderr, "a secret leaked to stderr"
+            for path, content in run.written_files().items():
+                assert secret.encode() not in content, f"a secret leaked to {path}"
+
+
+@pytest.fixture
+def prober(sandbox: Sandbox, tmp_path: Path) -> Iterator[Prober]:
+    p = Prober(sandbox, tmp_path)
+    yield p
+    for d in p.tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
