@@ -11,30 +11,42 @@ from __future__ import annotations
 import asyncio
 import re
 
-from playwright.async_api import Locator, Page
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Locator, Page
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected
 
 _NOT_TEXT = ":not([type=hidden]):not([type=password]):not([type=submit]):not([type=checkbox])"
 USERNAME_CSS = ", ".join(
     f"input{sel}{_NOT_TEXT}:visible"
-    for sel in ('[autocomplete="username"]', '[type="email"]', '[name*="user" i]',
-                '[name*="login" i]', '[name*="email" i]', '[id*="user" i]', '[id*="email" i]',
-                '[name="loginfmt"]')
+    for sel in (
+        '[autocomplete="username"]',
+        '[type="email"]',
+        '[name*="user" i]',
+        '[name*="login" i]',
+        '[name*="email" i]',
+        '[id*="user" i]',
+        '[id*="email" i]',
+        '[name="loginfmt"]',
+    )
 )
 PASSWORD_CSS = 'input[type="password"]:visible'
-ERROR_CSS = ('[role="alert"]:visible, .error:visible, .alert-danger:visible, .alert-error:visible, '
-             '[id*="error" i]:visible, [class*="error-message" i]:visible')
+ERROR_CSS = (
+    '[role="alert"]:visible, .error:visible, .alert-danger:visible, .alert-error:visible, '
+    '[id*="error" i]:visible, [class*="error-message" i]:visible'
+)
 
 SUBMIT_NAME = re.compile(r"^\s*(sign[ -]?in|log[ -]?in|login|continue|next|submit|verify)\b", re.I)
 CONSENT_NAME = re.compile(
-    r"^\s*(allow|authori[sz]e|accept|approve|grant( access)?|consent|agree|continue|yes)\b", re.I)
+    r"^\s*(allow|authori[sz]e|accept|approve|grant( access)?|consent|agree|continue|yes)\b", re.I
+)
 STAY_SIGNED_IN = re.compile(r"stay signed in|keep me signed in|remember (me|this device)", re.I)
 NO_BUTTON = re.compile(r"^\s*(no|not now|skip)\b", re.I)
 CONSENT_TEXT = re.compile(r"authori[sz]e|permission|consent|approv|grant|would like to", re.I)
-ERROR_CODE = re.compile(r"\b(AADSTS\d{5,}|invalid_[a-z_]+|unauthorized_client|access_denied|"
-                        r"server_error|temporarily_unavailable)\b")
+ERROR_CODE = re.compile(
+    r"\b(AADSTS\d{5,}|invalid_[a-z_]+|unauthorized_client|access_denied|"
+    r"server_error|temporarily_unavailable)\b"
+)
 ERROR_TEXT = re.compile(r"\berror\b|something went wrong|sorry", re.I)
 
 MAX_PAGES = 8
@@ -69,16 +81,18 @@ async def _first_line(locator: Locator) -> str:
 async def _act_and_settle(page: Page, ctx: FlowContext, action: Locator) -> None:
     """Press a button and wait for the IdP's answer: a new page, or an inline error on this one."""
     navigated = asyncio.ensure_future(
-        page.wait_for_event("framenavigated", predicate=lambda f: f == page.main_frame,
-                            timeout=0))
+        page.wait_for_event("framenavigated", predicate=lambda f: f == page.main_frame, timeout=0)
+    )
     left = asyncio.ensure_future(ctx.left_idp())
     inline_error = asyncio.ensure_future(
-        page.locator(ERROR_CSS).first.wait_for(state="visible", timeout=0))
+        page.locator(ERROR_CSS).first.wait_for(state="visible", timeout=0)
+    )
     waiters = [navigated, left, inline_error]
     try:
         await action.first.click()
-        await asyncio.wait(waiters, timeout=ctx.element_timeout,
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            waiters, timeout=ctx.element_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         for w in waiters:
             w.cancel()
@@ -92,8 +106,9 @@ async def _wait_for_page(page: Page, ctx: FlowContext, known: Locator) -> bool:
     or error message, after a short grace for forms that scripts are still rendering.
     """
     anything = known.or_(page.get_by_role("button")).or_(page.locator(ERROR_CSS))
-    appeared = asyncio.ensure_future(anything.first.wait_for(state="visible",
-                                                             timeout=ctx.element_timeout * 1000))
+    appeared = asyncio.ensure_future(
+        anything.first.wait_for(state="visible", timeout=ctx.element_timeout * 1000)
+    )
     left = asyncio.ensure_future(ctx.left_idp())
     try:
         done, _ = await asyncio.wait([appeared, left], return_when=asyncio.FIRST_COMPLETED)
@@ -124,18 +139,25 @@ async def _no_known_page(page: Page, ctx: FlowContext) -> None:
         raise LoginRejected(
             "the IdP asks for consent or approval that the prober cannot give: the test account "
             "was never set up for this app (sign in with it once by hand, or have an admin grant "
-            "consent)")
-    raise FlowChanged(f"no login form, button or known page at {page.url.split('?')[0]} "
-                      f"(set [hubs.NAME.selectors] if the IdP's page is unusual)")
+            "consent)"
+        )
+    raise FlowChanged(
+        f"no login form, button or known page at {page.url.split('?')[0]} "
+        f"(set [hubs.NAME.selectors] if the IdP's page is unusual)"
+    )
 
 
 async def login(page: Page, ctx: FlowContext) -> None:
     sel = ctx.selectors
     username = page.locator(sel.username) if sel.username else page.locator(USERNAME_CSS)
     password = page.locator(sel.password) if sel.password else page.locator(PASSWORD_CSS)
-    submit = (page.locator(sel.submit) if sel.submit else
-              page.locator("button[type=submit]:visible, input[type=submit]:visible")
-              .or_(_buttons(page, SUBMIT_NAME)))
+    submit = (
+        page.locator(sel.submit)
+        if sel.submit
+        else page.locator("button[type=submit]:visible, input[type=submit]:visible").or_(
+            _buttons(page, SUBMIT_NAME)
+        )
+    )
     consent = page.locator(sel.consent) if sel.consent else _buttons(page, CONSENT_NAME)
     known = password.or_(username).or_(consent).or_(_buttons(page, NO_BUTTON))
 
@@ -172,8 +194,10 @@ async def login(page: Page, ctx: FlowContext) -> None:
                 # Some consent buttons are disabled for a moment after the page shows them.
                 await button.click(timeout=ctx.element_timeout * 1000, trial=True)
             except PlaywrightError:
-                raise LoginRejected("the IdP's consent button never became clickable: the test "
-                                    "account was never set up for this app") from None
+                raise LoginRejected(
+                    "the IdP's consent button never became clickable: the test "
+                    "account was never set up for this app"
+                ) from None
             await _act_and_settle(page, ctx, button)
         else:
             await _no_known_page(page, ctx)

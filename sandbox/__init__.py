@@ -68,8 +68,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-          timeout: float = 5) -> tuple[int, bytes]:
+def _http(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5,
+) -> tuple[int, bytes]:
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -78,8 +83,9 @@ def _http(method: str, url: str, body: bytes | None = None, headers: dict[str, s
         return err.code, err.read()
 
 
-def _wait_until(what: str, check: Any, proc: subprocess.Popen[bytes] | None, log: Path,
-                timeout: float = 60) -> None:
+def _wait_until(
+    what: str, check: Any, proc: subprocess.Popen[bytes] | None, log: Path, timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -116,7 +122,11 @@ class Sandbox:
         self._own_workdir = self.workdir is None
         self.dir = Path(self.workdir or tempfile.mkdtemp(prefix="loginprobe-sandbox-"))
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.hub_port, self.hub_api_port, self.proxy_api_port = free_port(), free_port(), free_port()
+        self.hub_port, self.hub_api_port, self.proxy_api_port = (
+            free_port(),
+            free_port(),
+            free_port(),
+        )
         self.idp_port, self.idp_control_port = free_port(), free_port()
         self.proxy_token = secrets.token_hex(16)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -147,8 +157,9 @@ class Sandbox:
         self.start()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -171,8 +182,13 @@ class Sandbox:
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
         log = self.log(name).open("ab")
         self._procs[name] = subprocess.Popen(
-            argv, env={**os.environ, **env}, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            argv,
+            env={**os.environ, **env},
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
 
@@ -189,29 +205,49 @@ class Sandbox:
 
     def _start_idp(self) -> None:
         env = {
-            "IDP_PORT": str(self.idp_port), "IDP_CONTROL_PORT": str(self.idp_control_port),
-            "IDP_CLIENT_ID": self.client_id, "IDP_CLIENT_SECRET": self.client_secret,
-            "IDP_REDIRECT_URI": self.callback_url, "IDP_USERNAME": self.username,
+            "IDP_PORT": str(self.idp_port),
+            "IDP_CONTROL_PORT": str(self.idp_control_port),
+            "IDP_CLIENT_ID": self.client_id,
+            "IDP_CLIENT_SECRET": self.client_secret,
+            "IDP_REDIRECT_URI": self.callback_url,
+            "IDP_USERNAME": self.username,
             "IDP_PASSWORD": self.password,
         }
         self._spawn("idp", ["node", str(HERE / "idp" / "server.mjs")], env, HERE)
         control = f"http://127.0.0.1:{self.idp_control_port}/faults"
-        _wait_until("sandbox IdP", lambda: _http("GET", control)[0] == 200,
-                    self._procs["idp"], self.log("idp"))
+        _wait_until(
+            "sandbox IdP",
+            lambda: _http("GET", control)[0] == 200,
+            self._procs["idp"],
+            self.log("idp"),
+        )
 
     def _start_proxy(self) -> None:
         argv = [
-            "node", str(NODE_MODULES / "configurable-http-proxy" / "bin" / "configurable-http-proxy"),
-            "--ip", "127.0.0.1", "--port", str(self.hub_port),
-            "--api-ip", "127.0.0.1", "--api-port", str(self.proxy_api_port),
-            "--default-target", f"http://127.0.0.1:{self.hub_api_port}",
-            "--log-level", "warn",
+            "node",
+            str(NODE_MODULES / "configurable-http-proxy" / "bin" / "configurable-http-proxy"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.hub_port),
+            "--api-ip",
+            "127.0.0.1",
+            "--api-port",
+            str(self.proxy_api_port),
+            "--default-target",
+            f"http://127.0.0.1:{self.hub_api_port}",
+            "--log-level",
+            "warn",
         ]
         self._spawn("proxy", argv, {"CONFIGPROXY_AUTH_TOKEN": self.proxy_token}, HERE)
         api = f"http://127.0.0.1:{self.proxy_api_port}/api/routes"
         headers = {"Authorization": f"token {self.proxy_token}"}
-        _wait_until("configurable-http-proxy", lambda: _http("GET", api, headers=headers)[0] == 200,
-                    self._procs["proxy"], self.log("proxy"))
+        _wait_until(
+            "configurable-http-proxy",
+            lambda: _http("GET", api, headers=headers)[0] == 200,
+            self._procs["proxy"],
+            self.log("proxy"),
+        )
 
     def _start_hub(self) -> None:
         state = self.dir / "hub"
@@ -229,10 +265,21 @@ class Sandbox:
             "SANDBOX_CLIENT_SECRET": self.client_secret,
             "SANDBOX_HUB_LOG_LEVEL": self.hub_log_level,
         }
-        argv = [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "hub" / "jupyterhub_config.py")]
+        argv = [
+            sys.executable,
+            "-m",
+            "jupyterhub",
+            "-f",
+            str(HERE / "hub" / "jupyterhub_config.py"),
+        ]
         self._spawn("hub", argv, env, state)
-        _wait_until("JupyterHub", lambda: _http("GET", f"{self.hub_url}/hub/api")[0] == 200,
-                    self._procs["hub"], self.log("hub"), timeout=90)
+        _wait_until(
+            "JupyterHub",
+            lambda: _http("GET", f"{self.hub_url}/hub/api")[0] == 200,
+            self._procs["hub"],
+            self.log("hub"),
+            timeout=90,
+        )
 
     # -- faults -------------------------------------------------------------------------------
     def set_fault(self, name: str, value: Any = True) -> None:
@@ -259,8 +306,9 @@ class Sandbox:
 
     def _apply(self) -> None:
         wire = {_IDP_WIRE_NAMES.get(k, k): v for k, v in self.faults.items() if k in IDP_FAULTS}
-        status, body = _http("PUT", f"http://127.0.0.1:{self.idp_control_port}/faults",
-                             json.dumps(wire).encode())
+        status, body = _http(
+            "PUT", f"http://127.0.0.1:{self.idp_control_port}/faults", json.dumps(wire).encode()
+        )
         if status != 200:
             raise SandboxError(f"IdP refused faults {wire}: {status} {body!r}")
         self._write_hub_faults()
@@ -285,19 +333,35 @@ class Sandbox:
             "SANDBOX_CLIENT_SECRET": self.client_secret,
         }
 
-    def config_text(self, *, hub: str = "sandbox", oauth: bool = True, timeout: str = "30s",
-                    extra_hub: str = "", extra_oauth: str = "", pagerduty_env: str = "") -> str:
-        oauth_section = f"""
+    def config_text(
+        self,
+        *,
+        hub: str = "sandbox",
+        oauth: bool = True,
+        timeout: str = "30s",
+        extra_hub: str = "",
+        extra_oauth: str = "",
+        pagerduty_env: str = "",
+    ) -> str:
+        oauth_section = (
+            f"""
 [hubs.{hub}.oauth]
 token_url = "{self.token_url}"
 client_id = "{self.client_id}"
 client_secret_env = "SANDBOX_CLIENT_SECRET"
 {extra_oauth}
-""" if oauth else ""
-        pagerduty = f"""
+"""
+            if oauth
+            else ""
+        )
+        pagerduty = (
+            f"""
 [pagerduty]
 routing_key_env = "{pagerduty_env}"
-""" if pagerduty_env else ""
+"""
+            if pagerduty_env
+            else ""
+        )
         return f"""# Written by the sandbox for its own ports; secrets come from the environment.
 [monitor]
 timeout = "{timeout}"

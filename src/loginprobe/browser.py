@@ -6,6 +6,7 @@ Playwright's own Chromium where it is installed (the container image), else a sy
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -28,25 +29,41 @@ QUIET_FLAGS = (
     "--disable-crash-reporter",
 )
 # The only variables the browser inherits: never the secrets the config's *_env keys name.
-ENV_ALLOWLIST = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
-                 "FONTCONFIG_PATH", "FONTCONFIG_FILE", "DISPLAY", "XAUTHORITY")
+ENV_ALLOWLIST = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "FONTCONFIG_PATH",
+    "FONTCONFIG_FILE",
+    "DISPLAY",
+    "XAUTHORITY",
+)
 
 
 class BrowserNotFound(Exception):
     pass
 
 
-def choose_executable(configured: str, playwright_own: str,
-                      system: tuple[str, ...] = SYSTEM_CHROMIUMS) -> str | None:
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def choose_executable(
+    configured: str, playwright_own: str, system: tuple[str, ...] = SYSTEM_CHROMIUMS
+) -> str | None:
     """The executable to launch; None means Playwright's own Chromium."""
     if configured:
-        if not os.access(configured, os.X_OK):
+        if not _is_executable(configured):
             raise BrowserNotFound(f"[browser] executable {configured!r} is not an executable file")
         return configured
     if playwright_own and Path(playwright_own).is_file():
         return None
     for candidate in system:
-        if os.access(candidate, os.X_OK):
+        if _is_executable(candidate):
             return candidate
     raise BrowserNotFound(
         "no Chromium found: install Playwright's (`playwright install --with-deps chromium`) or "
@@ -67,14 +84,16 @@ async def open_browser(pw: Playwright, configured: str = "") -> AsyncIterator[Br
     executable = choose_executable(configured, pw.chromium.executable_path)
     home = tempfile.mkdtemp(prefix="loginprobe-browser-")
     try:
-        browser = await pw.chromium.launch(executable_path=executable, args=list(QUIET_FLAGS),
-                                           env=browser_env(home))
+        env: dict[str, str | float | bool] = dict(browser_env(home))
+        browser = await pw.chromium.launch(
+            executable_path=executable, args=list(QUIET_FLAGS), env=env
+        )
         try:
             yield browser
         finally:
-            try:
+            with contextlib.suppress(
+                PlaywrightError
+            ):  # already gone (crashed); nothing left to close
                 await browser.close()
-            except PlaywrightError:
-                pass  # already gone (crashed); nothing left to close
     finally:
         shutil.rmtree(home, ignore_errors=True)

@@ -37,12 +37,17 @@ IDP_CODE_MEANING = {
 }
 
 
-def _verdict(obs: Observation, code: Code, what: str, evidence: str, failure: Failure | None,
-             **extra: Any) -> Verdict:
+def _verdict(
+    obs: Observation, code: Code, what: str, evidence: str, failure: Failure | None, **extra: Any
+) -> Verdict:
     details: dict[str, Any] = {}
     if failure is not None:
-        details = {"step": failure.step, "http_status": failure.http_status, "url": failure.url,
-                   "detail": failure.detail}
+        details = {
+            "step": failure.step,
+            "http_status": failure.http_status,
+            "url": failure.url,
+            "detail": failure.detail,
+        }
         if failure.code:
             details["idp_error_code"] = failure.code
     if obs.secret_check is not None:
@@ -50,9 +55,13 @@ def _verdict(obs: Observation, code: Code, what: str, evidence: str, failure: Fa
         details["secret_check_evidence"] = obs.secret_check.evidence
     details.update(extra)
     summary = f"{obs.hub}: {what}" + (f" ({evidence})" if evidence else "")
-    return Verdict(code=code, severity=SEVERITY.get(code, Severity.CRITICAL), summary=summary[:1024],
-                   step=failure.step if failure else None,
-                   evidence={k: v for k, v in details.items() if v not in (None, "")})
+    return Verdict(
+        code=code,
+        severity=SEVERITY.get(code, Severity.CRITICAL),
+        summary=summary[:1024],
+        step=failure.step if failure else None,
+        evidence={k: v for k, v in details.items() if v not in (None, "")},
+    )
 
 
 def _path(url: str) -> str:
@@ -72,9 +81,15 @@ def logged_in(obs: Observation) -> Verdict | None:
     sc = obs.secret_check
     if sc is not None and sc.outcome in ("expired", "invalid"):
         # Real logins work, so the hub's secret is fine: the check itself is set up wrong.
-        return _verdict(obs, Code.OK, "logged in, but the secret check is misconfigured: the token "
-                        "endpoint rejects the credentials in the config while real logins work "
-                        "(check [hubs.NAME.oauth] client_secret and auth_method)", sc.evidence, None)
+        return _verdict(
+            obs,
+            Code.OK,
+            "logged in, but the secret check is misconfigured: the token "
+            "endpoint rejects the credentials in the config while real logins work "
+            "(check [hubs.NAME.oauth] client_secret and auth_method)",
+            sc.evidence,
+            None,
+        )
     return _verdict(obs, Code.OK, f"logged in and landed on the hub in {ms / 1000:.1f}s", "", None)
 
 
@@ -82,8 +97,13 @@ def prober_broke(obs: Observation) -> Verdict | None:
     f = obs.failure
     if f is None or f.kind is not FailureKind.PROBE_ERROR:
         return None
-    return _verdict(obs, Code.PROBE_ERROR, "the prober itself failed, not the hub — no verdict on "
-                    "the hub", f.detail, f)
+    return _verdict(
+        obs,
+        Code.PROBE_ERROR,
+        "the prober itself failed, not the hub — no verdict on the hub",
+        f.detail,
+        f,
+    )
 
 
 def timed_out(obs: Observation) -> Verdict | None:
@@ -91,11 +111,13 @@ def timed_out(obs: Observation) -> Verdict | None:
     if f is None or f.kind is not FailureKind.TIMEOUT:
         return None
     if f.step == "hub_start" and not any(s.http_status for s in obs.steps):
-        return _verdict(obs, Code.HUB_UNREACHABLE, "hub unreachable — no answer from the hub",
-                        f.detail, f)
+        return _verdict(
+            obs, Code.HUB_UNREACHABLE, "hub unreachable — no answer from the hub", f.detail, f
+        )
     who = "the IdP" if f.where == "idp" else "the hub"
-    return _verdict(obs, Code.TIMEOUT, f"login timed out at step {f.step} — {who} did not answer",
-                    f.detail, f)
+    return _verdict(
+        obs, Code.TIMEOUT, f"login timed out at step {f.step} — {who} did not answer", f.detail, f
+    )
 
 
 def unreachable(obs: Observation) -> Verdict | None:
@@ -103,8 +125,9 @@ def unreachable(obs: Observation) -> Verdict | None:
     if f is None or f.kind is not FailureKind.NETWORK:
         return None
     if f.where == "idp":
-        return _verdict(obs, Code.IDP_UNREACHABLE, "login fails — the IdP's pages cannot be "
-                        "loaded", f.detail, f)
+        return _verdict(
+            obs, Code.IDP_UNREACHABLE, "login fails — the IdP's pages cannot be loaded", f.detail, f
+        )
     return _verdict(obs, Code.HUB_UNREACHABLE, f"hub unreachable at step {f.step}", f.detail, f)
 
 
@@ -112,8 +135,13 @@ def hub_failed_before_idp(obs: Observation) -> Verdict | None:
     f = obs.failure
     if f is None or f.kind is not FailureKind.HTTP or f.step not in ("hub_start", "hub_login"):
         return None
-    return _verdict(obs, Code.HUB_ERROR, f"login fails — the hub answered {f.http_status} before "
-                    "sending anyone to the IdP", _at(f), f)
+    return _verdict(
+        obs,
+        Code.HUB_ERROR,
+        f"login fails — the hub answered {f.http_status} before sending anyone to the IdP",
+        _at(f),
+        f,
+    )
 
 
 def idp_error(obs: Observation) -> Verdict | None:
@@ -129,16 +157,27 @@ def login_rejected(obs: Observation) -> Verdict | None:
     f = obs.failure
     if f is None or f.kind is not FailureKind.LOGIN_REJECTED:
         return None
-    return _verdict(obs, Code.LOGIN_REJECTED, "the IdP rejected the test account (the account, "
-                    "not the hub: check its password, lock and MFA)", f.detail, f)
+    return _verdict(
+        obs,
+        Code.LOGIN_REJECTED,
+        "the IdP rejected the test account (the account, "
+        "not the hub: check its password, lock and MFA)",
+        f.detail,
+        f,
+    )
 
 
 def flow_changed(obs: Observation) -> Verdict | None:
     f = obs.failure
     if f is None or f.kind is not FailureKind.FLOW_CHANGED:
         return None
-    return _verdict(obs, Code.FLOW_CHANGED, f"the login page changed or the flow is wrong at step "
-                    f"{f.step}", f.detail, f)
+    return _verdict(
+        obs,
+        Code.FLOW_CHANGED,
+        f"the login page changed or the flow is wrong at step {f.step}",
+        f.detail,
+        f,
+    )
 
 
 def _callback_failure(obs: Observation) -> Failure | None:
@@ -152,24 +191,40 @@ def secret_expired(obs: Observation) -> Verdict | None:
     f, sc = _callback_failure(obs), obs.secret_check
     if f is None or sc is None or sc.outcome != "expired":
         return None
-    return _verdict(obs, Code.CLIENT_SECRET_EXPIRED, "login fails — OAuth client secret expired",
-                    f"{sc.evidence}; {_at(f)}", f)
+    return _verdict(
+        obs,
+        Code.CLIENT_SECRET_EXPIRED,
+        "login fails — OAuth client secret expired",
+        f"{sc.evidence}; {_at(f)}",
+        f,
+    )
 
 
 def secret_invalid(obs: Observation) -> Verdict | None:
     f, sc = _callback_failure(obs), obs.secret_check
     if f is None or sc is None or sc.outcome != "invalid":
         return None
-    return _verdict(obs, Code.CLIENT_SECRET_INVALID, "login fails — the IdP rejects the OAuth "
-                    "client secret (wrong or rotated, not expired)", f"{sc.evidence}; {_at(f)}", f)
+    return _verdict(
+        obs,
+        Code.CLIENT_SECRET_INVALID,
+        "login fails — the IdP rejects the OAuth client secret (wrong or rotated, not expired)",
+        f"{sc.evidence}; {_at(f)}",
+        f,
+    )
 
 
 def access_denied(obs: Observation) -> Verdict | None:
     f = _callback_failure(obs)
     if f is None or f.http_status != 403:
         return None
-    return _verdict(obs, Code.ACCESS_DENIED, "login fails — the hub refuses the logged-in test user "
-                    "(check the hub's allowed users/groups)", _at(f), f)
+    return _verdict(
+        obs,
+        Code.ACCESS_DENIED,
+        "login fails — the hub refuses the logged-in test user "
+        "(check the hub's allowed users/groups)",
+        _at(f),
+        f,
+    )
 
 
 def callback_failed(obs: Observation) -> Verdict | None:
@@ -177,21 +232,38 @@ def callback_failed(obs: Observation) -> Verdict | None:
     if f is None:
         return None
     if sc is not None and sc.outcome == "valid":
-        return _verdict(obs, Code.CALLBACK_ERROR, f"every login fails at the callback "
-                        f"({_at(f)}) while the IdP accepts the client secret in this config: "
-                        "the hub is almost certainly running a different secret (a stale or "
-                        "reverted deployment) — redeploy it with the current one", sc.evidence, f)
+        return _verdict(
+            obs,
+            Code.CALLBACK_ERROR,
+            f"every login fails at the callback "
+            f"({_at(f)}) while the IdP accepts the client secret in this config: "
+            "the hub is almost certainly running a different secret (a stale or "
+            "reverted deployment) — redeploy it with the current one",
+            sc.evidence,
+            f,
+        )
     cause = "no secret check configured" if sc is None else sc.detail
-    return _verdict(obs, Code.CALLBACK_ERROR, "every login fails at the hub's OAuth callback after "
-                    f"a successful IdP login; cause not confirmed ({cause})", _at(f), f)
+    return _verdict(
+        obs,
+        Code.CALLBACK_ERROR,
+        "every login fails at the hub's OAuth callback after "
+        f"a successful IdP login; cause not confirmed ({cause})",
+        _at(f),
+        f,
+    )
 
 
 def hub_failed_after_login(obs: Observation) -> Verdict | None:
     f = obs.failure
     if f is None or f.kind is not FailureKind.HTTP:
         return None
-    return _verdict(obs, Code.HUB_ERROR, f"login fails — the hub failed after the login at step "
-                    f"{f.step}", f.detail or _at(f), f)
+    return _verdict(
+        obs,
+        Code.HUB_ERROR,
+        f"login fails — the hub failed after the login at step {f.step}",
+        f.detail or _at(f),
+        f,
+    )
 
 
 def unclassified(obs: Observation) -> Verdict:

@@ -9,7 +9,7 @@ import asyncio
 import json
 import os
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import structlog
 import typer
@@ -29,7 +29,9 @@ from loginprobe.redact import Redactor
 EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_PROBE_ERROR = 0, 1, 2, 3
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="Synthetic login monitor for JupyterHubs and other OAuth-protected web apps.",
 )
 out = Console(highlight=False, soft_wrap=True)
@@ -56,9 +58,15 @@ def _load() -> cfg.LoadedConfig:
 
 @app.callback()
 def main_options(
-    config: Annotated[str | None, typer.Option(
-        "--config", "-c", metavar="PATH",
-        help=f"config file [default: ${cfg.CONFIG_ENV}, else ./{cfg.DEFAULT_CONFIG}]")] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="PATH",
+            help=f"config file [default: ${cfg.CONFIG_ENV}, else ./{cfg.DEFAULT_CONFIG}]",
+        ),
+    ] = None,
 ) -> None:
     State.config_arg = config
     configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "warning"))
@@ -73,23 +81,38 @@ def check() -> None:
     except cfg.ConfigError as e:
         _die(e.lines)
     names = ", ".join(loaded.config.hubs)
-    out.print(Text(f"{loaded.path}: OK — {len(loaded.config.hubs)} hub(s): {names}; "
-                   "every secret present"))
+    out.print(
+        Text(f"{loaded.path}: OK — {len(loaded.config.hubs)} hub(s): {names}; every secret present")
+    )
 
 
 @app.command("list")
 def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """List the configured hubs."""
     c = _load().config
-    rows = [{"hub": n, "url": h.url, "flow": h.flow, "secret_check": h.oauth is not None,
-             "timeout_s": c.hub_timeout(n)} for n, h in c.hubs.items()]
+    rows: list[dict[str, Any]] = [
+        {
+            "hub": n,
+            "url": h.url,
+            "flow": h.flow,
+            "secret_check": h.oauth is not None,
+            "timeout_s": c.hub_timeout(n),
+        }
+        for n, h in c.hubs.items()
+    ]
     if as_json:
         out.print_json(data=rows)
         return
-    table = Table("hub", "url", "flow", "secret check", "timeout")
+    table = Table("hub", "flow", "secret check", "timeout")
+    table.add_column("url", overflow="fold")
     for r in rows:
-        table.add_row(r["hub"], r["url"], r["flow"], "yes" if r["secret_check"] else "no",
-                      f"{r['timeout_s']:g}s")
+        table.add_row(
+            r["hub"],
+            r["flow"],
+            "yes" if r["secret_check"] else "no",
+            f"{r['timeout_s']:g}s",
+            r["url"],
+        )
     out.print(table)
 
 
@@ -122,8 +145,9 @@ def run(
         _die(f"probe error: {e}", EXIT_PROBE_ERROR)
     except Exception as e:  # the prober broke: say so in one line, never as a hub outage
         log.exception("probe crashed", hub=hub)
-        _die(redactor.text(f"probe error: {type(e).__name__}: {e}".splitlines()[0]),
-             EXIT_PROBE_ERROR)
+        _die(
+            redactor.text(f"probe error: {type(e).__name__}: {e}".splitlines()[0]), EXIT_PROBE_ERROR
+        )
     log.info("probe", hub=hub, verdict=str(result.verdict.code), ms=result.duration_ms)
     if as_json:
         sys.stdout.write(json.dumps(redactor.data(result.to_json()), indent=2) + "\n")
@@ -134,29 +158,44 @@ def run(
     raise typer.Exit(EXIT_OK if result.verdict.ok else EXIT_FAILING)
 
 
-async def _run_once(loaded: cfg.LoadedConfig, hub: str, secrets: cfg.HubSecrets,
-                    redactor: Redactor) -> ProbeResult:
+async def _run_once(
+    loaded: cfg.LoadedConfig, hub: str, secrets: cfg.HubSecrets, redactor: Redactor
+) -> ProbeResult:
     async with async_playwright() as pw, open_browser(pw, loaded.config.browser.executable) as b:
-        return await probe_hub(b, hub, loaded.config.hubs[hub], secrets,
-                               timeout=loaded.config.hub_timeout(hub), redactor=redactor)
+        return await probe_hub(
+            b,
+            hub,
+            loaded.config.hubs[hub],
+            secrets,
+            timeout=loaded.config.hub_timeout(hub),
+            redactor=redactor,
+        )
 
 
 _STATUS_STYLE = {"ok": "green", "failed": "bold red", "timeout": "bold yellow"}
 
 
 def _print_human(result: ProbeResult, redactor: Redactor) -> None:
-    table = Table("step", "status", "http", "ms", title=f"probe {result.hub}",
-                  title_justify="left")
+    table = Table("step", "status", "http", "ms", title=f"probe {result.hub}", title_justify="left")
     table.add_column("url / detail", overflow="fold")
     for s in result.observation.steps:
         where = s.url + (f"\n{s.detail}" if s.detail else "")
-        table.add_row(s.name, Text(s.status, style=_STATUS_STYLE.get(s.status, "")),
-                      str(s.http_status or ""), str(s.ms), Text(redactor.text(where)))
+        table.add_row(
+            s.name,
+            Text(s.status, style=_STATUS_STYLE.get(s.status, "")),
+            str(s.http_status or ""),
+            str(s.ms),
+            Text(redactor.text(where)),
+        )
     out.print(table)
     sc = result.observation.secret_check
     if sc is not None:
-        out.print(Text(f"secret check: {sc.outcome} — {redactor.text(sc.detail)} "
-                       f"[{redactor.text(sc.evidence)}]"))
+        out.print(
+            Text(
+                f"secret check: {sc.outcome} — {redactor.text(sc.detail)} "
+                f"[{redactor.text(sc.evidence)}]"
+            )
+        )
     v = result.verdict
     style = "bold green" if v.ok else ("bold yellow" if v.severity == "warning" else "bold red")
     out.print(Text(f"{v.code}: ", style=style) + Text(redactor.text(v.summary)))

@@ -130,7 +130,7 @@ class Hub(_Strict):
     totp_secret_file: str | None = None
     interval: Duration | None = None
     timeout: Duration | None = None
-    selectors: Selectors = Selectors()
+    selectors: Selectors = Field(default_factory=Selectors)
     oauth: OAuth | None = None
 
     @field_validator("flow")
@@ -145,14 +145,16 @@ class Hub(_Strict):
     def _credentials_named(self) -> Hub:
         for what in ("username", "password"):
             if getattr(self, f"{what}_env") is None and getattr(self, f"{what}_file") is None:
-                raise ValueError(f"needs {what}_env (or {what}_file) naming where the test "
-                                 f"account's {what} comes from")
+                raise ValueError(
+                    f"needs {what}_env (or {what}_file) naming where the test "
+                    f"account's {what} comes from"
+                )
         return self
 
 
 class Config(_Strict):
-    monitor: Monitor = Monitor()
-    browser: Browser = Browser()
+    monitor: Monitor = Field(default_factory=Monitor)
+    browser: Browser = Field(default_factory=Browser)
     pagerduty: PagerDuty | None = None
     hubs: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")], Hub] = Field(
         min_length=1
@@ -172,10 +174,10 @@ def _describe(err: Mapping[str, Any]) -> str:
     kind, msg = err["type"], str(err["msg"])
     if kind == "extra_forbidden":
         return "unknown key"
+    if kind in ("missing", "too_short") and err["loc"] == ("hubs",):
+        return "no hubs configured: add at least one [hubs.NAME] table"
     if kind == "missing":
         return "required key is missing"
-    if kind == "too_short" and err["loc"] == ("hubs",):
-        return "no hubs configured: add at least one [hubs.NAME] table"
     if kind == "string_pattern_mismatch" and err["loc"][-1].endswith("_env"):
         return f"not an environment variable name: {err['input']!r}"
     return msg.removeprefix("Value error, ")
@@ -201,7 +203,9 @@ def load(path: Path) -> LoadedConfig:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError([f"{path}: no such config file (use --config PATH or ${CONFIG_ENV})"]) from None
+        raise ConfigError(
+            [f"{path}: no such config file (use --config PATH or ${CONFIG_ENV})"]
+        ) from None
     except OSError as err:
         raise ConfigError([f"{path}: cannot read: {err.strerror}"]) from None
     except UnicodeDecodeError:
@@ -228,8 +232,15 @@ class HubSecrets:
         return [s.get_secret_value() for s in found if s is not None]
 
 
-def _read_secret(path: Path, name: str, key: str, env: str | None, file: str | None,
-                 environ: Mapping[str, str], problems: list[str]) -> str | None:
+def _read_secret(
+    path: Path,
+    name: str,
+    key: str,
+    env: str | None,
+    file: str | None,
+    environ: Mapping[str, str],
+    problems: list[str],
+) -> str | None:
     where = f"{path}: hubs.{name}.{key}"
     if env is not None and file is not None:
         problems.append(f"{where}_env: set either {key}_env or {key}_file, not both (hub {name})")
@@ -243,7 +254,8 @@ def _read_secret(path: Path, name: str, key: str, env: str | None, file: str | N
         return value
     if file is not None:
         try:
-            value = Path(file).read_text(encoding="utf-8").strip()
+            # A relative path is relative to the config file, not to wherever probe runs.
+            value = (path.parent / file).read_text(encoding="utf-8").strip()
         except OSError as err:
             problems.append(f"{where}_file: cannot read {file}: {err.strerror} (hub {name})")
             return None
@@ -254,8 +266,9 @@ def _read_secret(path: Path, name: str, key: str, env: str | None, file: str | N
     return None
 
 
-def resolve_secrets(loaded: LoadedConfig, hubs: Iterable[str],
-                    environ: Mapping[str, str] | None = None) -> dict[str, HubSecrets]:
+def resolve_secrets(
+    loaded: LoadedConfig, hubs: Iterable[str], environ: Mapping[str, str] | None = None
+) -> dict[str, HubSecrets]:
     """Read every secret the named hubs need; all problems reported together."""
     env = os.environ if environ is None else environ
     problems: list[str] = []
@@ -263,7 +276,9 @@ def resolve_secrets(loaded: LoadedConfig, hubs: Iterable[str],
     for name in hubs:
         hub = loaded.config.hubs[name]
 
-        def read(key: str, env_name: str | None, file: str | None, hub_name: str = name) -> str | None:
+        def read(
+            key: str, env_name: str | None, file: str | None, hub_name: str = name
+        ) -> str | None:
             return _read_secret(loaded.path, hub_name, key, env_name, file, env, problems)
 
         username = read("username", hub.username_env, hub.username_file)
@@ -273,10 +288,19 @@ def resolve_secrets(loaded: LoadedConfig, hubs: Iterable[str],
         if hub.oauth is not None:
             o = hub.oauth
             if o.client_secret_env is None and o.client_secret_file is None:
-                problems.append(f"{loaded.path}: hubs.{name}.oauth.client_secret_env: required "
-                                f"key is missing (or client_secret_file) (hub {name})")
-            client_secret = _read_secret(loaded.path, name, "oauth.client_secret",
-                                         o.client_secret_env, o.client_secret_file, env, problems)
+                problems.append(
+                    f"{loaded.path}: hubs.{name}.oauth.client_secret_env: required "
+                    f"key is missing (or client_secret_file) (hub {name})"
+                )
+            client_secret = _read_secret(
+                loaded.path,
+                name,
+                "oauth.client_secret",
+                o.client_secret_env,
+                o.client_secret_file,
+                env,
+                problems,
+            )
         if username is not None and password is not None:
             out[name] = HubSecrets(
                 username=username,

@@ -6,7 +6,7 @@ A flow is one file in probes/ with one coroutine:
 
 It is handed the browser on the identity provider's first page and drives only the IdP's pages:
 fill in the test account, submit, get past consent and interstitials. It returns once the browser has
-left the IdP (`await ctx.wait_left_idp(...)`), and raises LoginRejected / IdpErrorPage / FlowChanged
+left the IdP (`await ctx.left_idp()`), and raises LoginRejected / IdpErrorPage / FlowChanged
 for what it recognises. The journey owns everything on the hub's side. Adding an IdP = adding a file;
 the engine never branches on a flow's name.
 """

@@ -14,7 +14,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -130,6 +130,7 @@ class _Stop(Exception):
 class _OpenStep:
     name: str
     started: float
+    mark: int = 0  # the navigation log's length when the step began
     http_status: int | None = None
     url: str = ""
 
@@ -142,7 +143,7 @@ class Journey:
     username: str
     password: str = field(repr=False)
     totp_secret: str | None = field(default=None, repr=False)
-    selectors: SelectorOverrides = SelectorOverrides()
+    selectors: SelectorOverrides = field(default_factory=SelectorOverrides)
     element_timeout: float = 15.0
     redactor: Redactor = field(default_factory=Redactor)
     clock: Callable[[], float] = time.monotonic
@@ -170,13 +171,26 @@ class Journey:
         return current
 
     # -- the timeline -------------------------------------------------------------------------
-    def _record(self, name: str, status: str, started: float, ended: float,
-                http_status: int | None = None, url: str = "", detail: str = "") -> None:
-        self.steps.append(Step(
-            name=name, status=status,  # type: ignore[arg-type]
-            http_status=http_status, url=url, ms=round((ended - started) * 1000),
-            detail=self.redactor.text(detail)[:300],
-        ))
+    def _record(
+        self,
+        name: str,
+        status: str,
+        started: float,
+        ended: float,
+        http_status: int | None = None,
+        url: str = "",
+        detail: str = "",
+    ) -> None:
+        self.steps.append(
+            Step(
+                name=name,
+                status=status,  # type: ignore[arg-type]
+                http_status=http_status,
+                url=url,
+                ms=round((ended - started) * 1000),
+                detail=self.redactor.text(detail)[:300],
+            )
+        )
 
     def note(self, entry: NavEntry) -> None:
         if self._open is not None:
@@ -190,28 +204,47 @@ class Journey:
 
     @asynccontextmanager
     async def step(self, name: str) -> AsyncIterator[None]:
-        self._open = _OpenStep(name, self.clock())
+        self._open = _OpenStep(name, self.clock(), self.nav.mark())
         try:
             yield
         except _Stop as stop:
             f, cur = stop.failure, self._current()
-            self._record(cur.name, "failed", cur.started, self.clock(),
-                         f.http_status if f.http_status is not None else cur.http_status,
-                         f.url or cur.url, f.detail)
+            self._record(
+                cur.name,
+                "failed",
+                cur.started,
+                self.clock(),
+                f.http_status if f.http_status is not None else cur.http_status,
+                f.url or cur.url,
+                f.detail,
+            )
             raise
         except (asyncio.CancelledError, TimeoutError):
             self._record_timeout(self._current())
             raise
         except BaseException as err:
             cur = self._current()
-            self._record(cur.name, "failed", cur.started, self.clock(), cur.http_status,
-                         cur.url, f"{type(err).__name__}: {err}")
+            self._record(
+                cur.name,
+                "failed",
+                cur.started,
+                self.clock(),
+                cur.http_status,
+                cur.url,
+                f"{type(err).__name__}: {err}",
+            )
             raise
         else:
-            cur = self._current()
-            self._record(cur.name, "ok", cur.started, self.clock(), cur.http_status, cur.url)
+            self._close_ok(self._current(), self.clock())
         finally:
             self._open = None
+
+    def _close_ok(self, cur: _OpenStep, now: float) -> None:
+        if cur.http_status is None:  # a flow's step: show the last page the IdP answered with
+            done = [e for e in self.nav.since(cur.mark) if e.done and e.status is not None]
+            if done:
+                cur.http_status, cur.url = done[-1].status, redact_url(done[-1].url)
+        self._record(cur.name, "ok", cur.started, now, cur.http_status, cur.url)
 
     def _current(self) -> _OpenStep:
         assert self._open is not None
@@ -223,8 +256,8 @@ class Journey:
         if cur.name == name:
             return
         now = self.clock()
-        self._record(cur.name, "ok", cur.started, now, cur.http_status, cur.url)
-        self._open = _OpenStep(name, now)
+        self._close_ok(cur, now)
+        self._open = _OpenStep(name, now, self.nav.mark())
 
     def _record_timeout(self, opened: _OpenStep) -> None:
         # A page that never answers is the fault of whoever it belongs to: if the browser is
@@ -234,50 +267,88 @@ class Journey:
         if pending is not None:
             owner = self.step_for(pending.url, opened.name)
             if owner != opened.name:
-                self._record(opened.name, "ok", opened.started, pending.started,
-                             opened.http_status, opened.url)
-                self._record(owner, "timeout", pending.started, now, None,
-                             redact_url(pending.url), "no answer before the probe's timeout")
+                self._record(
+                    opened.name,
+                    "ok",
+                    opened.started,
+                    pending.started,
+                    opened.http_status,
+                    opened.url,
+                )
+                self._record(
+                    owner,
+                    "timeout",
+                    pending.started,
+                    now,
+                    None,
+                    redact_url(pending.url),
+                    "no answer before the probe's timeout",
+                )
                 self.timed_out_step = owner
                 return
             opened.url = redact_url(pending.url)
-        self._record(opened.name, "timeout", opened.started, now, opened.http_status, opened.url,
-                     "no answer before the probe's timeout")
+        self._record(
+            opened.name,
+            "timeout",
+            opened.started,
+            now,
+            opened.http_status,
+            opened.url,
+            "no answer before the probe's timeout",
+        )
         self.timed_out_step = opened.name
 
     # -- checks on what the browser got --------------------------------------------------------
-    def _fail(self, kind: FailureKind, step: str, detail: str, entry: NavEntry | None = None,
-              code: str | None = None) -> _Stop:
+    def _fail(
+        self,
+        kind: FailureKind,
+        step: str,
+        detail: str,
+        entry: NavEntry | None = None,
+        code: str | None = None,
+    ) -> _Stop:
         url = entry.url if entry else self.page.url
         where = "hub" if self.on_hub(url) and not step.startswith("idp_") else "idp"
-        return _Stop(Failure(
-            kind=kind, step=step, detail=self.redactor.text(detail),
-            http_status=entry.status if entry else None, url=redact_url(url), code=code,
-            where=where,  # type: ignore[arg-type]
-        ))
+        return _Stop(
+            Failure(
+                kind=kind,
+                step=step,
+                detail=self.redactor.text(detail),
+                http_status=entry.status if entry else None,
+                url=redact_url(url),
+                code=code,
+                where=where,  # type: ignore[arg-type]
+            )
+        )
 
     async def check(self, mark: int, step: str) -> None:
         """Stop on a failed request or an error status among the navigations since mark."""
         entries = [e for e in self.nav.since(mark) if e.done]
         for entry in entries:
             if entry.error is not None:
-                raise self._fail(FailureKind.NETWORK, self.step_for(entry.url, step),
-                                 entry.error, entry)
+                raise self._fail(
+                    FailureKind.NETWORK, self.step_for(entry.url, step), entry.error, entry
+                )
         if not entries:
             return
         last = entries[-1]
         if last.status is not None and last.status >= 400:
             if self.on_hub(last.url):
-                raise self._fail(FailureKind.HTTP, self.step_for(last.url, step),
-                                 f"answered {last.status}", last)
+                raise self._fail(
+                    FailureKind.HTTP, self.step_for(last.url, step), f"answered {last.status}", last
+                )
             await self._idp_error(last, self.step_for(last.url, step))
 
     async def _idp_error(self, entry: NavEntry, step: str) -> None:
         text = await self.page_text()
         codes = _ERROR_CODE.findall(text)
-        raise self._fail(FailureKind.IDP_ERROR, step,
-                         f"IdP answered {entry.status}: {_gist(text)}", entry,
-                         code=codes[0] if codes else None)
+        raise self._fail(
+            FailureKind.IDP_ERROR,
+            step,
+            f"IdP answered {entry.status}: {_gist(text)}",
+            entry,
+            code=codes[0] if codes else None,
+        )
 
     async def page_text(self) -> str:
         try:
@@ -291,10 +362,8 @@ class Journey:
         start = self.nav.mark()
         async with self.step("hub_start"):
             mark = self.nav.mark()
-            try:
+            with suppress(PlaywrightError):  # the navigation log says what went wrong
                 await page.goto(self.hub_url, wait_until="domcontentloaded")
-            except PlaywrightError:
-                pass  # the navigation log says what went wrong
             await self.check(mark, "hub_start")
             self._note_last(mark)
             if not self.nav.since(mark):
@@ -312,10 +381,8 @@ class Journey:
             entry = await self.nav.wait_for(lambda e: e.done and not self.on_hub(e.url), start)
             self.note(entry)
             if entry.error is None:
-                try:
+                with suppress(PlaywrightError):
                     await page.wait_for_load_state("domcontentloaded")
-                except PlaywrightError:
-                    pass
             await self.check(self.nav.entries.index(entry), "idp_page")
             self._note_last(self.nav.entries.index(entry))
 
@@ -327,50 +394,71 @@ class Journey:
             try:
                 callback = await asyncio.wait_for(
                     self.nav.wait_for(lambda e: e.done and self.is_callback(e.url), idp_mark),
-                    self.element_timeout)
+                    self.element_timeout,
+                )
             except TimeoutError:
-                raise self._fail(FailureKind.FLOW_CHANGED, "oauth_callback",
-                                 "the IdP never sent the browser to the hub's /oauth_callback")
+                raise self._fail(
+                    FailureKind.FLOW_CHANGED,
+                    "oauth_callback",
+                    "the IdP never sent the browser to the hub's /oauth_callback",
+                ) from None
             self.note(callback)
             # The callback's own time: from the IdP's redirect to the hub's answer.
             self._current().started = min(self._current().started, callback.started)
             oauth_error = parse_qs(urlsplit(callback.url).query).get("error")
             if oauth_error:
                 desc = parse_qs(urlsplit(callback.url).query).get("error_description", [""])[0]
-                raise self._fail(FailureKind.IDP_ERROR, "oauth_callback",
-                                 f"the IdP returned error {oauth_error[0]} to the hub {desc}".strip(),
-                                 callback, code=oauth_error[0])
+                raise self._fail(
+                    FailureKind.IDP_ERROR,
+                    "oauth_callback",
+                    f"the IdP returned error {oauth_error[0]} to the hub {desc}".strip(),
+                    callback,
+                    code=oauth_error[0],
+                )
             after_callback = self.nav.entries.index(callback)
             await self.check(after_callback, "oauth_callback")
 
         async with self.step("hub_landing"):
             landing = await self.nav.wait_for(
-                lambda e: e.done and (e.error is not None or e.status is None or e.status < 300
-                                      or e.status >= 400), after_callback + 1)
+                lambda e: (
+                    e.done
+                    and (
+                        e.error is not None or e.status is None or e.status < 300 or e.status >= 400
+                    )
+                ),
+                after_callback + 1,
+            )
             self.note(landing)
             await self.check(self.nav.entries.index(landing), "hub_landing")
-            try:
+            with suppress(PlaywrightError):
                 await page.wait_for_load_state("domcontentloaded")
-            except PlaywrightError:
-                pass
             path = urlsplit(landing.url).path
             if not self.on_hub(landing.url) or path.rstrip("/").endswith("/login"):
-                raise self._fail(FailureKind.HTTP, "hub_landing",
-                                 f"after the callback the hub sent the browser to "
-                                 f"{redact_url(landing.url)} instead of a logged-in page", landing)
+                raise self._fail(
+                    FailureKind.HTTP,
+                    "hub_landing",
+                    f"after the callback the hub sent the browser to "
+                    f"{redact_url(landing.url)} instead of a logged-in page",
+                    landing,
+                )
 
     async def _click_sign_in(self) -> None:
         # JupyterHub's login page links to /hub/oauth_login; other apps say "Sign in" or "Log in".
-        button = self.page.locator('a[href*="oauth_login"]:visible').or_(
-            self.page.get_by_role("link", name=re.compile(r"sign in|log ?in", re.I))
-        ).or_(self.page.get_by_role("button", name=re.compile(r"sign in|log ?in", re.I)))
+        button = (
+            self.page.locator('a[href*="oauth_login"]:visible')
+            .or_(self.page.get_by_role("link", name=re.compile(r"sign in|log ?in", re.I)))
+            .or_(self.page.get_by_role("button", name=re.compile(r"sign in|log ?in", re.I)))
+        )
         try:
             await button.first.click(timeout=self.element_timeout * 1000)
         except PlaywrightError as err:
             if "Timeout" not in str(err):
                 raise
-            raise self._fail(FailureKind.FLOW_CHANGED, "hub_login",
-                             "the hub's login page has no sign-in button or link") from None
+            raise self._fail(
+                FailureKind.FLOW_CHANGED,
+                "hub_login",
+                "the hub's login page has no sign-in button or link",
+            ) from None
 
     async def _run_flow(self, idp_mark: int) -> None:
         def has_left() -> bool:
@@ -380,17 +468,23 @@ class Journey:
             await self.nav.wait_for(lambda e: self.on_hub(e.url), idp_mark)
 
         ctx = FlowContext(
-            username=self.username, password=self.password, totp_secret=self.totp_secret,
-            selectors=self.selectors, element_timeout=self.element_timeout,
-            begin_step=self.begin_step, left_idp=left_idp, has_left_idp=has_left,
+            username=self.username,
+            password=self.password,
+            totp_secret=self.totp_secret,
+            selectors=self.selectors,
+            element_timeout=self.element_timeout,
+            begin_step=self.begin_step,
+            left_idp=left_idp,
+            has_left_idp=has_left,
         )
         try:
             await self.flow(self.page, ctx)
         except LoginRejected as err:
             raise self._fail(FailureKind.LOGIN_REJECTED, self._open_name(), str(err)) from None
         except IdpErrorPage as err:
-            raise self._fail(FailureKind.IDP_ERROR, self._open_name(), str(err),
-                             code=err.code) from None
+            raise self._fail(
+                FailureKind.IDP_ERROR, self._open_name(), str(err), code=err.code
+            ) from None
         except FlowChanged as err:
             raise self._fail(FailureKind.FLOW_CHANGED, self._open_name(), str(err)) from None
         # A navigation that failed on the way (IdP went down mid-login, hub unreachable at the
@@ -408,8 +502,9 @@ def _gist(text: str) -> str:
     return " | ".join(lines)[:240]
 
 
-async def run_journey(context: BrowserContext, journey_factory: Callable[[Page], Journey],
-                      timeout: float) -> tuple[tuple[Step, ...], Failure | None]:
+async def run_journey(
+    context: BrowserContext, journey_factory: Callable[[Page], Journey], timeout: float
+) -> tuple[tuple[Step, ...], Failure | None]:
     """Walk the journey in a fresh page, within `timeout` seconds."""
     page = await context.new_page()
     # Playwright's own timeouts stay behind ours, so the probe's deadline decides.
@@ -424,6 +519,5 @@ async def run_journey(context: BrowserContext, journey_factory: Callable[[Page],
     except TimeoutError:
         step = journey.timed_out_step or "hub_start"
         where = "idp" if step.startswith("idp_") else "hub"
-        failure = Failure(FailureKind.TIMEOUT, step, f"no answer within {timeout:g}s",
-                          where=where)  # type: ignore[arg-type]
+        failure = Failure(FailureKind.TIMEOUT, step, f"no answer within {timeout:g}s", where=where)  # type: ignore[arg-type]
     return tuple(journey.steps), failure

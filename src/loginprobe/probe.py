@@ -6,6 +6,7 @@ The single code path for probing and classifying, shared by `probe run` and `pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime
 
@@ -27,34 +28,50 @@ async def _secret_check(hub: Hub, secrets: HubSecrets, timeout: float) -> Secret
         return None
     async with httpx.AsyncClient(timeout=min(timeout, 15.0)) as client:
         return await check_secret(
-            client, token_url=hub.oauth.token_url, client_id=hub.oauth.client_id,
+            client,
+            token_url=hub.oauth.token_url,
+            client_id=hub.oauth.client_id,
             client_secret=secrets.client_secret.get_secret_value(),
             redirect_uri=hub.oauth.redirect_uri or f"{hub.url}/hub/oauth_callback",
             auth_method=hub.oauth.auth_method,
         )
 
 
-async def _journey(browser: Browser, name: str, hub: Hub, secrets: HubSecrets, timeout: float,
-                   redactor: Redactor) -> tuple[tuple[Step, ...], Failure | None]:
+async def _journey(
+    browser: Browser, name: str, hub: Hub, secrets: HubSecrets, timeout: float, redactor: Redactor
+) -> tuple[tuple[Step, ...], Failure | None]:
     flow = load_flow(hub.flow)
     context = await browser.new_context()
     try:
-        return await run_journey(context, lambda page: Journey(
-            page=page, hub_url=hub.url, flow=flow, username=secrets.username,
-            password=secrets.password.get_secret_value(),
-            totp_secret=secrets.totp_secret.get_secret_value() if secrets.totp_secret else None,
-            selectors=SelectorOverrides(**hub.selectors.model_dump()),
-            element_timeout=min(15.0, timeout), redactor=redactor,
-        ), timeout)
+        return await run_journey(
+            context,
+            lambda page: Journey(
+                page=page,
+                hub_url=hub.url,
+                flow=flow,
+                username=secrets.username,
+                password=secrets.password.get_secret_value(),
+                totp_secret=secrets.totp_secret.get_secret_value() if secrets.totp_secret else None,
+                selectors=SelectorOverrides(**hub.selectors.model_dump()),
+                element_timeout=min(15.0, timeout),
+                redactor=redactor,
+            ),
+            timeout,
+        )
     finally:
-        try:
+        with contextlib.suppress(PlaywrightError):  # the browser is gone; the caller relaunches it
             await context.close()
-        except PlaywrightError:
-            pass  # the browser is gone; the caller relaunches it
 
 
-async def probe_hub(browser: Browser, name: str, hub: Hub, secrets: HubSecrets, *,
-                    timeout: float, redactor: Redactor) -> ProbeResult:
+async def probe_hub(
+    browser: Browser,
+    name: str,
+    hub: Hub,
+    secrets: HubSecrets,
+    *,
+    timeout: float,
+    redactor: Redactor,
+) -> ProbeResult:
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     journey, secret = await asyncio.gather(
@@ -68,8 +85,7 @@ async def probe_hub(browser: Browser, name: str, hub: Hub, secrets: HubSecrets, 
         # The browser crashed or the flow has a bug: the prober broke, not the hub.
         detail = redactor.text(f"{type(journey).__name__}: {journey}".splitlines()[0])[:300]
         steps: tuple[Step, ...] = ()
-        failure: Failure | None = Failure(FailureKind.PROBE_ERROR, "prober", detail,
-                                          where="prober")
+        failure: Failure | None = Failure(FailureKind.PROBE_ERROR, "prober", detail, where="prober")
     else:
         steps, failure = journey
     if isinstance(secret, BaseException):
@@ -78,7 +94,9 @@ async def probe_hub(browser: Browser, name: str, hub: Hub, secrets: HubSecrets, 
         secret = SecretCheck("inconclusive", detail=f"secret check failed: {type(secret).__name__}")
     obs = Observation(hub=name, steps=steps, failure=failure, secret_check=secret, hub_url=hub.url)
     return ProbeResult(
-        hub=name, verdict=classify(obs), observation=obs,
+        hub=name,
+        verdict=classify(obs),
+        observation=obs,
         started_at=started_at.isoformat(timespec="seconds"),
         duration_ms=round((time.monotonic() - t0) * 1000),
     )

@@ -15,8 +15,18 @@ MASK = "***"
 
 # Query parameters that carry diagnostics and never secrets: kept so evidence stays useful.
 SAFE_QUERY_KEYS = frozenset(
-    {"error", "error_description", "error_uri", "error_codes", "client_id", "redirect_uri",
-     "response_type", "scope", "prompt", "next"}
+    {
+        "error",
+        "error_description",
+        "error_uri",
+        "error_codes",
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "prompt",
+        "next",
+    }
 )
 
 
@@ -24,13 +34,12 @@ def redact_url(url: str) -> str:
     """The URL without userinfo, fragment, or the values of query parameters that may be secret."""
     try:
         parts = urlsplit(url)
-    except ValueError:
+        host, port = parts.hostname or "", parts.port
+    except ValueError:  # a malformed host or port
         return "<unparseable url>"
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    if parts.hostname and ":" in parts.hostname:
-        netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+    netloc = f"[{host}]" if ":" in host else host
+    if port:
+        netloc = f"{netloc}:{port}"
     query = ""
     if parts.query:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
@@ -66,5 +75,7 @@ class Redactor:
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
         """structlog processor: scrub every value of the event."""
-        return {k: self.data(v) if not isinstance(v, BaseException) else self.text(repr(v))
-                for k, v in event.items()}
+        return {
+            k: self.data(v) if not isinstance(v, BaseException) else self.text(repr(v))
+            for k, v in event.items()
+        }

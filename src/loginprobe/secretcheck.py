@@ -8,6 +8,7 @@ Servers word this differently; anything we cannot read is "inconclusive", and in
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -45,45 +46,84 @@ def interpret(status: int, body: str) -> SecretCheck:
 
     if error in CLIENT_ERRORS or (error is None and status == 401):
         if _EXPIRED.search(f"{description or ''} {body[:2000]}"):
-            return SecretCheck("expired", status, error, description,
-                               f"the token endpoint says the client secret has expired{code_note}")
-        return SecretCheck("invalid", status, error, description,
-                           f"the token endpoint rejects the client credentials{code_note}")
+            return SecretCheck(
+                "expired",
+                status,
+                error,
+                description,
+                f"the token endpoint says the client secret has expired{code_note}",
+            )
+        return SecretCheck(
+            "invalid",
+            status,
+            error,
+            description,
+            f"the token endpoint rejects the client credentials{code_note}",
+        )
     if error in GRANT_ERRORS:
-        return SecretCheck("valid", status, error, description,
-                           "the token endpoint accepts the client credentials (it only rejected "
-                           "the deliberately invalid code)")
+        return SecretCheck(
+            "valid",
+            status,
+            error,
+            description,
+            "the token endpoint accepts the client credentials (it only rejected "
+            "the deliberately invalid code)",
+        )
     if error:
         what = f"error {error}"
     elif status >= 500:
         what = f"HTTP {status} from the token endpoint"
     else:
         what = f"HTTP {status} without an OAuth error"
-    return SecretCheck("inconclusive", status, error, description,
-                       f"cannot tell whether the secret is good: {what}")
+    return SecretCheck(
+        "inconclusive",
+        status,
+        error,
+        description,
+        f"cannot tell whether the secret is good: {what}",
+    )
 
 
-async def check_secret(client: httpx.AsyncClient, *, token_url: str, client_id: str,
-                       client_secret: str, redirect_uri: str,
-                       auth_method: str = "client_secret_post") -> SecretCheck:
+async def check_secret(
+    client: httpx.AsyncClient,
+    *,
+    token_url: str,
+    client_id: str,
+    client_secret: str,
+    redirect_uri: str,
+    auth_method: str = "client_secret_post",
+) -> SecretCheck:
     """POST the invalid code with the hub's credentials, authenticated the way the hub does."""
     form = {"grant_type": "authorization_code", "code": INVALID_CODE, "redirect_uri": redirect_uri}
-    auth: httpx.BasicAuth | None = None
+    headers = {"Accept": "application/json"}
     if auth_method == "client_secret_basic":
-        auth = httpx.BasicAuth(client_id, client_secret)
+        # As OAuthenticator's basic_auth does it: id:secret, base64, not form-encoded first.
+        token = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
     else:
         form.update(client_id=client_id, client_secret=client_secret)
     started = time.monotonic()
     try:
-        resp = await client.post(token_url, data=form, auth=auth,
-                                 headers={"Accept": "application/json"})
+        resp = await client.post(token_url, data=form, headers=headers)
     except httpx.TimeoutException:
-        return SecretCheck("inconclusive", detail="the token endpoint did not answer in time",
-                           ms=round((time.monotonic() - started) * 1000))
+        return SecretCheck(
+            "inconclusive",
+            detail="the token endpoint did not answer in time",
+            ms=round((time.monotonic() - started) * 1000),
+        )
     except httpx.HTTPError as err:
         # The message of a connection error names the host, never the request body.
-        return SecretCheck("inconclusive", detail=f"token endpoint unreachable: {type(err).__name__}",
-                           ms=round((time.monotonic() - started) * 1000))
+        return SecretCheck(
+            "inconclusive",
+            detail=f"token endpoint unreachable: {type(err).__name__}",
+            ms=round((time.monotonic() - started) * 1000),
+        )
     result = interpret(resp.status_code, resp.text)
-    return SecretCheck(result.outcome, result.http_status, result.error, result.description,
-                       result.detail, ms=round((time.monotonic() - started) * 1000))
+    return SecretCheck(
+        result.outcome,
+        result.http_status,
+        result.error,
+        result.description,
+        result.detail,
+        ms=round((time.monotonic() - started) * 1000),
+    )

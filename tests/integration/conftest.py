@@ -46,8 +46,12 @@ class Run:
         return json.loads(self.stdout)
 
     def written_files(self) -> dict[Path, bytes]:
-        return {p: p.read_bytes() for d in (self.workdir, self.tmpdir) for p in d.rglob("*")
-                if p.is_file()}
+        return {
+            p: p.read_bytes()
+            for d in (self.workdir, self.tmpdir)
+            for p in d.rglob("*")
+            if p.is_file()
+        }
 
 
 class Prober:
@@ -64,8 +68,13 @@ class Prober:
         self.n += 1
         return self.sandbox.write_config(self.tmp / f"config-{self.n}.toml", **kwargs)
 
-    def run(self, *args: str, config: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> Run:
+    def run(
+        self,
+        *args: str,
+        config: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+    ) -> Run:
         self.n += 1
         work = self.tmp / f"run-{self.n}"
         work.mkdir()
@@ -74,13 +83,23 @@ class Prober:
         tmpdir = Path(tempfile.mkdtemp(prefix="lp-", dir="/tmp"))
         self.tmpdirs.append(tmpdir)
         full_env = {
-            **os.environ, **self.sandbox.probe_env(), "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
-            "HOME": str(work), "TMPDIR": str(tmpdir), "LOGINPROBE_LOG_LEVEL": "debug",
+            **os.environ,
+            **self.sandbox.probe_env(),
+            "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+            "HOME": str(work),
+            "TMPDIR": str(tmpdir),
+            "LOGINPROBE_LOG_LEVEL": "debug",
             **(env or {}),
         }
         cfg = config or self.config()
-        proc = subprocess.run(["probe", "--config", str(cfg), *args], env=full_env, cwd=work,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            ["probe", "--config", str(cfg), *args],
+            env=full_env,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         run = Run(proc.returncode, proc.stdout, proc.stderr, work, tmpdir)
         self.assert_no_secrets(run)
         return run

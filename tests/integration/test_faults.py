@@ -16,17 +16,37 @@ pytestmark = pytest.mark.sandbox
 
 # (fault, value, expected code, expected step, words the summary must contain)
 FAULTS: list[tuple[str, Any, str, str, tuple[str, ...]]] = [
-    ("secret_expired", True, "client_secret_expired", "oauth_callback",
-     ("client secret expired", "client secret is expired", "/hub/oauth_callback answered 500")),
-    ("secret_wrong", True, "client_secret_invalid", "oauth_callback",
-     ("rejects the OAuth client secret", "invalid_client")),
-    ("stale_secret", True, "callback_error", "oauth_callback",
-     ("different secret", "stale or reverted")),
+    (
+        "secret_expired",
+        True,
+        "client_secret_expired",
+        "oauth_callback",
+        ("client secret expired", "client secret is expired", "/hub/oauth_callback answered 500"),
+    ),
+    (
+        "secret_wrong",
+        True,
+        "client_secret_invalid",
+        "oauth_callback",
+        ("rejects the OAuth client secret", "invalid_client"),
+    ),
+    (
+        "stale_secret",
+        True,
+        "callback_error",
+        "oauth_callback",
+        ("different secret", "stale or reverted"),
+    ),
     ("idp_down", True, "idp_unreachable", "idp_page", ("IdP", "ERR_CONNECTION_REFUSED")),
     ("hub_down", True, "hub_unreachable", "hub_start", ("ERR_CONNECTION_REFUSED",)),
     ("login_500", True, "hub_error", "hub_login", ("answered 500", "/hub/oauth_login")),
-    ("redirect_uri_mismatch", True, "idp_error", "idp_page",
-     ("redirect URI mismatch", "invalid_redirect_uri")),
+    (
+        "redirect_uri_mismatch",
+        True,
+        "idp_error",
+        "idp_page",
+        ("redirect URI mismatch", "invalid_redirect_uri"),
+    ),
     ("password_wrong", True, "login_rejected", "idp_login", ("Invalid username or password",)),
     ("user_forbidden", True, "access_denied", "oauth_callback", ("refuses the logged-in",)),
     ("consent_blocked", True, "login_rejected", "idp_consent", ("never set up",)),
@@ -44,14 +64,23 @@ def test_healthy_hub_is_ok(prober: Prober) -> None:
     assert "oauth_callback" in names
     assert all(s["status"] == "ok" for s in result["steps"])
     assert result["secret_check"]["outcome"] == "valid"
-    assert set(result) >= {"hub", "ok", "verdict", "steps", "secret_check", "started_at",
-                           "duration_ms"}
+    assert set(result) >= {
+        "hub",
+        "ok",
+        "verdict",
+        "steps",
+        "secret_check",
+        "started_at",
+        "duration_ms",
+    }
 
 
-@pytest.mark.parametrize(("fault", "value", "code", "step", "words"), FAULTS,
-                         ids=[f[0] for f in FAULTS])
-def test_fault_gives_its_verdict_and_recovers(prober: Prober, fault: str, value: Any, code: str,
-                                              step: str, words: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("fault", "value", "code", "step", "words"), FAULTS, ids=[f[0] for f in FAULTS]
+)
+def test_fault_gives_its_verdict_and_recovers(
+    prober: Prober, fault: str, value: Any, code: str, step: str, words: tuple[str, ...]
+) -> None:
     prober.sandbox.set_fault(fault, value)
     run = prober.run("run", "sandbox", "--json")
     verdict = run.json["verdict"]

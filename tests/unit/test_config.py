@@ -1,0 +1,391 @@
+"""config: loading, validation and secret resolution; every problem is one exact line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loginprobe.config import ConfigError, LoadedConfig, load, parse_duration, resolve_secrets
+
+HUB = """
+[hubs.h]
+url = "https://hub.example.org/"
+flow = "generic_oidc"
+username_env = "H_USER"
+password_env = "H_PASS"
+"""
+OAUTH = """
+[hubs.h.oauth]
+token_url = "https://idp.example.org/token"
+client_id = "hub-client"
+client_secret_env = "H_CLIENT_SECRET"
+"""
+ENV = {"H_USER": "tester", "H_PASS": "hunter22", "H_CLIENT_SECRET": "client-secret-value"}
+
+
+def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def errors_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    return info.value.lines
+
+
+def secret_errors(
+    loaded: LoadedConfig, environ: dict[str, str], hubs: list[str] | None = None
+) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        resolve_secrets(loaded, hubs or ["h"], environ=environ)
+    return info.value.lines
+
+
+def assert_one_line_each(lines: list[str]) -> None:
+    assert lines
+    for line in lines:
+        assert "\n" not in line
+        assert "Traceback" not in line
+        assert "pydantic" not in line.lower()
+
+
+# -- durations -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("500ms", 0.5),
+        ("90s", 90),
+        ("2m", 120),
+        ("1h", 3600),
+        ("1m30s", 90),
+        ("1.5s", 1.5),
+        (" 45s ", 45),
+    ],
+)
+def test_parse_duration_reads_units_to_seconds(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("90", """invalid duration '90' (use e.g. "500ms", "90s", "2m", "1h")"""),
+        ("ninety s", """invalid duration 'ninety s' (use e.g. "500ms", "90s", "2m", "1h")"""),
+        ("", """invalid duration '' (use e.g. "500ms", "90s", "2m", "1h")"""),
+        ("0s", "duration '0s' must be more than zero"),
+        (90, 'expected a duration with a unit such as "90s" or "2m", got 90'),
+        (True, 'expected a duration with a unit such as "90s" or "2m", got True'),
+    ],
+)
+def test_parse_duration_rejects_with_a_clear_message(value: object, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_duration(value)
+    assert str(info.value) == message
+
+
+# -- a good config ---------------------------------------------------------------------------------
+def test_valid_config_gets_documented_defaults(tmp_path: Path) -> None:
+    loaded = load(write(tmp_path, HUB))
+    c = loaded.config
+    assert loaded.path == tmp_path / "config.toml"
+    assert c.monitor.interval == 60
+    assert c.monitor.timeout == 45
+    assert c.monitor.retry_after_failure == 20
+    assert c.monitor.failures_to_alert == 2
+    assert c.monitor.successes_to_resolve == 2
+    assert c.monitor.concurrency == 2
+    assert c.monitor.state.startswith("sqlite:///")
+    assert c.browser.executable == ""
+    assert c.pagerduty is None
+    hub = c.hubs["h"]
+    assert hub.url == "https://hub.example.org"  # trailing slash dropped
+    assert hub.oauth is None
+    assert c.hub_timeout("h") == 45
+
+
+def test_durations_in_the_file_become_seconds_and_hub_timeout_overrides(tmp_path: Path) -> None:
+    text = '[monitor]\ninterval = "2m"\ntimeout = "1m30s"\n' + HUB + 'timeout = "500ms"\n'
+    text += '\n[hubs.other]\nurl = "http://127.0.0.1:8000"\nflow = "generic_oidc"\n'
+    text += 'username_env = "O_USER"\npassword_file = "/run/secrets/pw"\n'
+    c = load(write(tmp_path, text)).config
+    assert c.monitor.interval == 120
+    assert c.monitor.timeout == 90
+    assert c.hub_timeout("h") == 0.5
+    assert c.hub_timeout("other") == 90
+
+
+def test_oauth_section_defaults_to_client_secret_post(tmp_path: Path) -> None:
+    c = load(write(tmp_path, HUB + OAUTH + "secret_expires = 2027-09-01\n")).config
+    oauth = c.hubs["h"].oauth
+    assert oauth is not None
+    assert oauth.auth_method == "client_secret_post"
+    assert oauth.redirect_uri is None
+    assert str(oauth.secret_expires) == "2027-09-01"
+
+
+def test_resolve_secrets_reads_env_and_files(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("from-a-file\n")
+    text = HUB.replace('password_env = "H_PASS"', f'password_file = "{pw}"') + OAUTH
+    secrets = resolve_secrets(load(write(tmp_path, text)), ["h"], environ=ENV)["h"]
+    assert secrets.username == "tester"
+    assert secrets.password.get_secret_value() == "from-a-file"
+    assert secrets.client_secret is not None
+    assert secrets.client_secret.get_secret_value() == "client-secret-value"
+    assert secrets.totp_secret is None
+    assert sorted(secrets.values()) == ["client-secret-value", "from-a-file"]
+    assert "from-a-file" not in repr(secrets)
+
+
+# -- load: exact error lines -----------------------------------------------------------------------
+LOAD_ERRORS = [
+    pytest.param(HUB + "\n[nonsense]\n", "nonsense: unknown key", id="unknown-top-level-key"),
+    pytest.param(
+        HUB + 'colour = "blue"\n', "hubs.h.colour: unknown key (hub h)", id="unknown-hub-key"
+    ),
+    pytest.param(
+        HUB + OAUTH + 'scope = "openid"\n',
+        "hubs.h.oauth.scope: unknown key (hub h)",
+        id="unknown-oauth-key",
+    ),
+    pytest.param(
+        '[monitor]\ninterval = "90"\n' + HUB,
+        """monitor.interval: invalid duration '90' (use e.g. "500ms", "90s", "2m", "1h")""",
+        id="duration-without-unit",
+    ),
+    pytest.param(
+        '[monitor]\ntimeout = "ninety s"\n' + HUB,
+        """monitor.timeout: invalid duration 'ninety s' (use e.g. "500ms", "90s", "2m", "1h")""",
+        id="duration-in-words",
+    ),
+    pytest.param(
+        '[monitor]\nretry_after_failure = "0s"\n' + HUB,
+        "monitor.retry_after_failure: duration '0s' must be more than zero",
+        id="duration-zero",
+    ),
+    pytest.param(
+        HUB + "interval = 90\n",
+        'hubs.h.interval: expected a duration with a unit such as "90s" or "2m", got 90 (hub h)',
+        id="duration-as-int",
+    ),
+    pytest.param(
+        HUB.replace("https://hub.example.org/", "hub.example.org"),
+        "hubs.h.url: not an http(s) URL: 'hub.example.org' (hub h)",
+        id="url-without-scheme",
+    ),
+    pytest.param(
+        HUB.replace("https://hub.example.org/", "ftp://hub.example.org"),
+        "hubs.h.url: not an http(s) URL: 'ftp://hub.example.org' (hub h)",
+        id="url-ftp",
+    ),
+    pytest.param(
+        HUB.replace("generic_oidc", "nosuchflow"),
+        "hubs.h.flow: unknown flow 'nosuchflow'; available: generic_oidc (hub h)",
+        id="unknown-flow",
+    ),
+    pytest.param(
+        HUB.replace('url = "https://hub.example.org/"\n', ""),
+        "hubs.h.url: required key is missing (hub h)",
+        id="missing-url",
+    ),
+    pytest.param(
+        HUB.replace('password_env = "H_PASS"\n', ""),
+        "hubs.h: needs password_env (or password_file) naming where the test account's "
+        "password comes from (hub h)",
+        id="missing-password-env",
+    ),
+    pytest.param(
+        HUB.replace('username_env = "H_USER"\n', ""),
+        "hubs.h: needs username_env (or username_file) naming where the test account's "
+        "username comes from (hub h)",
+        id="missing-username-env",
+    ),
+    pytest.param(
+        HUB.replace('"H_PASS"', '"H-PASS"'),
+        "hubs.h.password_env: not an environment variable name: 'H-PASS' (hub h)",
+        id="bad-env-name",
+    ),
+    pytest.param(
+        HUB + OAUTH.replace('"H_CLIENT_SECRET"', '"1SECRET"'),
+        "hubs.h.oauth.client_secret_env: not an environment variable name: '1SECRET' (hub h)",
+        id="bad-oauth-env-name",
+    ),
+    pytest.param(
+        HUB + OAUTH + 'auth_method = "private_key_jwt"\n',
+        "hubs.h.oauth.auth_method: Input should be 'client_secret_post' or 'client_secret_basic' "
+        "(hub h)",
+        id="unknown-auth-method",
+    ),
+    pytest.param(
+        "[hubs]\n",
+        "hubs: no hubs configured: add at least one [hubs.NAME] table",
+        id="empty-hubs-table",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), LOAD_ERRORS)
+def test_load_reports_one_exact_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    assert errors_of(path) == [f"{path}: {message}"]
+
+
+def test_config_without_any_hub_table_says_no_hubs_configured(tmp_path: Path) -> None:
+    # A file with no [hubs.NAME] table at all is the usual way to have no hubs; it deserves the
+    # same helpful line as an empty [hubs] table, not a bare "required key is missing".
+    path = write(tmp_path, '[monitor]\ninterval = "60s"\n')
+    assert errors_of(path) == [
+        f"{path}: hubs: no hubs configured: add at least one [hubs.NAME] table"
+    ]
+
+
+def test_invalid_toml_names_the_file_and_the_position(tmp_path: Path) -> None:
+    path = write(tmp_path, "[monitor]\ninterval = \n")
+    lines = errors_of(path)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}: invalid TOML: ")
+    assert "line 2" in lines[0]
+    assert_one_line_each(lines)
+
+
+def test_missing_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+    assert errors_of(path) == [
+        f"{path}: no such config file (use --config PATH or $LOGINPROBE_CONFIG)"
+    ]
+
+
+def test_non_utf8_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'x = "caf\xe9"\n')
+    assert errors_of(path) == [f"{path}: not UTF-8 text"]
+
+
+def test_multiple_load_problems_are_reported_together(tmp_path: Path) -> None:
+    text = '[monitor]\ninterval = "90"\n' + HUB + "colour = 1\n" + "\n[extra]\n"
+    text += (
+        '\n[hubs.b]\nurl = "nope"\nflow = "generic_oidc"\nusername_env = "U"\npassword_env = "P"\n'
+    )
+    path = write(tmp_path, text)
+    lines = errors_of(path)
+    assert sorted(lines) == sorted(
+        [
+            f"""{path}: monitor.interval: invalid duration '90' (use e.g. "500ms", "90s", "2m", "1h")""",
+            f"{path}: hubs.h.colour: unknown key (hub h)",
+            f"{path}: hubs.b.url: not an http(s) URL: 'nope' (hub b)",
+            f"{path}: extra: unknown key",
+        ]
+    )
+    assert_one_line_each(lines)
+
+
+@pytest.mark.parametrize(("text", "message"), LOAD_ERRORS)
+def test_every_load_error_is_a_single_line_without_traceback(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    assert_one_line_each(errors_of(write(tmp_path, text)))
+
+
+def test_config_error_str_is_the_lines_joined(tmp_path: Path) -> None:
+    err = ConfigError(["a: one", "b: two"])
+    assert str(err) == "a: one\nb: two"
+
+
+# -- resolve_secrets: exact error lines ------------------------------------------------------------
+def test_missing_env_var_names_the_variable_and_the_hub(tmp_path: Path) -> None:
+    path = write(tmp_path, HUB)
+    lines = secret_errors(load(path), {"H_USER": "tester"})
+    assert lines == [f"{path}: hubs.h.password_env: environment variable H_PASS is not set (hub h)"]
+
+
+def test_empty_env_var_says_empty(tmp_path: Path) -> None:
+    path = write(tmp_path, HUB)
+    lines = secret_errors(load(path), {"H_USER": "tester", "H_PASS": ""})
+    assert lines == [f"{path}: hubs.h.password_env: environment variable H_PASS is empty (hub h)"]
+
+
+def test_both_env_and_file_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, HUB + 'password_file = "/run/secrets/pw"\n')
+    lines = secret_errors(load(path), ENV)
+    assert lines == [
+        f"{path}: hubs.h.password_env: set either password_env or password_file, not both (hub h)"
+    ]
+
+
+def test_secret_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-secret"
+    text = HUB.replace('password_env = "H_PASS"', f'password_file = "{missing}"')
+    path = write(tmp_path, text)
+    lines = secret_errors(load(path), ENV)
+    assert lines == [
+        f"{path}: hubs.h.password_file: cannot read {missing}: No such file or directory (hub h)"
+    ]
+
+
+def test_empty_secret_file_is_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty-secret"
+    empty.write_text("\n")
+    path = write(tmp_path, HUB.replace('password_env = "H_PASS"', f'password_file = "{empty}"'))
+    assert secret_errors(load(path), ENV) == [
+        f"{path}: hubs.h.password_file: {empty} is empty (hub h)"
+    ]
+
+
+def test_oauth_section_without_client_secret_env_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, HUB + OAUTH.replace('client_secret_env = "H_CLIENT_SECRET"\n', ""))
+    lines = secret_errors(load(path), ENV)
+    assert lines == [
+        f"{path}: hubs.h.oauth.client_secret_env: required key is missing "
+        "(or client_secret_file) (hub h)"
+    ]
+
+
+def test_missing_client_secret_env_var_names_it(tmp_path: Path) -> None:
+    path = write(tmp_path, HUB + OAUTH)
+    env = {k: v for k, v in ENV.items() if k != "H_CLIENT_SECRET"}
+    assert secret_errors(load(path), env) == [
+        f"{path}: hubs.h.oauth.client_secret_env: environment variable H_CLIENT_SECRET is not "
+        "set (hub h)"
+    ]
+
+
+def test_all_secret_problems_of_all_hubs_are_reported_together(tmp_path: Path) -> None:
+    text = HUB + OAUTH + HUB.replace("hubs.h", "hubs.g").replace("H_", "G_")
+    path = write(tmp_path, text)
+    lines = secret_errors(load(path), {"H_USER": "tester"}, hubs=["h", "g"])
+    assert lines == [
+        f"{path}: hubs.h.password_env: environment variable H_PASS is not set (hub h)",
+        f"{path}: hubs.h.oauth.client_secret_env: environment variable H_CLIENT_SECRET is not "
+        "set (hub h)",
+        f"{path}: hubs.g.username_env: environment variable G_USER is not set (hub g)",
+        f"{path}: hubs.g.password_env: environment variable G_PASS is not set (hub g)",
+    ]
+    assert_one_line_each(lines)
+
+
+def test_resolve_secrets_only_reads_the_hubs_asked_for(tmp_path: Path) -> None:
+    text = HUB + HUB.replace("hubs.h", "hubs.g").replace("H_", "G_")
+    loaded = load(write(tmp_path, text))
+    assert list(resolve_secrets(loaded, ["h"], environ=ENV)) == ["h"]
+
+
+def test_secret_error_lines_never_contain_the_secret_values(tmp_path: Path) -> None:
+    path = write(tmp_path, HUB + OAUTH)
+    env = {"H_USER": "tester", "H_PASS": "hunter22"}
+    lines = secret_errors(load(path), env)
+    assert all("hunter22" not in line for line in lines)
+
+
+def test_relative_secret_file_is_read_beside_the_config_not_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "pw").write_text("beside-the-config\n")
+    monkeypatch.chdir(tmp_path)  # a cwd where "pw" does not exist
+    text = HUB.replace('password_env = "H_PASS"', 'password_file = "pw"')
+    loaded = load(write(tmp_path / "etc", text))
+    secrets = resolve_secrets(loaded, ["h"], environ=ENV)["h"]
+    assert secrets.password.get_secret_value() == "beside-the-config"
