@@ -31,6 +31,7 @@ USERNAME_CSS = ", ".join(
     )
 )
 PASSWORD_CSS = 'input[type="password"]:visible'
+TEXT_INPUT_CSS = f"input{_NOT_TEXT}:not([type=radio]):not([type=button]):visible"
 ERROR_CSS = (
     '[role="alert"]:visible, .error:visible, .alert-danger:visible, .alert-error:visible, '
     '[id*="error" i]:visible, [class*="error-message" i]:visible'
@@ -173,6 +174,15 @@ async def login(page: Page, ctx: FlowContext) -> None:
             ctx.begin_step("idp_login")
             if await _visible(username):
                 await username.first.fill(ctx.username)
+            elif not sel.username and await _visible(page.locator(TEXT_INPUT_CSS)):
+                # A field beside the password that we cannot name: guessing would type the
+                # username into the wrong box and blame the test account.
+                field = page.locator(TEXT_INPUT_CSS).first
+                what = await field.get_attribute("name") or await field.get_attribute("id") or "?"
+                raise FlowChanged(
+                    f"the login form has a field {what!r} the flow cannot identify as the "
+                    "username: set [hubs.NAME.selectors] username"
+                )
             await password.first.fill(ctx.password)
             password_sent = True
             await _act_and_settle(page, ctx, submit)

@@ -47,6 +47,7 @@ IDP_FAULTS = {
     "consent_blocked": "consent page with no way through (admin approval required)",
     "js_form": "login form rendered by JavaScript after the page loads",
     "stay_signed_in": "a 'Stay signed in?' page after the password",
+    "odd_form": "a login form whose username field no heuristic recognises",
 }
 HUB_FAULTS = {
     "hub_down": "the hub's public port refuses connections",

@@ -40,6 +40,7 @@ const NO_FAULTS = Object.freeze({
   consent_blocked: false, // consent page without a way through ("ask your administrator")
   js_form: false, // the login form is rendered by JavaScript after the page loads
   stay_signed_in: false, // a "Stay signed in?" interstitial after the password
+  odd_form: false, // a login form whose username field no heuristic recognises
 });
 let faults = { ...NO_FAULTS };
 
@@ -116,11 +117,17 @@ function page(title, body, status = 200) {
 }
 
 function loginForm(uid, { error, username = '' } = {}) {
-  const form = `<form method="post" action="/interaction/${uid}/login" autocomplete="off">
-  ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
-  <label for="user">Username</label><input id="user" name="user" autocomplete="username" value="${escapeHtml(username)}" required>
+  const alert = error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '';
+  const fields = faults.odd_form
+    ? `<label for="f1">Identifier</label><input id="f1" name="ident" value="${escapeHtml(username)}" required>
+  <label for="f2">Secret phrase</label><input id="f2" name="secret" type="password" required>
+  <button type="submit">Proceed</button>`
+    : `<label for="user">Username</label><input id="user" name="user" autocomplete="username" value="${escapeHtml(username)}" required>
   <label for="pw">Password</label><input id="pw" name="pw" type="password" autocomplete="current-password" required>
-  <button type="submit">Sign in</button>
+  <button type="submit">Sign in</button>`;
+  const form = `<form method="post" action="/interaction/${uid}/login" autocomplete="off">
+  ${alert}
+  ${fields}
 </form>`;
   if (!faults.js_form) return page('Sign in to Sandbox IdP', form);
   // Like single-page IdPs: the form only exists after a script has run, a while after load.
@@ -212,9 +219,10 @@ async function interaction(ctx) {
   if (ctx.method !== 'POST') ctx.throw(405);
   const form = await readForm(req);
   if (action === 'login') {
-    const user = form.get('user') ?? '';
+    const user = form.get('user') ?? form.get('ident') ?? '';
+    const password = form.get('pw') ?? form.get('secret');
     const expected = faults.password_wrong ? `changed-${env.password}` : env.password;
-    if (user !== env.username || form.get('pw') !== expected) {
+    if (user !== env.username || password !== expected) {
       return send(loginForm(uid, { error: 'Invalid username or password.', username: user }));
     }
     if (faults.stay_signed_in) {

@@ -48,6 +48,10 @@ class BrowserNotFound(Exception):
     pass
 
 
+class BrowserLaunchError(Exception):
+    pass
+
+
 def _is_executable(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.X_OK)
 
@@ -85,9 +89,14 @@ async def open_browser(pw: Playwright, configured: str = "") -> AsyncIterator[Br
     home = tempfile.mkdtemp(prefix="loginprobe-browser-")
     try:
         env: dict[str, str | float | bool] = dict(browser_env(home))
-        browser = await pw.chromium.launch(
-            executable_path=executable, args=list(QUIET_FLAGS), env=env
-        )
+        try:
+            browser = await pw.chromium.launch(
+                executable_path=executable, args=list(QUIET_FLAGS), env=env
+            )
+        except PlaywrightError as err:
+            first = (err.message.strip().splitlines() or ["no message"])[0]
+            which = executable or "Playwright's own"
+            raise BrowserLaunchError(f"could not start Chromium ({which}): {first}") from err
         try:
             yield browser
         finally:

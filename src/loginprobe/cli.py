@@ -9,6 +9,8 @@ import asyncio
 import json
 import os
 import sys
+import time
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import structlog
@@ -19,11 +21,11 @@ from rich.table import Table
 from rich.text import Text
 
 from loginprobe import config as cfg
-from loginprobe.browser import BrowserNotFound, open_browser
+from loginprobe.browser import open_browser
 from loginprobe.flows import available_flows
 from loginprobe.logs import configure_logging
 from loginprobe.model import Code, ProbeResult
-from loginprobe.probe import probe_hub
+from loginprobe.probe import probe_hub, prober_failed
 from loginprobe.redact import Redactor
 
 EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_PROBE_ERROR = 0, 1, 2, 3
@@ -139,18 +141,12 @@ def run(
         _die(e.lines)
     redactor = Redactor(secrets.values())
     configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "warning"), redactor)
-    try:
-        result = asyncio.run(_run_once(loaded, hub, secrets, redactor))
-    except BrowserNotFound as e:
-        _die(f"probe error: {e}", EXIT_PROBE_ERROR)
-    except Exception as e:  # the prober broke: say so in one line, never as a hub outage
-        log.exception("probe crashed", hub=hub)
-        _die(
-            redactor.text(f"probe error: {type(e).__name__}: {e}".splitlines()[0]), EXIT_PROBE_ERROR
-        )
+    result = asyncio.run(_run_once(loaded, hub, secrets, redactor))
     log.info("probe", hub=hub, verdict=str(result.verdict.code), ms=result.duration_ms)
     if as_json:
-        sys.stdout.write(json.dumps(redactor.data(result.to_json()), indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(redactor.data(result.to_json()), indent=2, ensure_ascii=False) + "\n"
+        )
     else:
         _print_human(result, redactor)
     if result.verdict.code is Code.PROBE_ERROR:
@@ -161,15 +157,19 @@ def run(
 async def _run_once(
     loaded: cfg.LoadedConfig, hub: str, secrets: cfg.HubSecrets, redactor: Redactor
 ) -> ProbeResult:
-    async with async_playwright() as pw, open_browser(pw, loaded.config.browser.executable) as b:
-        return await probe_hub(
-            b,
-            hub,
-            loaded.config.hubs[hub],
-            secrets,
-            timeout=loaded.config.hub_timeout(hub),
-            redactor=redactor,
-        )
+    spec = loaded.config.hubs[hub]
+    started_at, t0 = datetime.now(UTC), time.monotonic()
+    try:
+        async with (
+            async_playwright() as pw,
+            open_browser(pw, loaded.config.browser.executable) as b,
+        ):
+            return await probe_hub(
+                b, hub, spec, secrets, timeout=loaded.config.hub_timeout(hub), redactor=redactor
+            )
+    except Exception as e:  # no browser, or the prober broke: a probe_error, never a hub outage
+        log.debug("probe crashed", hub=hub, exc_info=True)
+        return prober_failed(hub, spec, e, redactor, started_at, t0)
 
 
 _STATUS_STYLE = {"ok": "green", "failed": "bold red", "timeout": "bold yellow"}
@@ -187,7 +187,8 @@ def _print_human(result: ProbeResult, redactor: Redactor) -> None:
             str(s.ms),
             Text(redactor.text(where)),
         )
-    out.print(table)
+    if result.observation.steps:
+        out.print(table)
     sc = result.observation.secret_check
     if sc is not None:
         out.print(

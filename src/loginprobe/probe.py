@@ -63,6 +63,27 @@ async def _journey(
             await context.close()
 
 
+def prober_failure(err: BaseException, redactor: Redactor) -> Failure:
+    """What the prober's own failure looks like to the classifier: never a hub verdict."""
+    first_line = (str(err).strip().splitlines() or [""])[0]
+    detail = redactor.text(f"{type(err).__name__}: {first_line}")[:300]
+    return Failure(FailureKind.PROBE_ERROR, "prober", detail, where="prober")
+
+
+def prober_failed(
+    name: str, hub: Hub, err: BaseException, redactor: Redactor, started_at: datetime, t0: float
+) -> ProbeResult:
+    """The result of a probe that never got going (no browser, a crash before the journey)."""
+    obs = Observation(hub=name, steps=(), failure=prober_failure(err, redactor), hub_url=hub.url)
+    return ProbeResult(
+        hub=name,
+        verdict=classify(obs),
+        observation=obs,
+        started_at=started_at.isoformat(timespec="seconds"),
+        duration_ms=round((time.monotonic() - t0) * 1000),
+    )
+
+
 async def probe_hub(
     browser: Browser,
     name: str,
@@ -83,9 +104,8 @@ async def probe_hub(
         if not isinstance(journey, Exception):
             raise journey
         # The browser crashed or the flow has a bug: the prober broke, not the hub.
-        detail = redactor.text(f"{type(journey).__name__}: {journey}".splitlines()[0])[:300]
         steps: tuple[Step, ...] = ()
-        failure: Failure | None = Failure(FailureKind.PROBE_ERROR, "prober", detail, where="prober")
+        failure: Failure | None = prober_failure(journey, redactor)
     else:
         steps, failure = journey
     if isinstance(secret, BaseException):

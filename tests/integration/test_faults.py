@@ -6,6 +6,7 @@ the JSON or any file the probe wrote (see conftest.Prober.assert_no_secrets).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -140,3 +141,34 @@ def test_rejected_secret_check_while_logins_work_is_not_a_hub_failure(prober: Pr
     assert run.json["secret_check"]["outcome"] == "invalid"
     assert run.json["verdict"]["code"] == "ok"
     assert "secret check is misconfigured" in run.json["verdict"]["summary"]
+
+
+def test_unrecognisable_login_form_is_flow_changed_not_a_rejected_account(prober: Prober) -> None:
+    prober.sandbox.set_fault("odd_form")
+    run = prober.run("run", "sandbox", "--json")
+    verdict = run.json["verdict"]
+    assert (verdict["code"], verdict["step"]) == ("flow_changed", "idp_login"), verdict
+    assert "'ident'" in verdict["summary"] and "selectors" in verdict["summary"]
+    assert run.code == 1
+
+
+def test_selector_overrides_get_through_a_form_the_heuristics_cannot_read(prober: Prober) -> None:
+    prober.sandbox.set_fault("odd_form")
+    cfg = prober.config(extra_hub='[hubs.sandbox.selectors]\nusername = "#f1"\npassword = "#f2"\n')
+    run = prober.run("run", "sandbox", "--json", config=cfg)
+    assert run.json["verdict"]["code"] == "ok", run.json["verdict"]
+
+
+def test_a_browser_that_cannot_start_is_a_probe_error_not_a_hub_failure(
+    prober: Prober, tmp_path: Path
+) -> None:
+    cfg = prober.config()
+    cfg.write_text(cfg.read_text().replace('executable = ""', 'executable = "/bin/false"'))
+    # At the default log level: a traceback is for LOGINPROBE_LOG_LEVEL=debug only.
+    run = prober.run(
+        "run", "sandbox", "--json", config=cfg, env={"LOGINPROBE_LOG_LEVEL": "warning"}
+    )
+    assert run.code == 3
+    assert run.json["verdict"]["code"] == "probe_error"
+    assert "could not start Chromium (/bin/false)" in run.json["verdict"]["summary"]
+    assert "Traceback" not in run.stderr
