@@ -32,6 +32,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from sandbox.pagerduty import PagerDutyReceiver
+
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
 
@@ -118,6 +120,8 @@ class Sandbox:
     hub_log_level: str = "WARN"
     password: str = field(default_factory=lambda: "pw-" + secrets.token_urlsafe(12))
     client_secret: str = field(default_factory=lambda: "cs-" + secrets.token_urlsafe(24))
+    # PagerDuty routing keys are 32 characters.
+    routing_key: str = field(default_factory=lambda: secrets.token_hex(16))
 
     def __post_init__(self) -> None:
         self._own_workdir = self.workdir is None
@@ -132,6 +136,7 @@ class Sandbox:
         self.proxy_token = secrets.token_hex(16)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.faults: dict[str, Any] = {}
+        self.pagerduty = PagerDutyReceiver(self.dir)
 
     # -- addresses ----------------------------------------------------------------------------
     @property
@@ -167,6 +172,7 @@ class Sandbox:
         if not (NODE_MODULES / "oidc-provider").is_dir():
             raise SandboxError(f"npm packages missing: run `npm ci --prefix {HERE}`")
         try:
+            self.pagerduty.start()
             self._start_idp()
             self._start_proxy()
             self._start_hub()
@@ -177,6 +183,7 @@ class Sandbox:
     def stop(self) -> None:
         for name in list(self._procs)[::-1]:
             self._stop(name)
+        self.pagerduty.stop()
         if self._own_workdir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -332,6 +339,7 @@ class Sandbox:
             "SANDBOX_USERNAME": self.username,
             "SANDBOX_PASSWORD": self.password,
             "SANDBOX_CLIENT_SECRET": self.client_secret,
+            "SANDBOX_PD_ROUTING_KEY": self.routing_key,
         }
 
     def config_text(
@@ -342,8 +350,10 @@ class Sandbox:
         timeout: str = "30s",
         extra_hub: str = "",
         extra_oauth: str = "",
-        pagerduty_env: str = "",
+        pagerduty: bool = True,
+        monitor: str = "",
     ) -> str:
+        """A config.toml for this sandbox; `monitor` adds lines to [monitor]."""
         oauth_section = (
             f"""
 [hubs.{hub}.oauth]
@@ -355,21 +365,24 @@ client_secret_env = "SANDBOX_CLIENT_SECRET"
             if oauth
             else ""
         )
-        pagerduty = (
+        pagerduty_section = (
             f"""
 [pagerduty]
-routing_key_env = "{pagerduty_env}"
+routing_key_env = "SANDBOX_PD_ROUTING_KEY"
+events_url = "{self.pagerduty.url}"
+ca_file = "{self.pagerduty.ca_file}"
 """
-            if pagerduty_env
+            if pagerduty
             else ""
         )
         return f"""# Written by the sandbox for its own ports; secrets come from the environment.
 [monitor]
 timeout = "{timeout}"
+{monitor}
 
 [browser]
 executable = ""
-{pagerduty}
+{pagerduty_section}
 [hubs.{hub}]
 url = "{self.hub_url}"
 flow = "generic_oidc"

@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import socket
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import structlog
@@ -21,12 +24,18 @@ from rich.table import Table
 from rich.text import Text
 
 from loginprobe import config as cfg
-from loginprobe.browser import open_browser
+from loginprobe.browser import BrowserNotFound, choose_executable, open_browser
 from loginprobe.flows import available_flows
+from loginprobe.incidents import Action, login_key
 from loginprobe.logs import configure_logging
+from loginprobe.metrics import Metrics
 from loginprobe.model import Code, ProbeResult
+from loginprobe.monitor import Monitor, Settings
+from loginprobe.paging import PagerDutySender, build_event, test_event
 from loginprobe.probe import probe_hub, prober_failed
 from loginprobe.redact import Redactor
+from loginprobe.store import Store, StoreError
+from loginprobe.web import make_app, start_site
 
 EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_PROBE_ERROR = 0, 1, 2, 3
 
@@ -129,6 +138,9 @@ def flows() -> None:
 def run(
     hub: Annotated[str, typer.Argument(help="the hub's name in the config")],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    alert: Annotated[
+        bool, typer.Option("--alert", help="page PagerDuty if the hub is failing")
+    ] = False,
 ) -> None:
     """Probe one hub now: a real browser login, then a verdict."""
     loaded = _load()
@@ -137,9 +149,12 @@ def run(
         _die(f"{loaded.path}: no hub named {hub!r}; known hubs: {', '.join(sorted(hubs))}")
     try:
         secrets = cfg.resolve_secrets(loaded, [hub])[hub]
+        routing_key = cfg.resolve_routing_key(loaded) if alert else None
     except cfg.ConfigError as e:
         _die(e.lines)
-    redactor = Redactor(secrets.values())
+    if alert and routing_key is None:
+        _die(f"{loaded.path}: --alert needs a [pagerduty] table with routing_key_env")
+    redactor = Redactor([*secrets.values(), *([routing_key] if routing_key else [])])
     configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "warning"), redactor)
     result = asyncio.run(_run_once(loaded, hub, secrets, redactor))
     log.info("probe", hub=hub, verdict=str(result.verdict.code), ms=result.duration_ms)
@@ -149,9 +164,168 @@ def run(
         )
     else:
         _print_human(result, redactor)
+    if alert and routing_key is not None:
+        _page_once(loaded, routing_key, result, redactor)
     if result.verdict.code is Code.PROBE_ERROR:
         raise typer.Exit(EXIT_PROBE_ERROR)
     raise typer.Exit(EXIT_OK if result.verdict.ok else EXIT_FAILING)
+
+
+def _page_once(
+    loaded: cfg.LoadedConfig, routing_key: str, result: ProbeResult, redactor: Redactor
+) -> None:
+    """`run --alert`: trigger the hub's incident now if it is failing (a probe_error never pages
+    as a hub outage; a healthy hub leaves open incidents to the monitor)."""
+    if result.verdict.ok or result.verdict.code is Code.PROBE_ERROR:
+        err.print(
+            Text(
+                "no page sent: "
+                + ("the hub is healthy" if result.verdict.ok else "the prober failed, not the hub")
+            )
+        )
+        return
+    pd = loaded.config.pagerduty
+    assert pd is not None
+    action = Action("trigger", login_key(result.hub), result.verdict)
+    event = redactor.data(
+        build_event(
+            action, result, hub_url=loaded.config.hubs[result.hub].url, location=_location(loaded)
+        )
+    )
+    sender = PagerDutySender(
+        routing_key, pd.events_url, str(loaded.file(pd.ca_file)) if pd.ca_file else None
+    )
+    try:
+        delivery = sender.send(event)
+    finally:
+        sender.close()
+    if delivery.outcome == "accepted":
+        err.print(Text(f"paged PagerDuty: {action.dedup_key}"))
+    else:
+        _die(
+            redactor.text(
+                f"PagerDuty did not take the page ({delivery.outcome}, "
+                f"HTTP {delivery.status}): {delivery.message}"
+            ),
+            EXIT_PROBE_ERROR,
+        )
+
+
+def _location(loaded: cfg.LoadedConfig) -> str:
+    return loaded.config.monitor.location or socket.gethostname()
+
+
+@app.command()
+def serve() -> None:
+    """Run the monitor: scheduled probes, PagerDuty pages, /healthz and /metrics."""
+    path = cfg.config_path(State.config_arg)
+    try:
+        settings = Settings.load(path)
+        choose_executable(settings.loaded.config.browser.executable, _playwright_chromium())
+        store = Store(settings.loaded.config.monitor.state)
+    except cfg.ConfigError as e:
+        _die(e.lines)
+    except (BrowserNotFound, StoreError) as e:
+        _die(f"{path}: {e}")
+    configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "info"), settings.redactor)
+    try:
+        asyncio.run(_serve(path, settings, store))
+    except OSError as e:  # the listen address is taken or not ours
+        _die(f"{path}: monitor.listen {settings.loaded.config.monitor.listen}: {e.strerror}")
+    finally:
+        store.close()
+
+
+def _playwright_chromium() -> str:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        return pw.chromium.executable_path
+
+
+async def _serve(path: Path, settings: Settings, store: Store) -> None:
+    monitor = Monitor(settings, store, Metrics())
+    host, port = settings.loaded.config.monitor.listen_address
+    runner = await start_site(make_app(monitor), host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: monitor.reload(path))
+    await monitor.start()
+    log.info("listening", address=f"http://{host}:{port}", endpoints=["/healthz", "/metrics"])
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await monitor.stop()
+        await runner.cleanup()
+
+
+@app.command("test-alert")
+def test_alert() -> None:
+    """Send a clearly labelled test event to PagerDuty and resolve it: checks the routing key."""
+    loaded = _load()
+    try:
+        routing_key = cfg.resolve_routing_key(loaded)
+    except cfg.ConfigError as e:
+        _die(e.lines)
+    pd = loaded.config.pagerduty
+    if pd is None or routing_key is None:
+        _die(f"{loaded.path}: no [pagerduty] table: nothing to test")
+    event = test_event(_location(loaded))
+    sender = PagerDutySender(
+        routing_key, pd.events_url, str(loaded.file(pd.ca_file)) if pd.ca_file else None
+    )
+    try:
+        for step in (event, {"event_action": "resolve", "dedup_key": event["dedup_key"]}):
+            delivery = sender.send(step)
+            if delivery.outcome != "accepted":
+                _die(
+                    f"PagerDuty did not accept the test {step['event_action']} "
+                    f"(HTTP {delivery.status or 'no answer'}): "
+                    f"{Redactor([routing_key]).text(delivery.message)}",
+                    EXIT_FAILING,
+                )
+            out.print(
+                Text(
+                    f"{step['event_action']}: accepted by {pd.events_url} "
+                    f"(dedup key {event['dedup_key']})"
+                )
+            )
+    finally:
+        sender.close()
+
+
+@app.command()
+def history(
+    hub: Annotated[str, typer.Argument(help="the hub's name in the config")],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="how many probes")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+) -> None:
+    """Recent verdicts of one hub, newest first, from the monitor's store."""
+    loaded = _load()
+    if hub not in loaded.config.hubs:
+        _die(
+            f"{loaded.path}: no hub named {hub!r}; known hubs: "
+            f"{', '.join(sorted(loaded.config.hubs))}"
+        )
+    try:
+        store = Store(loaded.config.monitor.state)
+    except StoreError as e:
+        _die(f"{loaded.path}: {e}")
+    try:
+        rows = store.history(hub, limit)
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(data=rows)
+        return
+    table = Table("started", "verdict", "ms", title=f"history {hub}", title_justify="left")
+    table.add_column("summary", overflow="fold")
+    for r in rows:
+        table.add_row(r["started_at"], r["code"], str(r["duration_ms"]), r["summary"])
+    out.print(table)
 
 
 async def _run_once(

@@ -64,6 +64,16 @@ def _http_url(value: object) -> str:
     return value.rstrip("/")
 
 
+def _listen(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(
+        r"(\[[0-9a-fA-F:]+\]|[^\s:\[\]]*):\d{1,5}", value
+    ):
+        raise ValueError(f'expected "HOST:PORT", e.g. "0.0.0.0:9464", got {value!r}')
+    if not 0 < int(value.rpartition(":")[2]) < 65536:
+        raise ValueError(f"port out of range in {value!r}")
+    return value
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -81,8 +91,15 @@ class Monitor(_Strict):
     successes_to_resolve: int = Field(2, ge=1)
     concurrency: int = Field(2, ge=1, le=32)
     state: str = "sqlite:///loginprobe.sqlite"
-    listen: str = "127.0.0.1:9464"
+    listen: Annotated[str, BeforeValidator(_listen)] = "127.0.0.1:9464"
     artifacts_dir: str = "artifacts"
+    # Where the probes run from, named in every page (default: this machine's hostname).
+    location: str = ""
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 class Browser(_Strict):
@@ -94,6 +111,16 @@ class PagerDuty(_Strict):
     routing_key_env: EnvName | None = None
     routing_key_file: str | None = None
     events_url: HttpUrl = "https://events.pagerduty.com"
+    # An extra CA to trust for events_url (a TLS-inspecting proxy's); $SSL_CERT_FILE works too.
+    ca_file: str | None = None
+
+    @model_validator(mode="after")
+    def _key_named(self) -> PagerDuty:
+        if self.routing_key_env is None and self.routing_key_file is None:
+            raise ValueError("needs routing_key_env (or routing_key_file)")
+        if not self.events_url.startswith("https://"):
+            raise ValueError(f"events_url must be https:// (got {self.events_url!r})")
+        return self
 
 
 class OAuth(_Strict):
@@ -168,6 +195,10 @@ class Config(_Strict):
 class LoadedConfig:
     path: Path
     config: Config
+
+    def file(self, name: str) -> Path:
+        """A path from the config: relative ones are relative to the config file."""
+        return self.path.parent / name
 
 
 def _describe(err: Mapping[str, Any]) -> str:
@@ -264,6 +295,41 @@ def _read_secret(
             return None
         return value
     return None
+
+
+def resolve_routing_key(
+    loaded: LoadedConfig, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The PagerDuty routing key, or None when [pagerduty] is not configured."""
+    pd = loaded.config.pagerduty
+    if pd is None:
+        return None
+    problems: list[str] = []
+    where = f"{loaded.path}: pagerduty.routing_key"
+    env = os.environ if environ is None else environ
+    key: str | None = None
+    if pd.routing_key_env is not None and pd.routing_key_file is not None:
+        problems.append(f"{where}_env: set either routing_key_env or routing_key_file, not both")
+    elif pd.routing_key_env is not None:
+        key = env.get(pd.routing_key_env) or None
+        if key is None:
+            problems.append(f"{where}_env: environment variable {pd.routing_key_env} is not set")
+    elif pd.routing_key_file is not None:
+        try:
+            key = loaded.file(pd.routing_key_file).read_text(encoding="utf-8").strip()
+        except OSError as err:
+            problems.append(f"{where}_file: cannot read {pd.routing_key_file}: {err.strerror}")
+    if key is not None and len(key) != 32:
+        source = pd.routing_key_env or pd.routing_key_file
+        problems.append(
+            f"{where}: the key from {source} has {len(key)} characters; "
+            "PagerDuty integration keys have 32"
+        )
+    if pd.ca_file is not None and not loaded.file(pd.ca_file).is_file():
+        problems.append(f"{loaded.path}: pagerduty.ca_file: no such file {pd.ca_file}")
+    if problems:
+        raise ConfigError(problems)
+    return key
 
 
 def resolve_secrets(

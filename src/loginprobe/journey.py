@@ -241,7 +241,11 @@ class Journey:
 
     def _close_ok(self, cur: _OpenStep, now: float) -> None:
         if cur.http_status is None:  # a flow's step: show the last page the IdP answered with
-            done = [e for e in self.nav.since(cur.mark) if e.done and e.status is not None]
+            done = [
+                e
+                for e in self.nav.since(cur.mark)
+                if e.done and e.status is not None and not self.on_hub(e.url)
+            ]
             if done:
                 cur.http_status, cur.url = done[-1].status, redact_url(done[-1].url)
         self._record(cur.name, "ok", cur.started, now, cur.http_status, cur.url)

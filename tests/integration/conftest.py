@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -16,8 +15,6 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox
-
-ROUTING_KEY = "R" + secrets.token_hex(16)[:31]  # PagerDuty routing keys are 32 characters
 
 
 @pytest.fixture(scope="session")
@@ -61,10 +58,9 @@ class Prober:
     def __init__(self, sandbox: Sandbox, tmp: Path) -> None:
         self.sandbox, self.tmp, self.n = sandbox, tmp, 0
         self.tmpdirs: list[Path] = []
-        self.secrets = [sandbox.password, sandbox.client_secret, ROUTING_KEY]
+        self.secrets = [sandbox.password, sandbox.client_secret, sandbox.routing_key]
 
     def config(self, **kwargs: Any) -> Path:
-        kwargs.setdefault("pagerduty_env", "PAGERDUTY_ROUTING_KEY")
         self.n += 1
         return self.sandbox.write_config(self.tmp / f"config-{self.n}.toml", **kwargs)
 
@@ -85,7 +81,6 @@ class Prober:
         full_env = {
             **os.environ,
             **self.sandbox.probe_env(),
-            "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
             "HOME": str(work),
             "TMPDIR": str(tmpdir),
             "LOGINPROBE_LOG_LEVEL": "debug",

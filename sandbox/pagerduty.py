@@ -1,0 +1,220 @@
+"""A PagerDuty Events API v2 receiver on loopback, as strict as PagerDuty documents it.
+
+https://developer.pagerduty.com/docs/events-api-v2/trigger-events/ — POST /v2/enqueue with a JSON
+body: routing_key (32 characters), event_action (trigger | acknowledge | resolve), dedup_key (up to
+255 characters; required but for triggers), and for triggers a payload with summary (up to 1024
+characters), source and severity (critical | error | warning | info). Answers 202
+{"status": "success", "message": "Event processed", "dedup_key": ...}, or 400 {"status": "invalid
+event", "message": "Event object is invalid", "errors": [...]}.
+
+HTTPS with a certificate from a CA made here (trustme): the `pagerduty` client refuses anything
+else. Switches: answer 500, answer 429, or refuse connections; every accepted event is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Literal
+
+import trustme
+
+Mode = Literal["ok", "500", "429", "refuse"]
+SEVERITIES = {"critical", "error", "warning", "info"}
+ACTIONS = {"trigger", "acknowledge", "resolve"}
+TOP_LEVEL = {
+    "routing_key",
+    "event_action",
+    "dedup_key",
+    "payload",
+    "links",
+    "images",
+    "client",
+    "client_url",
+}
+PAYLOAD_KEYS = {
+    "summary",
+    "source",
+    "severity",
+    "timestamp",
+    "component",
+    "group",
+    "class",
+    "custom_details",
+}
+
+
+def validate(event: Any) -> list[str]:
+    """PagerDuty's checks on an event; empty when it would be accepted."""
+    if not isinstance(event, dict):
+        return ["Event object must be a JSON object"]
+    errors = [f"'{k}' is not a valid field" for k in event if k not in TOP_LEVEL]
+    key = event.get("routing_key")
+    if not isinstance(key, str) or len(key) != 32:
+        errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
+    action = event.get("event_action")
+    if action not in ACTIONS:
+        errors.append("'event_action' is invalid (must be one of: trigger, acknowledge, resolve)")
+    dedup = event.get("dedup_key")
+    if dedup is not None and (not isinstance(dedup, str) or not dedup or len(dedup) > 255):
+        errors.append("'dedup_key' must be a non-empty string of at most 255 characters")
+    if action in ("acknowledge", "resolve") and dedup is None:
+        errors.append(f"'dedup_key' is required for event_action {action}")
+    if action == "trigger":
+        payload = event.get("payload")
+        if not isinstance(payload, dict):
+            errors.append("'payload' is missing or invalid")
+        else:
+            errors += [
+                f"'payload.{k}' is not a valid field" for k in payload if k not in PAYLOAD_KEYS
+            ]
+            summary = payload.get("summary")
+            if not isinstance(summary, str) or not summary:
+                errors.append("'payload.summary' is missing or blank")
+            elif len(summary) > 1024:
+                errors.append("'payload.summary' is longer than 1024 characters")
+            if not isinstance(payload.get("source"), str) or not payload["source"]:
+                errors.append("'payload.source' is missing or blank")
+            if payload.get("severity") not in SEVERITIES:
+                errors.append(
+                    "'payload.severity' is invalid (must be one of: critical, error, warning, info)"
+                )
+            if "custom_details" in payload and not isinstance(payload["custom_details"], dict):
+                errors.append("'payload.custom_details' must be an object")
+        for link in event.get("links") or []:
+            if not isinstance(link, dict) or not isinstance(link.get("href"), str):
+                errors.append("'links' entries need an 'href'")
+    return errors
+
+
+class PagerDutyReceiver:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.ca = trustme.CA()
+        self.ca_file = workdir / "pagerduty-test-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_file))
+        self._ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._ctx)
+        self.mode: Mode = "ok"
+        self.accepted: list[dict[str, Any]] = []  # every event answered 202, in order
+        self.rejected: list[tuple[dict[str, Any], list[str]]] = []
+        self.refused_or_failed = 0  # requests answered 500/429
+        self._cond = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _answer(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                if self.path != "/v2/enqueue":
+                    self._answer(404, {"status": "not found"})
+                    return
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver._handle(self, raw)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.socket = self._ctx.wrap_socket(self._server.socket, server_side=True)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _handle(self, handler: Any, raw: bytes) -> None:
+        if self.mode == "500":
+            with self._cond:
+                self.refused_or_failed += 1
+            handler._answer(500, {"status": "error", "message": "Internal Server Error"})
+            return
+        if self.mode == "429":
+            with self._cond:
+                self.refused_or_failed += 1
+            handler._answer(
+                429,
+                {
+                    "status": "throttle event",
+                    "message": "Requests for this service are arriving too quickly. Please retry later.",
+                },
+            )
+            return
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            handler._answer(
+                400,
+                {
+                    "status": "invalid event",
+                    "message": "Event object is invalid",
+                    "errors": ["body is not JSON"],
+                },
+            )
+            return
+        errors = validate(event)
+        if errors:
+            with self._cond:
+                self.rejected.append((event, errors))
+            handler._answer(
+                400,
+                {"status": "invalid event", "message": "Event object is invalid", "errors": errors},
+            )
+            return
+        key = event.get("dedup_key") or uuid.uuid4().hex
+        with self._cond:
+            self.accepted.append({**event, "dedup_key": key, "_received_at": time.time()})
+            self._cond.notify_all()
+        handler._answer(202, {"status": "success", "message": "Event processed", "dedup_key": key})
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def set_mode(self, mode: Mode) -> None:
+        """'refuse' closes the port (connection refused); any other mode reopens it."""
+        if mode == "refuse":
+            self.stop()
+        elif self._server is None:
+            self.start()  # the same port: the client's URL stays valid
+        self.mode = mode
+
+    def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float
+    ) -> list[dict[str, Any]]:
+        """Block until predicate(accepted events) holds; the events, or TimeoutError."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.accepted):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"PagerDuty receiver: condition not met in {timeout}s; "
+                        f"accepted so far: {[self.brief(e) for e in self.accepted]}"
+                    )
+                self._cond.wait(left)
+            return list(self.accepted)
+
+    @staticmethod
+    def brief(event: dict[str, Any]) -> str:
+        cls = (event.get("payload") or {}).get("class", "")
+        return f"{event['event_action']} {event['dedup_key']} {cls}".strip()

@@ -1,0 +1,417 @@
+"""`probe serve`: the scheduler, the incident tracker, the outbox sender and the HTTP endpoints.
+
+    APScheduler (asyncio) ─▶ probe_hub (shared with `probe run`) ─▶ incidents (pure) ─▶ store
+                                                                                         │ outbox
+                                                              PagerDuty ◀── sender loop ─┘
+
+Every hub is probed every `interval`, start times spread; after a failing probe (and until an
+incident has resolved) the next one comes after `retry_after_failure`. At most `concurrency` probes
+run at once, in one shared browser with a fresh context each; a crashed browser is relaunched and
+the probe it took down is a `probe_error`, never a hub failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from playwright.async_api import Browser, Playwright, async_playwright
+
+from loginprobe import config as cfg
+from loginprobe.browser import open_browser
+from loginprobe.incidents import (
+    PROBER_KEY,
+    Action,
+    Thresholds,
+    Track,
+    login_key,
+    settled,
+    step_login,
+    step_prober,
+)
+from loginprobe.metrics import Metrics
+from loginprobe.model import ProbeResult
+from loginprobe.paging import PagerDutySender, build_event
+from loginprobe.probe import probe_hub, prober_failed
+from loginprobe.redact import Redactor
+from loginprobe.store import Store
+
+log = structlog.get_logger("loginprobe")
+
+BACKOFF_BASE_S = 2.0
+BACKOFF_CAP_S = 30.0
+# A probe past its own timeout by this much is hung (a wedged browser): cut it.
+HANG_GRACE_S = 15.0
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before retry number `attempts` (1, 2, ...) of an undelivered event."""
+    return float(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempts - 1)))
+
+
+@dataclass
+class Settings:
+    """What a config reload swaps in, all at once."""
+
+    loaded: cfg.LoadedConfig
+    secrets: dict[str, cfg.HubSecrets]
+    routing_key: str | None
+    redactor: Redactor = field(init=False)
+
+    def __post_init__(self) -> None:
+        values = [v for s in self.secrets.values() for v in s.values()]
+        self.redactor = Redactor([*values, *([self.routing_key] if self.routing_key else [])])
+
+    @classmethod
+    def load(cls, path: Any) -> Settings:
+        loaded = cfg.load(path)
+        secrets = cfg.resolve_secrets(loaded, loaded.config.hubs)
+        return cls(loaded, secrets, cfg.resolve_routing_key(loaded))
+
+    @property
+    def thresholds(self) -> Thresholds:
+        m = self.loaded.config.monitor
+        return Thresholds(m.failures_to_alert, m.successes_to_resolve)
+
+
+class Monitor:
+    def __init__(self, settings: Settings, store: Store, metrics: Metrics) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.tracks: dict[str, Track] = store.tracks()
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.sender = self._make_sender(settings)
+        self.location = settings.loaded.config.monitor.location or socket.gethostname()
+        self.last_tick: float | None = None  # when a probe last finished
+        self.started_at = time.time()
+        self.stopping = asyncio.Event()
+        self._sem = asyncio.Semaphore(settings.loaded.config.monitor.concurrency)
+        self._outbox_wake = asyncio.Event()
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._pw: Playwright | None = None
+        self._browser: Browser | None = None
+        self._browser_stack = AsyncExitStack()
+        self._browser_lock = asyncio.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._pw = await async_playwright().start()
+        self.scheduler.start()
+        hubs = list(self.settings.loaded.config.hubs)
+        for hub in hubs:
+            # Spread the first probes over the first part of an interval, not all at once.
+            interval = self._interval(hub)
+            self._schedule(hub, random.uniform(0, min(interval, 10.0 * len(hubs))))
+        self._outbox_task = asyncio.create_task(self._outbox_loop(), name="outbox")
+        log.info("monitor started", hubs=hubs, pagerduty=self.sender is not None)
+
+    async def stop(self) -> None:
+        """Cancel probes in flight, try the outbox once more, close the browser."""
+        self.stopping.set()
+        self._outbox_wake.set()
+        with contextlib.suppress(Exception):
+            self.scheduler.shutdown(wait=False)
+        for task in list(self._in_flight):
+            task.cancel()
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=5)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(self._outbox_task, timeout=5)
+        await self._close_browser()
+        if self._pw is not None:
+            with contextlib.suppress(Exception):
+                await self._pw.stop()
+        if self.sender is not None:
+            self.sender.close()
+        log.info("monitor stopped")
+
+    def reload(self, path: Any) -> bool:
+        """Swap in a new config; an invalid one is logged and ignored (the last good one runs)."""
+        try:
+            new = Settings.load(path)
+        except cfg.ConfigError as err:
+            log.error(
+                "config reload rejected; still running the previous config", problems=err.lines
+            )
+            return False
+        old_hubs = set(self.settings.loaded.config.hubs)
+        new_hubs = set(new.loaded.config.hubs)
+        if new.loaded.config.monitor.state != self.settings.loaded.config.monitor.state:
+            log.warning("monitor.state changed; the store moves only on restart")
+        self.settings = new
+        old_sender, self.sender = self.sender, self._make_sender(new)
+        if old_sender is not None:
+            old_sender.close()
+        for hub in old_hubs - new_hubs:
+            with contextlib.suppress(Exception):
+                self.scheduler.remove_job(self._job_id(hub))
+        for hub in new_hubs - old_hubs:
+            self._schedule(hub, random.uniform(0, 5.0))
+        log.info(
+            "config reloaded",
+            hubs=sorted(new_hubs),
+            added=sorted(new_hubs - old_hubs),
+            removed=sorted(old_hubs - new_hubs),
+        )
+        return True
+
+    def _make_sender(self, settings: Settings) -> PagerDutySender | None:
+        pd = settings.loaded.config.pagerduty
+        if pd is None or settings.routing_key is None:
+            return None
+        ca = str(settings.loaded.file(pd.ca_file)) if pd.ca_file else None
+        return PagerDutySender(settings.routing_key, pd.events_url, ca)
+
+    # -- scheduling -----------------------------------------------------------------------------
+    def _interval(self, hub: str) -> float:
+        c = self.settings.loaded.config
+        return c.hubs[hub].interval or c.monitor.interval
+
+    @staticmethod
+    def _job_id(hub: str) -> str:
+        return f"probe:{hub}"
+
+    def _schedule(self, hub: str, delay: float) -> None:
+        if self.stopping.is_set():
+            return
+        self.scheduler.add_job(
+            self._probe_job,
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=delay),
+            args=[hub],
+            id=self._job_id(hub),
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+        )
+
+    async def _probe_job(self, hub: str) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            if hub not in self.settings.loaded.config.hubs:
+                return  # removed by a reload while it waited
+            async with self._sem:
+                result = await self._probe(hub)
+            self.handle(result)
+        finally:
+            self._in_flight.discard(task)
+            if hub in self.settings.loaded.config.hubs:
+                track = self.tracks.get(login_key(hub), Track())
+                fast = not settled(track, self.settings.thresholds)
+                m = self.settings.loaded.config.monitor
+                self._schedule(hub, m.retry_after_failure if fast else self._interval(hub))
+
+    async def _probe(self, hub: str) -> ProbeResult:
+        s = self.settings
+        spec, timeout = s.loaded.config.hubs[hub], s.loaded.config.hub_timeout(hub)
+        started_at, t0 = datetime.now(UTC), time.monotonic()
+        try:
+            browser = await self._ensure_browser()
+            return await asyncio.wait_for(
+                probe_hub(browser, hub, spec, s.secrets[hub], timeout=timeout, redactor=s.redactor),
+                timeout + HANG_GRACE_S,
+            )
+        except TimeoutError:
+            err: Exception = TimeoutError(f"the probe hung {HANG_GRACE_S:g}s past its timeout")
+            await self._close_browser()  # a wedged browser is no use to the next probe
+        except Exception as e:
+            err = e
+            log.debug("probe crashed", hub=hub, exc_info=True)
+        if self._browser is not None and not self._browser.is_connected():
+            await self._close_browser()
+        return prober_failed(hub, spec, err, s.redactor, started_at, t0)
+
+    async def _ensure_browser(self) -> Browser:
+        async with self._browser_lock:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            await self._close_browser_unlocked()
+            assert self._pw is not None
+            self._browser = await self._browser_stack.enter_async_context(
+                open_browser(self._pw, self.settings.loaded.config.browser.executable)
+            )
+            return self._browser
+
+    async def _close_browser(self) -> None:
+        async with self._browser_lock:
+            await self._close_browser_unlocked()
+
+    async def _close_browser_unlocked(self) -> None:
+        self._browser = None
+        with contextlib.suppress(Exception):
+            await self._browser_stack.aclose()
+        self._browser_stack = AsyncExitStack()
+
+    # -- verdict -> incidents -> store + outbox ----------------------------------------------------
+    def handle(self, result: ProbeResult) -> list[Action]:
+        s = self.settings
+        now, now_iso = time.time(), datetime.now(UTC).isoformat(timespec="seconds")
+        key = login_key(result.hub)
+        login, login_actions = step_login(
+            self.tracks.get(key, Track()), result.verdict, key, s.thresholds, now_iso
+        )
+        prober, prober_actions = step_prober(
+            self.tracks.get(PROBER_KEY, Track()), result.verdict, s.thresholds, now_iso
+        )
+        actions = login_actions + prober_actions
+        hub_url = s.loaded.config.hubs[result.hub].url
+        events = (
+            [
+                s.redactor.data(
+                    build_event(
+                        a,
+                        result if a.dedup_key == key else None,
+                        hub_url=hub_url if a.dedup_key == key else "",
+                        location=self.location,
+                    )
+                )
+                for a in actions
+            ]
+            if self.sender is not None
+            else []
+        )
+        moved = {key: login, PROBER_KEY: prober}
+        self.store.record(result, s.redactor.data(result.to_json()), moved, events, now, now_iso)
+        self.tracks.update(moved)
+        self.last_tick = now
+        self.metrics.observe(result)
+        self.metrics.incidents_open.set(sum(1 for t in self.tracks.values() if t.is_open))
+        log.info(
+            "probe",
+            hub=result.hub,
+            verdict=str(result.verdict.code),
+            ms=result.duration_ms,
+            summary=result.verdict.summary,
+        )
+        for a in actions:
+            log.warning(
+                "incident " + a.kind,
+                dedup_key=a.dedup_key,
+                reason=a.reason,
+                verdict=str(a.verdict.code) if a.verdict else None,
+                paging=self.sender is not None,
+            )
+        if events:
+            self._outbox_wake.set()
+        return actions
+
+    # -- the outbox sender --------------------------------------------------------------------------
+    async def _outbox_loop(self) -> None:
+        while True:
+            delivered_any = await self.flush_once()
+            if self.stopping.is_set():
+                return
+            if delivered_any:
+                continue
+            item = self.store.next_event()
+            wait = 5.0 if item is None else max(0.05, min(5.0, item[1] - time.time()))
+            self._outbox_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_wake.wait(), wait)
+
+    async def flush_once(self) -> bool:
+        """Send the oldest due event, if any. True if one was delivered (look again at once)."""
+        if self.sender is None:
+            return False
+        item = self.store.next_event()
+        if item is None or item[1] > time.time():
+            return False
+        event, _ = item
+        sender = self.sender
+        delivery = await asyncio.to_thread(sender.send, event.event)
+        redactor = self.settings.redactor
+        if delivery.outcome == "accepted":
+            self.store.delivered(event.id)
+            log.info(
+                "pagerduty accepted",
+                dedup_key=event.dedup_key,
+                action=event.event["event_action"],
+                attempts=event.attempts + 1,
+            )
+            return True
+        message = redactor.text(delivery.message)
+        if delivery.outcome == "rejected":
+            # PagerDuty will never take this event: a bug in what we send. Keep it, say it loudly.
+            self.store.reject(event.id, f"HTTP {delivery.status}: {message}")
+            log.error(
+                "pagerduty rejected an event; it is kept in the outbox and will not be retried",
+                dedup_key=event.dedup_key,
+                status=delivery.status,
+                pagerduty_says=message,
+            )
+            return True
+        attempts = event.attempts + 1
+        delay = backoff(attempts)
+        self.store.defer(
+            event.id,
+            attempts,
+            time.time() + delay,
+            f"HTTP {delivery.status}: {message}" if delivery.status else message,
+        )
+        log.warning(
+            "pagerduty delivery failed; will retry",
+            dedup_key=event.dedup_key,
+            status=delivery.status,
+            error=message,
+            attempts=attempts,
+            retry_in_s=delay,
+        )
+        return False
+
+    # -- health --------------------------------------------------------------------------------------
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        now = time.time()
+        stats = self.store.outbox_stats(now)
+        c = self.settings.loaded.config
+        longest = max(
+            [self._interval(h) + c.hub_timeout(h) for h in c.hubs] or [c.monitor.interval]
+        )
+        # Alive: the scheduler runs and a probe finished within two of the longest cycles.
+        reference = self.last_tick or self.started_at
+        alive = (
+            bool(self.scheduler.running)
+            and not self.stopping.is_set()
+            and (now - reference < 2 * longest + HANG_GRACE_S)
+        )
+        problems = []
+        if not alive:
+            problems.append("no probe finished recently: the scheduler is stuck or stopped")
+        if stats.rejected:
+            problems.append(
+                f"{stats.rejected} event(s) rejected by PagerDuty (HTTP 400): {stats.last_error}"
+            )
+        if stats.depth and stats.oldest_age_s > 300:
+            problems.append(f"outbox: oldest undelivered event is {stats.oldest_age_s:.0f}s old")
+        body = {
+            "status": "ok" if not problems else ("degraded" if alive else "failing"),
+            "problems": problems,
+            "scheduler_running": bool(self.scheduler.running),
+            "last_tick": (
+                datetime.fromtimestamp(self.last_tick, UTC).isoformat(timespec="seconds")
+                if self.last_tick
+                else None
+            ),
+            "outbox": {
+                "depth": stats.depth,
+                "oldest_age_s": round(stats.oldest_age_s, 1),
+                "rejected": stats.rejected,
+                "last_error": stats.last_error,
+            },
+            "pagerduty": self.sender is not None,
+            "incidents_open": sorted(k for k, t in self.tracks.items() if t.is_open),
+        }
+        self.metrics.outbox(stats)
+        return alive, body

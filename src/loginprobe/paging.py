@@ -1,0 +1,163 @@
+"""PagerDuty, in its own corner: building Events API v2 events (pure) and sending them.
+
+Events are built without the routing key, so what sits in the outbox holds no secret; the key is
+added by the `pagerduty` client at send time. Sending is synchronous (the client is), so the
+caller runs it in a thread. The client's own sleeps and retries are switched off: the outbox
+retries, with backoff, across restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import certifi
+import pagerduty
+
+from loginprobe.incidents import Action
+from loginprobe.model import ProbeResult
+
+SUMMARY_LIMIT = 1024
+# The client logs retries through stdlib logging; ours are the ones that count.
+logging.getLogger("pagerduty").addHandler(logging.NullHandler())
+logging.getLogger("pagerduty").propagate = False
+
+
+def build_event(
+    action: Action,
+    result: ProbeResult | None,
+    *,
+    hub_url: str = "",
+    location: str = "",
+    runbook_url: str = "",
+) -> dict[str, Any]:
+    """The Events API v2 body for an action (without routing_key)."""
+    if action.kind == "resolve":
+        return {"event_action": "resolve", "dedup_key": action.dedup_key}
+    verdict = action.verdict
+    assert verdict is not None, "a trigger carries its verdict"
+    host = urlsplit(hub_url).hostname or location or "loginprobe"
+    details: dict[str, Any] = {
+        "verdict": str(verdict.code),
+        "summary": verdict.summary,
+        "failing_step": verdict.step,
+        "evidence": verdict.evidence,
+        "probe_location": location,
+    }
+    if result is not None:
+        details["steps"] = [
+            f"{s.name}: {s.status}"
+            + (f" {s.http_status}" if s.http_status else "")
+            + f" in {s.ms} ms"
+            + (f" — {s.url}" if s.url else "")
+            + (f" ({s.detail})" if s.detail else "")
+            for s in result.observation.steps
+        ]
+        details["probe_started_at"] = result.started_at
+        details["probe_duration_ms"] = result.duration_ms
+        sc = result.observation.secret_check
+        if sc is not None:
+            details["secret_check"] = f"{sc.outcome}: {sc.evidence}"
+    links = [{"href": hub_url, "text": "the hub"}] if hub_url else []
+    if runbook_url:
+        details["runbook"] = runbook_url
+        links.append({"href": runbook_url, "text": "runbook"})
+    event: dict[str, Any] = {
+        "event_action": "trigger",
+        "dedup_key": action.dedup_key,
+        "payload": {
+            "summary": verdict.summary[:SUMMARY_LIMIT],
+            "source": host,
+            "severity": str(verdict.severity),
+            "component": verdict.step or "prober",
+            "class": str(verdict.code),
+            "custom_details": details,
+        },
+    }
+    if links:
+        event["links"] = links
+    return event
+
+
+def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """Public CAs, plus $SSL_CERT_FILE and [pagerduty] ca_file (a TLS-inspecting proxy's CA, or
+    the sandbox's test CA). Verification stays on."""
+    ctx = ssl.create_default_context(cafile=certifi.where())
+    for extra in (os.environ.get("SSL_CERT_FILE"), ca_file):
+        if extra:
+            ctx.load_verify_locations(cafile=extra)
+    return ctx
+
+
+@dataclass(frozen=True)
+class Delivery:
+    outcome: Literal["accepted", "retry", "rejected"]
+    status: int | None = None
+    message: str = ""
+    dedup_key: str | None = None
+
+
+class PagerDutySender:
+    """Sends one event; says whether PagerDuty took it, may take it later, or never will."""
+
+    def __init__(
+        self, routing_key: str, events_url: str, ca_file: str | None = None, timeout: int = 10
+    ) -> None:
+        self._client = pagerduty.EventsApiV2Client(
+            routing_key, base_url=events_url, verify=tls_context(ca_file)
+        )
+        self._client.timeout = timeout
+        self._client.max_network_attempts = 0
+        self._client.sleep_timer = 0
+        # One attempt each; a retry map entry also stops the client's endless 429 loop.
+        self._client.retry = {429: 1, 500: 1, 502: 1, 503: 1, 504: 1}
+        self._routing_key = routing_key
+
+    def close(self) -> None:
+        self._client.close()
+
+    def send(self, event: dict[str, Any]) -> Delivery:
+        body = {k: v for k, v in event.items() if k not in ("event_action", "dedup_key")}
+        try:
+            key = self._client.send_event(
+                event["event_action"], dedup_key=event.get("dedup_key"), **body
+            )
+        except pagerduty.HttpError as err:
+            if err.response is None:
+                return Delivery("retry", None, _scrub(str(err), self._routing_key)[:300])
+            status = err.response.status_code
+            message = _scrub(err.response.text[:500], self._routing_key)
+            if status == 429 or status >= 500:
+                return Delivery("retry", status, message)
+            return Delivery("rejected", status, message)
+        except pagerduty.Error as err:  # network: refused, reset, TLS, timeout
+            cause = err.__cause__ or err
+            return Delivery(
+                "retry", None, _scrub(f"{type(cause).__name__}: {cause}", self._routing_key)[:300]
+            )
+        return Delivery("accepted", 202, "", key)
+
+
+def _scrub(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def test_event(location: str) -> dict[str, Any]:
+    """A clearly labelled event for `probe test-alert`."""
+    return {
+        "event_action": "trigger",
+        "dedup_key": f"loginprobe/test-alert/{uuid.uuid4()}",
+        "payload": {
+            "summary": "loginprobe test alert — checking the routing key; resolves itself, "
+            "nothing is broken",
+            "source": location or "loginprobe",
+            "severity": "info",
+            "component": "test-alert",
+            "class": "test_alert",
+        },
+    }

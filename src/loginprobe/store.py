@@ -1,0 +1,226 @@
+"""The store (SQLAlchemy Core): verdict history, incident tracks, and the alert outbox.
+
+A probe's verdict, the tracks it moved and the events it caused are written in one transaction,
+so a crash at any point loses nothing and doubles nothing: either all of it happened or none.
+An event leaves the outbox only once PagerDuty accepted it. Default: a SQLite file; any SQLAlchemy
+URL works. No secret is ever stored (events are stored without the routing key).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+
+from loginprobe.incidents import Track
+from loginprobe.model import ProbeResult
+
+metadata = MetaData()
+
+verdicts = Table(
+    "verdicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("hub", String(200), nullable=False, index=True),
+    Column("code", String(40), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("step", String(80)),
+    Column("started_at", String(40), nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("result", Text, nullable=False),  # the probe's JSON, redacted
+)
+
+tracks = Table(
+    "tracks",
+    metadata,
+    Column("key", String(300), primary_key=True),  # the dedup key: loginprobe/<hub>/login, ...
+    Column("state", Text, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dedup_key", String(300), nullable=False),
+    Column("event", Text, nullable=False),  # Events API v2 body without routing_key
+    Column("created_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_error", Text),
+    Column("rejected", Boolean, nullable=False, default=False),
+)
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    id: int
+    dedup_key: str
+    event: dict[str, Any]
+    created_at: float
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    depth: int  # events waiting, rejected ones included
+    oldest_age_s: float
+    rejected: int
+    last_error: str | None
+
+
+class StoreError(Exception):
+    pass
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine: Engine = create_engine(url)
+            metadata.create_all(self.engine)
+        except Exception as err:  # a bad URL, an unreachable database, a read-only file
+            raise StoreError(f"cannot open the state store {url!r}: {err}") from err
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- tracks ---------------------------------------------------------------------------------
+    def tracks(self) -> dict[str, Track]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tracks.c.key, tracks.c.state)).all()
+        return {key: Track.from_json(json.loads(state)) for key, state in rows}
+
+    # -- one probe, atomically -----------------------------------------------------------------
+    def record(
+        self,
+        result: ProbeResult | None,
+        result_json: dict[str, Any] | None,
+        moved: dict[str, Track],
+        events: Iterable[dict[str, Any]],
+        now: float,
+        now_iso: str,
+    ) -> None:
+        with self.engine.begin() as conn:
+            if result is not None and result_json is not None:
+                v = result.verdict
+                conn.execute(
+                    insert(verdicts).values(
+                        hub=result.hub,
+                        code=str(v.code),
+                        severity=str(v.severity),
+                        summary=v.summary,
+                        step=v.step,
+                        started_at=result.started_at,
+                        duration_ms=result.duration_ms,
+                        result=json.dumps(result_json),
+                    )
+                )
+            for key, track in moved.items():
+                state = json.dumps(track.to_json())
+                changed = conn.execute(
+                    update(tracks)
+                    .where(tracks.c.key == key)
+                    .values(state=state, updated_at=now_iso)
+                ).rowcount
+                if not changed:
+                    conn.execute(insert(tracks).values(key=key, state=state, updated_at=now_iso))
+            for event in events:
+                conn.execute(
+                    insert(outbox).values(
+                        dedup_key=event["dedup_key"],
+                        event=json.dumps(event),
+                        created_at=now,
+                        attempts=0,
+                        next_attempt_at=now,
+                        rejected=False,
+                    )
+                )
+
+    # -- the outbox ----------------------------------------------------------------------------
+    def next_event(self) -> tuple[OutboxEvent, float] | None:
+        """The oldest deliverable event and when it is due. Events go out strictly in order, so a
+        resolve never overtakes its trigger; rejected events are set aside, not retried."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(outbox).where(outbox.c.rejected.is_(False)).order_by(outbox.c.id).limit(1)
+            ).first()
+        if row is None:
+            return None
+        return (
+            OutboxEvent(row.id, row.dedup_key, json.loads(row.event), row.created_at, row.attempts),
+            row.next_attempt_at,
+        )
+
+    def delivered(self, event_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(outbox).where(outbox.c.id == event_id))
+
+    def defer(self, event_id: int, attempts: int, next_attempt_at: float, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == event_id)
+                .values(attempts=attempts, next_attempt_at=next_attempt_at, last_error=error)
+            )
+
+    def reject(self, event_id: int, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == event_id)
+                .values(rejected=True, last_error=error)
+            )
+
+    def outbox_stats(self, now: float) -> OutboxStats:
+        with self.engine.connect() as conn:
+            depth, oldest = conn.execute(select(func.count(), func.min(outbox.c.created_at))).one()
+            rejected = conn.execute(
+                select(func.count()).where(outbox.c.rejected.is_(True))
+            ).scalar_one()
+            last_error = conn.execute(
+                select(outbox.c.last_error)
+                .where(outbox.c.last_error.is_not(None))
+                .order_by(outbox.c.id.desc())
+                .limit(1)
+            ).scalar()
+        return OutboxStats(
+            depth, (now - oldest) if oldest is not None else 0.0, rejected, last_error
+        )
+
+    # -- history -------------------------------------------------------------------------------
+    def history(self, hub: str, limit: int = 20) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    verdicts.c.code,
+                    verdicts.c.severity,
+                    verdicts.c.summary,
+                    verdicts.c.step,
+                    verdicts.c.started_at,
+                    verdicts.c.duration_ms,
+                )
+                .where(verdicts.c.hub == hub)
+                .order_by(verdicts.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [dict(r._mapping) for r in rows]
