@@ -284,7 +284,7 @@ class Monitor:
             else []
         )
         moved = {key: login, PROBER_KEY: prober}
-        self.store.record(result, s.redactor.data(result.to_json()), moved, events, now, now_iso)
+        self.store.record(s.redactor.data(result.to_json()), moved, events, now, now_iso)
         self.tracks.update(moved)
         self.last_tick = now
         self.metrics.observe(result)
@@ -399,6 +399,7 @@ class Monitor:
             "status": "ok" if not problems else ("degraded" if alive else "failing"),
             "problems": problems,
             "scheduler_running": bool(self.scheduler.running),
+            "probes_in_flight": len(self._in_flight),
             "last_tick": (
                 datetime.fromtimestamp(self.last_tick, UTC).isoformat(timespec="seconds")
                 if self.last_tick

@@ -29,10 +29,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from loginprobe.incidents import Track
-from loginprobe.model import ProbeResult
 
 metadata = MetaData()
 
@@ -93,13 +92,22 @@ class StoreError(Exception):
     pass
 
 
+def _hide_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
 class Store:
     def __init__(self, url: str) -> None:
         try:
             self.engine: Engine = create_engine(url)
             metadata.create_all(self.engine)
         except Exception as err:  # a bad URL, an unreachable database, a read-only file
-            raise StoreError(f"cannot open the state store {url!r}: {err}") from err
+            shown = _hide_password(url)
+            reason = (str(err).replace(url, shown).splitlines() or [""])[0]
+            raise StoreError(f"cannot open the state store {shown!r}: {reason}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -113,25 +121,26 @@ class Store:
     # -- one probe, atomically -----------------------------------------------------------------
     def record(
         self,
-        result: ProbeResult | None,
         result_json: dict[str, Any] | None,
         moved: dict[str, Track],
         events: Iterable[dict[str, Any]],
         now: float,
         now_iso: str,
     ) -> None:
+        """Write a probe's result (ProbeResult.to_json(), already redacted: every column comes
+        from it), the tracks it moved and the events it caused, in one transaction."""
         with self.engine.begin() as conn:
-            if result is not None and result_json is not None:
-                v = result.verdict
+            if result_json is not None:
+                v = result_json["verdict"]
                 conn.execute(
                     insert(verdicts).values(
-                        hub=result.hub,
-                        code=str(v.code),
-                        severity=str(v.severity),
-                        summary=v.summary,
-                        step=v.step,
-                        started_at=result.started_at,
-                        duration_ms=result.duration_ms,
+                        hub=result_json["hub"],
+                        code=v["code"],
+                        severity=v["severity"],
+                        summary=v["summary"],
+                        step=v["step"],
+                        started_at=result_json["started_at"],
+                        duration_ms=result_json["duration_ms"],
                         result=json.dumps(result_json),
                     )
                 )

@@ -1,0 +1,348 @@
+"""incidents: the pure state machine that turns runs of verdicts into PagerDuty triggers/resolves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from loginprobe.incidents import (
+    PROBER_KEY,
+    Action,
+    Thresholds,
+    Track,
+    login_key,
+    settled,
+    step_login,
+    step_prober,
+)
+from loginprobe.model import Code, Severity, Verdict
+
+HUB = "utoronto"
+KEY = login_key(HUB)
+NOW = "2025-01-01T00:00:00+00:00"
+LATER = "2025-01-01T00:05:00+00:00"
+T = Thresholds(failures_to_alert=2, successes_to_resolve=2)
+
+
+def verdict(code: Code) -> Verdict:
+    if code is Code.OK:
+        return Verdict(code=code, severity=Severity.INFO, summary=f"{HUB}: logged in")
+    return Verdict(
+        code=code,
+        severity=Severity.CRITICAL,
+        summary=f"{HUB}: {code} (evidence)",
+        step="callback",
+        evidence={"http_status": 500},
+    )
+
+
+OK = verdict(Code.OK)
+CALLBACK = verdict(Code.CALLBACK_ERROR)
+EXPIRED = verdict(Code.CLIENT_SECRET_EXPIRED)
+PROBE_ERROR = verdict(Code.PROBE_ERROR)
+
+
+def run(
+    codes: Sequence[Code], t: Thresholds = T, track: Track | None = None
+) -> tuple[Track, list[Action]]:
+    """Feed verdicts with the given codes through step_login; the final track and all actions."""
+    track = track or Track()
+    actions: list[Action] = []
+    for code in codes:
+        track, new = step_login(track, verdict(code), KEY, t, NOW)
+        actions += new
+    return track, actions
+
+
+# -- the login track ---------------------------------------------------------------------------
+
+
+def test_login_key_names_hub_and_concern() -> None:
+    assert login_key("utoronto") == "loginprobe/utoronto/login"
+
+
+def test_first_failure_opens_nothing() -> None:
+    track, actions = step_login(Track(), CALLBACK, KEY, T, NOW)
+    assert actions == []
+    assert track.failures == 1
+    assert not track.is_open
+
+
+def test_second_consecutive_failure_triggers_once() -> None:
+    track, _ = step_login(Track(), CALLBACK, KEY, T, NOW)
+    track, actions = step_login(track, CALLBACK, KEY, T, LATER)
+    assert len(actions) == 1
+    action = actions[0]
+    assert action.kind == "trigger"
+    assert action.dedup_key == "loginprobe/utoronto/login"
+    assert action.reason == "opened"
+    assert action.verdict == CALLBACK
+    assert track.is_open
+    assert track.open_code == "callback_error"
+    assert track.opened_at == LATER
+    assert track.failures == 2
+
+
+def test_further_identical_failures_send_nothing_more() -> None:
+    track, actions = run([Code.CALLBACK_ERROR] * 2)
+    assert len(actions) == 1
+    for _ in range(5):
+        track, more = step_login(track, CALLBACK, KEY, T, LATER)
+        assert more == []
+    assert track.is_open
+    assert track.open_code == "callback_error"
+    assert track.opened_at == NOW  # the incident keeps the time it opened
+    assert track.failures == 7
+
+
+def test_changed_failing_code_updates_the_same_incident() -> None:
+    track, _ = run([Code.CALLBACK_ERROR] * 2)
+    track, actions = step_login(track, EXPIRED, KEY, T, LATER)
+    assert actions == [Action("trigger", KEY, EXPIRED, reason="changed")]
+    assert track.open_code == "client_secret_expired"
+    assert track.opened_at == NOW
+    # and the new code, repeated, is quiet again
+    track, actions = step_login(track, EXPIRED, KEY, T, LATER)
+    assert actions == []
+
+
+def test_one_ok_while_open_does_not_resolve() -> None:
+    track, _ = run([Code.CALLBACK_ERROR] * 2)
+    track, actions = step_login(track, OK, KEY, T, LATER)
+    assert actions == []
+    assert track.is_open
+    assert track.failures == 0
+    assert track.successes == 1
+
+
+def test_second_consecutive_ok_resolves_and_clears_the_incident() -> None:
+    track, _ = run([Code.CALLBACK_ERROR] * 2 + [Code.OK])
+    track, actions = step_login(track, OK, KEY, T, LATER)
+    assert actions == [Action("resolve", KEY, reason="recovered")]
+    assert actions[0].verdict is None
+    assert not track.is_open
+    assert track.open_code is None
+    assert track.opened_at is None
+    assert track.failures == 0
+
+
+def test_failure_between_oks_restarts_recovery_count() -> None:
+    track, actions = run([Code.CALLBACK_ERROR] * 2 + [Code.OK, Code.CALLBACK_ERROR, Code.OK])
+    assert [a.kind for a in actions] == ["trigger"]
+    assert track.is_open
+    assert track.successes == 1
+
+
+def test_alternating_ok_and_failure_never_opens() -> None:
+    track, actions = run([Code.CALLBACK_ERROR, Code.OK] * 10)
+    assert actions == []
+    assert not track.is_open
+
+
+def test_single_transient_failure_pages_nobody() -> None:
+    track, actions = run([Code.OK, Code.HUB_UNREACHABLE, Code.OK, Code.OK])
+    assert actions == []
+    assert track == Track(failures=0, successes=2)
+
+
+def test_failures_to_alert_one_triggers_on_first_failure() -> None:
+    t = Thresholds(failures_to_alert=1, successes_to_resolve=1)
+    track, actions = step_login(Track(), CALLBACK, KEY, t, NOW)
+    assert actions == [Action("trigger", KEY, CALLBACK, reason="opened")]
+    track, actions = step_login(track, OK, KEY, t, NOW)
+    assert actions == [Action("resolve", KEY, reason="recovered")]
+
+
+def test_different_failing_codes_count_together_towards_opening() -> None:
+    track, actions = run([Code.CALLBACK_ERROR, Code.HUB_ERROR])
+    assert [(a.kind, a.reason) for a in actions] == [("trigger", "opened")]
+    assert track.open_code == "hub_error"
+
+
+@pytest.mark.parametrize(
+    "track",
+    [
+        Track(),
+        Track(failures=1),
+        Track(failures=3, open_code="callback_error", opened_at=NOW),
+        Track(successes=1, open_code="callback_error", opened_at=NOW),
+        Track(successes=5),
+    ],
+    ids=["fresh", "one-failure", "open", "recovering", "healthy"],
+)
+def test_probe_error_leaves_login_track_unchanged_and_silent(track: Track) -> None:
+    after, actions = step_login(track, PROBE_ERROR, KEY, T, LATER)
+    assert actions == []
+    assert after == track
+    assert after is track
+
+
+# -- a table of traces -------------------------------------------------------------------------
+
+F = Code.CALLBACK_ERROR
+X = Code.CLIENT_SECRET_EXPIRED
+P = Code.PROBE_ERROR
+O = Code.OK  # noqa: E741
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        pytest.param([], [], id="nothing"),
+        pytest.param([O, O, O], [], id="all-ok"),
+        pytest.param([F], [], id="one-failure"),
+        pytest.param([F, F], [("trigger", "opened")], id="two-failures"),
+        pytest.param([F, F, F, F], [("trigger", "opened")], id="many-failures"),
+        pytest.param([F, O, F, O, F], [], id="flapping"),
+        pytest.param(
+            [F, F, O, O], [("trigger", "opened"), ("resolve", "recovered")], id="open-recover"
+        ),
+        pytest.param([F, F, O], [("trigger", "opened")], id="half-recovered"),
+        pytest.param(
+            [F, F, X, X, O, O],
+            [("trigger", "opened"), ("trigger", "changed"), ("resolve", "recovered")],
+            id="changed-then-recover",
+        ),
+        pytest.param(
+            [F, F, X, F],
+            [("trigger", "opened"), ("trigger", "changed"), ("trigger", "changed")],
+            id="changed-back",
+        ),
+        pytest.param([F, P, F], [("trigger", "opened")], id="probe-error-does-not-break-run"),
+        pytest.param([P, P, P, P], [], id="probe-errors-say-nothing-about-hub"),
+        pytest.param(
+            [F, F, O, P, O], [("trigger", "opened"), ("resolve", "recovered")], id="p-in-recovery"
+        ),
+        pytest.param(
+            [F, F, O, O, F, F],
+            [("trigger", "opened"), ("resolve", "recovered"), ("trigger", "opened")],
+            id="reopens",
+        ),
+        pytest.param(
+            [F, F, O, O, F, O], [("trigger", "opened"), ("resolve", "recovered")], id="blip-after"
+        ),
+    ],
+)
+def test_trace_of_codes_gives_exact_actions(
+    codes: list[Code], expected: list[tuple[str, str]]
+) -> None:
+    _, actions = run(codes)
+    assert [(a.kind, a.reason) for a in actions] == expected
+    assert all(a.dedup_key == KEY for a in actions)
+
+
+# -- the prober's own track --------------------------------------------------------------------
+
+
+def test_prober_opens_after_failures_to_alert_probe_errors() -> None:
+    track, actions = step_prober(Track(), PROBE_ERROR, T, NOW)
+    assert actions == []
+    assert track.failures == 1
+    track, actions = step_prober(track, PROBE_ERROR, T, LATER)
+    assert actions == [Action("trigger", PROBER_KEY, PROBE_ERROR, reason="opened")]
+    assert PROBER_KEY == "loginprobe/prober"
+    assert track.open_code == "probe_error"
+    assert track.opened_at == LATER
+    track, actions = step_prober(track, PROBE_ERROR, T, LATER)
+    assert actions == []
+    assert track.is_open
+
+
+@pytest.mark.parametrize("code", [Code.OK, Code.CALLBACK_ERROR, Code.HUB_UNREACHABLE])
+def test_prober_resolves_after_successes_to_resolve_working_verdicts(code: Code) -> None:
+    track, _ = step_prober(Track(), PROBE_ERROR, T, NOW)
+    track, _ = step_prober(track, PROBE_ERROR, T, NOW)
+    assert track.is_open
+    track, actions = step_prober(track, verdict(code), T, LATER)
+    assert actions == []
+    assert track.is_open
+    track, actions = step_prober(track, verdict(code), T, LATER)
+    assert actions == [Action("resolve", PROBER_KEY, reason="recovered")]
+    assert not track.is_open
+
+
+def test_prober_single_probe_error_between_working_runs_pages_nobody() -> None:
+    track = Track()
+    actions: list[Action] = []
+    for code in [Code.OK, Code.PROBE_ERROR, Code.CALLBACK_ERROR, Code.PROBE_ERROR, Code.OK]:
+        track, new = step_prober(track, verdict(code), T, NOW)
+        actions += new
+    assert actions == []
+    assert not track.is_open
+
+
+def test_hub_failures_never_open_the_prober_track() -> None:
+    track = Track()
+    for _ in range(5):
+        track, actions = step_prober(track, CALLBACK, T, NOW)
+        assert actions == []
+    assert not track.is_open
+
+
+# -- settled -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("track", "expected"),
+    [
+        pytest.param(Track(), True, id="fresh"),
+        pytest.param(Track(successes=4), True, id="healthy"),
+        pytest.param(Track(failures=1), False, id="one-failure-unconfirmed"),
+        pytest.param(Track(failures=3, open_code="callback_error"), False, id="open-failing"),
+        pytest.param(Track(successes=1, open_code="callback_error"), False, id="half-recovered"),
+        pytest.param(Track(successes=2, open_code="callback_error"), True, id="recovery-complete"),
+    ],
+)
+def test_settled_only_when_healthy_without_doubts(track: Track, expected: bool) -> None:
+    assert settled(track, T) is expected
+
+
+def test_settled_after_a_full_open_and_recover_cycle() -> None:
+    track, _ = run([F, F])
+    assert not settled(track, T)
+    track, _ = run([O], track=track)
+    assert not settled(track, T)
+    track, _ = run([O], track=track)
+    assert settled(track, T)
+
+
+# -- persistence -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "track",
+    [
+        Track(),
+        Track(failures=3, successes=0, open_code="client_secret_expired", opened_at=NOW),
+        Track(successes=7),
+    ],
+)
+def test_track_json_round_trips(track: Track) -> None:
+    assert Track.from_json(track.to_json()) == track
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param({}, Track(), id="empty"),
+        pytest.param({"failures": 2}, Track(failures=2), id="only-failures"),
+        pytest.param(
+            {"open_code": "callback_error"}, Track(open_code="callback_error"), id="only-open"
+        ),
+        pytest.param({"failures": None, "successes": None}, Track(), id="nulls"),
+        pytest.param({"failures": "3"}, Track(failures=3), id="stringly-number"),
+    ],
+)
+def test_track_from_json_tolerates_missing_keys(data: dict[str, Any], expected: Track) -> None:
+    assert Track.from_json(data) == expected
+
+
+def test_track_to_json_has_every_field() -> None:
+    assert Track(failures=1, successes=2, open_code="x", opened_at=NOW).to_json() == {
+        "failures": 1,
+        "successes": 2,
+        "open_code": "x",
+        "opened_at": NOW,
+    }

@@ -1,0 +1,338 @@
+"""store: verdict history, incident tracks and the outbox, in a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loginprobe.incidents import PROBER_KEY, Action, Track, login_key
+from loginprobe.model import (
+    Code,
+    Failure,
+    FailureKind,
+    Observation,
+    ProbeResult,
+    SecretCheck,
+    Severity,
+    Step,
+    Verdict,
+)
+from loginprobe.paging import build_event
+from loginprobe.redact import Redactor
+from loginprobe.store import OutboxStats, Store, StoreError
+
+HUB = "utoronto"
+KEY = login_key(HUB)
+NOW = 1_700_000_000.0
+NOW_ISO = "2023-11-14T22:13:20+00:00"
+HUB_URL = "https://hub.example.org/hub/"
+
+
+def result(
+    code: Code = Code.CALLBACK_ERROR,
+    hub: str = HUB,
+    summary: str = "",
+    started_at: str = NOW_ISO,
+    detail: str = "500 : Internal Server Error",
+) -> ProbeResult:
+    ok = code is Code.OK
+    verdict = Verdict(
+        code=code,
+        severity=Severity.INFO if ok else Severity.CRITICAL,
+        summary=summary or f"{hub}: {code}",
+        step=None if ok else "callback",
+        evidence={} if ok else {"http_status": 500},
+    )
+    steps = (
+        Step("open hub", "ok", 200, f"{HUB_URL}login", 100),
+        Step("callback", "ok" if ok else "failed", 200 if ok else 500, f"{HUB_URL}x", 50, detail),
+    )
+    failure = None if ok else Failure(FailureKind.HTTP, "callback", detail, 500)
+    obs = Observation(hub, steps, failure, SecretCheck("valid", 400, "invalid_grant"), HUB_URL)
+    return ProbeResult(hub, verdict, obs, started_at, 1234)
+
+
+def trigger_event(r: ProbeResult, key: str = KEY) -> dict[str, Any]:
+    return build_event(Action("trigger", key, r.verdict, "opened"), r, hub_url=HUB_URL)
+
+
+def resolve_event(key: str = KEY) -> dict[str, Any]:
+    return build_event(Action("resolve", key, reason="recovered"), None)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "s.sqlite"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    s = Store(f"sqlite:///{db_path}")
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def record(
+    store: Store,
+    r: ProbeResult | None,
+    moved: dict[str, Track] | None = None,
+    events: list[dict[str, Any]] | None = None,
+    now: float = NOW,
+) -> None:
+    store.record(r.to_json() if r else None, moved or {}, events or [], now, NOW_ISO)
+
+
+# -- record ------------------------------------------------------------------------------------
+
+
+def test_new_store_is_empty(store: Store) -> None:
+    assert store.tracks() == {}
+    assert store.next_event() is None
+    assert store.history(HUB) == []
+    assert store.outbox_stats(NOW) == OutboxStats(0, 0.0, 0, None)
+
+
+def test_record_writes_verdict_tracks_and_events_together(store: Store) -> None:
+    r = result()
+    open_track = Track(failures=2, open_code="callback_error", opened_at=NOW_ISO)
+    record(store, r, {KEY: open_track, PROBER_KEY: Track(successes=3)}, [trigger_event(r)])
+    [row] = store.history(HUB)
+    assert row == {
+        "code": "callback_error",
+        "severity": "critical",
+        "summary": "utoronto: callback_error",
+        "step": "callback",
+        "started_at": NOW_ISO,
+        "duration_ms": 1234,
+    }
+    assert store.tracks() == {KEY: open_track, PROBER_KEY: Track(successes=3)}
+    got = store.next_event()
+    assert got is not None
+    event, due = got
+    assert event.dedup_key == KEY
+    assert event.event == trigger_event(r)
+    assert event.attempts == 0
+    assert event.created_at == NOW
+    assert due == NOW
+
+
+def test_record_is_atomic_when_an_event_cannot_be_stored(store: Store) -> None:
+    record(store, result(), {KEY: Track(failures=1)})
+    bad_event = {"event_action": "trigger"}  # no dedup_key: the insert fails mid-transaction
+    with pytest.raises(KeyError):
+        record(
+            store, result(Code.HUB_ERROR), {KEY: Track(failures=2)}, [resolve_event(), bad_event]
+        )
+    assert [h["code"] for h in store.history(HUB)] == ["callback_error"]
+    assert store.tracks() == {KEY: Track(failures=1)}
+    assert store.next_event() is None
+
+
+def test_record_without_a_result_moves_tracks_only(store: Store) -> None:
+    store.record(None, {KEY: Track(failures=1)}, [resolve_event()], NOW, NOW_ISO)
+    assert store.history(HUB) == []
+    assert store.tracks() == {KEY: Track(failures=1)}
+    assert store.next_event() is not None
+
+
+def test_tracks_are_updated_in_place(store: Store) -> None:
+    record(store, None, {KEY: Track(failures=1)})
+    record(store, None, {KEY: Track(failures=2, open_code="hub_error", opened_at=NOW_ISO)})
+    record(store, None, {PROBER_KEY: Track(successes=1)})
+    assert store.tracks() == {
+        KEY: Track(failures=2, open_code="hub_error", opened_at=NOW_ISO),
+        PROBER_KEY: Track(successes=1),
+    }
+
+
+# -- the outbox --------------------------------------------------------------------------------
+
+
+def test_next_event_returns_events_strictly_in_id_order(store: Store) -> None:
+    r = result()
+    record(store, r, events=[trigger_event(r), resolve_event()])
+    record(store, r, events=[trigger_event(r, "loginprobe/other/login")], now=NOW - 100)
+    seen: list[tuple[str, str]] = []
+    while (got := store.next_event()) is not None:
+        event, _ = got
+        seen.append((event.event["event_action"], event.dedup_key))
+        store.delivered(event.id)
+    # The third was created "earlier" by the clock, but went in last: it comes out last.
+    assert seen == [("trigger", KEY), ("resolve", KEY), ("trigger", "loginprobe/other/login")]
+
+
+def test_next_event_stays_on_a_deferred_event(store: Store) -> None:
+    r = result()
+    record(store, r, events=[trigger_event(r), resolve_event()])
+    got = store.next_event()
+    assert got is not None
+    first, _ = got
+    store.defer(first.id, 1, NOW + 60, "HTTP 500")
+    again = store.next_event()
+    assert again is not None
+    assert again[0].id == first.id  # a resolve never overtakes its trigger
+    assert again[1] == NOW + 60
+
+
+def test_next_event_skips_rejected_events(store: Store) -> None:
+    r = result()
+    record(store, r, events=[trigger_event(r), resolve_event()])
+    got = store.next_event()
+    assert got is not None
+    store.reject(got[0].id, "400 invalid event")
+    nxt = store.next_event()
+    assert nxt is not None
+    assert nxt[0].event == resolve_event()
+    store.delivered(nxt[0].id)
+    assert store.next_event() is None
+
+
+def test_defer_records_attempts_due_time_and_error(store: Store) -> None:
+    record(store, None, events=[resolve_event()])
+    got = store.next_event()
+    assert got is not None
+    store.defer(got[0].id, 3, NOW + 120, "retry: HTTP 429")
+    again = store.next_event()
+    assert again is not None
+    event, due = again
+    assert event.attempts == 3
+    assert due == NOW + 120
+    assert store.outbox_stats(NOW).last_error == "retry: HTTP 429"
+
+
+def test_delivered_deletes_the_event(store: Store) -> None:
+    record(store, None, events=[resolve_event()])
+    got = store.next_event()
+    assert got is not None
+    store.delivered(got[0].id)
+    assert store.next_event() is None
+    assert store.outbox_stats(NOW).depth == 0
+
+
+def test_outbox_stats_count_depth_age_rejected_and_last_error(store: Store) -> None:
+    record(store, None, events=[resolve_event("a")], now=NOW - 300)
+    record(store, None, events=[resolve_event("b")], now=NOW - 100)
+    record(store, None, events=[resolve_event("c")], now=NOW - 10)
+    a = store.next_event()
+    assert a is not None
+    store.reject(a[0].id, "400: invalid event")
+    b = store.next_event()
+    assert b is not None
+    store.defer(b[0].id, 1, NOW + 30, "500: Internal Server Error")
+    stats = store.outbox_stats(NOW)
+    assert stats.depth == 3  # rejected ones included
+    assert stats.oldest_age_s == pytest.approx(300.0)
+    assert stats.rejected == 1
+    assert stats.last_error == "500: Internal Server Error"  # the newest event's error
+
+
+# -- history -----------------------------------------------------------------------------------
+
+
+def test_history_is_newest_first_limited_and_per_hub(store: Store) -> None:
+    codes = [Code.OK, Code.CALLBACK_ERROR, Code.CLIENT_SECRET_EXPIRED, Code.OK, Code.HUB_ERROR]
+    for i, code in enumerate(codes):
+        record(store, result(code, started_at=f"2025-01-01T00:0{i}:00+00:00"))
+    record(store, result(Code.TIMEOUT, hub="other"))
+    assert [h["code"] for h in store.history(HUB)] == [str(c) for c in reversed(codes)]
+    assert [h["code"] for h in store.history(HUB, limit=2)] == ["hub_error", "ok"]
+    assert store.history(HUB, limit=2)[0]["started_at"] == "2025-01-01T00:04:00+00:00"
+    assert [h["code"] for h in store.history("other")] == ["timeout"]
+    assert store.history("nobody") == []
+
+
+# -- durability and errors ---------------------------------------------------------------------
+
+
+def test_state_survives_closing_and_reopening(db_path: Path) -> None:
+    url = f"sqlite:///{db_path}"
+    first = Store(url)
+    r = result()
+    open_track = Track(failures=2, open_code="callback_error", opened_at=NOW_ISO)
+    record(first, r, {KEY: open_track}, [trigger_event(r), resolve_event()])
+    got = first.next_event()
+    assert got is not None
+    first.defer(got[0].id, 2, NOW + 60, "refused")
+    first.close()
+
+    second = Store(url)
+    try:
+        assert second.tracks() == {KEY: open_track}
+        assert [h["code"] for h in second.history(HUB)] == ["callback_error"]
+        again = second.next_event()
+        assert again is not None
+        assert again[0].event == trigger_event(r)
+        assert again[0].attempts == 2
+        assert again[1] == NOW + 60
+        assert second.outbox_stats(NOW) == OutboxStats(2, 0.0, 0, "refused")
+    finally:
+        second.close()
+
+
+def test_bad_url_raises_store_error_naming_the_url() -> None:
+    with pytest.raises(StoreError) as info:
+        Store("nosuchdb://x")
+    message = str(info.value)
+    assert "nosuchdb://x" in message
+    assert "\n" not in message
+
+
+def test_unwritable_location_raises_store_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/no/such/dir/s.sqlite"
+    with pytest.raises(StoreError) as info:
+        Store(url)
+    assert url in str(info.value)
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+SECRET = "hunter2-client-secret-9f8e7d6c"
+
+
+def test_events_stored_in_the_outbox_hold_no_routing_key(store: Store, db_path: Path) -> None:
+    routing_key = "R0ut1ngK3ySecretR0ut1ngK3ySecret"
+    r = result()
+    record(store, r, {KEY: Track(failures=2)}, [trigger_event(r), resolve_event()])
+    store.close()
+    raw = db_path.read_bytes()
+    assert routing_key.encode() not in raw
+    assert b"routing_key" not in raw
+    assert b"loginprobe/utoronto/login" in raw  # sanity: the events are in this file
+
+
+def test_redacted_result_details_keep_the_secret_out_of_the_file(
+    store: Store, db_path: Path
+) -> None:
+    r = result(detail=f"token endpoint said: bad client_secret={SECRET}")
+    redactor = Redactor([SECRET])
+    store.record(redactor.data(r.to_json()), {KEY: Track(failures=1)}, [], NOW, NOW_ISO)
+    store.close()
+    raw = db_path.read_bytes()
+    assert b"token endpoint said" in raw  # sanity: the result is in this file
+    assert SECRET.encode() not in raw
+
+
+def test_secret_in_a_verdict_summary_never_reaches_the_file(store: Store, db_path: Path) -> None:
+    # The summary quotes the token endpoint's error_description, which the secret check keeps
+    # unredacted; the caller hands record() the redacted JSON, as monitor.handle does.
+    r = result(summary=f'{HUB}: client secret rejected (invalid_client "bad secret {SECRET}")')
+    redactor = Redactor([SECRET])
+    store.record(redactor.data(r.to_json()), {KEY: Track(failures=1)}, [], NOW, NOW_ISO)
+    store.close()
+    raw = db_path.read_bytes()
+    assert b"client secret rejected" in raw  # sanity: the verdict is in this file
+    assert SECRET.encode() not in raw
+
+
+def test_store_error_never_shows_a_database_password() -> None:
+    with pytest.raises(StoreError) as info:
+        Store("postgresql://probe:hunter2-db-password@127.0.0.1:1/loginprobe")
+    message = str(info.value)
+    assert "hunter2-db-password" not in message
+    assert "postgresql://probe:***@127.0.0.1:1/loginprobe" in message
+    assert "\n" not in message
