@@ -1,7 +1,10 @@
 # loginprobe: the synthetic login monitor, with Playwright's own Chromium.
 # Build: docker build -t loginprobe .
-# Run:   docker run --rm -v $PWD/config.toml:/etc/loginprobe/config.toml:ro \
-#          -e EXAMPLE_TEST_USERNAME -e EXAMPLE_TEST_PASSWORD -e EXAMPLE_CLIENT_SECRET loginprobe run example
+# Run:   docker run -d -v $PWD/config.toml:/etc/loginprobe/config.toml:ro -v loginprobe-state:/var/lib/loginprobe \
+#          -e EXAMPLE_TEST_USERNAME -e EXAMPLE_TEST_PASSWORD -e EXAMPLE_CLIENT_SECRET -e PAGERDUTY_ROUTING_KEY \
+#          -p 9464:9464 loginprobe        (with monitor.listen = "0.0.0.0:9464" in the config; the
+#                                          default state file lands in the /var/lib/loginprobe volume)
+# Once:  docker run --rm ... loginprobe run example
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -27,11 +30,17 @@ COPY src ./src
 COPY probes ./probes
 RUN pip install --no-deps . \
     && groupadd --system --gid 10001 probe \
-    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/probe probe
+    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/probe probe \
+    && mkdir -p /var/lib/loginprobe \
+    && chown 10001:10001 /var/lib/loginprobe
 USER 10001:10001
-WORKDIR /home/probe
+WORKDIR /var/lib/loginprobe
+VOLUME ["/var/lib/loginprobe"]
+EXPOSE 9464
+
+# /healthz answers 503 when no probe has finished for two cycles (a stuck scheduler).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4)"]
 
 ENTRYPOINT ["probe"]
-# `probe serve` (the long-running monitor) arrives with the scheduler; until then the image
-# validates its config by default and runs `probe run HUB` on demand.
-CMD ["check"]
+CMD ["serve"]

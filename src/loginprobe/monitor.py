@@ -200,6 +200,7 @@ class Monitor:
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
+        began = time.monotonic()
         try:
             if hub not in self.settings.loaded.config.hubs:
                 return  # removed by a reload while it waited
@@ -212,7 +213,9 @@ class Monitor:
                 track = self.tracks.get(login_key(hub), Track())
                 fast = not settled(track, self.settings.thresholds)
                 m = self.settings.loaded.config.monitor
-                self._schedule(hub, m.retry_after_failure if fast else self._interval(hub))
+                period = m.retry_after_failure if fast else self._interval(hub)
+                # Start to start: a probe's own duration does not stretch the interval.
+                self._schedule(hub, max(1.0, period - (time.monotonic() - began)))
 
     async def _probe(self, hub: str) -> ProbeResult:
         s = self.settings
