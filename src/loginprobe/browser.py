@@ -14,8 +14,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import structlog
 from playwright.async_api import Browser, Playwright
 from playwright.async_api import Error as PlaywrightError
+
+log = structlog.get_logger("loginprobe")
 
 SYSTEM_CHROMIUMS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 # Without these Chromium dials out (updates, sync, field trials) on every start.
@@ -95,6 +98,8 @@ async def open_browser(pw: Playwright, configured: str = "") -> AsyncIterator[Br
             )
         except PlaywrightError as err:
             first = (err.message.strip().splitlines() or ["no message"])[0]
+            # Playwright's message carries Chromium's own output: the operator's best clue.
+            log.error("browser launch failed", executable=executable, playwright_says=err.message)
             which = executable or "Playwright's own"
             raise BrowserLaunchError(f"could not start Chromium ({which}): {first}") from err
         try:

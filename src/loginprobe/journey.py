@@ -73,6 +73,16 @@ class NavLog:
         page.on("request", self._on_request)
         page.on("response", self._on_response)
         page.on("requestfailed", self._on_failed)
+        # Any of these ends the page's life; waiters must hear of it, not wait out the timeout.
+        page.on("close", self._on_close)
+        page.on("crash", self._on_close)
+        if page.context.browser is not None:
+            page.context.browser.on("disconnected", self._on_close)
+        self.closed = False
+
+    def _on_close(self, _: object) -> None:
+        self.closed = True
+        self._notify()
 
     def _main_frame_nav(self, request: Request) -> bool:
         try:
@@ -117,7 +127,13 @@ class NavLog:
             for entry in self.entries[since:]:
                 if predicate(entry):
                     return entry
+            if self.closed:
+                raise BrowserGone("the page closed under the probe (the browser died)")
             await self._changed.wait()
+
+
+class BrowserGone(Exception):
+    """The browser or page went away mid-probe: the prober's failure, never the hub's."""
 
 
 class _Stop(Exception):
@@ -524,4 +540,8 @@ async def run_journey(
         step = journey.timed_out_step or "hub_start"
         where = "idp" if step.startswith("idp_") else "hub"
         failure = Failure(FailureKind.TIMEOUT, step, f"no answer within {timeout:g}s", where=where)  # type: ignore[arg-type]
+    browser = context.browser
+    if page.is_closed() or (browser is not None and not browser.is_connected()):
+        # Whatever the journey concluded, it concluded it from a dying browser.
+        raise BrowserGone("the browser died during the probe")
     return tuple(journey.steps), failure

@@ -17,6 +17,7 @@ import contextlib
 import random
 import socket
 import time
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from loginprobe.incidents import (
     step_login,
     step_prober,
 )
+from loginprobe.journey import BrowserGone
 from loginprobe.metrics import Metrics
 from loginprobe.model import ProbeResult
 from loginprobe.paging import PagerDutySender, build_event
@@ -223,19 +225,48 @@ class Monitor:
         started_at, t0 = datetime.now(UTC), time.monotonic()
         try:
             browser = await self._ensure_browser()
-            return await asyncio.wait_for(
+            result = await self._watch(
                 probe_hub(browser, hub, spec, s.secrets[hub], timeout=timeout, redactor=s.redactor),
+                browser,
                 timeout + HANG_GRACE_S,
             )
-        except TimeoutError:
-            err: Exception = TimeoutError(f"the probe hung {HANG_GRACE_S:g}s past its timeout")
-            await self._close_browser()  # a wedged browser is no use to the next probe
+            if isinstance(result, ProbeResult):
+                return result
+            err: Exception = result
         except Exception as e:
             err = e
             log.debug("probe crashed", hub=hub, exc_info=True)
         if self._browser is not None and not self._browser.is_connected():
             await self._close_browser()
         return prober_failed(hub, spec, err, s.redactor, started_at, t0)
+
+    async def _watch(
+        self, probe: Coroutine[Any, Any, ProbeResult], browser: Browser, limit: float
+    ) -> ProbeResult | Exception:
+        """Run a probe, but stop waiting the moment its browser dies or it hangs past `limit`:
+        some Playwright calls in flight when Chromium dies never return."""
+        gone = asyncio.get_running_loop().create_future()
+
+        def on_disconnect(_: object) -> None:
+            if not gone.done():
+                gone.set_result(None)
+
+        browser.on("disconnected", on_disconnect)
+        task = asyncio.ensure_future(probe)
+        try:
+            done, _ = await asyncio.wait(
+                {task, gone}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            browser.remove_listener("disconnected", on_disconnect)
+        if task in done:
+            return task.result()
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)  # let it unwind; its outcome no longer matters
+        if gone in done:
+            return BrowserGone("the browser died during the probe")
+        await self._close_browser()  # a wedged browser is no use to the next probe
+        return TimeoutError(f"the probe hung {HANG_GRACE_S:g}s past its timeout")
 
     async def _ensure_browser(self) -> Browser:
         async with self._browser_lock:

@@ -59,8 +59,9 @@ async def _journey(
             timeout,
         )
     finally:
-        with contextlib.suppress(PlaywrightError):  # the browser is gone; the caller relaunches it
-            await context.close()
+        # A dead browser may never answer: don't let closing hang the probe.
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            await asyncio.wait_for(context.close(), 5)
 
 
 def prober_failure(err: BaseException, redactor: Redactor) -> Failure:
@@ -75,8 +76,12 @@ def prober_failed(
 ) -> ProbeResult:
     """The result of a probe that never got going (no browser, a crash before the journey)."""
     obs = Observation(hub=name, steps=(), failure=prober_failure(err, redactor), hub_url=hub.url)
+    return _result(obs, started_at, t0)
+
+
+def _result(obs: Observation, started_at: datetime, t0: float) -> ProbeResult:
     return ProbeResult(
-        hub=name,
+        hub=obs.hub,
         verdict=classify(obs),
         observation=obs,
         started_at=started_at.isoformat(timespec="seconds"),
@@ -113,10 +118,4 @@ async def probe_hub(
             raise secret
         secret = SecretCheck("inconclusive", detail=f"secret check failed: {type(secret).__name__}")
     obs = Observation(hub=name, steps=steps, failure=failure, secret_check=secret, hub_url=hub.url)
-    return ProbeResult(
-        hub=name,
-        verdict=classify(obs),
-        observation=obs,
-        started_at=started_at.isoformat(timespec="seconds"),
-        duration_ms=round((time.monotonic() - t0) * 1000),
-    )
+    return _result(obs, started_at, t0)

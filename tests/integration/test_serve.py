@@ -6,6 +6,7 @@ every wait is for a condition (an event at the receiver, a count in /metrics), n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -268,3 +269,54 @@ def test_sigterm_exits_zero_within_seconds_even_mid_probe(serve: Serve) -> None:
     started = time.monotonic()
     assert serve.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 10
+
+
+def _browser_pids(root: int) -> list[int]:
+    """Chromium processes under `root` (through Playwright's driver)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            todo.append(child)
+            try:
+                cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"chrom" in cmd.split(b"\0")[0]:
+                found.append(child)
+    return found
+
+
+def test_a_crashed_browser_is_a_probe_error_then_relaunched_and_pages_nobody(
+    serve: Serve,
+) -> None:
+    serve.sandbox.set_fault("idp_slow", 1)  # every probe spends seconds inside the browser
+    serve.start().wait_probes(1, "ok")  # the browser is up and has done a whole probe
+    assert serve.proc is not None
+    pid = serve.proc.pid
+    serve.wait(
+        lambda: (
+            (serve.healthz() or {}).get("probes_in_flight", 0) >= 1 and bool(_browser_pids(pid))
+        ),
+        30,
+        "a probe in flight in a running browser",
+    )
+    for browser_pid in _browser_pids(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(browser_pid, signal.SIGKILL)
+    serve.wait_probes(1, "probe_error")
+    serve.sandbox.set_fault("idp_slow", 0)
+    serve.wait_probes(2, "ok")  # a new browser was launched
+    assert serve.probes("probe_error") == 1
+    assert events(serve.sandbox) == []
+    assert "the prober itself failed, not the hub" in serve.logs()
+    assert "BrowserLaunchError" not in serve.logs()  # it died mid-probe, not at launch
+    assert serve.stop() == 0
