@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from loginprobe.config import ConfigError, LoadedConfig, load, parse_duration, resolve_secrets
+from loginprobe.config import (
+    ConfigError,
+    LoadedConfig,
+    load,
+    parse_duration,
+    resolve_routing_key,
+    resolve_secrets,
+)
 
 HUB = """
 [hubs.h]
@@ -389,3 +396,70 @@ def test_relative_secret_file_is_read_beside_the_config_not_the_cwd(
     loaded = load(write(tmp_path / "etc", text))
     secrets = resolve_secrets(loaded, ["h"], environ=ENV)["h"]
     assert secrets.password.get_secret_value() == "beside-the-config"
+
+
+def test_the_example_config_at_the_root_is_valid() -> None:
+    root = Path(__file__).resolve().parents[2] / "config.toml"
+    loaded = load(root)
+    assert set(loaded.config.hubs) == {"example", "research"}
+    env = {
+        "EXAMPLE_TEST_USERNAME": "u",
+        "EXAMPLE_TEST_PASSWORD": "p",
+        "EXAMPLE_CLIENT_SECRET": "c-secret",
+        "PAGERDUTY_ROUTING_KEY": "k" * 32,
+    }
+    assert resolve_secrets(loaded, ["example"], environ=env)["example"].username == "u"
+    assert resolve_routing_key(loaded, environ=env) == "k" * 32
+
+
+PD = """
+[pagerduty]
+routing_key_env = "PD_KEY"
+"""
+
+
+def test_routing_key_of_the_wrong_length_is_named_with_its_source(tmp_path: Path) -> None:
+    loaded = load(write(tmp_path, HUB + PD))
+    with pytest.raises(ConfigError) as info:
+        resolve_routing_key(loaded, environ={"PD_KEY": "short"})
+    assert info.value.lines == [
+        f"{tmp_path / 'config.toml'}: pagerduty.routing_key: the key from PD_KEY has 5 "
+        "characters; PagerDuty integration keys have 32"
+    ]
+
+
+def test_missing_routing_key_variable_is_one_line(tmp_path: Path) -> None:
+    loaded = load(write(tmp_path, HUB + PD))
+    with pytest.raises(ConfigError) as info:
+        resolve_routing_key(loaded, environ={})
+    assert info.value.lines == [
+        f"{tmp_path / 'config.toml'}: pagerduty.routing_key_env: environment variable PD_KEY "
+        "is not set"
+    ]
+
+
+def test_no_pagerduty_table_means_no_paging(tmp_path: Path) -> None:
+    assert resolve_routing_key(load(write(tmp_path, HUB)), environ={}) is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('events_url = "http://events.example"', "events_url must be https://"),
+        ("", None),
+    ],
+)
+def test_pagerduty_events_url_must_be_https(
+    tmp_path: Path, extra: str, message: str | None
+) -> None:
+    path = write(tmp_path, HUB + PD + extra + "\n")
+    if message is None:
+        load(path)
+        return
+    (line,) = errors_of(path)
+    assert line.startswith(f"{path}: pagerduty: ") and message in line
+
+
+def test_listen_must_be_host_and_port(tmp_path: Path) -> None:
+    (line,) = errors_of(write(tmp_path, '[monitor]\nlisten = "9464"\n' + HUB))
+    assert line.startswith(f'{tmp_path / "config.toml"}: monitor.listen: expected "HOST:PORT"')
