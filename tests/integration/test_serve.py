@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox, free_port
+from sandbox.pagerduty import Mode
 
 pytestmark = pytest.mark.sandbox
 
@@ -196,25 +197,36 @@ def test_a_single_transient_failure_pages_nobody(serve: Serve) -> None:
 
 
 def test_pagerduty_outage_delays_the_page_but_delivers_it_exactly_once(serve: Serve) -> None:
+    """A minute of PagerDuty trouble mid-incident: 500s, then 429s, then refused connections,
+    each for at least 20 s and at least one delivery attempt."""
     sb, pd = serve.sandbox, serve.sandbox.pagerduty
     serve.start().wait_probes(1, "ok")
-    pd.set_mode("500")
     sb.set_fault("secret_expired")
-    serve.wait(lambda: pd.refused_or_failed >= 1, 60, "a delivery attempt answered 500")
-    pd.set_mode("429")
-    failed = pd.refused_or_failed
-    serve.wait(lambda: pd.refused_or_failed > failed, 60, "a delivery attempt answered 429")
-    pd.set_mode("refuse")
-    serve.wait(
-        lambda: "Connect" in str((serve.healthz() or {}).get("outbox", {}).get("last_error")),
-        60,
-        "a delivery attempt refused",
-    )
+
+    def last_error() -> str:
+        return str((serve.healthz() or {}).get("outbox", {}).get("last_error"))
+
+    phases: list[tuple[Mode, Callable[[], bool]]] = []
+    failed = [0]
+    phases.append(("500", lambda: pd.refused_or_failed > failed[0] and "500" in last_error()))
+    phases.append(("429", lambda: pd.refused_or_failed > failed[0] and "429" in last_error()))
+    phases.append(("refuse", lambda: "Connect" in last_error()))
+    outage_started = time.monotonic()
+    for mode, attempted in phases:
+        failed[0] = pd.refused_or_failed
+        pd.set_mode(mode)
+        began = time.monotonic()
+        serve.wait(
+            lambda a=attempted, b=began: a() and time.monotonic() - b >= 20,
+            90,
+            f"a delivery attempt while PagerDuty answers {mode}",
+        )
+    assert time.monotonic() - outage_started >= 60
     health = serve.healthz()
     assert health is not None and health["outbox"]["depth"] >= 1
     assert pd.accepted == []
     pd.set_mode("ok")
-    pd.wait_for(lambda ev: len(ev) >= 1, 60)
+    pd.wait_for(lambda ev: len(ev) >= 1, 60)  # within one backoff (30 s at most) of recovery
     sb.set_fault("secret_expired", False)
     pd.wait_for(lambda ev: len(ev) >= 2, 60)
     assert events(sb) == [f"trigger {KEY} client_secret_expired", f"resolve {KEY}"]
