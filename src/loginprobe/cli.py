@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import structlog
 import typer
@@ -26,16 +26,14 @@ from rich.text import Text
 from loginprobe import config as cfg
 from loginprobe.browser import BrowserNotFound, choose_executable, open_browser
 from loginprobe.flows import available_flows
-from loginprobe.incidents import Action, login_key
 from loginprobe.logs import configure_logging
-from loginprobe.metrics import Metrics
 from loginprobe.model import Code, ProbeResult
-from loginprobe.monitor import Monitor, Settings
-from loginprobe.paging import PagerDutySender, build_event, test_event
 from loginprobe.probe import probe_hub, prober_failed
 from loginprobe.redact import Redactor
-from loginprobe.store import Store, StoreError
-from loginprobe.web import make_app, start_site
+
+if TYPE_CHECKING:  # the monitor's modules load only for the commands that use them
+    from loginprobe.monitor import Settings
+    from loginprobe.store import Store
 
 EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_PROBE_ERROR = 0, 1, 2, 3
 
@@ -176,6 +174,9 @@ def _page_once(
 ) -> None:
     """`run --alert`: trigger the hub's incident now if it is failing (a probe_error never pages
     as a hub outage; a healthy hub leaves open incidents to the monitor)."""
+    from loginprobe.incidents import Action, login_key
+    from loginprobe.paging import PagerDutySender, build_event
+
     if result.verdict.ok or result.verdict.code is Code.PROBE_ERROR:
         err.print(
             Text(
@@ -218,6 +219,9 @@ def _location(loaded: cfg.LoadedConfig) -> str:
 @app.command()
 def serve() -> None:
     """Run the monitor: scheduled probes, PagerDuty pages, /healthz and /metrics."""
+    from loginprobe.monitor import Settings
+    from loginprobe.store import Store, StoreError
+
     path = cfg.config_path(State.config_arg)
     try:
         settings = Settings.load(path)
@@ -244,6 +248,10 @@ def _playwright_chromium() -> str:
 
 
 async def _serve(path: Path, settings: Settings, store: Store) -> None:
+    from loginprobe.metrics import Metrics
+    from loginprobe.monitor import Monitor
+    from loginprobe.web import make_app, start_site
+
     monitor = Monitor(settings, store, Metrics())
     host, port = settings.loaded.config.monitor.listen_address
     runner = await start_site(make_app(monitor), host, port)
@@ -265,6 +273,8 @@ async def _serve(path: Path, settings: Settings, store: Store) -> None:
 @app.command("test-alert")
 def test_alert() -> None:
     """Send a clearly labelled test event to PagerDuty and resolve it: checks the routing key."""
+    from loginprobe.paging import PagerDutySender, test_event
+
     loaded = _load()
     try:
         routing_key = cfg.resolve_routing_key(loaded)
@@ -304,6 +314,8 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
 ) -> None:
     """Recent verdicts of one hub, newest first, from the monitor's store."""
+    from loginprobe.store import Store, StoreError
+
     loaded = _load()
     if hub not in loaded.config.hubs:
         _die(
