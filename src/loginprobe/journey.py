@@ -32,7 +32,6 @@ from loginprobe.flows import (
 from loginprobe.model import Failure, FailureKind, Step
 from loginprobe.redact import Redactor, redact_url
 
-HUB_STEPS = ("hub_start", "hub_login")
 # OAuth error codes (RFC 6749 §4.1.2.1, §5.2) and provider codes worth quoting as evidence.
 _ERROR_CODE = re.compile(
     r"\b(AADSTS\d{5,}|invalid_redirect_uri|invalid_request|invalid_client|invalid_scope|"
