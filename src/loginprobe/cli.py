@@ -99,27 +99,43 @@ def check() -> None:
 def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """List the configured hubs."""
     c = _load().config
-    rows: list[dict[str, Any]] = [
-        {
-            "hub": n,
-            "url": h.url,
-            "flow": h.flow,
-            "secret_check": h.oauth is not None,
-            "timeout_s": c.hub_timeout(n),
-        }
-        for n, h in c.hubs.items()
-    ]
+    today = datetime.now(UTC).date()
+    rows: list[dict[str, Any]] = []
+    for n, h in c.hubs.items():
+        expires = h.oauth.secret_expires if h.oauth else None
+        rows.append(
+            {
+                "hub": n,
+                "url": h.url,
+                "flow": h.flow,
+                "secret_check": h.oauth is not None,
+                "timeout_s": c.hub_timeout(n),
+                "secret_expires": expires.isoformat() if expires else None,
+                "secret_days_left": (expires - today).days if expires else None,
+            }
+        )
     if as_json:
         out.print_json(data=rows)
         return
-    table = Table("hub", "flow", "secret check", "timeout")
+    table = Table("hub", "flow", "secret check", "timeout", "secret expires")
     table.add_column("url", overflow="fold")
     for r in rows:
+        left = r["secret_days_left"]
+        expiry = (
+            "—"
+            if left is None
+            else (
+                f"{r['secret_expires']} ({left} days)"
+                if left >= 0
+                else f"{r['secret_expires']} (past)"
+            )
+        )
         table.add_row(
             r["hub"],
             r["flow"],
             "yes" if r["secret_check"] else "no",
             f"{r['timeout_s']:g}s",
+            expiry,
             r["url"],
         )
     out.print(table)

@@ -95,6 +95,15 @@ class Monitor(_Strict):
     artifacts_dir: str = "artifacts"
     # Where the probes run from, named in every page (default: this machine's hostname).
     location: str = ""
+    # Days before a declared secret_expires at which to warn (once each).
+    expiry_warn_days: list[int] = Field(default_factory=lambda: [30, 14, 7, 1], min_length=1)
+
+    @field_validator("expiry_warn_days")
+    @classmethod
+    def _positive_days(cls, value: list[int]) -> list[int]:
+        if any(d < 1 for d in value):
+            raise ValueError(f"lead times must be whole days of at least 1, got {value}")
+        return sorted(set(value), reverse=True)
 
     @property
     def listen_address(self) -> tuple[str, int]:

@@ -45,6 +45,12 @@ class Metrics:
         self.incidents_open = Gauge(
             "loginprobe_incidents_open", "Incidents open (hubs + prober)", registry=r
         )
+        self.secret_expiry = Gauge(
+            "oauth_client_secret_expiry_timestamp_seconds",
+            "Declared expiry of the hub's OAuth client secret (Unix time)",
+            ["hub"],
+            registry=r,
+        )
         self._last_labels: dict[str, tuple[str, str]] = {}
         self._steps: dict[str, set[str]] = {}
 

@@ -17,10 +17,11 @@ import contextlib
 import random
 import socket
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 
 import structlog
@@ -29,6 +30,7 @@ from playwright.async_api import Browser, Playwright, async_playwright
 
 from loginprobe import config as cfg
 from loginprobe.browser import open_browser
+from loginprobe.expiry import expiry_key, expiry_notice, step_expiry
 from loginprobe.incidents import (
     PROBER_KEY,
     Action,
@@ -42,7 +44,7 @@ from loginprobe.incidents import (
 from loginprobe.journey import BrowserGone
 from loginprobe.metrics import Metrics
 from loginprobe.model import ProbeResult
-from loginprobe.paging import PagerDutySender, build_event
+from loginprobe.paging import PagerDutySender, build_event, build_expiry_event
 from loginprobe.probe import probe_hub, prober_failed
 from loginprobe.redact import Redactor
 from loginprobe.store import Store
@@ -86,8 +88,15 @@ class Settings:
 
 
 class Monitor:
-    def __init__(self, settings: Settings, store: Store, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
+        self.clock = clock  # the calendar for expiry dates; injectable so tests can move it
         self.store = store
         self.metrics = metrics
         self.tracks: dict[str, Track] = store.tracks()
@@ -292,7 +301,8 @@ class Monitor:
     # -- verdict -> incidents -> store + outbox ----------------------------------------------------
     def handle(self, result: ProbeResult) -> list[Action]:
         s = self.settings
-        now, now_iso = time.time(), datetime.now(UTC).isoformat(timespec="seconds")
+        now = time.time()
+        now_iso = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
         key = login_key(result.hub)
         login, login_actions = step_login(
             self.tracks.get(key, Track()), result.verdict, key, s.thresholds, now_iso
@@ -300,24 +310,20 @@ class Monitor:
         prober, prober_actions = step_prober(
             self.tracks.get(PROBER_KEY, Track()), result.verdict, s.thresholds, now_iso
         )
-        actions = login_actions + prober_actions
         hub_url = s.loaded.config.hubs[result.hub].url
-        events = (
-            [
-                s.redactor.data(
-                    build_event(
-                        a,
-                        result if a.dedup_key == key else None,
-                        hub_url=hub_url if a.dedup_key == key else "",
-                        location=self.location,
-                    )
-                )
-                for a in actions
-            ]
-            if self.sender is not None
-            else []
-        )
+        events = [
+            build_event(
+                a,
+                result if a.dedup_key == key else None,
+                hub_url=hub_url if a.dedup_key == key else "",
+                location=self.location,
+            )
+            for a in login_actions + prober_actions
+        ]
         moved = {key: login, PROBER_KEY: prober}
+        expiry_actions = self._expiry(result, now, now_iso, moved, events)
+        actions = login_actions + prober_actions + expiry_actions
+        events = [s.redactor.data(e) for e in events] if self.sender is not None else []
         self.store.record(s.redactor.data(result.to_json()), moved, events, now, now_iso)
         self.tracks.update(moved)
         self.last_tick = now
@@ -340,6 +346,47 @@ class Monitor:
             )
         if events:
             self._outbox_wake.set()
+        return actions
+
+    def _expiry(
+        self,
+        result: ProbeResult,
+        now: float,
+        now_iso: str,
+        moved: dict[str, Track],
+        events: list[dict[str, Any]],
+    ) -> list[Action]:
+        """The declared-expiry warning for the probed hub: adds its track and events."""
+        c = self.settings.loaded.config
+        hub = c.hubs[result.hub]
+        expires = hub.oauth.secret_expires if hub.oauth else None
+        key = expiry_key(result.hub)
+        track = self.tracks.get(key, Track())
+        if expires is None and not track.is_open:
+            return []
+        notice = None
+        if expires is not None:
+            self.metrics.secret_expiry.labels(result.hub).set(
+                datetime.combine(expires, dtime(0), tzinfo=UTC).timestamp()
+            )
+            sc = result.observation.secret_check
+            accepted = None if sc is None or sc.outcome == "inconclusive" else sc.outcome == "valid"
+            # The calendar comes from the injectable clock; the outbox keeps to real time.
+            notice = expiry_notice(
+                result.hub,
+                expires,
+                datetime.fromtimestamp(self.clock(), UTC),
+                tuple(c.monitor.expiry_warn_days),
+                accepted,
+            )
+        moved[key], actions = step_expiry(track, notice, key, now_iso)
+        for a in actions:
+            if a.kind == "trigger" and notice is not None:
+                events.append(
+                    build_expiry_event(notice, key, hub_url=hub.url, location=self.location)
+                )
+            else:
+                events.append(build_event(a, None))
         return actions
 
     # -- the outbox sender --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import certifi
 import pagerduty
 
+from loginprobe.expiry import ExpiryNotice
 from loginprobe.incidents import Action
 from loginprobe.model import ProbeResult
 
@@ -161,3 +162,29 @@ def test_event(location: str) -> dict[str, Any]:
             "class": "test_alert",
         },
     }
+
+
+def build_expiry_event(
+    notice: ExpiryNotice, dedup_key: str, *, hub_url: str = "", location: str = ""
+) -> dict[str, Any]:
+    """The trigger for a secret nearing (or past) its declared expiry date."""
+    event: dict[str, Any] = {
+        "event_action": "trigger",
+        "dedup_key": dedup_key,
+        "payload": {
+            "summary": notice.summary[:SUMMARY_LIMIT],
+            "source": urlsplit(hub_url).hostname or location or "loginprobe",
+            "severity": str(notice.severity),
+            "component": "oauth_client_secret",
+            "class": "secret_expiring",
+            "custom_details": {
+                "expires": notice.expires.isoformat(),
+                "days_left": round(notice.days_left, 1),
+                "warning_stage_days": notice.stage,
+                "probe_location": location,
+            },
+        },
+    }
+    if hub_url:
+        event["links"] = [{"href": hub_url, "text": "the hub"}]
+    return event
