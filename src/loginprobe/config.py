@@ -87,6 +87,8 @@ class Monitor(_Strict):
     interval: Duration = 60.0
     timeout: Duration = 45.0
     retry_after_failure: Duration = 20.0
+    # The secret check on its own, between browser probes (hubs with [hubs.NAME.oauth]).
+    secret_check_interval: Duration = 300.0
     failures_to_alert: int = Field(2, ge=1)
     successes_to_resolve: int = Field(2, ge=1)
     concurrency: int = Field(2, ge=1, le=32)

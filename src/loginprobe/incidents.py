@@ -73,6 +73,11 @@ def settled(track: Track, t: Thresholds) -> bool:
     return track.failures == 0 and (not track.is_open or track.successes >= t.successes_to_resolve)
 
 
+# Causes proven twice in one probe (the callback failed AND the token endpoint rejects the secret):
+# no transient explains both, so they page at first sight instead of waiting for confirmation.
+CONFIRMED_CAUSES = frozenset({Code.CLIENT_SECRET_EXPIRED, Code.CLIENT_SECRET_INVALID})
+
+
 def step_login(
     track: Track, verdict: Verdict, key: str, t: Thresholds, now: str
 ) -> tuple[Track, list[Action]]:
@@ -87,7 +92,7 @@ def step_login(
     failures = track.failures + 1
     track = replace(track, failures=failures, successes=0)
     if not track.is_open:
-        if failures >= t.failures_to_alert:
+        if failures >= t.failures_to_alert or verdict.code in CONFIRMED_CAUSES:
             return (
                 replace(track, open_code=str(verdict.code), opened_at=now),
                 [Action("trigger", key, verdict, reason="opened")],

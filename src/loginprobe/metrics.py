@@ -51,6 +51,12 @@ class Metrics:
             ["hub"],
             registry=r,
         )
+        self.secret_check = Counter(
+            "loginprobe_secret_checks",
+            "Scheduled secret checks by outcome",
+            ["hub", "outcome"],
+            registry=r,
+        )
         self._last_labels: dict[str, tuple[str, str]] = {}
         self._steps: dict[str, set[str]] = {}
 

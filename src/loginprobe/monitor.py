@@ -45,7 +45,7 @@ from loginprobe.journey import BrowserGone
 from loginprobe.metrics import Metrics
 from loginprobe.model import ProbeResult
 from loginprobe.paging import PagerDutySender, build_event, build_expiry_event
-from loginprobe.probe import probe_hub, prober_failed
+from loginprobe.probe import probe_hub, prober_failed, run_secret_check
 from loginprobe.redact import Redactor
 from loginprobe.store import Store
 
@@ -109,6 +109,8 @@ class Monitor:
         self._sem = asyncio.Semaphore(settings.loaded.config.monitor.concurrency)
         self._outbox_wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._probing: set[str] = set()  # hubs with a browser probe running
+        self._secret_outcome: dict[str, str] = {}  # the last scheduled secret check's outcome
         self._pw: Playwright | None = None
         self._browser: Browser | None = None
         self._browser_stack = AsyncExitStack()
@@ -123,6 +125,7 @@ class Monitor:
             # Spread the first probes over the first part of an interval, not all at once.
             interval = self._interval(hub)
             self._schedule(hub, random.uniform(0, min(interval, 10.0 * len(hubs))))
+            self._schedule_secret_check(hub, random.uniform(5.0, 15.0))
         self._outbox_task = asyncio.create_task(self._outbox_loop(), name="outbox")
         log.info("monitor started", hubs=hubs, pagerduty=self.sender is not None)
 
@@ -166,8 +169,12 @@ class Monitor:
         for hub in old_hubs - new_hubs:
             with contextlib.suppress(Exception):
                 self.scheduler.remove_job(self._job_id(hub))
+        for hub in old_hubs - new_hubs:
+            with contextlib.suppress(Exception):
+                self.scheduler.remove_job(self._secret_job_id(hub))
         for hub in new_hubs - old_hubs:
             self._schedule(hub, random.uniform(0, 5.0))
+            self._schedule_secret_check(hub, random.uniform(5.0, 15.0))
         log.info(
             "config reloaded",
             hubs=sorted(new_hubs),
@@ -207,6 +214,62 @@ class Monitor:
             max_instances=1,
         )
 
+    @staticmethod
+    def _secret_job_id(hub: str) -> str:
+        return f"secret-check:{hub}"
+
+    def _schedule_secret_check(self, hub: str, delay: float) -> None:
+        spec = self.settings.loaded.config.hubs.get(hub)
+        if self.stopping.is_set() or spec is None or spec.oauth is None:
+            return
+        self.scheduler.add_job(
+            self._secret_job,
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=delay),
+            args=[hub],
+            id=self._secret_job_id(hub),
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+        )
+
+    async def _secret_job(self, hub: str) -> None:
+        """The secret check between browser probes: one POST. A rejected secret sends a browser
+        probe at once, whose verdict (callback failed + secret rejected) pages at first sight; if
+        logins still work, that probe says the check is misconfigured instead."""
+        s = self.settings
+        try:
+            spec = s.loaded.config.hubs.get(hub)
+            if spec is None or hub not in s.secrets:
+                return
+            result = await run_secret_check(spec, s.secrets[hub], s.loaded.config.hub_timeout(hub))
+            if result is None:
+                return
+            self.metrics.secret_check.labels(hub, result.outcome).inc()
+            log.info(
+                "secret check",
+                hub=hub,
+                outcome=result.outcome,
+                evidence=s.redactor.text(result.evidence),
+            )
+            previous = self._secret_outcome.get(hub)
+            self._secret_outcome[hub] = result.outcome
+            rejected = result.outcome in ("expired", "invalid")
+            # Only when it turns: a check that stays rejected while logins work is misconfigured,
+            # and one probe has already said so.
+            if rejected and previous != result.outcome and hub not in self._probing:
+                log.warning(
+                    "secret check rejected the client secret; probing the hub now",
+                    hub=hub,
+                    outcome=result.outcome,
+                )
+                self._schedule(hub, 0.0)
+        except Exception:
+            log.error("secret check crashed", hub=hub, exc_info=True)
+        finally:
+            self._schedule_secret_check(hub, s.loaded.config.monitor.secret_check_interval)
+
     async def _probe_job(self, hub: str) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -216,9 +279,11 @@ class Monitor:
             if hub not in self.settings.loaded.config.hubs:
                 return  # removed by a reload while it waited
             async with self._sem:
+                self._probing.add(hub)
                 result = await self._probe(hub)
             self.handle(result)
         finally:
+            self._probing.discard(hub)
             self._in_flight.discard(task)
             if hub in self.settings.loaded.config.hubs:
                 track = self.tracks.get(login_key(hub), Track())

@@ -23,7 +23,7 @@ from loginprobe.redact import Redactor
 from loginprobe.secretcheck import check_secret
 
 
-async def _secret_check(hub: Hub, secrets: HubSecrets, timeout: float) -> SecretCheck | None:
+async def run_secret_check(hub: Hub, secrets: HubSecrets, timeout: float) -> SecretCheck | None:
     if hub.oauth is None or secrets.client_secret is None:
         return None
     async with httpx.AsyncClient(timeout=min(timeout, 15.0)) as client:
@@ -102,7 +102,7 @@ async def probe_hub(
     t0 = time.monotonic()
     journey, secret = await asyncio.gather(
         _journey(browser, name, hub, secrets, timeout, redactor),
-        _secret_check(hub, secrets, timeout),
+        run_secret_check(hub, secrets, timeout),
         return_exceptions=True,
     )
     if isinstance(journey, BaseException):

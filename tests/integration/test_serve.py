@@ -31,7 +31,10 @@ KEY = "loginprobe/sandbox/login"
 class Serve:
     """One `probe serve` process, with its own state file, logs and port."""
 
-    def __init__(self, sandbox: Sandbox, workdir: Path, monitor: str = "") -> None:
+    def __init__(
+        self, sandbox: Sandbox, workdir: Path, monitor: str = "", interval: str = "4s"
+    ) -> None:
+        self.interval = interval
         self.sandbox, self.workdir = sandbox, workdir
         self.port = free_port()
         self.config = workdir / "config.toml"
@@ -43,7 +46,7 @@ class Serve:
 
     def write_config(self, **kwargs: Any) -> None:
         monitor = (
-            f'interval = "4s"\nretry_after_failure = "2s"\n'
+            f'interval = "{self.interval}"\nretry_after_failure = "2s"\n'
             f'state = "sqlite:///{self.state}"\nlisten = "127.0.0.1:{self.port}"\n'
             f"{self.extra_monitor}"
         )
@@ -332,3 +335,69 @@ def test_a_crashed_browser_is_a_probe_error_then_relaunched_and_pages_nobody(
     assert "the prober itself failed, not the hub" in serve.logs()
     assert "BrowserLaunchError" not in serve.logs()  # it died mid-probe, not at launch
     assert serve.stop() == 0
+
+
+def test_scheduled_secret_check_catches_an_expired_secret_when_no_probe_is_due(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.pagerduty.accepted.clear()
+    s = Serve(sandbox, tmp_path, monitor='secret_check_interval = "3s"\n', interval="10m")
+    try:
+        s.start().wait_probes(1, "ok")  # the first browser probe; the next is 10 minutes away
+        sandbox.set_fault("secret_expired")
+        started = time.monotonic()
+        sandbox.pagerduty.wait_for(lambda ev: len(ev) >= 1, 30)
+        assert time.monotonic() - started < 20  # one check interval + one probe, not 10 minutes
+        assert events(sandbox) == [f"trigger {KEY} client_secret_expired"]
+        assert "probing the hub now" in s.logs()
+        sandbox.set_fault("secret_expired", False)
+        sandbox.pagerduty.wait_for(lambda ev: len(ev) >= 2, 60)  # fast probes until resolved
+        assert events(sandbox) == [f"trigger {KEY} client_secret_expired", f"resolve {KEY}"]
+        assert s.stop() == 0
+    finally:
+        if s.proc is not None:
+            s.stop(signal.SIGKILL)
+        sandbox.clear_faults()
+    s.assert_no_secrets()
+
+
+def test_a_secret_check_rejected_while_logins_work_pages_nobody(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The monitor's copy of the secret is stale; the hub's is fine: a misconfigured check.
+    sandbox.pagerduty.accepted.clear()
+    monkeypatch.setattr(
+        sandbox,
+        "probe_env",
+        lambda: {
+            **Sandbox.probe_env(sandbox),
+            "SANDBOX_CLIENT_SECRET": "cs-the-monitors-stale-copy",
+        },
+    )
+    s = Serve(sandbox, tmp_path, monitor='secret_check_interval = "2s"\n', interval="10m")
+    try:
+        s.start()
+
+        def probed_after_rejection() -> bool:
+            logs = s.logs()
+            at = logs.find("probing the hub now")
+            return at >= 0 and '"verdict": "ok"' in logs[at:]
+
+        s.wait(
+            probed_after_rejection,
+            40,
+            "a rejected secret check, and the probe it sent finding logins working",
+        )
+        assert "secret check is misconfigured" in s.logs()
+        checks = s.logs().count('"event": "secret check"')
+        s.wait(
+            lambda: s.logs().count('"event": "secret check"') >= checks + 2,
+            30,
+            "two more secret checks",
+        )
+        assert s.logs().count("probing the hub now") == 1  # a steady rejection probes once
+        assert events(sandbox) == []
+        assert s.stop() == 0
+    finally:
+        if s.proc is not None:
+            s.stop(signal.SIGKILL)

@@ -346,3 +346,16 @@ def test_track_to_json_has_every_field() -> None:
         "open_code": "x",
         "opened_at": NOW,
     }
+
+
+@pytest.mark.parametrize("code", [Code.CLIENT_SECRET_EXPIRED, Code.CLIENT_SECRET_INVALID])
+def test_a_cause_proven_twice_in_one_probe_pages_at_first_sight(code: Code) -> None:
+    # The callback failed AND the token endpoint rejects the secret: no blip explains both.
+    track, actions = step_login(Track(), verdict(code), "k", Thresholds(3, 2), "now")
+    assert [(a.kind, a.reason) for a in actions] == [("trigger", "opened")]
+    assert track.open_code == str(code)
+
+
+def test_an_unconfirmed_callback_error_still_waits_for_confirmation() -> None:
+    track, actions = step_login(Track(), verdict(Code.CALLBACK_ERROR), "k", Thresholds(2, 2), "now")
+    assert actions == [] and not track.is_open
