@@ -124,11 +124,19 @@ def unreachable(obs: Observation) -> Verdict | None:
     f = obs.failure
     if f is None or f.kind is not FailureKind.NETWORK:
         return None
+    # Chromium names certificate problems net::ERR_CERT_* (expired, wrong name, untrusted CA).
+    tls = " — its TLS certificate is not valid" if "ERR_CERT" in f.detail else ""
     if f.where == "idp":
         return _verdict(
-            obs, Code.IDP_UNREACHABLE, "login fails — the IdP's pages cannot be loaded", f.detail, f
+            obs,
+            Code.IDP_UNREACHABLE,
+            f"login fails — the IdP's pages cannot be loaded{tls}",
+            f.detail,
+            f,
         )
-    return _verdict(obs, Code.HUB_UNREACHABLE, f"hub unreachable at step {f.step}", f.detail, f)
+    return _verdict(
+        obs, Code.HUB_UNREACHABLE, f"hub unreachable at step {f.step}{tls}", f.detail, f
+    )
 
 
 def hub_failed_before_idp(obs: Observation) -> Verdict | None:

@@ -23,6 +23,10 @@ def expiry_key(hub: str) -> str:
     return f"loginprobe/{hub}/expiry"
 
 
+def tls_key(hub: str) -> str:
+    return f"loginprobe/{hub}/tls"
+
+
 @dataclass(frozen=True)
 class ExpiryNotice:
     hub: str
@@ -31,10 +35,47 @@ class ExpiryNotice:
     stage: int  # the lead time reached (e.g. 14), or 0 once the date has passed
     severity: Severity
     summary: str
+    kind: str = "secret"  # "secret" (OAuth client secret) or "tls" (a certificate)
 
     @property
     def code(self) -> str:
-        return f"secret_expiring:{self.stage}"
+        """The verdict class: secret_expiring / tls_expiring, with the stage for the tracker."""
+        return f"{self.kind}_expiring:{self.stage}"
+
+
+def _stage(days_left: float, lead_days: tuple[int, ...]) -> int | None:
+    reached = [d for d in lead_days if days_left <= d]
+    return min(reached) if reached else None
+
+
+def _when(days_left: float) -> str:
+    whole = int(days_left) if days_left >= 1 else 0
+    return f"in {whole} day{'s' if whole != 1 else ''}" if whole else "within a day"
+
+
+def tls_notice(
+    hub: str,
+    host: str,
+    not_after: datetime,
+    now: datetime,
+    lead_days: tuple[int, ...] = DEFAULT_LEAD_DAYS,
+) -> ExpiryNotice | None:
+    """A certificate that expires soon (the browser reports one already expired as unreachable)."""
+    days_left = (not_after - now).total_seconds() / 86400
+    stage = 0 if days_left <= 0 else _stage(days_left, lead_days)
+    if stage is None:
+        return None
+    severity = Severity.ERROR if days_left <= ESCALATE_DAYS else Severity.WARNING
+    when = "has expired" if days_left <= 0 else f"expires {_when(days_left)}"
+    return ExpiryNotice(
+        hub,
+        not_after.date(),
+        days_left,
+        stage,
+        severity,
+        f"{hub}: the TLS certificate of {host} {when} (on {not_after.date()}) — renew it",
+        kind="tls",
+    )
 
 
 def expiry_notice(
@@ -71,12 +112,10 @@ def expiry_notice(
             f"{hub}: the OAuth client secret expired on {expires} — rotate it, deploy it to the "
             "hub and update secret_expires",
         )
-    reached = [d for d in lead_days if days_left <= d]
-    if not reached:
+    stage = _stage(days_left, lead_days)
+    if stage is None:
         return None
-    stage = min(reached)
-    whole = int(days_left) if days_left >= 1 else 0
-    when = f"in {whole} day{'s' if whole != 1 else ''}" if whole else "within a day"
+    when = _when(days_left)
     severity = Severity.ERROR if days_left <= ESCALATE_DAYS else Severity.WARNING
     return ExpiryNotice(
         hub,

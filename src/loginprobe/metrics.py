@@ -57,6 +57,12 @@ class Metrics:
             ["hub", "outcome"],
             registry=r,
         )
+        self.cert_expiry = Gauge(
+            "probe_ssl_earliest_cert_expiry",
+            "Expiry of the certificate a host presents (Unix time)",
+            ["hub", "host"],
+            registry=r,
+        )
         self._last_labels: dict[str, tuple[str, str]] = {}
         self._steps: dict[str, set[str]] = {}
 

@@ -30,7 +30,7 @@ from playwright.async_api import Browser, Playwright, async_playwright
 
 from loginprobe import config as cfg
 from loginprobe.browser import open_browser
-from loginprobe.expiry import expiry_key, expiry_notice, step_expiry
+from loginprobe.expiry import expiry_key, expiry_notice, step_expiry, tls_key, tls_notice
 from loginprobe.incidents import (
     PROBER_KEY,
     Action,
@@ -48,6 +48,7 @@ from loginprobe.paging import PagerDutySender, build_event, build_expiry_event
 from loginprobe.probe import probe_hub, prober_failed, run_secret_check
 from loginprobe.redact import Redactor
 from loginprobe.store import Store
+from loginprobe.tlscheck import cert_expiry, https_endpoint
 
 log = structlog.get_logger("loginprobe")
 
@@ -220,10 +221,10 @@ class Monitor:
 
     def _schedule_secret_check(self, hub: str, delay: float) -> None:
         spec = self.settings.loaded.config.hubs.get(hub)
-        if self.stopping.is_set() or spec is None or spec.oauth is None:
+        if self.stopping.is_set() or spec is None or (not self._tls_hosts(hub) and not spec.oauth):
             return
         self.scheduler.add_job(
-            self._secret_job,
+            self._checks_job,
             "date",
             run_date=datetime.now(UTC) + timedelta(seconds=delay),
             args=[hub],
@@ -234,6 +235,71 @@ class Monitor:
             max_instances=1,
         )
 
+    def _tls_hosts(self, hub: str) -> list[tuple[str, int]]:
+        """The HTTPS hosts a login depends on: the hub's, and the token endpoint's."""
+        spec = self.settings.loaded.config.hubs[hub]
+        urls = [spec.url] + ([spec.oauth.token_url] if spec.oauth else [])
+        return list(dict.fromkeys(e for e in map(https_endpoint, urls) if e is not None))
+
+    async def _checks_job(self, hub: str) -> None:
+        try:
+            await self.check_tls(hub)
+        except Exception:
+            log.error("TLS check crashed", hub=hub, exc_info=True)
+        await self._secret_job(hub)
+
+    async def check_tls(self, hub: str) -> list[Action]:
+        """Certificate expiry of the hub's hosts: a warning at each lead time, like secrets."""
+        s, c = self.settings, self.settings.loaded.config
+        if hub not in c.hubs:
+            return []
+        infos = [await cert_expiry(host, port) for host, port in self._tls_hosts(hub)]
+        dated = [i for i in infos if i.not_after is not None]
+        for info in infos:
+            if info.not_after is not None:
+                self.metrics.cert_expiry.labels(hub, info.host).set(info.not_after.timestamp())
+            else:
+                log.warning("TLS check failed", hub=hub, host=info.host, error=info.error)
+        if not dated:
+            return []  # nothing to say: an unreachable or invalid host is the browser probe's
+        earliest = min(dated, key=lambda i: i.not_after or datetime.max.replace(tzinfo=UTC))
+        assert earliest.not_after is not None
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        notice = tls_notice(
+            hub, earliest.host, earliest.not_after, now, tuple(c.monitor.expiry_warn_days)
+        )
+        key = tls_key(hub)
+        track, actions = step_expiry(
+            self.tracks.get(key, Track()), notice, key, now.isoformat(timespec="seconds")
+        )
+        events = []
+        if self.sender is not None:
+            for a in actions:
+                if a.kind == "trigger" and notice is not None:
+                    events.append(
+                        build_expiry_event(
+                            notice, key, hub_url=c.hubs[hub].url, location=self.location
+                        )
+                    )
+                else:
+                    events.append(build_event(a, None))
+        wall = time.time()
+        self.store.record(
+            None,
+            {key: track},
+            [s.redactor.data(e) for e in events],
+            wall,
+            datetime.fromtimestamp(wall, UTC).isoformat(timespec="seconds"),
+        )
+        self.tracks[key] = track
+        for a in actions:
+            log.warning(
+                "incident " + a.kind, dedup_key=key, reason=a.reason, paging=self.sender is not None
+            )
+        if events:
+            self._outbox_wake.set()
+        return actions
+
     async def _secret_job(self, hub: str) -> None:
         """The secret check between browser probes: one POST. A rejected secret sends a browser
         probe at once, whose verdict (callback failed + secret rejected) pages at first sight; if
@@ -241,7 +307,7 @@ class Monitor:
         s = self.settings
         try:
             spec = s.loaded.config.hubs.get(hub)
-            if spec is None or hub not in s.secrets:
+            if spec is None or hub not in s.secrets or spec.oauth is None:
                 return
             result = await run_secret_check(spec, s.secrets[hub], s.loaded.config.hub_timeout(hub))
             if result is None:

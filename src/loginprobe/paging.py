@@ -9,19 +9,17 @@ retries, with backoff, across restarts.
 from __future__ import annotations
 
 import logging
-import os
-import ssl
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import certifi
 import pagerduty
 
 from loginprobe.expiry import ExpiryNotice
 from loginprobe.incidents import Action
 from loginprobe.model import ProbeResult
+from loginprobe.tlscheck import tls_context
 
 SUMMARY_LIMIT = 1024
 # The client logs retries through stdlib logging; ours are the ones that count.
@@ -83,16 +81,6 @@ def build_event(
     if links:
         event["links"] = links
     return event
-
-
-def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
-    """Public CAs, plus $SSL_CERT_FILE and [pagerduty] ca_file (a TLS-inspecting proxy's CA, or
-    the sandbox's test CA). Verification stays on."""
-    ctx = ssl.create_default_context(cafile=certifi.where())
-    for extra in (os.environ.get("SSL_CERT_FILE"), ca_file):
-        if extra:
-            ctx.load_verify_locations(cafile=extra)
-    return ctx
 
 
 @dataclass(frozen=True)
@@ -167,7 +155,7 @@ def test_event(location: str) -> dict[str, Any]:
 def build_expiry_event(
     notice: ExpiryNotice, dedup_key: str, *, hub_url: str = "", location: str = ""
 ) -> dict[str, Any]:
-    """The trigger for a secret nearing (or past) its declared expiry date."""
+    """The trigger for a secret or certificate nearing (or past) its expiry."""
     event: dict[str, Any] = {
         "event_action": "trigger",
         "dedup_key": dedup_key,
@@ -175,8 +163,8 @@ def build_expiry_event(
             "summary": notice.summary[:SUMMARY_LIMIT],
             "source": urlsplit(hub_url).hostname or location or "loginprobe",
             "severity": str(notice.severity),
-            "component": "oauth_client_secret",
-            "class": "secret_expiring",
+            "component": "oauth_client_secret" if notice.kind == "secret" else "tls_certificate",
+            "class": f"{notice.kind}_expiring",
             "custom_details": {
                 "expires": notice.expires.isoformat(),
                 "days_left": round(notice.days_left, 1),

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from loginprobe.expiry import expiry_key, expiry_notice, step_expiry
+from loginprobe.expiry import expiry_key, expiry_notice, step_expiry, tls_notice
 from loginprobe.incidents import Track
 from loginprobe.model import Severity
 
@@ -101,3 +101,14 @@ def test_each_lead_time_pages_once_escalates_and_resolves_on_rotation() -> None:
 def test_no_warning_and_no_incident_outside_the_window() -> None:
     track, actions = step_expiry(Track(), expiry_notice("hub", EXPIRES, at(31)), "k", "now")
     assert (track, actions) == (Track(), [])
+
+
+def test_tls_notice_stages_like_secrets_and_names_the_host() -> None:
+    not_after = datetime(2027, 3, 1, 12, tzinfo=UTC)
+    assert tls_notice("hub", "hub.example.org", not_after, not_after - timedelta(days=40)) is None
+    notice = tls_notice("hub", "hub.example.org", not_after, not_after - timedelta(days=10))
+    assert notice is not None
+    assert (notice.stage, notice.severity, notice.code) == (14, Severity.WARNING, "tls_expiring:14")
+    assert "the TLS certificate of hub.example.org expires in 10 days" in notice.summary
+    late = tls_notice("hub", "hub.example.org", not_after, not_after + timedelta(hours=1))
+    assert late is not None and late.stage == 0 and "has expired" in late.summary
