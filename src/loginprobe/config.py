@@ -146,6 +146,18 @@ class OAuth(_Strict):
     # Default: the hub's url + /hub/oauth_callback.
     redirect_uri: HttpUrl | None = None
     secret_expires: date | None = None
+    # Azure AD: read the secret's expiry from Microsoft Graph (the app needs
+    # Application.Read.All); the declared secret_expires is the fallback.
+    graph: bool = False
+    tenant: str | None = None
+    graph_url: HttpUrl = "https://graph.microsoft.com"
+    authority_url: HttpUrl = "https://login.microsoftonline.com"
+
+    @model_validator(mode="after")
+    def _graph_needs_tenant(self) -> OAuth:
+        if self.graph and not self.tenant:
+            raise ValueError("graph = true needs tenant (the Azure AD tenant id or domain)")
+        return self
 
 
 class Selectors(_Strict):

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
+import httpx
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from playwright.async_api import Browser, Playwright, async_playwright
@@ -31,6 +32,7 @@ from playwright.async_api import Browser, Playwright, async_playwright
 from loginprobe import config as cfg
 from loginprobe.browser import open_browser
 from loginprobe.expiry import expiry_key, expiry_notice, step_expiry, tls_key, tls_notice
+from loginprobe.graph import GraphExpiry, graph_secret_expiry
 from loginprobe.incidents import (
     PROBER_KEY,
     Action,
@@ -48,7 +50,7 @@ from loginprobe.paging import PagerDutySender, build_event, build_expiry_event
 from loginprobe.probe import probe_hub, prober_failed, run_secret_check
 from loginprobe.redact import Redactor
 from loginprobe.store import Store
-from loginprobe.tlscheck import cert_expiry, https_endpoint
+from loginprobe.tlscheck import cert_expiry, https_endpoint, tls_context
 
 log = structlog.get_logger("loginprobe")
 
@@ -112,6 +114,8 @@ class Monitor:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._probing: set[str] = set()  # hubs with a browser probe running
         self._secret_outcome: dict[str, str] = {}  # the last scheduled secret check's outcome
+        self._graph_end: dict[str, date] = {}  # secret end dates read from Microsoft Graph
+        self._graph_said: set[str] = set()  # hubs whose Graph problem was already logged
         self._pw: Playwright | None = None
         self._browser: Browser | None = None
         self._browser_stack = AsyncExitStack()
@@ -246,7 +250,49 @@ class Monitor:
             await self.check_tls(hub)
         except Exception:
             log.error("TLS check crashed", hub=hub, exc_info=True)
+        try:
+            await self.check_graph(hub)
+        except Exception:
+            log.error("Graph lookup crashed", hub=hub, exc_info=True)
         await self._secret_job(hub)
+
+    async def check_graph(self, hub: str) -> GraphExpiry | None:
+        """Azure AD hubs with graph = true: the secret's real end date, when Graph tells it."""
+        spec = self.settings.loaded.config.hubs.get(hub)
+        secrets = self.settings.secrets.get(hub)
+        if (
+            spec is None
+            or spec.oauth is None
+            or not spec.oauth.graph
+            or secrets is None
+            or secrets.client_secret is None
+        ):
+            return None
+        o = spec.oauth
+        async with httpx.AsyncClient(timeout=15.0, verify=tls_context()) as client:
+            found = await graph_secret_expiry(
+                client,
+                authority=o.authority_url,
+                graph_url=o.graph_url,
+                tenant=str(o.tenant),
+                client_id=o.client_id,
+                client_secret=secrets.client_secret.get_secret_value(),
+            )
+        if found.end is not None:
+            self._graph_end[hub] = found.end.date()
+            self._graph_said.discard(hub)
+            log.info("graph secret expiry", hub=hub, expires=found.end.isoformat())
+        else:
+            self._graph_end.pop(hub, None)
+            if hub not in self._graph_said:  # say it once, not every five minutes
+                self._graph_said.add(hub)
+                log.warning(
+                    "Graph gave no secret expiry; using the declared secret_expires",
+                    hub=hub,
+                    problem=self.settings.redactor.text(found.error or ""),
+                    declared=str(o.secret_expires),
+                )
+        return found
 
     async def check_tls(self, hub: str) -> list[Action]:
         """Certificate expiry of the hub's hosts: a warning at each lead time, like secrets."""
@@ -490,7 +536,8 @@ class Monitor:
         """The declared-expiry warning for the probed hub: adds its track and events."""
         c = self.settings.loaded.config
         hub = c.hubs[result.hub]
-        expires = hub.oauth.secret_expires if hub.oauth else None
+        declared = hub.oauth.secret_expires if hub.oauth else None
+        expires = self._graph_end.get(result.hub, declared)
         key = expiry_key(result.hub)
         track = self.tracks.get(key, Track())
         if expires is None and not track.is_open:
