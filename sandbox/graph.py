@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import ssl
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +25,8 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
+
+from sandbox.https import serve_https, server_context, stop_https
 
 GraphMode = Literal["ok", "deny", "unauthorized", "malformed"]
 
@@ -37,8 +37,7 @@ class GraphStandIn:
         self.ca = trustme.CA()
         self.ca_file = workdir / "graph-test-ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
-        self._ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._ctx)
+        self._ctx = server_context(self.ca)
         self.mode: GraphMode = "ok"
         self.tokens: set[str] = set()
         self.graph_requests = 0
@@ -174,12 +173,9 @@ class GraphStandIn:
                     },
                 )
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.socket = self._ctx.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve_https(Handler, self._ctx, 0)
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_https(self._server)
             self._server = None

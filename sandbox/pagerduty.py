@@ -14,7 +14,6 @@ else. Switches: answer 500, answer 429, or refuse connections; every accepted ev
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 import time
 import uuid
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import trustme
+
+from sandbox.https import serve_https, server_context, stop_https
 
 Mode = Literal["ok", "500", "429", "refuse"]
 SEVERITIES = {"critical", "error", "warning", "info"}
@@ -99,8 +100,7 @@ class PagerDutyReceiver:
         self.ca = trustme.CA()
         self.ca_file = workdir / "pagerduty-test-ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
-        self._ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._ctx)
+        self._ctx = server_context(self.ca)
         self.mode: Mode = "ok"
         self.accepted: list[dict[str, Any]] = []  # every event answered 202, in order
         self.rejected: list[tuple[dict[str, Any], list[str]]] = []
@@ -135,10 +135,8 @@ class PagerDutyReceiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver._handle(self, raw)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.socket = self._ctx.wrap_socket(self._server.socket, server_side=True)
+        self._server = serve_https(Handler, self._ctx, self.port)
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def _handle(self, handler: Any, raw: bytes) -> None:
         if self.mode == "500":
@@ -186,8 +184,7 @@ class PagerDutyReceiver:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_https(self._server)
             self._server = None
 
     def set_mode(self, mode: Mode) -> None:

@@ -7,14 +7,19 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from loginprobe.metrics import Metrics
+from loginprobe.monitor import Monitor, Settings
+from loginprobe.store import Store
 from sandbox import Sandbox
+from sandbox.pagerduty import PagerDutyReceiver
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +118,61 @@ def prober(sandbox: Sandbox, tmp_path: Path) -> Iterator[Prober]:
     yield p
     for d in p.tmpdirs:
         shutil.rmtree(d, ignore_errors=True)
+
+
+# -- the monitor without a browser: its outbox, expiry and TLS logic against the HTTPS stand-in --
+TEST_ROUTING_KEY = "0123456789abcdef0123456789abcdef"  # 32 characters, as PagerDuty demands
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[PagerDutyReceiver]:
+    r = PagerDutyReceiver(tmp_path)
+    r.start()
+    yield r
+    r.stop()
+
+
+def offline_monitor(
+    tmp_path: Path,
+    receiver: PagerDutyReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    hub: str = "",
+    env: dict[str, str] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Monitor:
+    """A Monitor that is never started (no scheduler, no browser) paging `receiver`. `hub` is the
+    body of [hubs.h] and its subtables; the default is a hub nobody will ever probe."""
+    for name, value in {
+        "T_USER": "u",
+        "T_PASS": "p-value",
+        "T_ROUTING": TEST_ROUTING_KEY,
+        **(env or {}),
+    }.items():
+        monkeypatch.setenv(name, value)
+    config = tmp_path / "config.toml"
+    config.write_text(f"""
+[monitor]
+state = "sqlite:///{tmp_path}/state.sqlite"
+[pagerduty]
+routing_key_env = "T_ROUTING"
+events_url = "{receiver.url}"
+ca_file = "{receiver.ca_file}"
+{hub or HUB_NOBODY_PROBES}
+""")
+    settings = Settings.load(config)
+    store = Store(settings.loaded.config.monitor.state)
+    return Monitor(settings, store, Metrics(), clock or time.time)
+
+
+HUB_NOBODY_PROBES = """[hubs.h]
+url = "http://127.0.0.1:9"
+flow = "generic_oidc"
+username_env = "T_USER"
+password_env = "T_PASS"
+"""
+
+
+async def drain(monitor: Monitor) -> None:
+    """Send everything the outbox holds that is due."""
+    while await monitor.flush_once():
+        pass

@@ -4,30 +4,16 @@ outbox, delivered to the HTTPS PagerDuty stand-in; resolved when the config is u
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from loginprobe.metrics import Metrics
 from loginprobe.model import Code, Observation, ProbeResult, SecretCheck, Severity, Verdict
-from loginprobe.monitor import Monitor, Settings
-from loginprobe.store import Store
 from sandbox.pagerduty import PagerDutyReceiver
+from tests.integration.conftest import drain, offline_monitor
 
-KEY = "0123456789abcdef0123456789abcdef"
-
-
-def config_text(receiver: PagerDutyReceiver, tmp: Path, expires: str) -> str:
-    return f"""
-[monitor]
-state = "sqlite:///{tmp}/state.sqlite"
-[pagerduty]
-routing_key_env = "T_ROUTING"
-events_url = "{receiver.url}"
-ca_file = "{receiver.ca_file}"
-[hubs.h]
+HUB = """[hubs.h]
 url = "https://hub.example.org"
 flow = "generic_oidc"
 username_env = "T_USER"
@@ -36,7 +22,7 @@ password_env = "T_PASS"
 token_url = "https://idp.example.org/token"
 client_id = "hub"
 client_secret_env = "T_SECRET"
-secret_expires = {expires}
+secret_expires = 2027-09-01
 """
 
 
@@ -46,14 +32,6 @@ class Calendar:
 
     def __call__(self) -> float:
         return self.now.timestamp()
-
-
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[PagerDutyReceiver]:
-    r = PagerDutyReceiver(tmp_path)
-    r.start()
-    yield r
-    r.stop()
 
 
 def ok_result() -> ProbeResult:
@@ -67,27 +45,15 @@ def ok_result() -> ProbeResult:
 def test_expiry_pages_once_per_lead_time_and_resolves_when_the_date_is_updated(
     tmp_path: Path, receiver: PagerDutyReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in {
-        "T_USER": "u",
-        "T_PASS": "p-value",
-        "T_SECRET": "s-value",
-        "T_ROUTING": KEY,
-    }.items():
-        monkeypatch.setenv(name, value)
-    config = tmp_path / "config.toml"
-    config.write_text(config_text(receiver, tmp_path, "2027-09-01"))
-    settings = Settings.load(config)
     calendar = Calendar(datetime(2027, 7, 20, tzinfo=UTC))
-    monitor = Monitor(settings, Store(settings.loaded.config.monitor.state), Metrics(), calendar)
-
-    async def flush() -> None:
-        while await monitor.flush_once():
-            pass
+    monitor = offline_monitor(
+        tmp_path, receiver, monkeypatch, HUB, env={"T_SECRET": "s-value"}, clock=calendar
+    )
 
     # A probe every 12 hours from 43 days before the date to the day before it.
     while calendar.now < datetime(2027, 8, 31, 12, tzinfo=UTC):
         monitor.handle(ok_result())
-        asyncio.run(flush())
+        asyncio.run(drain(monitor))
         calendar.now += timedelta(hours=12)
     sent = [
         (e["event_action"], e["payload"]["severity"], e["payload"]["class"])
@@ -103,10 +69,11 @@ def test_expiry_pages_once_per_lead_time_and_resolves_when_the_date_is_updated(
     assert b'oauth_client_secret_expiry_timestamp_seconds{hub="h"} 1.8' in monitor.metrics.render()
 
     # Rotated: the config now says 2029; the next probe resolves the warning.
-    config.write_text(config_text(receiver, tmp_path, "2029-09-01"))
+    config = monitor.settings.loaded.path
+    config.write_text(config.read_text().replace("2027-09-01", "2029-09-01"))
     assert monitor.reload(config)
     monitor.handle(ok_result())
-    asyncio.run(flush())
+    asyncio.run(drain(monitor))
     assert [e["event_action"] for e in receiver.accepted][-1] == "resolve"
     assert len(receiver.accepted) == 5
     monitor.store.close()

@@ -12,20 +12,18 @@ import httpx
 import pytest
 
 from loginprobe.graph import GraphExpiry, graph_secret_expiry
-from loginprobe.metrics import Metrics
 from loginprobe.model import Code, Observation, ProbeResult, SecretCheck, Severity, Verdict
-from loginprobe.monitor import Monitor, Settings
-from loginprobe.store import Store
+from loginprobe.monitor import Monitor
 from loginprobe.tlscheck import tls_context
 from sandbox.graph import GraphStandIn
 from sandbox.pagerduty import PagerDutyReceiver
+from tests.integration.conftest import drain, offline_monitor
 
 TENANT, CLIENT_ID, SECRET = (
     "contoso.onmicrosoft.com",
     "11111111-2222-3333-4444-555555555555",
     ("Q~x8abcdefghijklmnopqrstuvwxyz0123456789"),
 )
-ROUTING = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
@@ -92,22 +90,7 @@ def monitor_for(
     receiver: PagerDutyReceiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Monitor:
-    for name, value in {
-        "T_USER": "u",
-        "T_PASS": "p-value",
-        "T_SECRET": SECRET,
-        "T_ROUTING": ROUTING,
-    }.items():
-        monkeypatch.setenv(name, value)
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-[monitor]
-state = "sqlite:///{tmp_path}/state.sqlite"
-[pagerduty]
-routing_key_env = "T_ROUTING"
-events_url = "{receiver.url}"
-ca_file = "{receiver.ca_file}"
-[hubs.h]
+    hub = f"""[hubs.h]
 url = "http://127.0.0.1:9"
 flow = "generic_oidc"
 username_env = "T_USER"
@@ -121,9 +104,8 @@ graph = true
 tenant = "{TENANT}"
 graph_url = "{graph.url}"
 authority_url = "{graph.url}"
-""")
-    settings = Settings.load(config)
-    return Monitor(settings, Store(settings.loaded.config.monitor.state), Metrics())
+"""
+    return offline_monitor(tmp_path, receiver, monkeypatch, hub, env={"T_SECRET": SECRET})
 
 
 def ok_result() -> ProbeResult:
@@ -131,20 +113,11 @@ def ok_result() -> ProbeResult:
     return ProbeResult("h", Verdict(Code.OK, Severity.INFO, "h: ok"), obs, "2026-01-01", 1)
 
 
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[PagerDutyReceiver]:
-    r = PagerDutyReceiver(tmp_path)
-    r.start()
-    yield r
-    r.stop()
-
-
 def run(m: Monitor) -> None:
     async def go() -> None:
         await m.check_graph("h")
         m.handle(ok_result())
-        while await m.flush_once():
-            pass
+        await drain(m)
 
     asyncio.run(go())
 

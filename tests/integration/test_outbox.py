@@ -10,45 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from loginprobe.metrics import Metrics
-from loginprobe.monitor import Monitor, Settings, backoff
-from loginprobe.store import Store
+from loginprobe.monitor import Monitor, backoff
 from sandbox.pagerduty import PagerDutyReceiver
-
-KEY = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[PagerDutyReceiver]:
-    r = PagerDutyReceiver(tmp_path)
-    r.start()
-    yield r
-    r.stop()
+from tests.integration.conftest import TEST_ROUTING_KEY, drain, offline_monitor
 
 
 @pytest.fixture
 def monitor(
     tmp_path: Path, receiver: PagerDutyReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Monitor]:
-    monkeypatch.setenv("T_USER", "student")
-    monkeypatch.setenv("T_PASS", "pw-not-used-here")
-    monkeypatch.setenv("T_ROUTING", KEY)
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-[monitor]
-state = "sqlite:///{tmp_path}/state.sqlite"
-[pagerduty]
-routing_key_env = "T_ROUTING"
-events_url = "{receiver.url}"
-ca_file = "{receiver.ca_file}"
-[hubs.h]
-url = "http://127.0.0.1:9"
-flow = "generic_oidc"
-username_env = "T_USER"
-password_env = "T_PASS"
-""")
-    settings = Settings.load(config)
-    m = Monitor(settings, Store(settings.loaded.config.monitor.state), Metrics())
+    m = offline_monitor(tmp_path, receiver, monkeypatch)
     yield m
     m.store.close()
 
@@ -66,11 +37,7 @@ def enqueue(m: Monitor, *events: dict[str, object]) -> None:
 
 
 def flush_all(m: Monitor) -> None:
-    async def go() -> None:
-        while await m.flush_once():
-            pass
-
-    asyncio.run(go())
+    asyncio.run(drain(m))
 
 
 def test_events_go_out_in_order_and_leave_the_outbox_only_when_accepted(
@@ -86,7 +53,7 @@ def test_events_go_out_in_order_and_leave_the_outbox_only_when_accepted(
         "trigger loginprobe/a/login",
         "resolve loginprobe/a/login",
     ]
-    assert receiver.accepted[0]["routing_key"] == KEY
+    assert receiver.accepted[0]["routing_key"] == TEST_ROUTING_KEY
     assert monitor.store.outbox_stats(time.time()).depth == 0
 
 

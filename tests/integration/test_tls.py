@@ -6,25 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
 
-from loginprobe.metrics import Metrics
-from loginprobe.monitor import Monitor, Settings
-from loginprobe.store import Store
+from loginprobe.monitor import Monitor
 from loginprobe.tlscheck import cert_expiry, tls_context
+from sandbox.https import serve_https, server_context, stop_https
 from sandbox.pagerduty import PagerDutyReceiver
-
-KEY = "0123456789abcdef0123456789abcdef"
+from tests.integration.conftest import drain, offline_monitor
 
 
 class Hello(BaseHTTPRequestHandler):
@@ -46,14 +42,9 @@ def ca() -> trustme.CA:
 
 
 def https_server(ca: trustme.CA, not_after: datetime) -> Iterator[int]:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", not_after=not_after).configure_cert(ctx)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_https(Hello, server_context(ca, not_after))
     yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    stop_https(server)
 
 
 @pytest.fixture
@@ -92,38 +83,18 @@ def test_an_untrusted_certificate_is_reported_not_read(
 def monitor_for(
     tmp_path: Path, receiver: PagerDutyReceiver, port: int, monkeypatch: pytest.MonkeyPatch
 ) -> Monitor:
-    for name, value in {"T_USER": "u", "T_PASS": "p-value", "T_ROUTING": KEY}.items():
-        monkeypatch.setenv(name, value)
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-[monitor]
-state = "sqlite:///{tmp_path}/state.sqlite"
-[pagerduty]
-routing_key_env = "T_ROUTING"
-events_url = "{receiver.url}"
-ca_file = "{receiver.ca_file}"
-[hubs.h]
+    hub = f"""[hubs.h]
 url = "https://127.0.0.1:{port}"
 flow = "generic_oidc"
 username_env = "T_USER"
 password_env = "T_PASS"
-""")
-    settings = Settings.load(config)
-    return Monitor(settings, Store(settings.loaded.config.monitor.state), Metrics())
-
-
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[PagerDutyReceiver]:
-    r = PagerDutyReceiver(tmp_path)
-    r.start()
-    yield r
-    r.stop()
+"""
+    return offline_monitor(tmp_path, receiver, monkeypatch, hub)
 
 
 async def check_and_flush(m: Monitor) -> None:
     await m.check_tls("h")
-    while await m.flush_once():
-        pass
+    await drain(m)
 
 
 def test_a_certificate_expiring_in_five_days_warns_once_as_tls_expiring(
