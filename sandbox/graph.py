@@ -14,19 +14,18 @@ Modes: "ok", "deny" (403), "unauthorized" (401 on the Graph call), "malformed" (
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
 
-from sandbox.https import serve_https, server_context, stop_https
+from sandbox.https import JsonHandler, serve_https, server_context, stop_https
 
 GraphMode = Literal["ok", "deny", "unauthorized", "malformed"]
 
@@ -70,18 +69,7 @@ class GraphStandIn:
     def start(self) -> None:
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def answer(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 if self.path != f"/{stand_in.tenant}/oauth2/v2.0/token":
                     self.answer(404, {"error": "not_found"})

@@ -3,10 +3,12 @@ a threaded http.server behind it."""
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import trustme
 
@@ -30,3 +32,18 @@ def serve_https(
 def stop_https(server: ThreadingHTTPServer) -> None:
     server.shutdown()
     server.server_close()
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON, as the services the stand-ins imitate do."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def answer(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)

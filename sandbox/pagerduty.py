@@ -18,13 +18,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
 
 import trustme
 
-from sandbox.https import serve_https, server_context, stop_https
+from sandbox.https import JsonHandler, serve_https, server_context, stop_https
 
 Mode = Literal["ok", "500", "429", "refuse"]
 SEVERITIES = {"critical", "error", "warning", "info"}
@@ -116,21 +116,10 @@ class PagerDutyReceiver:
     def start(self) -> None:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 if self.path != "/v2/enqueue":
-                    self._answer(404, {"status": "not found"})
+                    self.answer(404, {"status": "not found"})
                     return
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver._handle(self, raw)
@@ -142,12 +131,12 @@ class PagerDutyReceiver:
         if self.mode == "500":
             with self._cond:
                 self.refused_or_failed += 1
-            handler._answer(500, {"status": "error", "message": "Internal Server Error"})
+            handler.answer(500, {"status": "error", "message": "Internal Server Error"})
             return
         if self.mode == "429":
             with self._cond:
                 self.refused_or_failed += 1
-            handler._answer(
+            handler.answer(
                 429,
                 {
                     "status": "throttle event",
@@ -158,7 +147,7 @@ class PagerDutyReceiver:
         try:
             event = json.loads(raw)
         except ValueError:
-            handler._answer(
+            handler.answer(
                 400,
                 {
                     "status": "invalid event",
@@ -171,7 +160,7 @@ class PagerDutyReceiver:
         if errors:
             with self._cond:
                 self.rejected.append((event, errors))
-            handler._answer(
+            handler.answer(
                 400,
                 {"status": "invalid event", "message": "Event object is invalid", "errors": errors},
             )
@@ -180,7 +169,7 @@ class PagerDutyReceiver:
         with self._cond:
             self.accepted.append({**event, "dedup_key": key, "_received_at": time.time()})
             self._cond.notify_all()
-        handler._answer(202, {"status": "success", "message": "Event processed", "dedup_key": key})
+        handler.answer(202, {"status": "success", "message": "Event processed", "dedup_key": key})
 
     def stop(self) -> None:
         if self._server is not None:

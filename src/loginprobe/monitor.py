@@ -31,7 +31,14 @@ from playwright.async_api import Browser, Playwright, async_playwright
 
 from loginprobe import config as cfg
 from loginprobe.browser import open_browser
-from loginprobe.expiry import expiry_key, expiry_notice, step_expiry, tls_key, tls_notice
+from loginprobe.expiry import (
+    ExpiryNotice,
+    expiry_key,
+    expiry_notice,
+    step_expiry,
+    tls_key,
+    tls_notice,
+)
 from loginprobe.graph import GraphExpiry, graph_secret_expiry
 from loginprobe.incidents import (
     PROBER_KEY,
@@ -205,14 +212,20 @@ class Monitor:
         return f"probe:{hub}"
 
     def _schedule(self, hub: str, delay: float) -> None:
+        self._run_later(self._probe_job, hub, self._job_id(hub), delay)
+
+    def _run_later(
+        self, job: Callable[[str], Coroutine[Any, Any, None]], hub: str, job_id: str, delay: float
+    ) -> None:
+        """One pending run per job id: scheduling again replaces it, so chains never double."""
         if self.stopping.is_set():
             return
         self.scheduler.add_job(
-            self._probe_job,
+            job,
             "date",
             run_date=datetime.now(UTC) + timedelta(seconds=delay),
             args=[hub],
-            id=self._job_id(hub),
+            id=job_id,
             replace_existing=True,
             misfire_grace_time=None,
             coalesce=True,
@@ -225,19 +238,9 @@ class Monitor:
 
     def _schedule_secret_check(self, hub: str, delay: float) -> None:
         spec = self.settings.loaded.config.hubs.get(hub)
-        if self.stopping.is_set() or spec is None or (not self._tls_hosts(hub) and not spec.oauth):
+        if spec is None or (not self._tls_hosts(hub) and not spec.oauth):
             return
-        self.scheduler.add_job(
-            self._checks_job,
-            "date",
-            run_date=datetime.now(UTC) + timedelta(seconds=delay),
-            args=[hub],
-            id=self._secret_job_id(hub),
-            replace_existing=True,
-            misfire_grace_time=None,
-            coalesce=True,
-            max_instances=1,
-        )
+        self._run_later(self._checks_job, hub, self._secret_job_id(hub), delay)
 
     def _tls_hosts(self, hub: str) -> list[tuple[str, int]]:
         """The HTTPS hosts a login depends on: the hub's, and the token endpoint's."""
@@ -318,17 +321,11 @@ class Monitor:
         track, actions = step_expiry(
             self.tracks.get(key, Track()), notice, key, now.isoformat(timespec="seconds")
         )
-        events = []
-        if self.sender is not None:
-            for a in actions:
-                if a.kind == "trigger" and notice is not None:
-                    events.append(
-                        build_expiry_event(
-                            notice, key, hub_url=c.hubs[hub].url, location=self.location
-                        )
-                    )
-                else:
-                    events.append(build_event(a, None))
+        events = (
+            self._expiry_events(actions, notice, key, c.hubs[hub].url)
+            if self.sender is not None
+            else []
+        )
         wall = time.time()
         self.store.record(
             None,
@@ -558,14 +555,19 @@ class Monitor:
                 accepted,
             )
         moved[key], actions = step_expiry(track, notice, key, now_iso)
-        for a in actions:
-            if a.kind == "trigger" and notice is not None:
-                events.append(
-                    build_expiry_event(notice, key, hub_url=hub.url, location=self.location)
-                )
-            else:
-                events.append(build_event(a, None))
+        events += self._expiry_events(actions, notice, key, hub.url)
         return actions
+
+    def _expiry_events(
+        self, actions: list[Action], notice: ExpiryNotice | None, key: str, hub_url: str
+    ) -> list[dict[str, Any]]:
+        """A trigger carries the notice (secret or certificate); a resolve needs only the key."""
+        return [
+            build_expiry_event(notice, key, hub_url=hub_url, location=self.location)
+            if a.kind == "trigger" and notice is not None
+            else build_event(a, None)
+            for a in actions
+        ]
 
     # -- the outbox sender --------------------------------------------------------------------------
     async def _outbox_loop(self) -> None:
