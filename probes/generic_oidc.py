@@ -34,7 +34,7 @@ PASSWORD_CSS = 'input[type="password"]:visible'
 TEXT_INPUT_CSS = f"input{_NOT_TEXT}:not([type=radio]):not([type=button]):visible"
 ERROR_CSS = (
     '[role="alert"]:visible, .error:visible, .alert-danger:visible, .alert-error:visible, '
-    '[id*="error" i]:visible, [class*="error-message" i]:visible'
+    '[id*="error" i]:visible, [class*="error-message" i]:visible, .form-error:visible'
 )
 
 SUBMIT_NAME = re.compile(r"^\s*(sign[ -]?in|log[ -]?in|login|continue|next|submit|verify)\b", re.I)

@@ -32,6 +32,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pyotp
+
 from sandbox.pagerduty import PagerDutyReceiver
 
 HERE = Path(__file__).resolve().parent
@@ -50,6 +52,29 @@ IDP_FAULTS = {
     "js_form": "login form rendered by JavaScript after the page loads",
     "stay_signed_in": "a 'Stay signed in?' page after the password",
     "odd_form": "a login form whose username field no heuristic recognises",
+    # The provider stand-ins (sandbox/standins) only:
+    "clock_skew": "the IdP's clock runs this many seconds off the prober's (TOTP, Date header)",
+    "aadsts": "Azure AD: the error page with this AADSTS code after sign-in (e.g. AADSTS50105)",
+    "new_ui": "Azure AD: Microsoft's newer sign-in UI (#usernameEntry, #passwordEntry)",
+    "mfa_push": "Azure AD: 'Approve sign in request' (push MFA the test account cannot answer)",
+    "device_verification": "GitHub: the emailed device-verification code page after the password",
+    "authorize_app": "GitHub: show the 'Authorize <app>' page even if authorized before",
+    "app_suspended": "GitHub: the OAuth app is suspended (error back to the callback)",
+}
+# Faults only some IdPs have; the rest work everywhere.
+PROVIDER_FAULTS = {
+    "oidc": {"consent_blocked", "js_form", "stay_signed_in", "odd_form"},
+    "azuread": {"clock_skew", "aadsts", "new_ui", "mfa_push"},
+    "github": {"clock_skew", "device_verification", "authorize_app", "app_suspended"},
+    "cilogon": {"clock_skew"},
+}
+PROVIDERS = tuple(PROVIDER_FAULTS)
+# The flow each provider's sandbox hub is probed with.
+PROVIDER_FLOW = {
+    "oidc": "generic_oidc",
+    "azuread": "azuread",
+    "github": "github",
+    "cilogon": "cilogon",
 }
 HUB_FAULTS = {
     "hub_down": "the hub's public port refuses connections",
@@ -115,6 +140,10 @@ class Sandbox:
     """The running sandbox. Use as a context manager, or call start() and stop()."""
 
     workdir: Path | None = None
+    # Which IdP the hub logs in with: "oidc" (the real oidc-provider) or a provider stand-in.
+    provider: str = "oidc"
+    # A TOTP seed for the test account (stand-ins only): the IdP then asks for a code.
+    totp: bool = False
     username: str = "student"
     client_id: str = "jupyterhub"
     hub_log_level: str = "WARN"
@@ -122,8 +151,15 @@ class Sandbox:
     client_secret: str = field(default_factory=lambda: "cs-" + secrets.token_urlsafe(24))
     # PagerDuty routing keys are 32 characters.
     routing_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    tenant: str = "sandbox-tenant"
 
     def __post_init__(self) -> None:
+        if self.provider not in PROVIDERS:
+            raise SandboxError(f"unknown provider {self.provider!r}; known: {', '.join(PROVIDERS)}")
+        if self.totp and self.provider == "oidc":
+            raise SandboxError("TOTP needs a provider stand-in (azuread, github, cilogon)")
+        # Base32, as authenticator apps get it from a QR code.
+        self.totp_secret = pyotp.random_base32() if self.totp else None
         self._own_workdir = self.workdir is None
         self.dir = Path(self.workdir or tempfile.mkdtemp(prefix="loginprobe-sandbox-"))
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +185,12 @@ class Sandbox:
 
     @property
     def token_url(self) -> str:
-        return f"{self.idp_url}/token"
+        return {
+            "oidc": f"{self.idp_url}/token",
+            "azuread": f"{self.idp_url}/{self.tenant}/oauth2/v2.0/token",
+            "github": f"{self.idp_url}/login/oauth/access_token",
+            "cilogon": f"{self.idp_url}/oauth2/token",
+        }[self.provider]
 
     @property
     def callback_url(self) -> str:
@@ -169,7 +210,7 @@ class Sandbox:
         self.stop()
 
     def start(self) -> None:
-        if not (NODE_MODULES / "oidc-provider").is_dir():
+        if not (NODE_MODULES / "configurable-http-proxy").is_dir():
             raise SandboxError(f"npm packages missing: run `npm ci --prefix {HERE}`")
         try:
             self.pagerduty.start()
@@ -220,8 +261,13 @@ class Sandbox:
             "IDP_REDIRECT_URI": self.callback_url,
             "IDP_USERNAME": self.username,
             "IDP_PASSWORD": self.password,
+            "IDP_TOTP_SECRET": self.totp_secret or "",
         }
-        self._spawn("idp", ["node", str(HERE / "idp" / "server.mjs")], env, HERE)
+        if self.provider == "oidc":
+            argv = ["node", str(HERE / "idp" / "server.mjs")]
+        else:
+            argv = [sys.executable, "-m", "sandbox.standins", self.provider]
+        self._spawn("idp", argv, env, HERE.parent)
         control = f"http://127.0.0.1:{self.idp_control_port}/faults"
         _wait_until(
             "sandbox IdP",
@@ -272,6 +318,8 @@ class Sandbox:
             "SANDBOX_CLIENT_ID": self.client_id,
             "SANDBOX_CLIENT_SECRET": self.client_secret,
             "SANDBOX_HUB_LOG_LEVEL": self.hub_log_level,
+            "SANDBOX_PROVIDER": self.provider,
+            "SANDBOX_TENANT": self.tenant,
         }
         argv = [
             sys.executable,
@@ -294,6 +342,9 @@ class Sandbox:
         """Turn a fault on (value True, or seconds for idp_slow) or off (False / 0)."""
         if name not in FAULTS:
             raise SandboxError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
+        only = [p for p, names in PROVIDER_FAULTS.items() if name in names]
+        if only and self.provider not in only:
+            raise SandboxError(f"fault {name!r} exists only with provider {', '.join(only)}")
         if value:
             self.faults[name] = value
         else:
@@ -340,6 +391,7 @@ class Sandbox:
             "SANDBOX_PASSWORD": self.password,
             "SANDBOX_CLIENT_SECRET": self.client_secret,
             "SANDBOX_PD_ROUTING_KEY": self.routing_key,
+            **({"SANDBOX_TOTP_SECRET": self.totp_secret} if self.totp_secret else {}),
         }
 
     def config_text(
@@ -385,11 +437,22 @@ executable = ""
 {pagerduty_section}
 [hubs.{hub}]
 url = "{self.hub_url}"
-flow = "generic_oidc"
+flow = "{PROVIDER_FLOW[self.provider]}"
 username_env = "SANDBOX_USERNAME"
 password_env = "SANDBOX_PASSWORD"
-{extra_hub}
+{'totp_secret_env = "SANDBOX_TOTP_SECRET"' if self.totp_secret else ""}
+{extra_hub}{self._flow_options(hub)}
 {oauth_section}"""
+
+    def _flow_options(self, hub: str) -> str:
+        if self.provider != "cilogon":
+            return ""
+        # CILogon hands the login to the institution's own page: a Shibboleth form.
+        return f"""
+[hubs.{hub}.flow_options]
+institution = "Example University"
+then = "generic_oidc"
+"""
 
     def write_config(self, path: Path, **kwargs: Any) -> Path:
         path.write_text(self.config_text(**kwargs))

@@ -1,4 +1,6 @@
-"""The sandbox hub: a real JupyterHub with OAuthenticator's GenericOAuthenticator.
+"""The sandbox hub: a real JupyterHub with OAuthenticator: GenericOAuthenticator against
+oidc-provider, or AzureAdOAuthenticator / GitHubOAuthenticator / CILogonOAuthenticator against the
+provider stand-ins (sandbox/standins), chosen by $SANDBOX_PROVIDER.
 
 Started by sandbox/__init__.py with its settings in the environment. The fault switches that live on
 the hub's side are read from a JSON file on every request, so they flip while the hub runs.
@@ -10,8 +12,10 @@ import os
 from pathlib import Path
 
 from jupyterhub.handlers.base import BaseHandler
+from oauthenticator.azuread import AzureAdOAuthenticator
+from oauthenticator.cilogon import CILogonOAuthenticator
 from oauthenticator.generic import GenericOAuthenticator
-from oauthenticator.oauth2 import OAuthLoginHandler
+from oauthenticator.github import GitHubOAuthenticator
 from tornado import web
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by JupyterHub)
@@ -19,6 +23,7 @@ c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by Jupyt
 FAULTS_FILE = Path(os.environ["SANDBOX_HUB_FAULTS"])
 IDP = os.environ["SANDBOX_IDP_URL"]
 PUBLIC = os.environ["SANDBOX_HUB_URL"]
+TENANT = os.environ.get("SANDBOX_TENANT", "sandbox-tenant")
 
 
 def fault(name: str) -> object:
@@ -28,17 +33,27 @@ def fault(name: str) -> object:
         return None
 
 
-class SandboxLoginHandler(OAuthLoginHandler):
+PROVIDER = os.environ.get("SANDBOX_PROVIDER", "oidc")
+BASES = {
+    "oidc": GenericOAuthenticator,
+    "azuread": AzureAdOAuthenticator,
+    "github": GitHubOAuthenticator,
+    "cilogon": CILogonOAuthenticator,
+}
+Base = BASES[PROVIDER]
+
+
+class SandboxLoginHandler(Base.login_handler):  # type: ignore[name-defined,misc]
     """/hub/oauth_login: where the hub sends the browser on to the IdP."""
 
-    def get(self) -> object:  # type: ignore[override]
+    def get(self) -> object:
         if fault("login_500"):
             # What a broken hub deployment looks like from outside: a 500 before the IdP.
             raise web.HTTPError(500, "sandbox fault: login_500")
         return super().get()
 
 
-class SandboxAuthenticator(GenericOAuthenticator):
+class SandboxAuthenticator(Base):  # type: ignore[misc,valid-type]
     login_handler = SandboxLoginHandler
 
     def build_access_tokens_request_params(self, handler: BaseHandler, data: object = None) -> dict:
@@ -57,17 +72,44 @@ class SandboxAuthenticator(GenericOAuthenticator):
 
 
 c.JupyterHub.authenticator_class = SandboxAuthenticator
-c.GenericOAuthenticator.client_id = os.environ["SANDBOX_CLIENT_ID"]
-c.GenericOAuthenticator.client_secret = os.environ["SANDBOX_CLIENT_SECRET"]
-c.GenericOAuthenticator.oauth_callback_url = f"{PUBLIC}/hub/oauth_callback"
-c.GenericOAuthenticator.authorize_url = f"{IDP}/auth"
-c.GenericOAuthenticator.token_url = f"{IDP}/token"
-c.GenericOAuthenticator.userdata_url = f"{IDP}/me"
-c.GenericOAuthenticator.scope = ["openid", "profile", "email"]
-c.GenericOAuthenticator.username_claim = "preferred_username"
-c.GenericOAuthenticator.login_service = "Sandbox IdP"
-c.GenericOAuthenticator.allow_all = True
-c.GenericOAuthenticator.http_request_kwargs = {"request_timeout": 30}
+auth = c.SandboxAuthenticator
+auth.client_id = os.environ["SANDBOX_CLIENT_ID"]
+auth.client_secret = os.environ["SANDBOX_CLIENT_SECRET"]
+auth.oauth_callback_url = f"{PUBLIC}/hub/oauth_callback"
+auth.allow_all = True
+auth.http_request_kwargs = {"request_timeout": 30}
+if PROVIDER == "oidc":
+    auth.authorize_url = f"{IDP}/auth"
+    auth.token_url = f"{IDP}/token"
+    auth.userdata_url = f"{IDP}/me"
+    auth.scope = ["openid", "profile", "email"]
+    auth.username_claim = "preferred_username"
+    auth.login_service = "Sandbox IdP"
+elif PROVIDER == "azuread":
+    # Entra ID's v2.0 endpoints under the tenant, as a real hub configures them.
+    auth.tenant_id = TENANT
+    auth.authorize_url = f"{IDP}/{TENANT}/oauth2/v2.0/authorize"
+    auth.token_url = f"{IDP}/{TENANT}/oauth2/v2.0/token"
+    auth.scope = ["openid", "profile", "email"]
+    auth.username_claim = "preferred_username"
+elif PROVIDER == "github":
+    # GitHub Enterprise style: every URL derives from github_url, the API under /api/v3.
+    auth.github_url = IDP
+elif PROVIDER == "cilogon":
+    auth.authorize_url = f"{IDP}/authorize"
+    auth.token_url = f"{IDP}/oauth2/token"
+    auth.userdata_url = f"{IDP}/oauth2/userinfo"
+    auth.scope = ["openid", "email", "org.cilogon.userinfo"]
+    auth.allowed_idps = {
+        "https://idp.example.edu/idp/shibboleth": {
+            "username_derivation": {
+                "username_claim": "email",
+                "action": "strip_idp_domain",
+                "domain": "example.edu",
+            },
+            "allow_all": True,
+        }
+    }
 
 # The proxy is started by the sandbox (so "hub down" can stop it without restarting the hub) and
 # sends everything it has no route for to the hub.

@@ -32,6 +32,7 @@ IDP_CODE_MEANING = {
     "unauthorized_client": "the IdP does not allow the hub's client this kind of login",
     "invalid_scope": "the IdP refuses the scopes the hub asks for",
     "access_denied": "the IdP denied the login",
+    "application_suspended": "the IdP has suspended the hub's OAuth app",
     "server_error": "the IdP failed with an internal error",
     "temporarily_unavailable": "the IdP says it is temporarily unavailable",
 }
@@ -221,6 +222,57 @@ def secret_invalid(obs: Observation) -> Verdict | None:
     )
 
 
+def token_not_returned(obs: Observation) -> Verdict | None:
+    """OAuthenticator's own words on the callback page: the IdP gave the hub no token.
+
+    GitHub answers a bad client secret with 200 and an error body, which OAuthenticator turns into
+    403 "An access token was not returned: The client_id and/or client_secret passed are
+    incorrect." — a 403 that is about the hub's secret, not about the user.
+    """
+    f, sc = _callback_failure(obs), obs.secret_check
+    if f is None or "access token was not returned" not in f.detail.lower():
+        return None
+    said = f.detail.split("returned:", 1)[-1].strip()
+    text = f.detail.lower()
+    if sc is not None and sc.outcome == "valid":
+        return callback_failed(obs)  # the secret in the config works: the hub runs another one
+    if "expired" in text and "secret" in text:
+        return _verdict(
+            obs, Code.CLIENT_SECRET_EXPIRED, "login fails — OAuth client secret expired", said, f
+        )
+    if any(w in text for w in ("client_secret", "client secret", "invalid_client", "client_id")):
+        return _verdict(
+            obs,
+            Code.CLIENT_SECRET_INVALID,
+            "login fails — the IdP rejects the hub's OAuth client id/secret "
+            "(wrong, rotated or revoked)",
+            said,
+            f,
+        )
+    return _verdict(
+        obs,
+        Code.CALLBACK_ERROR,
+        "every login fails at the callback: the IdP gave the hub no access token",
+        said,
+        f,
+    )
+
+
+def state_mismatch(obs: Observation) -> Verdict | None:
+    f = _callback_failure(obs)
+    if f is None or "state mismatch" not in f.detail.lower():
+        return None
+    return _verdict(
+        obs,
+        Code.CALLBACK_ERROR,
+        'every login fails at the callback with "OAuth state mismatch": the hub lost its '
+        "state cookie between /hub/oauth_login and the callback (cookie settings, a proxy "
+        "dropping cookies, or hub replicas that do not share a cookie secret)",
+        _at(f),
+        f,
+    )
+
+
 def access_denied(obs: Observation) -> Verdict | None:
     f = _callback_failure(obs)
     if f is None or f.http_status != 403:
@@ -291,6 +343,8 @@ RULES: tuple[Rule, ...] = (
     flow_changed,
     secret_expired,
     secret_invalid,
+    token_not_returned,
+    state_mismatch,
     access_denied,
     callback_failed,
     hub_failed_after_login,

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from loginprobe.flows import available_flows
+from loginprobe.flows import available_flows, is_flow_file, option_problems
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "LOGINPROBE_CONFIG"
@@ -181,14 +181,20 @@ class Hub(_Strict):
     interval: Duration | None = None
     timeout: Duration | None = None
     selectors: Selectors = Field(default_factory=Selectors)
+    flow_options: dict[str, str] = Field(default_factory=dict)
     oauth: OAuth | None = None
 
     @field_validator("flow")
     @classmethod
     def _known_flow(cls, value: str) -> str:
+        if is_flow_file(value):
+            return value  # a hub's own file: checked in load(), which knows the config's folder
         flows = available_flows()
         if value not in flows:
-            raise ValueError(f"unknown flow {value!r}; available: {', '.join(sorted(flows))}")
+            raise ValueError(
+                f"unknown flow {value!r}; available: {', '.join(sorted(flows))} "
+                "(or the path of your own flow file, ending in .py)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -267,9 +273,34 @@ def load(path: Path) -> LoadedConfig:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError([f"{path}: invalid TOML: {err}"]) from None
     try:
-        return LoadedConfig(path, Config.model_validate(raw))
+        config = Config.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(_error_lines(path, err)) from None
+    problems = _check_flows(path, config)
+    if problems:
+        raise ConfigError(problems)
+    return LoadedConfig(path, config)
+
+
+def _check_flows(path: Path, config: Config) -> list[str]:
+    """Hub flow files exist and load (paths made absolute); flow_options suit their flow."""
+    problems: list[str] = []
+    for name, hub in list(config.hubs.items()):
+        if is_flow_file(hub.flow):
+            file = (path.parent / hub.flow).resolve()
+            if not file.is_file():
+                problems.append(
+                    f"{path}: hubs.{name}.flow: no such flow file {hub.flow} (hub {name})"
+                )
+                continue
+            hub = config.hubs[name] = hub.model_copy(update={"flow": str(file)})
+        try:
+            found = option_problems(hub.flow, hub.flow_options)
+        except LookupError as err:
+            problems.append(f"{path}: hubs.{name}.flow: {err} (hub {name})")
+            continue
+        problems += [f"{path}: hubs.{name}.flow_options.{p} (hub {name})" for p in found]
+    return problems
 
 
 # -- secrets -----------------------------------------------------------------------------------

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from email.utils import parsedate_to_datetime
+from types import MappingProxyType
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.async_api import BrowserContext, Page, Request, Response
@@ -27,6 +29,7 @@ from loginprobe.flows import (
     FlowContext,
     IdpErrorPage,
     LoginRejected,
+    ProbeProblem,
     SelectorOverrides,
 )
 from loginprobe.model import Failure, FailureKind, Step
@@ -54,6 +57,8 @@ class NavEntry:
     finished: float | None = None
     status: int | None = None
     error: str | None = None
+    # The server's clock minus ours, from its Date header (1 s resolution).
+    skew: float | None = None
 
     @property
     def done(self) -> bool:
@@ -104,6 +109,7 @@ class NavLog:
         entry = self._by_request.get(id(response.request))
         if entry is not None and not entry.done:
             entry.status, entry.finished = response.status, self._clock()
+            entry.skew = _skew(response)
             self._notify()
 
     def _on_failed(self, request: Request) -> None:
@@ -131,6 +137,14 @@ class NavLog:
             await self._changed.wait()
 
 
+def _skew(response: Response) -> float | None:
+    try:
+        date = response.headers.get("date")
+        return parsedate_to_datetime(date).timestamp() - time.time() if date else None
+    except (PlaywrightError, TypeError, ValueError):
+        return None
+
+
 class BrowserGone(Exception):
     """The browser or page went away mid-probe: the prober's failure, never the hub's."""
 
@@ -148,6 +162,7 @@ class _OpenStep:
     mark: int = 0  # the navigation log's length when the step began
     http_status: int | None = None
     url: str = ""
+    placeholder: bool = False  # opened by the journey for a flow that may rename it
 
 
 @dataclass
@@ -162,6 +177,7 @@ class Journey:
     element_timeout: float = 15.0
     redactor: Redactor = field(default_factory=Redactor)
     clock: Callable[[], float] = time.monotonic
+    flow_options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         self.hub_origin = origin(self.hub_url)
@@ -169,6 +185,8 @@ class Journey:
         self.steps: list[Step] = []
         self._open: _OpenStep | None = None
         self.timed_out_step: str | None = None
+        # One-time codes the flow typed: scrubbed from everything like the password.
+        self.codes: list[str] = []
 
     # -- where is a URL? ----------------------------------------------------------------------
     def on_hub(self, url: str) -> bool:
@@ -274,6 +292,10 @@ class Journey:
         cur = self._current()
         if cur.name == name:
             return
+        if cur.placeholder and self.nav.mark() == cur.mark:
+            # The flow named what it is doing before any page moved: rename, don't record 0 ms.
+            self._open = _OpenStep(name, cur.started, cur.mark)
+            return
         now = self.clock()
         self._close_ok(cur, now)
         self._open = _OpenStep(name, now, self.nav.mark())
@@ -340,8 +362,31 @@ class Journey:
             )
         )
 
+    def _check_oauth_error(self, mark: int) -> None:
+        """An IdP that refuses the authorization request sends the browser back with ?error=
+        (RFC 6749 §4.1.2.1), often straight through to the hub in one redirect chain, or to
+        whatever callback it has registered: that is the IdP's answer, wherever it lands."""
+        seen_idp = any(not self.on_hub(e.url) for e in self.nav.entries[:mark])
+        for entry in self.nav.since(mark):
+            if not self.on_hub(entry.url):
+                seen_idp = True
+                continue
+            query = parse_qs(urlsplit(entry.url).query)
+            if seen_idp and "error" in query:
+                error = query["error"][0]
+                desc = query.get("error_description", [""])[0]
+                step = "oauth_callback" if self.is_callback(entry.url) else "idp_page"
+                raise self._fail(
+                    FailureKind.IDP_ERROR,
+                    step,
+                    f"the IdP returned error {error} to the hub {desc}".strip(),
+                    entry,
+                    code=error,
+                )
+
     async def check(self, mark: int, step: str) -> None:
         """Stop on a failed request or an error status among the navigations since mark."""
+        self._check_oauth_error(mark)
         entries = [e for e in self.nav.since(mark) if e.done]
         for entry in entries:
             if entry.error is not None:
@@ -353,9 +398,11 @@ class Journey:
         last = entries[-1]
         if last.status is not None and last.status >= 400:
             if self.on_hub(last.url):
-                raise self._fail(
-                    FailureKind.HTTP, self.step_for(last.url, step), f"answered {last.status}", last
-                )
+                # The hub's error page says why (OAuthenticator: "An access token was not
+                # returned: ...", "OAuth state mismatch", "Forbidden"): keep its words.
+                message = _gist(await self.page_text())
+                detail = f"answered {last.status}" + (f": {message}" if message else "")
+                raise self._fail(FailureKind.HTTP, self.step_for(last.url, step), detail, last)
             await self._idp_error(last, self.step_for(last.url, step))
 
     async def _idp_error(self, entry: NavEntry, step: str) -> None:
@@ -486,6 +533,11 @@ class Journey:
         async def left_idp() -> None:
             await self.nav.wait_for(lambda e: self.on_hub(e.url), idp_mark)
 
+        def on_code(code: str) -> None:
+            self.codes.append(code)
+            self.redactor = self.redactor.extend([code])
+
+        self._current().placeholder = True
         ctx = FlowContext(
             username=self.username,
             password=self.password,
@@ -495,6 +547,9 @@ class Journey:
             begin_step=self.begin_step,
             left_idp=left_idp,
             has_left_idp=has_left,
+            options=self.flow_options,
+            clock_skew=self.clock_skew,
+            on_code=on_code,
         )
         try:
             await self.flow(self.page, ctx)
@@ -506,11 +561,22 @@ class Journey:
             ) from None
         except FlowChanged as err:
             raise self._fail(FailureKind.FLOW_CHANGED, self._open_name(), str(err)) from None
+        except ProbeProblem as err:
+            stop = self._fail(FailureKind.PROBE_ERROR, self._open_name(), str(err))
+            stop.failure = replace(stop.failure, where="prober")
+            raise stop from None
         # A navigation that failed on the way (IdP went down mid-login, hub unreachable at the
         # callback) shows up in the log, not as an exception from the flow.
         failed = [e for e in self.nav.since(idp_mark) if e.error is not None]
         if failed:
             await self.check(self.nav.entries.index(failed[0]), "idp_login")
+
+    def clock_skew(self) -> float | None:
+        """The IdP's clock minus ours, from its latest page's Date header."""
+        for entry in reversed(self.nav.entries):
+            if entry.skew is not None and not self.on_hub(entry.url):
+                return entry.skew
+        return None
 
     def _open_name(self) -> str:
         return self._open.name if self._open else "idp_login"

@@ -55,6 +55,7 @@ async def _journey(
                 selectors=SelectorOverrides(**hub.selectors.model_dump()),
                 element_timeout=min(15.0, timeout),
                 redactor=redactor,
+                flow_options=hub.flow_options,
             ),
             timeout,
         )

@@ -483,3 +483,72 @@ def test_rule_order_matters_callback_error_would_swallow_the_hub_error_fallback(
     obs = observe(callback_failure(500))
     assert classify_module.hub_failed_after_login(obs) is not None
     assert classify(obs).code is Code.CALLBACK_ERROR
+
+
+# -- the hub's own words on the callback page (OAuthenticator's error page) ----------------------
+GITHUB_403 = (
+    "answered 403: 403 : Forbidden | An access token was not returned: "
+    "The client_id and/or client_secret passed are incorrect."
+)
+
+
+def callback_page(status: int, detail: str) -> Failure:
+    return replace(callback_failure(status), detail=detail)
+
+
+@pytest.mark.parametrize("sc", [None, INCONCLUSIVE], ids=["no-secret-check", "inconclusive"])
+def test_github_wrong_secret_403_without_a_secret_verdict_is_client_secret_invalid(
+    sc: SecretCheck | None,
+) -> None:
+    v = classify(observe(callback_page(403, GITHUB_403), sc))
+    assert v.code is Code.CLIENT_SECRET_INVALID
+    assert "client_id and/or client_secret passed are incorrect" in v.summary
+    assert_well_formed(v)
+
+
+def test_token_not_returned_saying_expired_is_client_secret_expired() -> None:
+    detail = "answered 403: An access token was not returned: The client secret has expired."
+    assert classify(observe(callback_page(403, detail))).code is Code.CLIENT_SECRET_EXPIRED
+
+
+def test_token_not_returned_while_the_config_secret_works_is_the_stale_deployment() -> None:
+    v = classify(observe(callback_page(403, GITHUB_403), VALID))
+    assert v.code is Code.CALLBACK_ERROR
+    assert "running a different secret" in v.summary
+
+
+def test_token_not_returned_for_another_reason_is_callback_error_not_access_denied() -> None:
+    detail = (
+        "answered 403: An access token was not returned: The code passed is incorrect or expired."
+    )
+    v = classify(observe(callback_page(403, detail)))
+    assert v.code is Code.CALLBACK_ERROR
+    assert "no access token" in v.summary
+    assert "The code passed is incorrect or expired." in v.summary
+
+
+def test_state_mismatch_at_the_callback_names_the_lost_cookie() -> None:
+    v = classify(
+        observe(callback_page(400, "answered 400: 400 : Bad Request | OAuth state mismatch"))
+    )
+    assert v.code is Code.CALLBACK_ERROR
+    assert "state cookie" in v.summary
+    assert_well_formed(v)
+
+
+def test_plain_forbidden_page_is_still_access_denied() -> None:
+    detail = "answered 403: 403 : Forbidden | You do not have permission to access JupyterHub"
+    assert classify(observe(callback_page(403, detail))).code is Code.ACCESS_DENIED
+
+
+def test_suspended_app_reads_as_suspended() -> None:
+    f = Failure(
+        FailureKind.IDP_ERROR,
+        "idp_page",
+        "the IdP returned error application_suspended to the hub",
+        code="application_suspended",
+        where="idp",
+    )
+    v = classify(observe(f))
+    assert v.code is Code.IDP_ERROR
+    assert "suspended the hub's OAuth app" in v.summary

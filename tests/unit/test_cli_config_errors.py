@@ -71,7 +71,9 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         GOOD.replace("generic_oidc", "nosuchflow", 1),
-        ["{path}: hubs.beta.flow: unknown flow 'nosuchflow'; available: generic_oidc (hub beta)"],
+        [
+            "{path}: hubs.beta.flow: unknown flow 'nosuchflow'; available: azuread, cilogon, generic_oidc, github (or the path of your own flow file, ending in .py) (hub beta)"
+        ],
         id="unknown-flow",
     ),
     pytest.param(

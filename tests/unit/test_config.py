@@ -190,7 +190,8 @@ LOAD_ERRORS = [
     ),
     pytest.param(
         HUB.replace("generic_oidc", "nosuchflow"),
-        "hubs.h.flow: unknown flow 'nosuchflow'; available: generic_oidc (hub h)",
+        "hubs.h.flow: unknown flow 'nosuchflow'; available: azuread, cilogon, generic_oidc, github "
+        "(or the path of your own flow file, ending in .py) (hub h)",
         id="unknown-flow",
     ),
     pytest.param(

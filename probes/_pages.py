@@ -1,0 +1,94 @@
+"""What the provider flows share: recognise which of a provider's known pages the browser is on,
+and press a button and wait until that page has moved on. (A leading underscore: not a flow.)
+
+Provider pages change without navigating (Azure AD's email page turns into the password page by
+script), so "moved on" means the element we acted on is gone, an error appeared, or the browser
+left the IdP, not "a navigation happened".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Locator, Page
+
+from loginprobe.flows import FlowChanged, FlowContext
+
+POLL = 0.1
+
+
+async def visible(locator: Locator) -> bool:
+    try:
+        return await locator.first.is_visible()
+    except PlaywrightError:  # the page is navigating: not visible yet
+        return False
+
+
+async def text_of(locator: Locator, limit: int = 240) -> str:
+    try:
+        text = await locator.first.inner_text(timeout=1000)
+    except PlaywrightError:
+        return ""
+    return " ".join(text.split())[:limit]
+
+
+async def page_gist(page: Page, limit: int = 240) -> str:
+    try:
+        text = await page.locator("body").inner_text(timeout=2000)
+    except PlaywrightError:
+        return ""
+    return " | ".join(ln.strip() for ln in text.splitlines() if ln.strip())[:limit]
+
+
+def where(page: Page) -> str:
+    return page.url.split("?")[0]
+
+
+async def which_page(
+    page: Page, ctx: FlowContext, pages: Mapping[str, Locator], idp: str
+) -> str | None:
+    """The name of the first known page element visible (in the mapping's order), or None once
+    the browser has left the IdP. FlowChanged if none shows within the element timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ctx.element_timeout
+    while True:
+        if ctx.has_left_idp():
+            return None
+        for name, locator in pages.items():
+            if await visible(locator):
+                return name
+        if loop.time() > deadline:
+            raise FlowChanged(
+                f"none of {idp}'s known pages ({', '.join(pages)}) appeared at {where(page)}: "
+                f"{await page_gist(page, 160) or 'an empty page'}"
+            )
+        await asyncio.sleep(POLL)
+
+
+async def press(
+    page: Page, ctx: FlowContext, button: Locator, gone: Locator, errors: Locator, what: str
+) -> None:
+    """Click `button`, then wait until `gone` is hidden, an error shows, or the browser left."""
+    try:
+        # Playwright waits for the button to be visible, enabled and stable (GitHub's Authorize
+        # button starts disabled on purpose).
+        await button.first.click(timeout=ctx.element_timeout * 1000)
+    except PlaywrightError as err:
+        if "Timeout" not in str(err):
+            raise
+        raise FlowChanged(f"{what} never became clickable at {where(page)}") from None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ctx.element_timeout
+    while loop.time() < deadline:
+        if ctx.has_left_idp() or await visible(errors) or not await visible(gone):
+            return
+        await asyncio.sleep(POLL)
+    raise FlowChanged(f"nothing happened after pressing {what} at {where(page)}")
+
+
+def code_in(text: str, pattern: re.Pattern[str]) -> str | None:
+    found = pattern.search(text)
+    return found.group(0) if found else None
