@@ -17,6 +17,7 @@ import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -111,9 +112,11 @@ def _kind(tp: Any) -> str:
     if origin is Literal:
         return " or ".join(f"`{json.dumps(a)}`" for a in args)
     if origin is list:
-        return f"list of {_kind(args[0])}s"
+        return f"list of {_kind(args[0])}"
     if origin is dict:
-        return f"table of {_kind(args[1])}s"
+        return f"table of {_kind(args[0])} = {_kind(args[1])}"
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return " or ".join(f"`{json.dumps(m.value)}`" for m in tp)
     names = {str: "string", int: "integer", float: "number", bool: "boolean", date: "date"}
     return names.get(tp, getattr(tp, "__name__", str(tp)))
 
@@ -135,7 +138,7 @@ def _default(field: FieldInfo, kind: str) -> str:
         value = _duration(float(value))
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
-    return f"`{json.dumps(value, ensure_ascii=False)}`"
+    return f"`{json.dumps(value, ensure_ascii=False, default=str)}`"
 
 
 def _tables(model: type[BaseModel], name: str) -> Iterator[Table]:

@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from loginprobe import configdoc
-from loginprobe.config import Duration
+from loginprobe.config import Duration, HttpUrl
+from loginprobe.model import Code
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "configuration.md"
@@ -66,6 +67,20 @@ def test_types_and_defaults_read_as_the_file_spells_them() -> None:
         "count": ("integer (≥ 1, ≤ 9)", "`2`"),
     }
     assert table.doc == "A sample table."
+
+
+def test_tables_lists_and_choices_read_as_toml() -> None:
+    class Sample(BaseModel):
+        runbooks: dict[Code, HttpUrl] = Field(default_factory=dict, description="links")
+        days: list[int] = Field(default_factory=lambda: [7, 1], description="days")
+        keep: Duration = Field(7 * 86400.0, description="a week")
+
+    (table,) = configdoc._tables(Sample, "sample")
+    rows = {k.name: (k.kind, k.default) for k in table.keys}
+    assert rows["runbooks"][0].startswith('table of `"ok"` or `"hub_unreachable"` or ')
+    assert rows["runbooks"][0].endswith(" = URL (http/https)")
+    assert rows["days"] == ("list of integer", "`[7, 1]`")
+    assert rows["keep"] == ("duration", '`"168h"`')
 
 
 def test_a_field_without_description_is_reported() -> None:
