@@ -10,7 +10,9 @@ default `probe serve`, polled with the exact HEALTHCHECK command until it passes
 What differs from a real build, on purpose:
 - `pip install` uses this machine's warm pip cache: the Dockerfile sets PIP_NO_CACHE_DIR to keep the
   image small, which here would mean downloading every locked wheel again. The same pinned wheels
-  are installed, with pip itself, not a faster stand-in (this is most of the test's ~40 s).
+  are installed, with pip itself, not a faster stand-in. That is most of the test's time: 68-87 s
+  measured on the 2-core machine shared with other test runs (`uv pip install` would take seconds,
+  but would not be the Dockerfile's command).
 - `playwright install --with-deps chromium` runs as `playwright install --dry-run chromium`: it
   downloads Chromium from Playwright's CDN (not reachable here) and apt-gets its system libraries
   (root, and it would change this shared machine). The dry run still shows the installed CLI accepts
