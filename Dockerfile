@@ -4,6 +4,9 @@
 #          -e EXAMPLE_TEST_USERNAME -e EXAMPLE_TEST_PASSWORD -e EXAMPLE_CLIENT_SECRET -e PAGERDUTY_ROUTING_KEY \
 #          -p 9464:9464 loginprobe        (with monitor.listen = "0.0.0.0:9464" in the config; the
 #                                          default state file lands in the /var/lib/loginprobe volume)
+#        One -e per *_env key in your config; for a *_file key mount the file (-v ./secrets:/run/secrets:ro).
+#        The HEALTHCHECK asks 127.0.0.1:9464, the default listen port: keep it, or pass --health-cmd.
+#        Kubernetes: deploy/. Checked outside Docker by tests/integration/test_dockerfile.py.
 # Once:  docker run --rm ... loginprobe run example
 FROM python:3.11-slim-bookworm
 

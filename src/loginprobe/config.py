@@ -84,21 +84,65 @@ class _Strict(BaseModel):
 
 
 class Monitor(_Strict):
-    interval: Duration = 60.0
-    timeout: Duration = 45.0
-    retry_after_failure: Duration = 20.0
-    # The secret check on its own, between browser probes (hubs with [hubs.NAME.oauth]).
-    secret_check_interval: Duration = 300.0
-    failures_to_alert: int = Field(2, ge=1)
-    successes_to_resolve: int = Field(2, ge=1)
-    concurrency: int = Field(2, ge=1, le=32)
-    state: str = "sqlite:///loginprobe.sqlite"
-    listen: Annotated[str, BeforeValidator(_listen)] = "127.0.0.1:9464"
-    artifacts_dir: str = "artifacts"
-    # Where the probes run from, named in every page (default: this machine's hostname).
-    location: str = ""
-    # Days before a declared secret_expires at which to warn (once each).
-    expiry_warn_days: list[int] = Field(default_factory=lambda: [30, 14, 7, 1], min_length=1)
+    """How `probe serve` schedules probes, confirms incidents and where it keeps its state."""
+
+    interval: Duration = Field(
+        60.0, description="How often each hub is probed (start to start; first probes spread out)."
+    )
+    timeout: Duration = Field(
+        45.0,
+        description="One probe's whole budget; a probe that runs out is a `timeout` verdict "
+        "naming the step.",
+    )
+    retry_after_failure: Duration = Field(
+        20.0,
+        description="After a failing probe, and until an incident has resolved, the next probe "
+        "comes this soon instead of a full interval.",
+    )
+    secret_check_interval: Duration = Field(
+        300.0,
+        description="How often the OAuth secret check (and the TLS expiry check) runs on its own, "
+        "between browser probes, for hubs with `[hubs.NAME.oauth]`.",
+    )
+    failures_to_alert: int = Field(
+        2,
+        ge=1,
+        description="Consecutive failing probes before an incident opens and pages "
+        "(a cause proven twice in one probe, an expired or invalid client secret, pages at once).",
+    )
+    successes_to_resolve: int = Field(
+        2, ge=1, description="Consecutive good probes before an open incident resolves."
+    )
+    concurrency: int = Field(
+        2,
+        ge=1,
+        le=32,
+        description="Probes at once (one shared Chromium, a fresh browser context per probe).",
+    )
+    state: str = Field(
+        "sqlite:///loginprobe.sqlite",
+        description="SQLAlchemy URL of the store: verdict history, incident state and the "
+        "PagerDuty outbox. A relative SQLite path is relative to the working directory.",
+    )
+    listen: Annotated[str, BeforeValidator(_listen)] = Field(
+        "127.0.0.1:9464",
+        description='HOST:PORT for `/healthz` and `/metrics`. Use "0.0.0.0:9464" in a container '
+        "so they can be reached from outside it (the image's HEALTHCHECK asks port 9464).",
+    )
+    artifacts_dir: str = Field(
+        "artifacts", description="Directory for the evidence of failing probes."
+    )
+    location: str = Field(
+        "",
+        description="Where the probes run from, named in every page; empty: this machine's "
+        "hostname.",
+    )
+    expiry_warn_days: list[int] = Field(
+        default_factory=lambda: [30, 14, 7, 1],
+        min_length=1,
+        description="Days before a client secret or TLS certificate expires at which to warn, "
+        "once each (severity `error` in the last 7 days).",
+    )
 
     @field_validator("expiry_warn_days")
     @classmethod
@@ -114,16 +158,37 @@ class Monitor(_Strict):
 
 
 class Browser(_Strict):
-    # Empty: Playwright's own Chromium where installed (the container), else /usr/bin/chromium.
-    executable: str = ""
+    """The Chromium that runs the probes."""
+
+    executable: str = Field(
+        "",
+        description="Path of the Chromium to launch; empty: Playwright's own Chromium where "
+        "installed (the container), else a system Chromium such as /usr/bin/chromium.",
+    )
 
 
 class PagerDuty(_Strict):
-    routing_key_env: EnvName | None = None
-    routing_key_file: str | None = None
-    events_url: HttpUrl = "https://events.pagerduty.com"
-    # An extra CA to trust for events_url (a TLS-inspecting proxy's); $SSL_CERT_FILE works too.
-    ca_file: str | None = None
+    """Where pages go (PagerDuty Events API v2). Leave the table out to run without paging."""
+
+    routing_key_env: EnvName | None = Field(
+        None,
+        description="Environment variable holding the service's 32-character integration "
+        "(routing) key. This or `routing_key_file` is required.",
+    )
+    routing_key_file: str | None = Field(
+        None,
+        description="File holding the routing key (relative to the config file), instead of "
+        "`routing_key_env`.",
+    )
+    events_url: HttpUrl = Field(
+        "https://events.pagerduty.com",
+        description="Base URL of the Events API; must be https://.",
+    )
+    ca_file: str | None = Field(
+        None,
+        description="An extra CA certificate (PEM) to trust for `events_url`, e.g. a "
+        "TLS-inspecting proxy's; `$SSL_CERT_FILE` works too.",
+    )
 
     @model_validator(mode="after")
     def _key_named(self) -> PagerDuty:
@@ -135,23 +200,52 @@ class PagerDuty(_Strict):
 
 
 class OAuth(_Strict):
-    token_url: HttpUrl
-    client_id: str = Field(min_length=1)
-    client_secret_env: EnvName | None = None
-    client_secret_file: str | None = None
+    """The hub's OAuth client, for the secret check and expiry warnings."""
+
+    token_url: HttpUrl = Field(description="The IdP's token endpoint the hub uses.")
+    client_id: str = Field(min_length=1, description="The hub's OAuth client id.")
+    client_secret_env: EnvName | None = Field(
+        None,
+        description="Environment variable holding the hub's client secret (the one the hub "
+        "should be running). This or `client_secret_file` is required.",
+    )
+    client_secret_file: str | None = Field(
+        None,
+        description="File holding the client secret (relative to the config file), instead of "
+        "`client_secret_env`.",
+    )
     # How the hub authenticates to the token endpoint: OAuthenticator's default sends the secret in
     # the POST body; `basic_auth = True` hubs use HTTP Basic.
-    auth_method: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
-    # The hub's callback URL, sent with the check because some servers refuse a client without it.
-    # Default: the hub's url + /hub/oauth_callback.
-    redirect_uri: HttpUrl | None = None
-    secret_expires: date | None = None
-    # Azure AD: read the secret's expiry from Microsoft Graph (the app needs
-    # Application.Read.All); the declared secret_expires is the fallback.
-    graph: bool = False
-    tenant: str | None = None
-    graph_url: HttpUrl = "https://graph.microsoft.com"
-    authority_url: HttpUrl = "https://login.microsoftonline.com"
+    auth_method: Literal["client_secret_post", "client_secret_basic"] = Field(
+        "client_secret_post",
+        description="How the hub authenticates to the token endpoint: `client_secret_post` "
+        "(OAuthenticator's default) or `client_secret_basic` (hubs with `basic_auth = True`).",
+    )
+    redirect_uri: HttpUrl | None = Field(
+        None,
+        description="The hub's callback URL, sent with the secret check because some servers "
+        "refuse a client without it; unset: the hub's `url` + `/hub/oauth_callback`.",
+    )
+    secret_expires: date | None = Field(
+        None,
+        description="The date the client secret expires (a TOML date, `2027-09-01`): warnings "
+        "at each of `[monitor] expiry_warn_days` before it.",
+    )
+    graph: bool = Field(
+        False,
+        description="Azure AD: read the secret's real end date from Microsoft Graph (the app "
+        "needs Application.Read.All); `secret_expires` is the fallback. Needs `tenant`.",
+    )
+    tenant: str | None = Field(
+        None, description="Azure AD tenant id or domain, for `graph = true`."
+    )
+    graph_url: HttpUrl = Field(
+        "https://graph.microsoft.com", description="Microsoft Graph's base URL."
+    )
+    authority_url: HttpUrl = Field(
+        "https://login.microsoftonline.com",
+        description="Azure AD's authority, for the Graph token.",
+    )
 
     @model_validator(mode="after")
     def _graph_needs_tenant(self) -> OAuth:
@@ -163,26 +257,70 @@ class OAuth(_Strict):
 class Selectors(_Strict):
     """Optional CSS/Playwright selectors for IdP pages the generic flow cannot read by itself."""
 
-    username: str | None = None
-    password: str | None = None
-    submit: str | None = None
-    consent: str | None = None
+    username: str | None = Field(None, description="The username field.")
+    password: str | None = Field(None, description="The password field.")
+    submit: str | None = Field(None, description="The button that submits the login form.")
+    consent: str | None = Field(None, description="The button that accepts a consent page.")
 
 
 class Hub(_Strict):
-    url: HttpUrl
-    flow: str
-    username_env: EnvName | None = None
-    username_file: str | None = None
-    password_env: EnvName | None = None
-    password_file: str | None = None
-    totp_secret_env: EnvName | None = None
-    totp_secret_file: str | None = None
-    interval: Duration | None = None
-    timeout: Duration | None = None
-    selectors: Selectors = Field(default_factory=Selectors)
-    flow_options: dict[str, str] = Field(default_factory=dict)
-    oauth: OAuth | None = None
+    """One hub to probe; NAME appears in verdicts, pages and metrics."""
+
+    url: HttpUrl = Field(description="The hub's base URL, e.g. https://hub.example.org.")
+    flow: str = Field(
+        description="The login flow that drives the IdP's pages: a name from `probes/` "
+        "(`probe flows` lists them: `generic_oidc`, `azuread`, `github`, `cilogon`) or the path "
+        "of your own flow file ending in `.py` (relative to the config file)."
+    )
+    username_env: EnvName | None = Field(
+        None,
+        description="Environment variable holding the test account's username. This or "
+        "`username_file` is required.",
+    )
+    username_file: str | None = Field(
+        None,
+        description="File holding the username (relative to the config file), instead of "
+        "`username_env`.",
+    )
+    password_env: EnvName | None = Field(
+        None,
+        description="Environment variable holding the test account's password. This or "
+        "`password_file` is required.",
+    )
+    password_file: str | None = Field(
+        None,
+        description="File holding the password (relative to the config file), instead of "
+        "`password_env`.",
+    )
+    totp_secret_env: EnvName | None = Field(
+        None,
+        description="Environment variable holding the test account's TOTP secret, for IdPs "
+        "that demand a one-time code (base32, as the authenticator-app setup shows it).",
+    )
+    totp_secret_file: str | None = Field(
+        None,
+        description="File holding the TOTP secret (relative to the config file), instead of "
+        "`totp_secret_env`.",
+    )
+    interval: Duration | None = Field(
+        None, description="This hub's probe interval; unset: `[monitor] interval`."
+    )
+    timeout: Duration | None = Field(
+        None, description="This hub's probe budget; unset: `[monitor] timeout`."
+    )
+    selectors: Selectors = Field(
+        default_factory=Selectors,
+        description="Selectors for IdP pages the generic flow cannot read by itself.",
+    )
+    flow_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Options of the hub's flow (`probe flows` lists each flow's), e.g. "
+        '`institution = "University of Toronto"` for `cilogon`.',
+    )
+    oauth: OAuth | None = Field(
+        None,
+        description="The hub's OAuth client: enables the secret check and expiry warnings.",
+    )
 
     @field_validator("flow")
     @classmethod
@@ -209,11 +347,17 @@ class Hub(_Strict):
 
 
 class Config(_Strict):
-    monitor: Monitor = Field(default_factory=Monitor)
-    browser: Browser = Field(default_factory=Browser)
-    pagerduty: PagerDuty | None = None
+    """The whole config.toml."""
+
+    monitor: Monitor = Field(
+        default_factory=Monitor, description="Scheduling, confirmation, state and endpoints."
+    )
+    browser: Browser = Field(default_factory=Browser, description="The Chromium to use.")
+    pagerduty: PagerDuty | None = Field(
+        None, description="Paging; leave out to run without (incidents are still logged)."
+    )
     hubs: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")], Hub] = Field(
-        min_length=1
+        min_length=1, description="The hubs to probe, at least one."
     )
 
     def hub_timeout(self, name: str) -> float:

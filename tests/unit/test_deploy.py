@@ -1,0 +1,195 @@
+"""deploy/: the Kubernetes example holds together with the config loader, the Dockerfile and itself."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from loginprobe import config as cfg
+from tests import dockerfile
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+API_VERSIONS = {
+    "ConfigMap": "v1",
+    "Secret": "v1",
+    "Service": "v1",
+    "PersistentVolumeClaim": "v1",
+    "Deployment": "apps/v1",
+    "ServiceMonitor": "monitoring.coreos.com/v1",
+    "Kustomization": "kustomize.config.k8s.io/v1beta1",
+}
+MEMORY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+
+
+def _documents() -> list[tuple[str, dict[str, Any]]]:
+    docs = []
+    for path in sorted(DEPLOY.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            assert isinstance(doc, dict), f"{path.name}: not a mapping"
+            docs.append((path.name, doc))
+    return docs
+
+
+def _one(kind: str) -> dict[str, Any]:
+    (doc,) = [d for _, d in _documents() if d["kind"] == kind]
+    return doc
+
+
+def _container() -> dict[str, Any]:
+    (container,) = _one("Deployment")["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _config_text() -> str:
+    return str(_one("ConfigMap")["data"]["config.toml"])
+
+
+def _secret_env() -> dict[str, str]:
+    return {k: str(v) for k, v in _one("Secret")["stringData"].items()}
+
+
+def _bytes(quantity: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)(Ki|Mi|Gi)", quantity).groups()  # type: ignore[union-attr]
+    return int(number) * MEMORY_UNITS[unit]
+
+
+def _env_keys(table: dict[str, Any], where: str = "") -> Iterator[tuple[str, str]]:
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _env_keys(value, f"{where}{key}.")
+        elif key.endswith("_env"):
+            yield f"{where}{key}", value
+
+
+def test_every_document_has_a_known_kind_and_api_version() -> None:
+    docs = _documents()
+    kinds = sorted(d["kind"] for _, d in docs)
+    assert kinds == sorted(API_VERSIONS)
+    for name, doc in docs:
+        assert doc["apiVersion"] == API_VERSIONS[doc["kind"]], name
+        if doc["kind"] != "Kustomization":
+            assert doc["metadata"]["labels"]["app.kubernetes.io/name"] == "loginprobe", name
+
+
+def test_kustomization_applies_everything_but_the_placeholder_secret_and_optional_crd() -> None:
+    listed = set(_one("Kustomization")["resources"])
+    files = {p.name for p in DEPLOY.glob("*.yaml")}
+    assert listed == files - {"kustomization.yaml", "secret.yaml", "servicemonitor.yaml"}
+
+
+def test_the_configmaps_config_validates_with_the_secrets_env(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(_config_text(), encoding="utf-8")
+    loaded = cfg.load(path)
+    secrets = cfg.resolve_secrets(loaded, loaded.config.hubs, environ=_secret_env())
+    assert set(secrets) == set(loaded.config.hubs)
+    assert cfg.resolve_routing_key(loaded, environ=_secret_env()) is not None
+
+
+def test_every_env_secret_the_config_names_comes_from_the_secret() -> None:
+    named = dict(_env_keys(tomllib.loads(_config_text())))
+    assert named, "the example config names no secrets"
+    secret = _one("Secret")
+    env = {e["name"]: e for e in _container()["env"]}
+    for key, variable in named.items():
+        assert variable in env, f"{key} = {variable!r} is not in the Deployment's env"
+        ref = env[variable]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == secret["metadata"]["name"], key
+        assert ref["key"] in secret["stringData"], key
+
+
+def test_the_example_secret_holds_only_obvious_placeholders() -> None:
+    for key, value in _secret_env().items():
+        assert value.startswith("REPLACE-WITH-"), f"{key}: not an obvious placeholder"
+
+
+def test_one_port_everywhere_the_config_the_container_the_probes_and_the_image() -> None:
+    listen = cfg.Monitor.model_validate(tomllib.loads(_config_text())["monitor"])
+    host, port = listen.listen_address
+    assert host == "0.0.0.0", "the kubelet and the Service reach the pod's IP, not its loopback"
+    (container_port,) = _container()["ports"]
+    assert container_port["containerPort"] == port
+    named = {container_port["name"]: container_port["containerPort"]}
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = _container()[probe]["httpGet"]
+        assert get["path"] == "/healthz"
+        assert named.get(get["port"], get["port"]) == port, probe
+    (service_port,) = _one("Service")["spec"]["ports"]
+    assert named.get(service_port["targetPort"], service_port["targetPort"]) == port
+    assert _one("Service")["spec"]["type"] == "ClusterIP"
+    assert urlsplit(dockerfile.healthcheck_url()).port == port
+    assert dockerfile.exposed_ports() == [port]
+
+
+def test_the_pod_runs_as_the_images_user_with_a_read_only_root() -> None:
+    pod = _one("Deployment")["spec"]["template"]["spec"]
+    uid, gid = dockerfile.user()
+    assert uid != 0
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == uid
+    assert pod["securityContext"]["runAsGroup"] == gid
+    assert pod["securityContext"]["fsGroup"] == gid
+    assert _container()["securityContext"]["readOnlyRootFilesystem"] is True
+    assert _container()["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_everything_written_lands_on_a_writable_volume() -> None:
+    pod = _one("Deployment")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in _container()["volumeMounts"]}
+    assert "emptyDir" in mounts["/tmp"]
+    monitor = cfg.Monitor.model_validate(tomllib.loads(_config_text())["monitor"])
+    state_file = Path(monitor.state.removeprefix("sqlite:///"))
+    for written in (state_file.parent, Path(monitor.artifacts_dir)):
+        assert written.is_absolute(), written
+        volume = next(v for p, v in mounts.items() if written.is_relative_to(p))
+        claim = volume["persistentVolumeClaim"]["claimName"]
+        assert claim == _one("PersistentVolumeClaim")["metadata"]["name"]
+
+
+def test_the_config_is_mounted_where_the_image_looks_for_it() -> None:
+    pod = _one("Deployment")["spec"]["template"]["spec"]
+    config_path = Path(dockerfile.env()["LOGINPROBE_CONFIG"])
+    mount = next(
+        m for m in _container()["volumeMounts"] if m["mountPath"] == str(config_path.parent)
+    )
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["configMap"]["name"] == _one("ConfigMap")["metadata"]["name"]
+    assert config_path.name in _one("ConfigMap")["data"]
+    env = {e["name"]: e.get("value") for e in _container()["env"]}
+    assert env.get("LOGINPROBE_CONFIG", str(config_path)) == str(config_path)
+
+
+def test_one_replica_recreated_with_memory_for_chromium() -> None:
+    spec = _one("Deployment")["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"]["type"] == "Recreate"
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    resources = _container()["resources"]
+    request, limit = (_bytes(resources[k]["memory"]) for k in ("requests", "limits"))
+    # ~650 MiB PSS measured for one probe's process tree: room for two at once.
+    assert 650 * 2**20 < request <= limit
+    assert limit >= 2 * 650 * 2**20
+
+
+def test_the_servicemonitor_scrapes_the_services_metrics_port() -> None:
+    monitor, service = _one("ServiceMonitor"), _one("Service")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_deploy_readme_names_every_file() -> None:
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    for path in DEPLOY.glob("*.yaml"):
+        assert path.name in text, path.name
