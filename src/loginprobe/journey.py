@@ -400,13 +400,13 @@ class Journey:
             if self.on_hub(last.url):
                 # The hub's error page says why (OAuthenticator: "An access token was not
                 # returned: ...", "OAuth state mismatch", "Forbidden"): keep its words.
-                message = _gist(await self.page_text())
+                message = _gist(await self.text_of(last))
                 detail = f"answered {last.status}" + (f": {message}" if message else "")
                 raise self._fail(FailureKind.HTTP, self.step_for(last.url, step), detail, last)
             await self._idp_error(last, self.step_for(last.url, step))
 
     async def _idp_error(self, entry: NavEntry, step: str) -> None:
-        text = await self.page_text()
+        text = await self.text_of(entry)
         codes = _ERROR_CODE.findall(text)
         raise self._fail(
             FailureKind.IDP_ERROR,
@@ -415,6 +415,14 @@ class Journey:
             entry,
             code=codes[0] if codes else None,
         )
+
+    async def text_of(self, entry: NavEntry) -> str:
+        """The text of the page `entry` loaded: wait until it replaced the one before it."""
+        with suppress(PlaywrightError):
+            await self.page.wait_for_url(
+                lambda url: url == entry.url, wait_until="domcontentloaded", timeout=3000
+            )
+        return await self.page_text()
 
     async def page_text(self) -> str:
         try:
