@@ -64,6 +64,10 @@ def _e(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _sev(verdict: dict[str, Any] | None) -> str:
     if verdict is None:
         return "none"
@@ -175,7 +179,7 @@ def _hub(h: dict[str, Any], now: datetime) -> str:
             "<br>".join(
                 f'<span class="incident">open: {_e(i["code"])}</span> ({_e(i["concern"])}, '
                 f"since {_time(i.get('opened_at'), now)}"
-                + (f", {_e(i['failures'])} failing probes" if i.get("failures") else "")
+                + (f", {_e(_n(i['failures'], 'failing probe'))}" if i.get("failures") else "")
                 + ")"
                 for i in incidents
             )
@@ -222,7 +226,7 @@ def render(doc: dict[str, Any], refresh_s: int = REFRESH_S) -> str:
     hubs = doc.get("hubs") or []
     failing = doc.get("failing") or []
     open_count = len(doc.get("incidents_open") or [])
-    counts = f"{len(hubs)} hubs · {len(failing)} failing · {open_count} incidents open"
+    counts = f"{_n(len(hubs), 'hub')} · {len(failing)} failing · {_n(open_count, 'incident')} open"
     title = f"{'FAILING: ' + ', '.join(failing) if failing else 'all ok'} · loginprobe"
     problems = list((doc.get("monitor") or {}).get("problems") or [])
     prober = doc.get("prober_incident")

@@ -107,8 +107,7 @@ def test_each_hub_shows_verdict_since_incident_expiry_and_step_timings() -> None
     assert "since 11:59:30 UTC (30s ago)" in text
     assert "next probe 12:00:15 UTC (in 15s)" in text
     assert (
-        "open: client_secret_expired (login, since 11:59:31 UTC (29s ago), 1 failing probes)"
-        in text
+        "open: client_secret_expired (login, since 11:59:31 UTC (29s ago), 1 failing probe)" in text
     )
     assert "client secret expires 2026-11-20: expired 6 days ago" in text
     assert "TLS certificate hub.uoft.example expires 2026-12-01: 5 days" in text
@@ -198,3 +197,4 @@ def test_the_title_names_the_failing_hubs() -> None:
     )
     assert "<title>FAILING: uoft · loginprobe</title>" in render(doc(ok, failing_hub()))
     assert "<title>all ok · loginprobe</title>" in render(doc(ok))
+    assert "2 hubs · 1 failing · 0 incidents open" in render(doc(ok, failing_hub()))
