@@ -264,10 +264,12 @@ class Store:
             ).first()
             if newest is None:
                 return None
+            # Walks back from the newest row and stops at the first other code.
             last_other = conn.execute(
-                select(func.max(verdicts.c.id)).where(
-                    verdicts.c.hub == hub, verdicts.c.code != newest.code
-                )
+                select(verdicts.c.id)
+                .where(verdicts.c.hub == hub, verdicts.c.code != newest.code)
+                .order_by(verdicts.c.id.desc())
+                .limit(1)
             ).scalar()
             first: str | None = conn.execute(
                 select(verdicts.c.started_at)

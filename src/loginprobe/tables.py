@@ -91,7 +91,13 @@ def list_rows(
 
 
 def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
-    table = Table("hub", "verdict", "last probe", "next probe", "incident", "secret expires")
+    table = Table()
+    table.add_column("hub", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("last probe")
+    table.add_column("next probe", no_wrap=True)
+    table.add_column("incident", overflow="fold")
+    table.add_column("secret expires")
     table.add_column("url", overflow="fold")
     for r in rows:
         left = r["secret_days_left"]
@@ -132,12 +138,15 @@ def steps_text(steps: list[dict[str, Any]]) -> Text:
         if i:
             text.append(" · ", style="dim")
         style = "" if s.get("status") == "ok" else "bold red"
-        text.append(f"{s.get('name')} {s.get('ms')}", style=style)
+        text.append(f"{s.get('name')}:{s.get('ms')}", style=style)
     return text
 
 
 def history_table(hub: str, rows: list[dict[str, Any]], now: datetime) -> Table:
-    table = Table("started", "verdict", "ms", title=f"history {hub}", title_justify="left")
+    table = Table(title=f"history {hub}", title_justify="left")
+    table.add_column("started")
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("ms", justify="right")
     table.add_column("steps (ms)", overflow="fold")
     table.add_column("summary", overflow="fold")
     for r in rows:

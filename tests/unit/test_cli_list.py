@@ -140,7 +140,7 @@ def test_list_and_history_read_verdicts_incidents_and_steps_from_the_store(
         "ms": 37,
     }
     shown = probe(tmp_path, "history", "alpha").stdout
-    assert "hub_start 211 · hub_login 37" in shown and "905" in shown
+    assert "hub_start:211 · hub_login:37" in shown and "905" in shown
 
 
 def test_history_without_a_store_says_so_and_shows_nothing(tmp_path: Path) -> None:

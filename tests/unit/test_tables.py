@@ -113,7 +113,7 @@ def test_history_table_shows_each_probes_step_timings() -> None:
     shown = text(history_table("bad", [history_row("hub_error", "2026-11-26T11:55:00+00:00")], NOW))
     assert "history bad" in shown
     assert "11:55:00 (5m ago)" in shown
-    assert "hub_start 244 · oauth_callback 88" in shown
+    assert "hub_start:244 · oauth_callback:88" in shown
     assert "1500" in shown and "x: hub_error" in shown
 
 
