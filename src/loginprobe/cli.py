@@ -260,7 +260,7 @@ def _location(loaded: cfg.LoadedConfig) -> str:
 
 @app.command()
 def serve() -> None:
-    """Run the monitor: scheduled probes, PagerDuty pages, /healthz and /metrics."""
+    """Run the monitor: scheduled probes, PagerDuty pages, the status page, /healthz, /metrics."""
     from loginprobe.monitor import Settings
     from loginprobe.store import Store, StoreError
 
