@@ -6,6 +6,7 @@ Exit codes (DESIGN.md): 0 healthy, 1 the hub is failing, 2 usage/config error, 3
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ import structlog
 import typer
 from playwright.async_api import async_playwright
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
@@ -30,8 +32,10 @@ from loginprobe.logs import configure_logging
 from loginprobe.model import Code, ProbeResult
 from loginprobe.probe import probe_hub, prober_failed
 from loginprobe.redact import Redactor
+from loginprobe.tables import LiveSteps
 
 if TYPE_CHECKING:  # the monitor's modules load only for the commands that use them
+    from loginprobe.incidents import Track
     from loginprobe.monitor import Settings
     from loginprobe.store import Store
 
@@ -82,69 +86,90 @@ def main_options(
 
 
 @app.command()
-def check() -> None:
+def check(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """Validate the config and check that every secret it names is present."""
-    loaded = _load()
+    path = cfg.config_path(State.config_arg)
     try:
+        loaded = cfg.load(path)
         cfg.resolve_secrets(loaded, loaded.config.hubs)
     except cfg.ConfigError as e:
+        if as_json:
+            _print_json({"config": str(path), "ok": False, "hubs": [], "problems": e.lines})
         _die(e.lines)
+    if as_json:
+        hubs = list(loaded.config.hubs)
+        _print_json({"config": str(loaded.path), "ok": True, "hubs": hubs, "problems": []})
+        return
     names = ", ".join(loaded.config.hubs)
     out.print(
         Text(f"{loaded.path}: OK — {len(loaded.config.hubs)} hub(s): {names}; every secret present")
     )
 
 
-@app.command("list")
-def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
-    """List the configured hubs."""
-    c = _load().config
-    today = datetime.now(UTC).date()
-    rows: list[dict[str, Any]] = []
-    for n, h in c.hubs.items():
-        expires = h.oauth.secret_expires if h.oauth else None
-        rows.append(
-            {
-                "hub": n,
-                "url": h.url,
-                "flow": h.flow,
-                "secret_check": h.oauth is not None,
-                "timeout_s": c.hub_timeout(n),
-                "secret_expires": expires.isoformat() if expires else None,
-                "secret_days_left": (expires - today).days if expires else None,
-            }
-        )
-    if as_json:
-        out.print_json(data=rows)
-        return
-    table = Table("hub", "flow", "secret check", "timeout", "secret expires")
-    table.add_column("url", overflow="fold")
-    for r in rows:
-        left = r["secret_days_left"]
-        expiry = (
-            "—"
-            if left is None
-            else (
-                f"{r['secret_expires']} ({left} days)"
-                if left >= 0
-                else f"{r['secret_expires']} (past)"
+def _print_json(data: Any) -> None:
+    """JSON on stdout, plain (no colour, no wrapping) whatever stdout is."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _open_store_for_reading(loaded: cfg.LoadedConfig) -> Store | None:
+    """The monitor's store, or None with one line on stderr when there is none to read yet
+    (a missing SQLite file is not created: that is `probe serve`'s job)."""
+    from loginprobe.store import Store, StoreError, sqlite_file_missing
+
+    url = loaded.config.monitor.state
+    missing = sqlite_file_missing(url)
+    if missing is not None:
+        err.print(
+            Text(
+                f"{loaded.path}: monitor.state: no state store at {missing} yet "
+                "(`probe serve` has not run with this config here): no probe history to show"
             )
         )
-        table.add_row(
-            r["hub"],
-            r["flow"],
-            "yes" if r["secret_check"] else "no",
-            f"{r['timeout_s']:g}s",
-            expiry,
-            r["url"],
-        )
-    out.print(table)
+        return None
+    try:
+        return Store(url)
+    except StoreError as e:
+        err.print(Text(f"{loaded.path}: monitor.state: {e}: no probe history to show"))
+        return None
+
+
+@app.command("list")
+def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
+    """The configured hubs: verdict, last and next probe, open incidents (from the monitor's
+    store, when there is one), and secret expiry."""
+    from loginprobe.tables import list_rows, list_table
+
+    loaded = _load()
+    now = datetime.now(UTC)
+    store = _open_store_for_reading(loaded)
+    latest: dict[str, dict[str, Any] | None] = {}
+    since: dict[str, str | None] = {}
+    tracks: dict[str, Track] = {}
+    if store is not None:
+        try:
+            tracks = store.tracks()
+            for name in loaded.config.hubs:
+                rows = store.history(name, 1)
+                latest[name] = rows[0] if rows else None
+                since[name] = store.since(name)
+        finally:
+            store.close()
+    rows = list_rows(loaded.config, latest, tracks, now, since)
+    if as_json:
+        _print_json(rows)
+        return
+    out.print(list_table(rows, now))
 
 
 @app.command()
-def flows() -> None:
+def flows(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """List the login flows available in probes/."""
-    for name in sorted(available_flows()):
+    names = sorted(available_flows())
+    if as_json:
+        _print_json([{"name": n} for n in names])
+        return
+    for name in names:
         out.print(name)
 
 
@@ -170,7 +195,8 @@ def run(
         _die(f"{loaded.path}: --alert needs a [pagerduty] table with routing_key_env")
     redactor = Redactor([*secrets.values(), *([routing_key] if routing_key else [])])
     configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "warning"), redactor)
-    result = asyncio.run(_run_once(loaded, hub, secrets, redactor))
+    live = not as_json and _live_terminal()
+    result = asyncio.run(_run_once(loaded, hub, secrets, redactor, live=live))
     log.info("probe", hub=hub, verdict=str(result.verdict.code), ms=result.duration_ms)
     if as_json:
         sys.stdout.write(
@@ -234,7 +260,7 @@ def _location(loaded: cfg.LoadedConfig) -> str:
 
 @app.command()
 def serve() -> None:
-    """Run the monitor: scheduled probes, PagerDuty pages, /healthz and /metrics."""
+    """Run the monitor: scheduled probes, PagerDuty pages, the status page, /healthz, /metrics."""
     from loginprobe.monitor import Settings
     from loginprobe.store import Store, StoreError
 
@@ -277,7 +303,11 @@ async def _serve(path: Path, settings: Settings, store: Store) -> None:
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: monitor.reload(path))
     await monitor.start()
-    log.info("listening", address=f"http://{host}:{port}", endpoints=["/healthz", "/metrics"])
+    log.info(
+        "listening",
+        address=f"http://{host}:{port}",
+        endpoints=["/", "/api/status", "/healthz", "/metrics"],
+    )
     try:
         await stop.wait()
     finally:
@@ -287,7 +317,9 @@ async def _serve(path: Path, settings: Settings, store: Store) -> None:
 
 
 @app.command("test-alert")
-def test_alert() -> None:
+def test_alert(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+) -> None:
     """Send a clearly labelled test event to PagerDuty and resolve it: checks the routing key."""
     from loginprobe.paging import PagerDutySender, test_event
 
@@ -303,16 +335,35 @@ def test_alert() -> None:
     sender = PagerDutySender(
         routing_key, pd.events_url, str(loaded.file(pd.ca_file)) if pd.ca_file else None
     )
+    redactor = Redactor([routing_key])
+    report: dict[str, Any] = {
+        "events_url": pd.events_url,
+        "dedup_key": event["dedup_key"],
+        "ok": True,
+        "events": [],
+    }
     try:
         for step in (event, {"event_action": "resolve", "dedup_key": event["dedup_key"]}):
             delivery = sender.send(step)
+            report["events"].append(
+                {
+                    "event_action": step["event_action"],
+                    "outcome": delivery.outcome,
+                    "http_status": delivery.status,
+                    "message": redactor.text(delivery.message),
+                }
+            )
             if delivery.outcome != "accepted":
+                if as_json:
+                    _print_json({**report, "ok": False})
                 _die(
                     f"PagerDuty did not accept the test {step['event_action']} "
                     f"(HTTP {delivery.status or 'no answer'}): "
-                    f"{Redactor([routing_key]).text(delivery.message)}",
+                    f"{redactor.text(delivery.message)}",
                     EXIT_FAILING,
                 )
+            if as_json:
+                continue
             out.print(
                 Text(
                     f"{step['event_action']}: accepted by {pd.events_url} "
@@ -321,16 +372,18 @@ def test_alert() -> None:
             )
     finally:
         sender.close()
+    if as_json:
+        _print_json(report)
 
 
 @app.command()
 def history(
     hub: Annotated[str, typer.Argument(help="the hub's name in the config")],
-    limit: Annotated[int, typer.Option("--limit", "-n", help="how many probes")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="how many probes", min=1)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
 ) -> None:
-    """Recent verdicts of one hub, newest first, from the monitor's store."""
-    from loginprobe.store import Store, StoreError
+    """Recent verdicts of one hub, newest first, with per-step timings, from the monitor's store."""
+    from loginprobe.tables import history_table
 
     loaded = _load()
     if hub not in loaded.config.hubs:
@@ -338,37 +391,54 @@ def history(
             f"{loaded.path}: no hub named {hub!r}; known hubs: "
             f"{', '.join(sorted(loaded.config.hubs))}"
         )
-    try:
-        store = Store(loaded.config.monitor.state)
-    except StoreError as e:
-        _die(f"{loaded.path}: {e}")
-    try:
-        rows = store.history(hub, limit)
-    finally:
-        store.close()
+    store = _open_store_for_reading(loaded)
+    rows: list[dict[str, Any]] = []
+    if store is not None:
+        try:
+            rows = store.history(hub, limit)
+        finally:
+            store.close()
     if as_json:
-        out.print_json(data=rows)
+        _print_json(rows)
         return
-    table = Table("started", "verdict", "ms", title=f"history {hub}", title_justify="left")
-    table.add_column("summary", overflow="fold")
-    for r in rows:
-        table.add_row(r["started_at"], r["code"], str(r["duration_ms"]), r["summary"])
-    out.print(table)
+    out.print(history_table(hub, rows, datetime.now(UTC)))
+
+
+def _live_terminal() -> bool:
+    """A person is watching: stdout is a terminal that can redraw lines (not a pipe, not dumb)."""
+    return sys.stdout.isatty() and out.is_terminal and not out.is_dumb_terminal
 
 
 async def _run_once(
-    loaded: cfg.LoadedConfig, hub: str, secrets: cfg.HubSecrets, redactor: Redactor
+    loaded: cfg.LoadedConfig,
+    hub: str,
+    secrets: cfg.HubSecrets,
+    redactor: Redactor,
+    live: bool = False,
 ) -> ProbeResult:
     spec = loaded.config.hubs[hub]
     started_at, t0 = datetime.now(UTC), time.monotonic()
+    steps = LiveSteps(hub) if live else None
     try:
-        async with (
-            async_playwright() as pw,
-            open_browser(pw, loaded.config.browser.executable) as b,
+        # Transient: the display goes away and the usual step table takes its place.
+        with (
+            Live(console=out, transient=True, refresh_per_second=10, get_renderable=steps.render)
+            if steps is not None
+            else contextlib.nullcontext()
         ):
-            return await probe_hub(
-                b, hub, spec, secrets, timeout=loaded.config.hub_timeout(hub), redactor=redactor
-            )
+            async with (
+                async_playwright() as pw,
+                open_browser(pw, loaded.config.browser.executable) as b,
+            ):
+                return await probe_hub(
+                    b,
+                    hub,
+                    spec,
+                    secrets,
+                    timeout=loaded.config.hub_timeout(hub),
+                    redactor=redactor,
+                    progress=steps,
+                )
     except Exception as e:  # no browser, or the prober broke: a probe_error, never a hub outage
         log.debug("probe crashed", hub=hub, exc_info=True)
         return prober_failed(hub, spec, e, redactor, started_at, t0)

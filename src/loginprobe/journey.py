@@ -178,6 +178,8 @@ class Journey:
     redactor: Redactor = field(default_factory=Redactor)
     clock: Callable[[], float] = time.monotonic
     flow_options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Told as each step begins (name, None) and ends (name, its Step): `probe run`'s live display.
+    progress: Callable[[str, Step | None], None] | None = None
 
     def __post_init__(self) -> None:
         self.hub_origin = origin(self.hub_url)
@@ -224,6 +226,12 @@ class Journey:
                 detail=self.redactor.text(detail)[:300],
             )
         )
+        self._tell(name, self.steps[-1])
+
+    def _tell(self, name: str, step: Step | None) -> None:
+        if self.progress is not None:
+            with suppress(Exception):  # a display's bug must never change a probe's verdict
+                self.progress(name, step)
 
     def note(self, entry: NavEntry) -> None:
         if self._open is not None:
@@ -238,6 +246,7 @@ class Journey:
     @asynccontextmanager
     async def step(self, name: str) -> AsyncIterator[None]:
         self._open = _OpenStep(name, self.clock(), self.nav.mark())
+        self._tell(name, None)
         try:
             yield
         except _Stop as stop:
@@ -295,10 +304,12 @@ class Journey:
         if cur.placeholder and self.nav.mark() == cur.mark:
             # The flow named what it is doing before any page moved: rename, don't record 0 ms.
             self._open = _OpenStep(name, cur.started, cur.mark)
+            self._tell(name, None)
             return
         now = self.clock()
         self._close_ok(cur, now)
         self._open = _OpenStep(name, now, self.nav.mark())
+        self._tell(name, None)
 
     def _record_timeout(self, opened: _OpenStep) -> None:
         # A page that never answers is the fault of whoever it belongs to: if the browser is

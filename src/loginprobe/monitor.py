@@ -123,6 +123,7 @@ class Monitor:
         self._secret_outcome: dict[str, str] = {}  # the last scheduled secret check's outcome
         self._graph_end: dict[str, date] = {}  # secret end dates read from Microsoft Graph
         self._graph_said: set[str] = set()  # hubs whose Graph problem was already logged
+        self._certs: dict[str, dict[str, datetime]] = {}  # hub -> host -> certificate not_after
         self._pw: Playwright | None = None
         self._browser: Browser | None = None
         self._browser_stack = AsyncExitStack()
@@ -304,6 +305,7 @@ class Monitor:
             return []
         infos = [await cert_expiry(host, port) for host, port in self._tls_hosts(hub)]
         dated = [i for i in infos if i.not_after is not None]
+        self._certs[hub] = {i.host: i.not_after for i in dated if i.not_after is not None}
         for info in infos:
             if info.not_after is not None:
                 self.metrics.cert_expiry.labels(hub, info.host).set(info.not_after.timestamp())
@@ -471,6 +473,27 @@ class Monitor:
         with contextlib.suppress(Exception):
             await self._browser_stack.aclose()
         self._browser_stack = AsyncExitStack()
+
+    # -- what the status page shows ---------------------------------------------------------------
+    def secret_expiry(self, hub: str) -> tuple[date | None, str]:
+        """The client secret's end date and where it comes from ("graph" or "config")."""
+        if hub in self._graph_end:
+            return self._graph_end[hub], "graph"
+        spec = self.settings.loaded.config.hubs.get(hub)
+        return (spec.oauth.secret_expires if spec and spec.oauth else None), "config"
+
+    def cert_expiry(self, hub: str) -> dict[str, datetime]:
+        """host -> when the certificate it presented at the last TLS check expires."""
+        return dict(self._certs.get(hub, {}))
+
+    def probing(self, hub: str) -> bool:
+        return hub in self._probing
+
+    def next_probe_at(self, hub: str) -> datetime | None:
+        """When the scheduler will probe the hub next (None while a probe runs)."""
+        job = self.scheduler.get_job(self._job_id(hub)) if self.scheduler.running else None
+        when: datetime | None = job.next_run_time if job is not None else None
+        return when
 
     # -- verdict -> incidents -> store + outbox ----------------------------------------------------
     def handle(self, result: ProbeResult) -> list[Action]:

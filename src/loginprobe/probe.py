@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -21,6 +22,8 @@ from loginprobe.journey import Journey, run_journey
 from loginprobe.model import Failure, FailureKind, Observation, ProbeResult, SecretCheck, Step
 from loginprobe.redact import Redactor
 from loginprobe.secretcheck import check_secret
+
+Progress = Callable[[str, Step | None], None]
 
 
 async def run_secret_check(hub: Hub, secrets: HubSecrets, timeout: float) -> SecretCheck | None:
@@ -38,7 +41,13 @@ async def run_secret_check(hub: Hub, secrets: HubSecrets, timeout: float) -> Sec
 
 
 async def _journey(
-    browser: Browser, name: str, hub: Hub, secrets: HubSecrets, timeout: float, redactor: Redactor
+    browser: Browser,
+    name: str,
+    hub: Hub,
+    secrets: HubSecrets,
+    timeout: float,
+    redactor: Redactor,
+    progress: Progress | None = None,
 ) -> tuple[tuple[Step, ...], Failure | None]:
     flow = load_flow(hub.flow)
     context = await browser.new_context()
@@ -56,6 +65,7 @@ async def _journey(
                 element_timeout=min(15.0, timeout),
                 redactor=redactor,
                 flow_options=hub.flow_options,
+                progress=progress,
             ),
             timeout,
         )
@@ -98,11 +108,13 @@ async def probe_hub(
     *,
     timeout: float,
     redactor: Redactor,
+    progress: Progress | None = None,
 ) -> ProbeResult:
+    """`progress` hears of each journey step as it begins and ends (journey.Journey.progress)."""
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     journey, secret = await asyncio.gather(
-        _journey(browser, name, hub, secrets, timeout, redactor),
+        _journey(browser, name, hub, secrets, timeout, redactor, progress),
         run_secret_check(hub, secrets, timeout),
         return_exceptions=True,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -217,7 +218,11 @@ class Store:
         )
 
     # -- history -------------------------------------------------------------------------------
-    def history(self, hub: str, limit: int = 20) -> list[dict[str, Any]]:
+    def history(self, hub: str, limit: int = 20, failing: bool = False) -> list[dict[str, Any]]:
+        """A hub's recent verdicts (`failing`: only those that were not ok), newest first, each
+        with its step timings (name, status, http status, ms) and the evidence files of a failure
+        when the probe saved any."""
+        where = [verdicts.c.hub == hub] + ([verdicts.c.code != "ok"] if failing else [])
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(
@@ -227,9 +232,70 @@ class Store:
                     verdicts.c.step,
                     verdicts.c.started_at,
                     verdicts.c.duration_ms,
+                    verdicts.c.result,
                 )
-                .where(verdicts.c.hub == hub)
+                .where(*where)
                 .order_by(verdicts.c.id.desc())
                 .limit(limit)
             ).all()
-        return [dict(r._mapping) for r in rows]
+        history = []
+        for r in rows:
+            row = dict(r._mapping)
+            result = _parse(row.pop("result"))
+            row["steps"] = [
+                {k: s.get(k) for k in ("name", "status", "http_status", "ms")}
+                for s in result.get("steps") or []
+                if isinstance(s, dict)
+            ]
+            evidence = result.get("evidence")
+            row["evidence"] = evidence if isinstance(evidence, dict) else None
+            history.append(row)
+        return history
+
+    def since(self, hub: str) -> str | None:
+        """When the hub's current verdict code began: the start of the first probe of the
+        newest run of probes with that code."""
+        with self.engine.connect() as conn:
+            newest = conn.execute(
+                select(verdicts.c.id, verdicts.c.code)
+                .where(verdicts.c.hub == hub)
+                .order_by(verdicts.c.id.desc())
+                .limit(1)
+            ).first()
+            if newest is None:
+                return None
+            # Walks back from the newest row and stops at the first other code.
+            last_other = conn.execute(
+                select(verdicts.c.id)
+                .where(verdicts.c.hub == hub, verdicts.c.code != newest.code)
+                .order_by(verdicts.c.id.desc())
+                .limit(1)
+            ).scalar()
+            first: str | None = conn.execute(
+                select(verdicts.c.started_at)
+                .where(verdicts.c.hub == hub, verdicts.c.id > (last_other or 0))
+                .order_by(verdicts.c.id)
+                .limit(1)
+            ).scalar()
+        return first
+
+
+def _parse(result: str) -> dict[str, Any]:
+    try:
+        data = json.loads(result)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def sqlite_file_missing(url: str) -> str | None:
+    """The path of a SQLite store that does not exist yet (opening it would create it), else
+    None: readers such as `probe list` say "no probes yet" instead of creating an empty file."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    db = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not db or db == ":memory:":
+        return None
+    return None if Path(db).exists() else db

@@ -56,3 +56,20 @@ def test_run_alert_on_a_healthy_hub_sends_nothing(prober: Prober) -> None:
     assert run.code == 0
     assert "no page sent: the hub is healthy" in run.stderr
     assert prober.sandbox.pagerduty.accepted == []
+
+
+def test_test_alert_json_reports_each_event_and_hides_the_routing_key(prober: Prober) -> None:
+    run = prober.run("test-alert", "--json")
+    assert run.code == 0, run.stderr
+    report = run.json
+    assert report["ok"] is True
+    assert [(e["event_action"], e["outcome"], e["http_status"]) for e in report["events"]] == [
+        ("trigger", "accepted", 202),
+        ("resolve", "accepted", 202),
+    ]
+    assert report["dedup_key"] == prober.sandbox.pagerduty.accepted[0]["dedup_key"]
+    prober.sandbox.pagerduty.set_mode("refuse")
+    failed = prober.run("test-alert", "--json")
+    assert failed.code == 1
+    assert failed.json["ok"] is False
+    assert failed.json["events"][0]["outcome"] == "retry"

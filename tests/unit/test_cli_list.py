@@ -1,12 +1,17 @@
-"""`probe list` shows how many days each declared client secret has left."""
+"""`probe list`, `probe history`, `flows` and `check`: tables for people, JSON for machines."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from loginprobe.incidents import Track
+from loginprobe.store import Store
 
 
 def test_list_shows_days_left_until_the_declared_secret_expiry(tmp_path: Path) -> None:
@@ -32,3 +37,138 @@ secret_expires = {expires}
     )
     (row,) = json.loads(proc.stdout)
     assert (row["secret_expires"], row["secret_days_left"]) == (expires, 12)
+
+
+# -- reading the monitor's store ---------------------------------------------------------------
+HUBS = """
+[monitor]
+state = "sqlite:///state.sqlite"
+[hubs.alpha]
+url = "https://alpha.example.org"
+flow = "generic_oidc"
+username_env = "U"
+password_env = "P"
+[hubs.beta]
+url = "https://beta.example.org"
+flow = "generic_oidc"
+username_env = "U"
+password_env = "P"
+"""
+
+
+def probe(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "config.toml"
+    if not config.exists():
+        config.write_text(HUBS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORCE_")}
+    env.update({"COLUMNS": "200", "U": "u", "P": "p"})
+    return subprocess.run(
+        [sys.executable, "-m", "loginprobe", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_list_without_a_store_says_so_in_one_line_and_still_lists_the_hubs(
+    tmp_path: Path,
+) -> None:
+    proc = probe(tmp_path, "list")
+    assert proc.returncode == 0, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert "config.toml: monitor.state: no state store at state.sqlite yet" in line
+    assert "alpha" in proc.stdout and "beta" in proc.stdout and "not probed" in proc.stdout
+    assert not (tmp_path / "state.sqlite").exists()  # reading never creates the store
+    rows = json.loads(probe(tmp_path, "list", "--json").stdout)
+    assert [(r["hub"], r["verdict"], r["incident"]) for r in rows] == [
+        ("alpha", None, None),
+        ("beta", None, None),
+    ]
+
+
+def test_list_and_history_read_verdicts_incidents_and_steps_from_the_store(
+    tmp_path: Path,
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    started = (datetime.now(UTC) - timedelta(seconds=30)).isoformat(timespec="seconds")
+    for code, step_status in (("ok", "ok"), ("hub_error", "failed")):
+        store.record(
+            {
+                "hub": "alpha",
+                "ok": code == "ok",
+                "verdict": {
+                    "code": code,
+                    "severity": "info" if code == "ok" else "critical",
+                    "summary": f"alpha: {code}",
+                    "step": "hub_login",
+                    "evidence": {},
+                },
+                "steps": [
+                    {"name": "hub_start", "status": "ok", "http_status": 200, "ms": 211},
+                    {"name": "hub_login", "status": step_status, "http_status": 500, "ms": 37},
+                ],
+                "secret_check": None,
+                "started_at": started,
+                "duration_ms": 905,
+            },
+            {"loginprobe/alpha/login": Track(2, 0, "hub_error", started)},
+            [],
+            0.0,
+            started,
+        )
+    store.close()
+    rows = json.loads(probe(tmp_path, "list", "--json").stdout)
+    alpha = rows[0]
+    assert (alpha["verdict"], alpha["incident"], alpha["last_probe_at"]) == (
+        "hub_error",
+        "hub_error",
+        started,
+    )
+    table = probe(tmp_path, "list").stdout
+    assert "hub_error (login)" in table
+    # Failing: the next probe was due retry_after_failure (20s) after the last one began, 30s
+    # ago, and no monitor ran it.
+    assert re.search(r"due \d+s ago", table), table
+    history = json.loads(probe(tmp_path, "history", "alpha", "--json").stdout)
+    assert [h["code"] for h in history] == ["hub_error", "ok"]
+    assert history[0]["steps"][1] == {
+        "name": "hub_login",
+        "status": "failed",
+        "http_status": 500,
+        "ms": 37,
+    }
+    shown = probe(tmp_path, "history", "alpha").stdout
+    assert "hub_start:211 · hub_login:37" in shown and "905" in shown
+
+
+def test_history_without_a_store_says_so_and_shows_nothing(tmp_path: Path) -> None:
+    proc = probe(tmp_path, "history", "alpha", "--json")
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout) == []
+    assert "no state store at state.sqlite yet" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_flows_and_check_speak_json(tmp_path: Path) -> None:
+    flows = json.loads(probe(tmp_path, "flows", "--json").stdout)
+    assert {"name": "generic_oidc"} in flows
+    ok = probe(tmp_path, "check", "--json")
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout) == {
+        "config": str(tmp_path / "config.toml"),
+        "ok": True,
+        "hubs": ["alpha", "beta"],
+        "problems": [],
+    }
+    (tmp_path / "config.toml").write_text(
+        HUBS.replace('password_env = "P"', 'password_env = "X"', 1)
+    )
+    bad = probe(tmp_path, "check", "--json")
+    assert bad.returncode == 2
+    report = json.loads(bad.stdout)
+    assert report["ok"] is False
+    assert report["problems"] == [
+        f"{tmp_path / 'config.toml'}: hubs.alpha.password_env: environment variable X is not set (hub alpha)"
+    ]

@@ -22,7 +22,7 @@ from loginprobe.model import (
 )
 from loginprobe.paging import build_event
 from loginprobe.redact import Redactor
-from loginprobe.store import OutboxStats, Store, StoreError
+from loginprobe.store import OutboxStats, Store, StoreError, sqlite_file_missing
 
 HUB = "utoronto"
 KEY = login_key(HUB)
@@ -109,6 +109,11 @@ def test_record_writes_verdict_tracks_and_events_together(store: Store) -> None:
         "step": "callback",
         "started_at": NOW_ISO,
         "duration_ms": 1234,
+        "steps": [
+            {"name": "open hub", "status": "ok", "http_status": 200, "ms": 100},
+            {"name": "callback", "status": "failed", "http_status": 500, "ms": 50},
+        ],
+        "evidence": None,
     }
     assert store.tracks() == {KEY: open_track, PROBER_KEY: Track(successes=3)}
     got = store.next_event()
@@ -244,6 +249,53 @@ def test_history_is_newest_first_limited_and_per_hub(store: Store) -> None:
     assert store.history(HUB, limit=2)[0]["started_at"] == "2025-01-01T00:04:00+00:00"
     assert [h["code"] for h in store.history("other")] == ["timeout"]
     assert store.history("nobody") == []
+
+
+def test_history_can_list_only_failures(store: Store) -> None:
+    codes = [Code.HUB_ERROR, Code.OK, Code.TIMEOUT, Code.OK]
+    for i, code in enumerate(codes):
+        record(store, result(code, started_at=f"2025-01-01T00:0{i}:00+00:00"))
+    failures = store.history(HUB, 5, failing=True)
+    assert [(h["code"], h["started_at"]) for h in failures] == [
+        ("timeout", "2025-01-01T00:02:00+00:00"),
+        ("hub_error", "2025-01-01T00:00:00+00:00"),
+    ]
+
+
+def test_history_carries_the_evidence_files_a_probe_saved(store: Store) -> None:
+    data = result().to_json()
+    data["evidence"] = {"dir": "utoronto/20250101T000000Z", "screenshot": "screenshot.png"}
+    store.record(data, {}, [], NOW, NOW_ISO)
+    [row] = store.history(HUB)
+    assert row["evidence"] == data["evidence"]
+
+
+def test_since_is_the_start_of_the_current_run_of_one_verdict(store: Store) -> None:
+    assert store.since(HUB) is None
+    codes = [Code.OK, Code.HUB_ERROR, Code.OK, Code.OK, Code.OK]
+    for i, code in enumerate(codes):
+        record(store, result(code, started_at=f"2025-01-01T00:0{i}:00+00:00"))
+    record(store, result(Code.HUB_ERROR, hub="other", started_at="2025-01-01T00:09:00+00:00"))
+    assert store.since(HUB) == "2025-01-01T00:02:00+00:00"
+    record(store, result(Code.TIMEOUT, started_at="2025-01-01T00:05:00+00:00"))
+    assert store.since(HUB) == "2025-01-01T00:05:00+00:00"
+    assert store.since("other") == "2025-01-01T00:09:00+00:00"
+
+
+def test_a_hub_that_never_changed_is_in_its_state_since_its_first_probe(store: Store) -> None:
+    for i in range(3):
+        record(store, result(Code.OK, started_at=f"2025-01-01T00:0{i}:00+00:00"))
+    assert store.since(HUB) == "2025-01-01T00:00:00+00:00"
+
+
+def test_a_missing_sqlite_file_is_recognised_without_creating_it(tmp_path: Path) -> None:
+    missing = tmp_path / "none.sqlite"
+    assert sqlite_file_missing(f"sqlite:///{missing}") == str(missing)
+    assert not missing.exists()
+    Store(f"sqlite:///{missing}").close()
+    assert sqlite_file_missing(f"sqlite:///{missing}") is None
+    assert sqlite_file_missing("sqlite://") is None  # in memory
+    assert sqlite_file_missing("postgresql://u:p@db/x") is None
 
 
 # -- durability and errors ---------------------------------------------------------------------

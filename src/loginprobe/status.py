@@ -1,0 +1,168 @@
+"""Where each hub stands: the data behind the status page, /api/status and `probe list`.
+
+Pure: the store's history rows, the incident tracks and the expiry dates go in, plain JSON-able
+dicts come out (keys may be added, never renamed). Gathering the inputs is the caller's job (web.py
+from the running monitor, cli.py from the store), so both show the same thing the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from loginprobe.incidents import PROBER_KEY, Thresholds, Track, settled
+
+RECENT_PROBES = 10
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def iso(when: datetime | None) -> str | None:
+    return when.astimezone(UTC).isoformat(timespec="seconds") if when else None
+
+
+def relative(when: datetime | None, now: datetime) -> str:
+    """ "3m ago", "in 12s", "now": how a person reads a time on a status page."""
+    if when is None:
+        return "—"
+    seconds = round((when - now).total_seconds())
+    if seconds == 0:
+        return "now"
+    n = abs(seconds)
+    if n < 90:
+        amount = f"{n}s"
+    elif n < 90 * 60:
+        amount = f"{round(n / 60)}m"
+    elif n < 36 * 3600:
+        amount = f"{n / 3600:.1f}h".replace(".0h", "h")
+    else:
+        amount = f"{round(n / 86400)}d"
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"
+
+
+def estimate_next_probe(
+    last_started_at: str | None,
+    track: Track,
+    thresholds: Thresholds,
+    interval: float,
+    retry_after_failure: float,
+) -> datetime | None:
+    """When `probe serve` will probe again, read from the store alone (for `probe list`): the
+    monitor schedules start to start, `retry_after_failure` after a failure and until an incident
+    has resolved, else `interval` (monitor.py, _probe_job)."""
+    last = parse_time(last_started_at)
+    if last is None:
+        return None
+    period = interval if settled(track, thresholds) else retry_after_failure
+    return last + timedelta(seconds=period)
+
+
+def hub_incidents(hub: str, tracks: Mapping[str, Track]) -> list[dict[str, Any]]:
+    """The hub's open incidents (login, secret expiry, TLS), by dedup key."""
+    prefix = f"loginprobe/{hub}/"
+    return [
+        {
+            "key": key,
+            "concern": key.removeprefix(prefix),
+            "code": t.open_code,
+            "opened_at": t.opened_at,
+            "failures": t.failures,
+        }
+        for key, t in sorted(tracks.items())
+        if key.startswith(prefix) and t.is_open
+    ]
+
+
+def prober_incident(tracks: Mapping[str, Track]) -> dict[str, Any] | None:
+    t = tracks.get(PROBER_KEY)
+    if t is None or not t.is_open:
+        return None
+    return {
+        "key": PROBER_KEY,
+        "code": t.open_code,
+        "opened_at": t.opened_at,
+        "failures": t.failures,
+    }
+
+
+def hub_status(
+    name: str,
+    *,
+    url: str,
+    recent: list[dict[str, Any]],
+    since: str | None,
+    tracks: Mapping[str, Track],
+    now: datetime,
+    next_probe_at: datetime | None = None,
+    probing: bool = False,
+    last_failure: dict[str, Any] | None = None,
+    secret_expires: date | None = None,
+    secret_expires_source: str = "config",
+    certificates: Mapping[str, datetime] | None = None,
+) -> dict[str, Any]:
+    """One hub. `recent` and `last_failure` are Store.history rows, newest first."""
+    latest = recent[0] if recent else None
+    return {
+        "hub": name,
+        "url": url,
+        "verdict": (
+            {k: latest[k] for k in ("code", "severity", "summary", "step")} if latest else None
+        ),
+        "since": since,
+        "last_probe_at": latest["started_at"] if latest else None,
+        "next_probe_at": iso(next_probe_at),
+        "probing": probing,
+        "incidents": hub_incidents(name, tracks),
+        "secret_expiry": (
+            {
+                "date": secret_expires.isoformat(),
+                "days_left": (secret_expires - now.date()).days,
+                "source": secret_expires_source,
+            }
+            if secret_expires
+            else None
+        ),
+        "certificates": [
+            {
+                "host": host,
+                "expires_at": iso(not_after),
+                "days_left": (not_after - now).days,
+            }
+            for host, not_after in sorted((certificates or {}).items())
+        ],
+        "last_failure": last_failure,
+        "recent": recent,
+    }
+
+
+def status_document(
+    hubs: list[dict[str, Any]],
+    *,
+    now: datetime,
+    tracks: Mapping[str, Track],
+    location: str = "",
+    health: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything the status page shows; /api/status serves it as it is."""
+    failing = [h["hub"] for h in hubs if h["verdict"] and h["verdict"]["code"] != "ok"]
+    return {
+        "generated_at": iso(now),
+        "location": location,
+        "monitor": {
+            "status": health.get("status") if health else None,
+            "problems": list(health.get("problems", [])) if health else [],
+        },
+        "failing": failing,
+        "incidents_open": sorted(k for k, t in tracks.items() if t.is_open),
+        "prober_incident": prober_incident(tracks),
+        "hubs": hubs,
+    }

@@ -1,0 +1,200 @@
+"""statuspage: the status document as one self-contained, escaped HTML page (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+from typing import Any
+
+from loginprobe.incidents import Track
+from loginprobe.status import hub_status, status_document
+from loginprobe.statuspage import evidence_links, render
+
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+
+
+class Page(HTMLParser):
+    """What a browser would see: tags with their attributes, and the text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def all(self, tag: str, **attrs: str) -> list[dict[str, str | None]]:
+        return [
+            a
+            for t, a in self.tags
+            if t == tag and all(k in a and (v == "" or a[k] == v) for k, v in attrs.items())
+        ]
+
+    @property
+    def plain(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+def probe_row(
+    code: str, started: str, summary: str = "", evidence: object = None
+) -> dict[str, Any]:
+    return {
+        "code": code,
+        "severity": "info" if code == "ok" else "critical",
+        "summary": summary or f"h: {code}",
+        "step": None if code == "ok" else "oauth_callback",
+        "started_at": started,
+        "duration_ms": 1834,
+        "steps": [
+            {"name": "hub_start", "status": "ok", "http_status": 200, "ms": 244},
+            {
+                "name": "oauth_callback",
+                "status": "ok" if code == "ok" else "failed",
+                "http_status": 500,
+                "ms": 88,
+            },
+        ],
+        "evidence": evidence,
+    }
+
+
+def doc(*hubs: dict[str, Any], tracks: dict[str, Track] | None = None) -> dict[str, Any]:
+    return status_document(list(hubs), now=NOW, tracks=tracks or {}, location="probe-1")
+
+
+def failing_hub(summary: str = "", evidence: object = None) -> dict[str, Any]:
+    bad = probe_row("client_secret_expired", "2026-11-26T11:59:30+00:00", summary, evidence)
+    return hub_status(
+        "uoft",
+        url="https://hub.uoft.example",
+        recent=[bad, probe_row("ok", "2026-11-26T11:58:30+00:00")],
+        since="2026-11-26T11:59:30+00:00",
+        tracks={
+            "loginprobe/uoft/login": Track(
+                1, 0, "client_secret_expired", "2026-11-26T11:59:31+00:00"
+            )
+        },
+        now=NOW,
+        next_probe_at=NOW + timedelta(seconds=15),
+        last_failure=bad,
+        secret_expires=date(2026, 11, 20),
+        certificates={"hub.uoft.example": NOW + timedelta(days=5)},
+    )
+
+
+def test_page_is_self_contained_phone_ready_and_refreshes_itself() -> None:
+    html = render(doc(failing_hub()), refresh_s=30)
+    page = Page(html)
+    assert page.all("meta", name="viewport")
+    assert page.all("meta", **{"http-equiv": "refresh", "content": "30"})
+    assert not page.all("script") and not page.all("link")  # no JS, no external stylesheet
+    assert all(not (a.get("src") or "").startswith(("http:", "https:", "//")) for _, a in page.tags)
+    assert html.startswith("<!doctype html>")
+
+
+def test_each_hub_shows_verdict_since_incident_expiry_and_step_timings() -> None:
+    page = Page(render(doc(failing_hub())))
+    [section] = page.all("section", **{"data-hub": "uoft"})
+    assert section["data-code"] == "client_secret_expired"
+    assert "sev-critical" in (section["class"] or "")
+    text = page.plain
+    assert "h: client_secret_expired" in text
+    assert "since 11:59:30 UTC (30s ago)" in text
+    assert "next probe 12:00:15 UTC (in 15s)" in text
+    assert (
+        "open: client_secret_expired (login, since 11:59:31 UTC (29s ago), 1 failing probe)" in text
+    )
+    assert "client secret expires 2026-11-20: expired 6 days ago" in text
+    assert "TLS certificate hub.uoft.example expires 2026-12-01: 5 days" in text
+    probes = page.all("li", **{"data-started": ""})
+    assert [(p["data-started"], p["data-code"]) for p in probes] == [
+        ("2026-11-26T11:59:30+00:00", "client_secret_expired"),
+        ("2026-11-26T11:58:30+00:00", "ok"),
+    ]
+    steps = [(a["data-step"], a["data-ms"]) for a in page.all("span", **{"data-step": ""})]
+    assert steps == [("hub_start", "244"), ("oauth_callback", "88")] * 2
+    assert "hub_start 244 ms" in text and "1834 ms" in text
+
+
+def test_a_script_in_a_summary_is_shown_as_text_never_run() -> None:
+    evil = 'uoft: IdP said <script>alert("x")</script> & <img src=x onerror=alert(1)>'
+    html = render(doc(failing_hub(summary=evil)))
+    assert "<script>" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    page = Page(html)
+    assert not page.all("script")
+    assert evil in page.plain  # the reader still sees exactly what the IdP said
+
+
+def test_a_hub_name_or_url_cannot_break_out_of_attributes() -> None:
+    h = failing_hub()
+    h["hub"] = 'x" onmouseover="alert(1)'
+    h["url"] = "javascript:alert(1)"
+    page = Page(render(doc(h)))
+    assert not any("onmouseover" in a for _, a in page.tags)
+    assert not any((a.get("href") or "").startswith("javascript:") for _, a in page.tags)
+
+
+def test_evidence_of_the_last_failure_links_under_artifacts() -> None:
+    evidence = {
+        "dir": "uoft/20261126T115930Z",
+        "screenshot": "screenshot.png",
+        "html": "page.html",
+        "trace": "trace.zip",
+    }
+    page = Page(render(doc(failing_hub(evidence=evidence))))
+    hrefs = {a["href"] for a in page.all("a") if (a["href"] or "").startswith("artifacts/")}
+    assert hrefs == {
+        "artifacts/uoft/20261126T115930Z/screenshot.png",
+        "artifacts/uoft/20261126T115930Z/page.html",
+        "artifacts/uoft/20261126T115930Z/trace.zip",
+    }
+    assert [a["src"] for a in page.all("img")] == ["artifacts/uoft/20261126T115930Z/screenshot.png"]
+
+
+def test_without_evidence_the_failure_shows_no_links() -> None:
+    page = Page(render(doc(failing_hub(evidence=None))))
+    assert "Last failure" in page.plain
+    assert not [a for a in page.all("a") if "artifacts/" in (a.get("href") or "")]
+    assert not page.all("img")
+
+
+def test_evidence_paths_that_leave_the_artifacts_dir_are_not_linked() -> None:
+    for bad in (
+        {"dir": "../etc", "screenshot": "passwd"},
+        {"dir": "/etc", "screenshot": "passwd"},
+        {"dir": "uoft/x", "screenshot": "../../x.png"},
+        {"dir": "uoft/x", "screenshot": "https://evil.example/x.png"},
+        {"screenshot": "x.png"},
+        "uoft/x/screenshot.png",
+    ):
+        assert evidence_links(bad) == [], bad
+    # Only files named by a string link; other keys (a size, a note) are not files.
+    assert evidence_links({"dir": "uoft/x", "screenshot": "shot.png", "bytes": 3}) == [
+        ("screenshot", "artifacts/uoft/x/shot.png")
+    ]
+
+
+def test_a_hub_not_probed_yet_says_so() -> None:
+    h = hub_status("new", url="https://new.example", recent=[], since=None, tracks={}, now=NOW)
+    page = Page(render(doc(h)))
+    assert "not probed yet" in page.plain and "No probe has finished yet." in page.plain
+
+
+def test_the_title_names_the_failing_hubs() -> None:
+    ok = hub_status(
+        "fine",
+        url="https://fine.example",
+        recent=[probe_row("ok", "2026-11-26T11:59:00+00:00")],
+        since=None,
+        tracks={},
+        now=NOW,
+    )
+    assert "<title>FAILING: uoft · loginprobe</title>" in render(doc(ok, failing_hub()))
+    assert "<title>all ok · loginprobe</title>" in render(doc(ok))
+    assert "2 hubs · 1 failing · 0 incidents open" in render(doc(ok, failing_hub()))
