@@ -27,7 +27,7 @@ from rich.text import Text
 
 from loginprobe import config as cfg
 from loginprobe.browser import BrowserNotFound, choose_executable, open_browser
-from loginprobe.flows import available_flows
+from loginprobe.flows import available_flows, describe_flow, is_flow_file
 from loginprobe.logs import configure_logging
 from loginprobe.model import Code, ProbeResult
 from loginprobe.probe import probe_hub, prober_failed
@@ -164,13 +164,41 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
 
 @app.command()
 def flows(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
-    """List the login flows available in probes/."""
-    names = sorted(available_flows())
+    """List the login flows: those in probes/ and any flow file a hub in the config names."""
+    refs: dict[str, list[str]] = {name: [] for name in sorted(available_flows())}
+    try:  # the config is optional here: without one, the built-in flows are still listed
+        hubs = cfg.load(cfg.config_path(State.config_arg)).config.hubs
+    except cfg.ConfigError:
+        hubs = {}
+    for hub_name, hub in hubs.items():
+        refs.setdefault(hub.flow, []).append(hub_name)
+    rows: list[dict[str, Any]] = []
+    for ref, used_by in refs.items():
+        try:
+            summary, options = describe_flow(ref)
+        except LookupError as err:
+            summary, options = f"cannot load: {err}", {}
+        rows.append(
+            {
+                "name": ref,
+                "file": is_flow_file(ref),
+                "summary": summary,
+                "options": options,
+                "used_by": used_by,
+            }
+        )
     if as_json:
-        _print_json([{"name": n} for n in names])
+        _print_json(rows)
         return
-    for name in names:
-        out.print(name)
+    table = Table("flow", "what it logs in to", "options", "hubs")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["summary"],
+            "\n".join(f"{k}: {v}" for k, v in r["options"].items()),
+            ", ".join(r["used_by"]),
+        )
+    out.print(table)
 
 
 @app.command()

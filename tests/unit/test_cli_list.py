@@ -152,8 +152,10 @@ def test_history_without_a_store_says_so_and_shows_nothing(tmp_path: Path) -> No
 
 
 def test_flows_and_check_speak_json(tmp_path: Path) -> None:
-    flows = json.loads(probe(tmp_path, "flows", "--json").stdout)
-    assert {"name": "generic_oidc"} in flows
+    flows = {f["name"]: f for f in json.loads(probe(tmp_path, "flows", "--json").stdout)}
+    assert {"generic_oidc", "azuread", "github", "cilogon"} <= set(flows)
+    assert flows["generic_oidc"]["used_by"] == ["alpha", "beta"]
+    assert set(flows["cilogon"]["options"]) == {"institution", "then"}
     ok = probe(tmp_path, "check", "--json")
     assert ok.returncode == 0
     assert json.loads(ok.stdout) == {
@@ -172,3 +174,23 @@ def test_flows_and_check_speak_json(tmp_path: Path) -> None:
     assert report["problems"] == [
         f"{tmp_path / 'config.toml'}: hubs.alpha.password_env: environment variable X is not set (hub alpha)"
     ]
+
+
+def test_flows_lists_a_hub_s_own_flow_file_with_its_options(tmp_path: Path) -> None:
+    (tmp_path / "campus.py").write_text(
+        '"""Login on the campus SSO."""\nOPTIONS = {"realm": "which realm"}\n'
+        "async def login(page, ctx):\n    pass\n"
+    )
+    (tmp_path / "config.toml").write_text(
+        HUBS.replace('flow = "generic_oidc"', 'flow = "campus.py"', 1)
+    )
+    flows = {f["name"]: f for f in json.loads(probe(tmp_path, "flows", "--json").stdout)}
+    own = flows[str(tmp_path / "campus.py")]
+    assert own == {
+        "name": str(tmp_path / "campus.py"),
+        "file": True,
+        "summary": "Login on the campus SSO.",
+        "options": {"realm": "which realm"},
+        "used_by": ["alpha"],
+    }
+    assert "Login on the campus SSO." in probe(tmp_path, "flows").stdout
