@@ -210,7 +210,8 @@ class Sandbox:
         self.stop()
 
     def start(self) -> None:
-        if not (NODE_MODULES / "configurable-http-proxy").is_dir():
+        needed = ["configurable-http-proxy"] + (["oidc-provider"] if self.provider == "oidc" else [])
+        if not all((NODE_MODULES / name).is_dir() for name in needed):
             raise SandboxError(f"npm packages missing: run `npm ci --prefix {HERE}`")
         try:
             self.pagerduty.start()

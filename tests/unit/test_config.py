@@ -402,7 +402,7 @@ def test_relative_secret_file_is_read_beside_the_config_not_the_cwd(
 def test_the_example_config_at_the_root_is_valid() -> None:
     root = Path(__file__).resolve().parents[2] / "config.toml"
     loaded = load(root)
-    assert set(loaded.config.hubs) == {"example", "research"}
+    assert set(loaded.config.hubs) == {"example", "research", "utoronto", "campus"}
     env = {
         "EXAMPLE_TEST_USERNAME": "u",
         "EXAMPLE_TEST_PASSWORD": "p",
