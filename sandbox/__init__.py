@@ -81,6 +81,7 @@ HUB_FAULTS = {
     "login_500": "the hub answers 500 on /hub/oauth_login",
     "user_forbidden": "the hub refuses the test user (403)",
     "stale_secret": "the hub sends an old client secret (a reverted deployment)",
+    "state_cookie_lost": "the hub's OAuth state cookie never reaches the callback",
 }
 FAULTS = {**IDP_FAULTS, **HUB_FAULTS}
 _IDP_WIRE_NAMES = {"idp_down": "down", "idp_slow": "slow_seconds"}
@@ -210,7 +211,9 @@ class Sandbox:
         self.stop()
 
     def start(self) -> None:
-        needed = ["configurable-http-proxy"] + (["oidc-provider"] if self.provider == "oidc" else [])
+        needed = ["configurable-http-proxy"] + (
+            ["oidc-provider"] if self.provider == "oidc" else []
+        )
         if not all((NODE_MODULES / name).is_dir() for name in needed):
             raise SandboxError(f"npm packages missing: run `npm ci --prefix {HERE}`")
         try:

@@ -52,6 +52,13 @@ class SandboxLoginHandler(Base.login_handler):  # type: ignore[name-defined,misc
             raise web.HTTPError(500, "sandbox fault: login_500")
         return super().get()
 
+    def set_state_cookie(self, state_cookie_value: str) -> None:
+        if fault("state_cookie_lost"):
+            # What a proxy that drops cookies (or replicas without a shared cookie secret) does:
+            # the callback finds no state cookie and OAuthenticator answers "OAuth state mismatch".
+            return
+        super().set_state_cookie(state_cookie_value)
+
 
 class SandboxAuthenticator(Base):  # type: ignore[misc,valid-type]
     login_handler = SandboxLoginHandler

@@ -259,15 +259,19 @@ def token_not_returned(obs: Observation) -> Verdict | None:
 
 
 def state_mismatch(obs: Observation) -> Verdict | None:
+    """OAuthenticator's "OAuth state mismatch" / "OAuth state missing from cookies"."""
     f = _callback_failure(obs)
-    if f is None or "state mismatch" not in f.detail.lower():
+    if f is None or "oauth state" not in f.detail.lower():
         return None
+    said = next(
+        (p.strip() for p in f.detail.split("|") if "oauth state" in p.lower()), f.detail
+    ).split(": ")[-1]
     return _verdict(
         obs,
         Code.CALLBACK_ERROR,
-        'every login fails at the callback with "OAuth state mismatch": the hub lost its '
-        "state cookie between /hub/oauth_login and the callback (cookie settings, a proxy "
-        "dropping cookies, or hub replicas that do not share a cookie secret)",
+        f'every login fails at the callback with "{said}": the hub lost its OAuth state cookie '
+        "between /hub/oauth_login and the callback (cookie settings, a proxy dropping cookies, or "
+        "hub replicas that do not share a cookie secret)",
         _at(f),
         f,
     )

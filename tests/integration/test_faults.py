@@ -50,6 +50,13 @@ FAULTS: list[tuple[str, Any, str, str, tuple[str, ...]]] = [
     ),
     ("password_wrong", True, "login_rejected", "idp_login", ("Invalid username or password",)),
     ("user_forbidden", True, "access_denied", "oauth_callback", ("refuses the logged-in",)),
+    (
+        "state_cookie_lost",
+        True,
+        "callback_error",
+        "oauth_callback",
+        ("OAuth state missing from cookies", "state cookie"),
+    ),
     ("consent_blocked", True, "login_rejected", "idp_consent", ("never set up",)),
 ]
 
