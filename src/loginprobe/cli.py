@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import signal
 import socket
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,7 @@ from rich.text import Text
 
 from loginprobe import config as cfg
 from loginprobe.browser import BrowserNotFound, choose_executable, open_browser
+from loginprobe.evidence import plan_for
 from loginprobe.flows import available_flows
 from loginprobe.logs import configure_logging
 from loginprobe.model import Code, ProbeResult
@@ -360,15 +363,24 @@ async def _run_once(
     loaded: cfg.LoadedConfig, hub: str, secrets: cfg.HubSecrets, redactor: Redactor
 ) -> ProbeResult:
     spec = loaded.config.hubs[hub]
+    m = loaded.config.monitor
     started_at, t0 = datetime.now(UTC), time.monotonic()
     try:
-        async with (
-            async_playwright() as pw,
-            open_browser(pw, loaded.config.browser.executable) as b,
-        ):
-            return await probe_hub(
-                b, hub, spec, secrets, timeout=loaded.config.hub_timeout(hub), redactor=redactor
-            )
+        with tempfile.TemporaryDirectory(prefix="loginprobe-traces-") as traces:
+            plan = plan_for(m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, Path(traces))
+            async with (
+                async_playwright() as pw,
+                open_browser(pw, loaded.config.browser.executable, Path(traces)) as b,
+            ):
+                return await probe_hub(
+                    b,
+                    hub,
+                    spec,
+                    secrets,
+                    timeout=loaded.config.hub_timeout(hub),
+                    redactor=redactor,
+                    evidence=plan,
+                )
     except Exception as e:  # no browser, or the prober broke: a probe_error, never a hub outage
         log.debug("probe crashed", hub=hub, exc_info=True)
         return prober_failed(hub, spec, e, redactor, started_at, t0)
@@ -402,6 +414,11 @@ def _print_human(result: ProbeResult, redactor: Redactor) -> None:
     v = result.verdict
     style = "bold green" if v.ok else ("bold yellow" if v.severity == "warning" else "bold red")
     out.print(Text(f"{v.code}: ", style=style) + Text(redactor.text(v.summary)))
+    ev = result.evidence
+    if ev is not None:
+        out.print(Text(f"evidence: {ev.dir}"))
+        if ev.trace:
+            out.print(Text(f"trace:    playwright show-trace {shlex.quote(ev.trace)}"))
 
 
 def main() -> None:

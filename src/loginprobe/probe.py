@@ -7,20 +7,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-from playwright.async_api import Browser
+import structlog
+from playwright.async_api import Browser, BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
 from loginprobe.classify import classify
 from loginprobe.config import Hub, HubSecrets
+from loginprobe.evidence import Captured, EvidencePlan, TraceRecorder, save
 from loginprobe.flows import SelectorOverrides, load_flow
 from loginprobe.journey import Journey, run_journey
-from loginprobe.model import Failure, FailureKind, Observation, ProbeResult, SecretCheck, Step
+from loginprobe.model import (
+    Evidence,
+    Failure,
+    FailureKind,
+    Observation,
+    ProbeResult,
+    SecretCheck,
+    Step,
+)
 from loginprobe.redact import Redactor
+from loginprobe.scrub import Scrubber
 from loginprobe.secretcheck import check_secret
+
+log = structlog.get_logger("loginprobe")
+
+# Screenshot, HTML and trace of a failed page: bounded, so a wedged page cannot stall the probe.
+CAPTURE_TIMEOUT_S = 10.0
 
 
 async def run_secret_check(hub: Hub, secrets: HubSecrets, timeout: float) -> SecretCheck | None:
@@ -37,31 +55,80 @@ async def run_secret_check(hub: Hub, secrets: HubSecrets, timeout: float) -> Sec
         )
 
 
+@dataclass
+class _Walk:
+    steps: tuple[Step, ...]
+    failure: Failure | None
+    error: Exception | None  # the prober broke (browser crash, a bug in a flow)
+    captured: Captured | None  # evidence material of a failed walk, not yet written
+
+
 async def _journey(
-    browser: Browser, name: str, hub: Hub, secrets: HubSecrets, timeout: float, redactor: Redactor
-) -> tuple[tuple[Step, ...], Failure | None]:
+    browser: Browser,
+    name: str,
+    hub: Hub,
+    secrets: HubSecrets,
+    timeout: float,
+    redactor: Redactor,
+    plan: EvidencePlan | None,
+) -> _Walk:
     flow = load_flow(hub.flow)
     context = await browser.new_context()
+    recorder = TraceRecorder(context, plan) if plan is not None else None
+    walk: _Walk | None = None
     try:
-        return await run_journey(
-            context,
-            lambda page: Journey(
-                page=page,
-                hub_url=hub.url,
-                flow=flow,
-                username=secrets.username,
-                password=secrets.password.get_secret_value(),
-                totp_secret=secrets.totp_secret.get_secret_value() if secrets.totp_secret else None,
-                selectors=SelectorOverrides(**hub.selectors.model_dump()),
-                element_timeout=min(15.0, timeout),
-                redactor=redactor,
-            ),
-            timeout,
-        )
+        if recorder is not None:
+            await recorder.start()
+        try:
+            steps, failure = await run_journey(
+                context,
+                lambda page: Journey(
+                    page=page,
+                    hub_url=hub.url,
+                    flow=flow,
+                    username=secrets.username,
+                    password=secrets.password.get_secret_value(),
+                    totp_secret=(
+                        secrets.totp_secret.get_secret_value() if secrets.totp_secret else None
+                    ),
+                    selectors=SelectorOverrides(**hub.selectors.model_dump()),
+                    element_timeout=min(15.0, timeout),
+                    redactor=redactor,
+                ),
+                timeout,
+            )
+        except Exception as err:
+            note = redactor.text(f"the prober failed: {type(err).__name__}: {err}")[:300]
+            walk = _Walk((), None, err, await _capture(recorder, context, note))
+            return walk
+        why = f"{failure.step}: {failure.detail}"[:300] if failure else None
+        walk = _Walk(steps, failure, None, await _capture(recorder, context, why))
+        return walk
     finally:
         # A dead browser may never answer: don't let closing hang the probe.
         with contextlib.suppress(PlaywrightError, TimeoutError):
             await asyncio.wait_for(context.close(), 5)
+        if recorder is not None and (walk is None or walk.captured is None):
+            recorder.forget()
+
+
+async def _capture(
+    recorder: TraceRecorder | None, context: BrowserContext, note: str | None
+) -> Captured | None:
+    """Stop the trace; for a failed walk (a note) keep it with a screenshot and the HTML."""
+    if recorder is None:
+        return None
+    page = context.pages[-1] if context.pages else None
+    try:
+        captured = await asyncio.wait_for(recorder.stop(page, note), CAPTURE_TIMEOUT_S)
+    except (PlaywrightError, TimeoutError, OSError) as err:
+        log.warning("no evidence captured", error=f"{type(err).__name__}: {err}"[:300])
+        recorder.forget()
+        return None
+    if note is None:
+        captured.discard()
+        return None
+    return captured
 
 
 def prober_failure(err: BaseException, redactor: Redactor) -> Failure:
@@ -97,25 +164,60 @@ async def probe_hub(
     *,
     timeout: float,
     redactor: Redactor,
+    evidence: EvidencePlan | None = None,
 ) -> ProbeResult:
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
-    journey, secret = await asyncio.gather(
-        _journey(browser, name, hub, secrets, timeout, redactor),
+    walk, secret = await asyncio.gather(
+        _journey(browser, name, hub, secrets, timeout, redactor, evidence),
         run_secret_check(hub, secrets, timeout),
         return_exceptions=True,
     )
-    if isinstance(journey, BaseException):
-        if not isinstance(journey, Exception):
-            raise journey
+    captured: Captured | None = None
+    if isinstance(walk, BaseException):
+        if not isinstance(walk, Exception):
+            raise walk
+        walk = _Walk((), None, walk, None)
+    captured = walk.captured
+    steps, failure = walk.steps, walk.failure
+    if walk.error is not None:
         # The browser crashed or the flow has a bug: the prober broke, not the hub.
-        steps: tuple[Step, ...] = ()
-        failure: Failure | None = prober_failure(journey, redactor)
-    else:
-        steps, failure = journey
+        steps, failure = (), prober_failure(walk.error, redactor)
     if isinstance(secret, BaseException):
         if not isinstance(secret, Exception):
             raise secret
         secret = SecretCheck("inconclusive", detail=f"secret check failed: {type(secret).__name__}")
     obs = Observation(hub=name, steps=steps, failure=failure, secret_check=secret, hub_url=hub.url)
-    return _result(obs, started_at, t0)
+    result = _result(obs, started_at, t0)
+    if captured is not None:
+        try:
+            if evidence is not None and not result.verdict.ok:
+                scrubber = Scrubber.of(secrets.values())
+                written = await asyncio.to_thread(
+                    _save_quietly, captured, evidence, name, started_at, scrubber, redactor
+                )
+                result = dataclasses.replace(result, evidence=written)
+        finally:
+            captured.discard()
+    return result
+
+
+def _save_quietly(
+    captured: Captured,
+    plan: EvidencePlan,
+    hub: str,
+    when: datetime,
+    scrubber: Scrubber,
+    redactor: Redactor,
+) -> Evidence | None:
+    """Evidence or None: a full disk or a wrong permission never changes the verdict."""
+    try:
+        return save(captured, plan, hub, when, scrubber)
+    except Exception as err:
+        log.error(
+            "evidence not written",
+            hub=hub,
+            artifacts_dir=str(plan.root),
+            error=redactor.text(f"{type(err).__name__}: {err}")[:300],
+        )
+        return None
