@@ -209,7 +209,12 @@ def _page_once(
     action = Action("trigger", login_key(result.hub), result.verdict)
     event = redactor.data(
         build_event(
-            action, result, hub_url=loaded.config.hubs[result.hub].url, location=_location(loaded)
+            action,
+            result,
+            hub_url=loaded.config.hubs[result.hub].url,
+            location=_location(loaded),
+            runbook_url=loaded.config.runbook(str(result.verdict.code)),
+            public_url=loaded.config.monitor.public_url or "",
         )
     )
     sender = PagerDutySender(

@@ -51,7 +51,7 @@ def parse_duration(value: object) -> float:
     text = value.strip()
     parts = _DURATION.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f'invalid duration {value!r} (use e.g. "500ms", "90s", "2m", "1h", "14d")')
+        raise ValueError(f'invalid duration {value!r} (use e.g. "500ms", "90s", "2m", "1h")')
     unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
     seconds = sum(float(n) * unit[u] for n, u in parts)
     if seconds <= 0:
