@@ -12,6 +12,7 @@ write is logged and the probe carries on.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import shutil
@@ -35,6 +36,8 @@ log = structlog.get_logger("loginprobe")
 SCREENSHOT, HTML, TRACE = "screenshot.png", "page.html", "trace.zip"
 FILES = (SCREENSHOT, HTML, TRACE)
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+SCREENSHOT_TIMEOUT_S = 3.0
+HTML_TIMEOUT_S = 2.0
 _STAMP = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d{1,4}))?$")
 _HUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Fields a screenshot must not show: whatever was typed (dots for a password, but a TOTP code or
@@ -159,20 +162,24 @@ class TraceRecorder:
         shot: bytes | None = None
         html: str | None = None
         if note is not None and page is not None and not page.is_closed():
+            # Each part bounded on its own: a page stuck in a navigation (the probe timed out
+            # waiting for it) may never answer, and the trace matters most.
             if self.started:
-                with contextlib.suppress(PlaywrightError):
+                with contextlib.suppress(PlaywrightError, TimeoutError):
                     # Shown in the trace viewer's action list: where and why the probe stopped.
-                    await self.context.tracing.group(f"probe failed: {note}")
-                    await self.context.tracing.group_end()
+                    await asyncio.wait_for(self.context.tracing.group(f"probe failed: {note}"), 2)
+                    await asyncio.wait_for(self.context.tracing.group_end(), 2)
             try:
                 mask = [page.locator(TYPED_FIELDS)]
-                shot = await page.screenshot(full_page=True, mask=mask, timeout=5000)
+                shot = await page.screenshot(
+                    full_page=True, mask=mask, timeout=SCREENSHOT_TIMEOUT_S * 1000
+                )
             except PlaywrightError as err:
                 log.warning("no screenshot", error=str(err).splitlines()[0][:200])
             try:
-                html = await page.content()
-            except PlaywrightError as err:
-                log.warning("no page HTML", error=str(err).splitlines()[0][:200])
+                html = await asyncio.wait_for(page.content(), HTML_TIMEOUT_S)
+            except (PlaywrightError, TimeoutError) as err:
+                log.warning("no page HTML", error=f"{type(err).__name__}: {err}"[:200])
         raw: Path | None = None
         if self.started:
             raw = tmp / TRACE

@@ -61,6 +61,7 @@ class _Walk:
     failure: Failure | None
     error: Exception | None  # the prober broke (browser crash, a bug in a flow)
     captured: Captured | None  # evidence material of a failed walk, not yet written
+    capture_s: float = 0.0  # time spent stopping the trace and capturing: not the hub's
 
 
 async def _journey(
@@ -99,10 +100,14 @@ async def _journey(
             )
         except Exception as err:
             note = redactor.text(f"the prober failed: {type(err).__name__}: {err}")[:300]
-            walk = _Walk((), None, err, await _capture(recorder, context, note))
+            t = time.monotonic()
+            captured = await _capture(recorder, context, note)
+            walk = _Walk((), None, err, captured, time.monotonic() - t)
             return walk
         why = f"{failure.step}: {failure.detail}"[:300] if failure else None
-        walk = _Walk(steps, failure, None, await _capture(recorder, context, why))
+        t = time.monotonic()
+        captured = await _capture(recorder, context, why)
+        walk = _Walk(steps, failure, None, captured, time.monotonic() - t)
         return walk
     finally:
         # A dead browser may never answer: don't let closing hang the probe.
@@ -146,13 +151,14 @@ def prober_failed(
     return _result(obs, started_at, t0)
 
 
-def _result(obs: Observation, started_at: datetime, t0: float) -> ProbeResult:
+def _result(obs: Observation, started_at: datetime, t0: float, aside: float = 0.0) -> ProbeResult:
+    """`aside`: seconds that were the prober's own business (taking evidence), not the probe's."""
     return ProbeResult(
         hub=obs.hub,
         verdict=classify(obs),
         observation=obs,
         started_at=started_at.isoformat(timespec="seconds"),
-        duration_ms=round((time.monotonic() - t0) * 1000),
+        duration_ms=round(max(0.0, time.monotonic() - t0 - aside) * 1000),
     )
 
 
@@ -173,12 +179,11 @@ async def probe_hub(
         run_secret_check(hub, secrets, timeout),
         return_exceptions=True,
     )
-    captured: Captured | None = None
     if isinstance(walk, BaseException):
         if not isinstance(walk, Exception):
             raise walk
         walk = _Walk((), None, walk, None)
-    captured = walk.captured
+    captured, aside = walk.captured, walk.capture_s
     steps, failure = walk.steps, walk.failure
     if walk.error is not None:
         # The browser crashed or the flow has a bug: the prober broke, not the hub.
@@ -188,7 +193,7 @@ async def probe_hub(
             raise secret
         secret = SecretCheck("inconclusive", detail=f"secret check failed: {type(secret).__name__}")
     obs = Observation(hub=name, steps=steps, failure=failure, secret_check=secret, hub_url=hub.url)
-    result = _result(obs, started_at, t0)
+    result = _result(obs, started_at, t0, aside)
     if captured is not None:
         try:
             if evidence is not None and not result.verdict.ok:

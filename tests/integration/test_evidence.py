@@ -234,3 +234,16 @@ def test_serve_pages_with_links_to_evidence_it_serves(
         assert b"not evidence" not in body
     serve.stop()
     serve.assert_no_secrets()
+
+
+def test_a_probe_that_timed_out_still_leaves_its_trace(sandbox: Sandbox, prober: Prober) -> None:
+    # The page is stuck in a navigation the IdP never answers: the screenshot and HTML may not
+    # come, the trace must, and taking it must not stretch the probe past its timeout.
+    with sandbox.fault("idp_slow", 8):
+        run = prober.run("run", "sandbox", "--json", config=prober.config(timeout="4s"))
+    assert run.json["verdict"]["code"] == "timeout"
+    assert run.json["duration_ms"] < 12_000
+    trace = run.json["evidence"]["trace"]
+    assert trace is not None
+    for name, data in members(Path(trace)).items():
+        assert_clean(sandbox, name, data)
