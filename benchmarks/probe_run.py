@@ -3,7 +3,9 @@
 Prints the wall time of each run, the median, and the peak memory of the probe's process tree
 (the Python process, Playwright's driver and every Chromium process), sampled every 20 ms.
 
-    .venv/bin/python benchmarks/probe_run.py [--runs 5]
+    .venv/bin/python benchmarks/probe_run.py [--runs 5] [--no-trace]
+
+--no-trace sets `artifacts_dir = ""`: no trace is recorded, to measure what tracing costs.
 """
 
 from __future__ import annotations
@@ -78,9 +80,11 @@ def run_once(config: Path, env: dict[str, str]) -> tuple[float, int, int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-trace", action="store_true", help="evidence (and tracing) off")
     args = parser.parse_args()
     with Sandbox() as sb, tempfile.TemporaryDirectory() as tmp:
-        config = sb.write_config(Path(tmp) / "config.toml")
+        monitor = f'artifacts_dir = "{"" if args.no_trace else Path(tmp) / "artifacts"}"'
+        config = sb.write_config(Path(tmp) / "config.toml", monitor=monitor)
         env = {**os.environ, **sb.probe_env()}
         run_once(config, env)  # warm-up: disk caches, JupyterHub's first request
         walls, peaks, psses = [], [], []

@@ -88,9 +88,40 @@ def validate(event: Any) -> list[str]:
                 )
             if "custom_details" in payload and not isinstance(payload["custom_details"], dict):
                 errors.append("'payload.custom_details' must be an object")
-        for link in event.get("links") or []:
-            if not isinstance(link, dict) or not isinstance(link.get("href"), str):
-                errors.append("'links' entries need an 'href'")
+        errors += _links_and_images(event)
+    return errors
+
+
+def _links_and_images(event: dict[str, Any]) -> list[str]:
+    """links: [{href, text?}]; images: [{src, href?, alt?}], src served over HTTPS (PagerDuty's
+    Events API v2 documentation)."""
+    errors = []
+    links, images = event.get("links", []), event.get("images", [])
+    if not isinstance(links, list):
+        return ["'links' must be an array"]
+    if not isinstance(images, list):
+        return ["'images' must be an array"]
+    for link in links:
+        if not isinstance(link, dict) or not isinstance(link.get("href"), str) or not link["href"]:
+            errors.append("'links' entries need an 'href'")
+            continue
+        errors += [f"'links.{k}' is not a valid field" for k in link if k not in ("href", "text")]
+        if "text" in link and not isinstance(link["text"], str):
+            errors.append("'links.text' must be a string")
+    for image in images:
+        if not isinstance(image, dict) or not isinstance(image.get("src"), str):
+            errors.append("'images' entries need a 'src'")
+            continue
+        if not image["src"].startswith("https://"):
+            errors.append("'images.src' must be served over HTTPS")
+        errors += [
+            f"'images.{k}' is not a valid field" for k in image if k not in ("src", "href", "alt")
+        ]
+        errors += [
+            f"'images.{k}' must be a string"
+            for k in ("href", "alt")
+            if k in image and not isinstance(image[k], str)
+        ]
     return errors
 
 

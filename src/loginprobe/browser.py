@@ -85,16 +85,23 @@ def browser_env(home: str, environ: Mapping[str, str] = os.environ) -> dict[str,
 
 
 @asynccontextmanager
-async def open_browser(pw: Playwright, configured: str = "") -> AsyncIterator[Browser]:
+async def open_browser(
+    pw: Playwright, configured: str = "", traces_dir: Path | None = None
+) -> AsyncIterator[Browser]:
     """A Chromium with a private, throwaway home: whatever it writes there (profile, caches, a
-    crash report despite the flags) is deleted when it closes."""
+    crash report despite the flags) is deleted when it closes. Playwright's working files of
+    traces (typed text, form bodies) go to `traces_dir`, by default inside that home, never to a
+    shared temporary directory."""
     executable = choose_executable(configured, pw.chromium.executable_path)
     home = tempfile.mkdtemp(prefix="loginprobe-browser-")
     try:
         env: dict[str, str | float | bool] = dict(browser_env(home))
         try:
             browser = await pw.chromium.launch(
-                executable_path=executable, args=list(QUIET_FLAGS), env=env
+                executable_path=executable,
+                args=list(QUIET_FLAGS),
+                env=env,
+                traces_dir=traces_dir or Path(home) / "traces",
             )
         except PlaywrightError as err:
             first = (err.message.strip().splitlines() or ["no message"])[0]

@@ -9,9 +9,11 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +29,7 @@ from rich.text import Text
 
 from loginprobe import config as cfg
 from loginprobe.browser import BrowserNotFound, choose_executable, open_browser
+from loginprobe.evidence import plan_for
 from loginprobe.flows import available_flows, describe_flow, is_flow_file
 from loginprobe.logs import configure_logging
 from loginprobe.model import Code, ProbeResult
@@ -260,7 +263,12 @@ def _page_once(
     action = Action("trigger", login_key(result.hub), result.verdict)
     event = redactor.data(
         build_event(
-            action, result, hub_url=loaded.config.hubs[result.hub].url, location=_location(loaded)
+            action,
+            result,
+            hub_url=loaded.config.hubs[result.hub].url,
+            location=_location(loaded),
+            runbook_url=loaded.config.runbook(str(result.verdict.code)),
+            public_url=loaded.config.monitor.public_url or "",
         )
     )
     sender = PagerDutySender(
@@ -445,18 +453,21 @@ async def _run_once(
     live: bool = False,
 ) -> ProbeResult:
     spec = loaded.config.hubs[hub]
+    m = loaded.config.monitor
     started_at, t0 = datetime.now(UTC), time.monotonic()
     steps = LiveSteps(hub) if live else None
     try:
         # Transient: the display goes away and the usual step table takes its place.
         with (
+            tempfile.TemporaryDirectory(prefix="loginprobe-traces-") as traces,
             Live(console=out, transient=True, refresh_per_second=10, get_renderable=steps.render)
             if steps is not None
-            else contextlib.nullcontext()
+            else contextlib.nullcontext(),
         ):
+            plan = plan_for(m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, Path(traces))
             async with (
                 async_playwright() as pw,
-                open_browser(pw, loaded.config.browser.executable) as b,
+                open_browser(pw, loaded.config.browser.executable, Path(traces)) as b,
             ):
                 return await probe_hub(
                     b,
@@ -465,6 +476,7 @@ async def _run_once(
                     secrets,
                     timeout=loaded.config.hub_timeout(hub),
                     redactor=redactor,
+                    evidence=plan,
                     progress=steps,
                 )
     except Exception as e:  # no browser, or the prober broke: a probe_error, never a hub outage
@@ -500,6 +512,11 @@ def _print_human(result: ProbeResult, redactor: Redactor) -> None:
     v = result.verdict
     style = "bold green" if v.ok else ("bold yellow" if v.severity == "warning" else "bold red")
     out.print(Text(f"{v.code}: ", style=style) + Text(redactor.text(v.summary)))
+    ev = result.evidence
+    if ev is not None:
+        out.print(Text(f"evidence: {ev.dir}"))
+        if ev.trace:
+            out.print(Text(f"trace:    playwright show-trace {shlex.quote(ev.trace)}"))
 
 
 def main() -> None:

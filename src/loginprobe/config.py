@@ -28,11 +28,12 @@ from pydantic import (
 )
 
 from loginprobe.flows import available_flows, is_flow_file, option_problems
+from loginprobe.model import Code
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "LOGINPROBE_CONFIG"
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 
 class ConfigError(Exception):
@@ -44,14 +45,14 @@ class ConfigError(Exception):
 
 
 def parse_duration(value: object) -> float:
-    """'90s', '2m', '1h', '500ms', '1m30s' -> seconds."""
+    """'90s', '2m', '1h', '14d', '500ms', '1m30s' -> seconds."""
     if isinstance(value, bool) or not isinstance(value, str):
         raise ValueError(f'expected a duration with a unit such as "90s" or "2m", got {value!r}')
     text = value.strip()
     parts = _DURATION.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
         raise ValueError(f'invalid duration {value!r} (use e.g. "500ms", "90s", "2m", "1h")')
-    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
     seconds = sum(float(n) * unit[u] for n, u in parts)
     if seconds <= 0:
         raise ValueError(f"duration {value!r} must be more than zero")
@@ -71,6 +72,16 @@ def _listen(value: object) -> str:
         raise ValueError(f'expected "HOST:PORT", e.g. "0.0.0.0:9464", got {value!r}')
     if not 0 < int(value.rpartition(":")[2]) < 65536:
         raise ValueError(f"port out of range in {value!r}")
+    return value
+
+
+# Keys of [runbooks]: a verdict code, an expiry warning's class, or "default" for the rest.
+RUNBOOK_KEYS = (*(str(c) for c in Code), "secret_expiring", "tls_expiring", "default")
+
+
+def _runbook_key(value: object) -> str:
+    if not isinstance(value, str) or value not in RUNBOOK_KEYS:
+        raise ValueError(f"unknown verdict code {value!r}; known: {', '.join(RUNBOOK_KEYS)}")
     return value
 
 
@@ -130,7 +141,21 @@ class Monitor(_Strict):
         "so they can be reached from outside it (the image's HEALTHCHECK asks port 9464).",
     )
     artifacts_dir: str = Field(
-        "artifacts", description="Directory for the evidence of failing probes."
+        "artifacts",
+        description="Evidence of failing probes (screenshot, HTML, Playwright trace) goes to "
+        "`artifacts_dir/<hub>/<UTC timestamp>/`; relative to the working directory, like `state`. "
+        "Empty: keep no evidence (and record no trace).",
+    )
+    artifacts_keep: int = Field(
+        50, ge=1, description="Evidence directories kept per hub, newest first."
+    )
+    artifacts_max_age: Duration = Field(
+        14 * 86400.0, description='Evidence older than this is deleted (e.g. "14d").'
+    )
+    public_url: HttpUrl | None = Field(
+        None,
+        description="Where people reach `probe serve` (its status page and `/artifacts/...`): "
+        "pages then link to the evidence and the status page.",
     )
     location: str = Field(
         "",
@@ -359,6 +384,14 @@ class Config(_Strict):
     hubs: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")], Hub] = Field(
         min_length=1, description="The hubs to probe, at least one."
     )
+    runbooks: dict[Annotated[str, BeforeValidator(_runbook_key)], HttpUrl] = Field(
+        default_factory=dict,
+        description="A runbook URL per verdict code (or `secret_expiring`, `tls_expiring`, "
+        "`default`), linked from every page of that code.",
+    )
+
+    def runbook(self, code: str) -> str:
+        return self.runbooks.get(code) or self.runbooks.get("default") or ""
 
     def hub_timeout(self, name: str) -> float:
         return self.hubs[name].timeout or self.monitor.timeout

@@ -38,7 +38,7 @@ loginprobe reads one TOML file: `--config PATH`, else `$LOGINPROBE_CONFIG`, else
 `probe check` validates a file and that every secret it names is present.
 
 - Unknown keys are errors, reported as one line naming the file, the key and the hub.
-- A *duration* is a string with a unit: `"500ms"`, `"90s"`, `"2m"`, `"1h"`, `"1m30s"`.
+- A *duration* is a string with a unit: `"500ms"`, `"90s"`, `"2m"`, `"1h"`, `"14d"`, `"1m30s"`.
 - Secrets never live in the file. A `*_env` key names an environment variable that holds the
   secret; its `*_file` twin names a file instead (a mounted Kubernetes Secret, a Docker secret),
   relative to the config file. Set one of the two, not both.
@@ -172,7 +172,9 @@ def undocumented() -> list[str]:
 def render() -> str:
     out = [HEADER]
     for table in tables():
-        out.append(f"\n## [{table.name}]\n\n")
+        # Keys of the file itself (not in any [table]) come first in the file.
+        title = f"[{table.name}]" if table.name else "Top level (before any [table])"
+        out.append(f"\n## {title}\n\n")
         if table.doc:
             out.append(f"{table.doc}\n\n")
         out.append("| key | type | default | meaning |\n|---|---|---|---|\n")

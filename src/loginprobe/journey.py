@@ -245,6 +245,10 @@ class Journey:
 
     @asynccontextmanager
     async def step(self, name: str) -> AsyncIterator[None]:
+        # The step's actions as one group in a trace, if one is recorded (else a no-op). A failed
+        # step's group stays open: the evidence taken after it lands inside it.
+        with suppress(PlaywrightError):
+            await self.page.context.tracing.group(name)
         self._open = _OpenStep(name, self.clock(), self.nav.mark())
         self._tell(name, None)
         try:
@@ -278,6 +282,8 @@ class Journey:
             raise
         else:
             self._close_ok(self._current(), self.clock())
+            with suppress(PlaywrightError):
+                await self.page.context.tracing.group_end()
         finally:
             self._open = None
 

@@ -133,12 +133,27 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """Where a failing probe's evidence was written (absolute paths; None: not captured)."""
+
+    dir: str
+    ref: str  # "<hub>/<timestamp>": its place under artifacts_dir and under /artifacts/
+    screenshot: str | None = None
+    html: str | None = None
+    trace: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     hub: str
     verdict: Verdict
     observation: Observation
     started_at: str  # ISO 8601, UTC
     duration_ms: int
+    evidence: Evidence | None = None
 
     def to_json(self) -> dict[str, Any]:
         sc = self.observation.secret_check
@@ -150,4 +165,5 @@ class ProbeResult:
             "secret_check": sc.to_json() if sc else None,
             "started_at": self.started_at,
             "duration_ms": self.duration_ms,
+            "evidence": self.evidence.to_json() if self.evidence else None,
         }

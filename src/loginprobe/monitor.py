@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 import random
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +33,7 @@ from playwright.async_api import Browser, Playwright, async_playwright
 
 from loginprobe import config as cfg
 from loginprobe.browser import open_browser
+from loginprobe.evidence import plan_for
 from loginprobe.expiry import (
     ExpiryNotice,
     expiry_key,
@@ -128,6 +131,7 @@ class Monitor:
         self._browser: Browser | None = None
         self._browser_stack = AsyncExitStack()
         self._browser_lock = asyncio.Lock()
+        self._traces_dir: Path | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -410,8 +414,20 @@ class Monitor:
         started_at, t0 = datetime.now(UTC), time.monotonic()
         try:
             browser = await self._ensure_browser()
+            m = s.loaded.config.monitor
+            plan = plan_for(
+                m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, self._traces_dir
+            )
             result = await self._watch(
-                probe_hub(browser, hub, spec, s.secrets[hub], timeout=timeout, redactor=s.redactor),
+                probe_hub(
+                    browser,
+                    hub,
+                    spec,
+                    s.secrets[hub],
+                    timeout=timeout,
+                    redactor=s.redactor,
+                    evidence=plan,
+                ),
                 browser,
                 timeout + HANG_GRACE_S,
             )
@@ -459,8 +475,16 @@ class Monitor:
                 return self._browser
             await self._close_browser_unlocked()
             assert self._pw is not None
+            # Playwright's working files of traces, private and gone with the browser.
+            self._traces_dir = Path(
+                self._browser_stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix="loginprobe-traces-")
+                )
+            )
             self._browser = await self._browser_stack.enter_async_context(
-                open_browser(self._pw, self.settings.loaded.config.browser.executable)
+                open_browser(
+                    self._pw, self.settings.loaded.config.browser.executable, self._traces_dir
+                )
             )
             return self._browser
 
@@ -470,6 +494,7 @@ class Monitor:
 
     async def _close_browser_unlocked(self) -> None:
         self._browser = None
+        self._traces_dir = None
         with contextlib.suppress(Exception):
             await self._browser_stack.aclose()
         self._browser_stack = AsyncExitStack()
@@ -507,13 +532,16 @@ class Monitor:
         prober, prober_actions = step_prober(
             self.tracks.get(PROBER_KEY, Track()), result.verdict, s.thresholds, now_iso
         )
-        hub_url = s.loaded.config.hubs[result.hub].url
+        c = s.loaded.config
+        hub_url = c.hubs[result.hub].url
         events = [
             build_event(
                 a,
                 result if a.dedup_key == key else None,
                 hub_url=hub_url if a.dedup_key == key else "",
                 location=self.location,
+                runbook_url=c.runbook(str(a.verdict.code)) if a.verdict else "",
+                public_url=c.monitor.public_url or "",
             )
             for a in login_actions + prober_actions
         ]
@@ -585,8 +613,16 @@ class Monitor:
         self, actions: list[Action], notice: ExpiryNotice | None, key: str, hub_url: str
     ) -> list[dict[str, Any]]:
         """A trigger carries the notice (secret or certificate); a resolve needs only the key."""
+        c = self.settings.loaded.config
         return [
-            build_expiry_event(notice, key, hub_url=hub_url, location=self.location)
+            build_expiry_event(
+                notice,
+                key,
+                hub_url=hub_url,
+                location=self.location,
+                runbook_url=c.runbook(f"{notice.kind}_expiring"),
+                public_url=c.monitor.public_url or "",
+            )
             if a.kind == "trigger" and notice is not None
             else build_event(a, None)
             for a in actions

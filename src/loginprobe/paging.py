@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -18,13 +19,58 @@ import pagerduty
 
 from loginprobe.expiry import ExpiryNotice
 from loginprobe.incidents import Action
-from loginprobe.model import ProbeResult
+from loginprobe.model import Evidence, ProbeResult
 from loginprobe.tlscheck import tls_context
 
 SUMMARY_LIMIT = 1024
 # The client logs retries through stdlib logging; ours are the ones that count.
 logging.getLogger("pagerduty").addHandler(logging.NullHandler())
 logging.getLogger("pagerduty").propagate = False
+
+
+def evidence_links(evidence: Evidence, public_url: str) -> dict[str, str]:
+    """The URLs `probe serve` answers for a probe's evidence files (web.py: /artifacts/...)."""
+    base = f"{public_url.rstrip('/')}/artifacts/{evidence.ref}"
+    files = {"screenshot": evidence.screenshot, "html": evidence.html, "trace": evidence.trace}
+    return {what: f"{base}/{PurePath(path).name}" for what, path in files.items() if path}
+
+
+def _links_and_images(
+    hub_url: str, public_url: str, runbook_url: str, result: ProbeResult | None
+) -> tuple[list[dict[str, str]], list[dict[str, str]], dict[str, Any]]:
+    """PagerDuty's `links` ({href, text}) and `images` ({src, href, alt}; src must be HTTPS),
+    and the same URLs for custom_details."""
+    links = [{"href": hub_url, "text": "the hub"}] if hub_url else []
+    images: list[dict[str, str]] = []
+    details: dict[str, Any] = {}
+    if public_url:
+        status = public_url.rstrip("/") + "/"
+        links.append({"href": status, "text": "loginprobe status page"})
+        details["status_page"] = status
+    evidence = result.evidence if result is not None else None
+    if evidence is not None and public_url:
+        urls = evidence_links(evidence, public_url)
+        details["artifacts"] = urls
+        if "screenshot" in urls:
+            links.append({"href": urls["screenshot"], "text": "screenshot of the failing page"})
+            if urls["screenshot"].startswith("https://"):
+                alt = f"{result.hub}: the page where the probe failed" if result else "screenshot"
+                images.append({"src": urls["screenshot"], "href": urls["screenshot"], "alt": alt})
+        if "trace" in urls:
+            links.append(
+                {
+                    "href": urls["trace"],
+                    "text": "Playwright trace (open with playwright show-trace)",
+                }
+            )
+        if "html" in urls:
+            links.append({"href": urls["html"], "text": "HTML of the failing page"})
+    elif evidence is not None:
+        details["artifacts_dir"] = evidence.dir  # on the probe's machine: no public_url set
+    if runbook_url:
+        details["runbook"] = runbook_url
+        links.append({"href": runbook_url, "text": "runbook"})
+    return links, images, details
 
 
 def build_event(
@@ -34,6 +80,7 @@ def build_event(
     hub_url: str = "",
     location: str = "",
     runbook_url: str = "",
+    public_url: str = "",
 ) -> dict[str, Any]:
     """The Events API v2 body for an action (without routing_key)."""
     if action.kind == "resolve":
@@ -62,10 +109,8 @@ def build_event(
         sc = result.observation.secret_check
         if sc is not None:
             details["secret_check"] = f"{sc.outcome}: {sc.evidence}"
-    links = [{"href": hub_url, "text": "the hub"}] if hub_url else []
-    if runbook_url:
-        details["runbook"] = runbook_url
-        links.append({"href": runbook_url, "text": "runbook"})
+    links, images, more = _links_and_images(hub_url, public_url, runbook_url, result)
+    details.update(more)
     event: dict[str, Any] = {
         "event_action": "trigger",
         "dedup_key": action.dedup_key,
@@ -80,6 +125,8 @@ def build_event(
     }
     if links:
         event["links"] = links
+    if images:
+        event["images"] = images
     return event
 
 
@@ -153,7 +200,13 @@ def test_event(location: str) -> dict[str, Any]:
 
 
 def build_expiry_event(
-    notice: ExpiryNotice, dedup_key: str, *, hub_url: str = "", location: str = ""
+    notice: ExpiryNotice,
+    dedup_key: str,
+    *,
+    hub_url: str = "",
+    location: str = "",
+    runbook_url: str = "",
+    public_url: str = "",
 ) -> dict[str, Any]:
     """The trigger for a secret or certificate nearing (or past) its expiry."""
     event: dict[str, Any] = {
@@ -173,6 +226,8 @@ def build_expiry_event(
             },
         },
     }
-    if hub_url:
-        event["links"] = [{"href": hub_url, "text": "the hub"}]
+    links, _, more = _links_and_images(hub_url, public_url, runbook_url, None)
+    event["payload"]["custom_details"].update(more)
+    if links:
+        event["links"] = links
     return event

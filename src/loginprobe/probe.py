@@ -7,22 +7,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-from playwright.async_api import Browser
+import structlog
+from playwright.async_api import Browser, BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
 from loginprobe.classify import classify
 from loginprobe.config import Hub, HubSecrets
+from loginprobe.evidence import Captured, EvidencePlan, TraceRecorder, save
 from loginprobe.flows import SelectorOverrides, load_flow
 from loginprobe.journey import Journey, run_journey
-from loginprobe.model import Failure, FailureKind, Observation, ProbeResult, SecretCheck, Step
+from loginprobe.model import (
+    Evidence,
+    Failure,
+    FailureKind,
+    Observation,
+    ProbeResult,
+    SecretCheck,
+    Step,
+)
 from loginprobe.redact import Redactor
+from loginprobe.scrub import Scrubber
 from loginprobe.secretcheck import check_secret
 
+log = structlog.get_logger("loginprobe")
+
+# Screenshot, HTML and trace of a failed page: bounded, so a wedged page cannot stall the probe.
+CAPTURE_TIMEOUT_S = 10.0
 Progress = Callable[[str, Step | None], None]
 
 
@@ -40,6 +57,15 @@ async def run_secret_check(hub: Hub, secrets: HubSecrets, timeout: float) -> Sec
         )
 
 
+@dataclass
+class _Walk:
+    steps: tuple[Step, ...]
+    failure: Failure | None
+    error: Exception | None  # the prober broke (browser crash, a bug in a flow)
+    captured: Captured | None  # evidence material of a failed walk, not yet written
+    capture_s: float = 0.0  # time spent stopping the trace and capturing: not the hub's
+
+
 async def _journey(
     browser: Browser,
     name: str,
@@ -47,32 +73,72 @@ async def _journey(
     secrets: HubSecrets,
     timeout: float,
     redactor: Redactor,
+    plan: EvidencePlan | None,
     progress: Progress | None = None,
-) -> tuple[tuple[Step, ...], Failure | None]:
+) -> _Walk:
     flow = load_flow(hub.flow)
     context = await browser.new_context()
+    recorder = TraceRecorder(context, plan) if plan is not None else None
+    walk: _Walk | None = None
     try:
-        return await run_journey(
-            context,
-            lambda page: Journey(
-                page=page,
-                hub_url=hub.url,
-                flow=flow,
-                username=secrets.username,
-                password=secrets.password.get_secret_value(),
-                totp_secret=secrets.totp_secret.get_secret_value() if secrets.totp_secret else None,
-                selectors=SelectorOverrides(**hub.selectors.model_dump()),
-                element_timeout=min(15.0, timeout),
-                redactor=redactor,
-                flow_options=hub.flow_options,
-                progress=progress,
-            ),
-            timeout,
-        )
+        if recorder is not None:
+            await recorder.start()
+        try:
+            steps, failure = await run_journey(
+                context,
+                lambda page: Journey(
+                    page=page,
+                    hub_url=hub.url,
+                    flow=flow,
+                    username=secrets.username,
+                    password=secrets.password.get_secret_value(),
+                    totp_secret=(
+                        secrets.totp_secret.get_secret_value() if secrets.totp_secret else None
+                    ),
+                    selectors=SelectorOverrides(**hub.selectors.model_dump()),
+                    element_timeout=min(15.0, timeout),
+                    redactor=redactor,
+                    flow_options=hub.flow_options,
+                    progress=progress,
+                ),
+                timeout,
+            )
+        except Exception as err:
+            note = redactor.text(f"the prober failed: {type(err).__name__}: {err}")[:300]
+            t = time.monotonic()
+            captured = await _capture(recorder, context, note)
+            walk = _Walk((), None, err, captured, time.monotonic() - t)
+            return walk
+        why = f"{failure.step}: {failure.detail}"[:300] if failure else None
+        t = time.monotonic()
+        captured = await _capture(recorder, context, why)
+        walk = _Walk(steps, failure, None, captured, time.monotonic() - t)
+        return walk
     finally:
         # A dead browser may never answer: don't let closing hang the probe.
         with contextlib.suppress(PlaywrightError, TimeoutError):
             await asyncio.wait_for(context.close(), 5)
+        if recorder is not None and (walk is None or walk.captured is None):
+            recorder.forget()
+
+
+async def _capture(
+    recorder: TraceRecorder | None, context: BrowserContext, note: str | None
+) -> Captured | None:
+    """Stop the trace; for a failed walk (a note) keep it with a screenshot and the HTML."""
+    if recorder is None:
+        return None
+    page = context.pages[-1] if context.pages else None
+    try:
+        captured = await asyncio.wait_for(recorder.stop(page, note), CAPTURE_TIMEOUT_S)
+    except (PlaywrightError, TimeoutError, OSError) as err:
+        log.warning("no evidence captured", error=f"{type(err).__name__}: {err}"[:300])
+        recorder.forget()
+        return None
+    if note is None:
+        captured.discard()
+        return None
+    return captured
 
 
 def prober_failure(err: BaseException, redactor: Redactor) -> Failure:
@@ -90,13 +156,14 @@ def prober_failed(
     return _result(obs, started_at, t0)
 
 
-def _result(obs: Observation, started_at: datetime, t0: float) -> ProbeResult:
+def _result(obs: Observation, started_at: datetime, t0: float, aside: float = 0.0) -> ProbeResult:
+    """`aside`: seconds that were the prober's own business (taking evidence), not the probe's."""
     return ProbeResult(
         hub=obs.hub,
         verdict=classify(obs),
         observation=obs,
         started_at=started_at.isoformat(timespec="seconds"),
-        duration_ms=round((time.monotonic() - t0) * 1000),
+        duration_ms=round(max(0.0, time.monotonic() - t0 - aside) * 1000),
     )
 
 
@@ -108,27 +175,61 @@ async def probe_hub(
     *,
     timeout: float,
     redactor: Redactor,
+    evidence: EvidencePlan | None = None,
     progress: Progress | None = None,
 ) -> ProbeResult:
     """`progress` hears of each journey step as it begins and ends (journey.Journey.progress)."""
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
-    journey, secret = await asyncio.gather(
-        _journey(browser, name, hub, secrets, timeout, redactor, progress),
+    walk, secret = await asyncio.gather(
+        _journey(browser, name, hub, secrets, timeout, redactor, evidence, progress),
         run_secret_check(hub, secrets, timeout),
         return_exceptions=True,
     )
-    if isinstance(journey, BaseException):
-        if not isinstance(journey, Exception):
-            raise journey
+    if isinstance(walk, BaseException):
+        if not isinstance(walk, Exception):
+            raise walk
+        walk = _Walk((), None, walk, None)
+    captured, aside = walk.captured, walk.capture_s
+    steps, failure = walk.steps, walk.failure
+    if walk.error is not None:
         # The browser crashed or the flow has a bug: the prober broke, not the hub.
-        steps: tuple[Step, ...] = ()
-        failure: Failure | None = prober_failure(journey, redactor)
-    else:
-        steps, failure = journey
+        steps, failure = (), prober_failure(walk.error, redactor)
     if isinstance(secret, BaseException):
         if not isinstance(secret, Exception):
             raise secret
         secret = SecretCheck("inconclusive", detail=f"secret check failed: {type(secret).__name__}")
     obs = Observation(hub=name, steps=steps, failure=failure, secret_check=secret, hub_url=hub.url)
-    return _result(obs, started_at, t0)
+    result = _result(obs, started_at, t0, aside)
+    if captured is not None:
+        try:
+            if evidence is not None and not result.verdict.ok:
+                scrubber = Scrubber.of(secrets.values())
+                written = await asyncio.to_thread(
+                    _save_quietly, captured, evidence, name, started_at, scrubber, redactor
+                )
+                result = dataclasses.replace(result, evidence=written)
+        finally:
+            captured.discard()
+    return result
+
+
+def _save_quietly(
+    captured: Captured,
+    plan: EvidencePlan,
+    hub: str,
+    when: datetime,
+    scrubber: Scrubber,
+    redactor: Redactor,
+) -> Evidence | None:
+    """Evidence or None: a full disk or a wrong permission never changes the verdict."""
+    try:
+        return save(captured, plan, hub, when, scrubber)
+    except Exception as err:
+        log.error(
+            "evidence not written",
+            hub=hub,
+            artifacts_dir=str(plan.root),
+            error=redactor.text(f"{type(err).__name__}: {err}")[:300],
+        )
+        return None

@@ -1,16 +1,19 @@
-"""The monitor's HTTP endpoints: the status page (/ and /api/status), /healthz and /metrics."""
+"""The monitor's HTTP endpoints: the status page (/ and /api/status), /healthz, /metrics and the
+evidence under /artifacts/."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from loginprobe import status, statuspage
+from loginprobe.evidence import HTML, SCREENSHOT, TRACE, artifact_path
 from loginprobe.incidents import Track
 from loginprobe.monitor import Monitor
 from loginprobe.store import Store
@@ -84,6 +87,21 @@ async def status_document_async(monitor: Monitor) -> dict[str, Any]:
     return await asyncio.to_thread(_read_store, snap)
 
 
+# A captured page is someone else's HTML: shown inert (no scripts, nothing loaded), never able
+# to act on this origin.
+_HEADERS = {
+    SCREENSHOT: {"Content-Type": "image/png"},
+    HTML: {
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'",
+    },
+    TRACE: {
+        "Content-Type": "application/zip",
+        "Content-Disposition": 'attachment; filename="trace.zip"',
+    },
+}
+
+
 def make_app(monitor: Monitor) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         alive, body = monitor.health()
@@ -107,11 +125,26 @@ def make_app(monitor: Monitor) -> web.Application:
             await status_document_async(monitor), headers={"Cache-Control": "no-store"}
         )
 
+    async def artifact(request: web.Request) -> web.StreamResponse:
+        m = request.match_info
+        root = monitor.settings.loaded.config.monitor.artifacts_dir
+        path = artifact_path(Path(root), m["hub"], m["stamp"], m["file"]) if root else None
+        if path is None:
+            raise web.HTTPNotFound(text="no such evidence\n")
+        headers = {
+            **_HEADERS[m["file"]],
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        }
+        return web.FileResponse(path, headers=headers)
+
     app = web.Application()
     app.router.add_get("/", page)
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    # Read-only; artifact_path admits only names evidence writes, inside artifacts_dir.
+    app.router.add_get("/artifacts/{hub}/{stamp}/{file}", artifact)
     return app
 
 

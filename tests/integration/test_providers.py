@@ -41,6 +41,7 @@ class ProviderProber(Prober):
 
     def assert_no_secrets(self, run: Run) -> None:
         super().assert_no_secrets(run)
+        self.assert_secrets_absent_from_zips(run)
         seed = self.sandbox.totp_secret
         if not seed:
             return

@@ -204,7 +204,8 @@ def test_default_config_is_config_toml_in_the_working_directory(tmp_path: Path) 
     ]
 
 
-def test_flows_lists_generic_oidc(tmp_path: Path) -> None:
+def test_flows_lists_the_built_in_flows_without_a_config(tmp_path: Path) -> None:
     result = probe("flows", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "generic_oidc" in result.stdout.splitlines()
+    for name in ("generic_oidc", "azuread", "github", "cilogon"):
+        assert f"│ {name} " in result.stdout

@@ -9,6 +9,7 @@ import pytest
 from loginprobe.config import (
     ConfigError,
     LoadedConfig,
+    Monitor,
     load,
     parse_duration,
     resolve_routing_key,
@@ -464,3 +465,48 @@ def test_pagerduty_events_url_must_be_https(
 def test_listen_must_be_host_and_port(tmp_path: Path) -> None:
     (line,) = errors_of(write(tmp_path, '[monitor]\nlisten = "9464"\n' + HUB))
     assert line.startswith(f'{tmp_path / "config.toml"}: monitor.listen: expected "HOST:PORT"')
+
+
+def test_evidence_and_link_keys_have_documented_defaults(tmp_path: Path) -> None:
+    m = Monitor()
+    assert (m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, m.public_url) == (
+        "artifacts",
+        50,
+        14 * 86400.0,
+        None,
+    )
+
+
+def test_days_are_a_duration_unit() -> None:
+    assert parse_duration("14d") == 14 * 86400
+    assert parse_duration("1d12h") == 36 * 3600
+
+
+def test_runbooks_map_verdict_codes_with_a_default(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        HUB
+        + '\n[runbooks]\nclient_secret_expired = "https://wiki.example.org/secret/"\n'
+        + 'default = "https://wiki.example.org/login"\n'
+    )
+    c = load(path).config
+    assert c.runbook("client_secret_expired") == "https://wiki.example.org/secret"
+    assert c.runbook("timeout") == "https://wiki.example.org/login"
+
+
+def test_unknown_runbook_code_is_one_line_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(HUB + '\n[runbooks]\nsecret_expird = "https://wiki.example.org/x"\n')
+    with pytest.raises(ConfigError) as e:
+        load(path)
+    [line] = e.value.lines
+    assert line.startswith(f"{path}: runbooks.secret_expird: unknown verdict code 'secret_expird'")
+    assert "client_secret_expired" in line
+
+
+def test_public_url_must_be_http_or_https(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[monitor]\npublic_url = "probe.example.org"\n' + HUB)
+    with pytest.raises(ConfigError) as e:
+        load(path)
+    assert e.value.lines == [f"{path}: monitor.public_url: not an http(s) URL: 'probe.example.org'"]

@@ -82,6 +82,26 @@ RESOLVE = {
         pytest.param(with_payload(custom_details=["a", "b"]), "custom_details", id="details-list"),
         pytest.param(with_payload(custom_details="text"), "custom_details", id="details-str"),
         pytest.param(trigger(links=[{"text": "no href"}]), "href", id="link-without-href"),
+        pytest.param(trigger(links={"href": "https://x"}), "array", id="links-not-array"),
+        pytest.param(
+            trigger(links=[{"href": "https://x", "title": "t"}]), "links.title", id="link-title"
+        ),
+        pytest.param(trigger(images=[{"alt": "no src"}]), "src", id="image-without-src"),
+        pytest.param(
+            trigger(images=[{"src": "http://probe.example.org/a.png"}]),
+            "HTTPS",
+            id="image-over-http",
+        ),
+        pytest.param(
+            trigger(images=[{"src": "https://p.example.org/a.png", "text": "t"}]),
+            "images.text",
+            id="image-unknown-field",
+        ),
+        pytest.param(
+            trigger(images=[{"src": "https://p.example.org/a.png", "alt": 3}]),
+            "images.alt",
+            id="image-alt-not-string",
+        ),
         pytest.param(["not", "an", "object"], "JSON object", id="not-an-object"),
     ],
 )
@@ -116,7 +136,13 @@ def test_validate_rejects_what_pagerduty_rejects(event: Any, complaint: str) -> 
         pytest.param(
             trigger(
                 links=[{"href": "https://hub.example.org", "text": "the hub"}],
-                images=[],
+                images=[
+                    {
+                        "src": "https://probe.example.org/artifacts/h/20260101T000000Z/screenshot.png",
+                        "href": "https://probe.example.org/",
+                        "alt": "the failing page",
+                    }
+                ],
                 client="loginprobe",
                 client_url="https://status.example.org",
             ),

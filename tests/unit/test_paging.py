@@ -6,6 +6,7 @@ collect it as a test.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import ssl
 import time
@@ -19,6 +20,7 @@ from loginprobe import paging
 from loginprobe.incidents import Action, login_key
 from loginprobe.model import (
     Code,
+    Evidence,
     Failure,
     FailureKind,
     Observation,
@@ -29,7 +31,7 @@ from loginprobe.model import (
     Verdict,
 )
 from loginprobe.paging import SUMMARY_LIMIT, Delivery, PagerDutySender, build_event, tls_context
-from sandbox.pagerduty import PagerDutyReceiver
+from sandbox.pagerduty import PagerDutyReceiver, validate
 
 HUB = "utoronto"
 HUB_URL = "https://hub.utoronto.example.org:8443/hub/"
@@ -361,3 +363,101 @@ def test_tls_context_honours_ssl_cert_file(
         s.close()
     assert delivery.outcome == "accepted"
     assert len(receiver.accepted) == 1
+
+
+# -- links to the evidence, the status page and the runbook -------------------------------------
+PUBLIC = "https://probe.example.org"
+EVIDENCE = Evidence(
+    dir="/var/lib/loginprobe/artifacts/utoronto/20250101T000000Z",
+    ref="utoronto/20250101T000000Z",
+    screenshot="/var/lib/loginprobe/artifacts/utoronto/20250101T000000Z/screenshot.png",
+    html="/var/lib/loginprobe/artifacts/utoronto/20250101T000000Z/page.html",
+    trace="/var/lib/loginprobe/artifacts/utoronto/20250101T000000Z/trace.zip",
+)
+
+
+def event_with_evidence(evidence: Evidence | None = EVIDENCE, **kwargs: Any) -> dict[str, Any]:
+    result = dataclasses.replace(probe_result(), evidence=evidence)
+    return build_event(trigger(), result, hub_url=HUB_URL, location=LOCATION, **kwargs)
+
+
+def test_public_url_links_the_status_page_and_every_evidence_file() -> None:
+    event = event_with_evidence(public_url=PUBLIC, runbook_url=RUNBOOK)
+    base = f"{PUBLIC}/artifacts/utoronto/20250101T000000Z"
+    hrefs = [link["href"] for link in event["links"]]
+    assert hrefs == [
+        HUB_URL,
+        f"{PUBLIC}/",
+        f"{base}/screenshot.png",
+        f"{base}/trace.zip",
+        f"{base}/page.html",
+        RUNBOOK,
+    ]
+    assert all(link["text"] for link in event["links"])
+    assert event["images"] == [
+        {
+            "src": f"{base}/screenshot.png",
+            "href": f"{base}/screenshot.png",
+            "alt": "utoronto: the page where the probe failed",
+        }
+    ]
+    details = event["payload"]["custom_details"]
+    assert details["status_page"] == f"{PUBLIC}/"
+    assert details["artifacts"]["trace"] == f"{base}/trace.zip"
+    assert validate({**event, "routing_key": ROUTING_KEY}) == []
+
+
+def test_a_plain_http_public_url_gets_links_but_no_image() -> None:
+    # PagerDuty shows images only from HTTPS sources.
+    event = event_with_evidence(public_url="http://probe.internal:9464")
+    assert "images" not in event
+    assert "http://probe.internal:9464/artifacts/utoronto/20250101T000000Z/trace.zip" in [
+        link["href"] for link in event["links"]
+    ]
+    assert validate({**event, "routing_key": ROUTING_KEY}) == []
+
+
+def test_without_public_url_the_event_names_the_evidence_directory_only() -> None:
+    event = event_with_evidence()
+    assert [link["href"] for link in event["links"]] == [HUB_URL]
+    assert "images" not in event
+    assert event["payload"]["custom_details"]["artifacts_dir"] == EVIDENCE.dir
+
+
+def test_evidence_missing_a_file_links_only_what_exists() -> None:
+    partial = dataclasses.replace(EVIDENCE, screenshot=None, html=None)
+    event = event_with_evidence(partial, public_url=PUBLIC)
+    assert "images" not in event
+    assert [link["href"].rsplit("/", 1)[-1] for link in event["links"][2:]] == ["trace.zip"]
+
+
+def test_a_probe_without_evidence_still_links_the_status_page() -> None:
+    event = event_with_evidence(None, public_url=PUBLIC)
+    assert [link["href"] for link in event["links"]] == [HUB_URL, f"{PUBLIC}/"]
+    assert "artifacts" not in event["payload"]["custom_details"]
+
+
+def test_expiry_event_links_status_page_and_runbook() -> None:
+    from datetime import date
+
+    from loginprobe.expiry import ExpiryNotice
+
+    notice = ExpiryNotice(
+        kind="secret",
+        hub=HUB,
+        expires=date(2025, 2, 1),
+        days_left=6.5,
+        stage=7,
+        severity=Severity.ERROR,
+        summary=f"{HUB}: client secret expires in 7 days",
+    )
+    event = paging.build_expiry_event(
+        notice,
+        "loginprobe/utoronto/expiry",
+        hub_url=HUB_URL,
+        public_url=PUBLIC,
+        runbook_url=RUNBOOK,
+    )
+    assert [link["href"] for link in event["links"]] == [HUB_URL, f"{PUBLIC}/", RUNBOOK]
+    assert event["payload"]["custom_details"]["runbook"] == RUNBOOK
+    assert validate({**event, "routing_key": ROUTING_KEY}) == []
