@@ -2,7 +2,7 @@
 
 Reads each page the way a person does: finds the fields by what they are (input type, autocomplete,
 label), fills in what is asked, and presses the button that moves on. Handles a username-first page,
-login forms that JavaScript renders after load, consent pages ("Allow", "Authorize", "Grant access"),
+login forms that JavaScript renders after load, a one-time-code page (TOTP), consent pages ("Allow", "Authorize", "Grant access"),
 "Continue" interstitials and "Stay signed in?". Per-hub `[hubs.NAME.selectors]` override the guesses.
 """
 
@@ -31,6 +31,18 @@ USERNAME_CSS = ", ".join(
     )
 )
 PASSWORD_CSS = 'input[type="password"]:visible'
+# A one-time-code field (Keycloak's OTP page: input#otp name="otp"; the HTML standard's
+# autocomplete="one-time-code"), answered from the hub's totp_secret.
+OTP_CSS = ", ".join(
+    f"input{sel}:visible"
+    for sel in (
+        '[autocomplete="one-time-code"]',
+        '[name="otp"]',
+        '[name="totp"]',
+        '[id="otp"]',
+        '[name*="otp" i]:not([type=hidden])',
+    )
+)
 TEXT_INPUT_CSS = f"input{_NOT_TEXT}:not([type=radio]):not([type=button]):visible"
 ERROR_CSS = (
     '[role="alert"]:visible, .error:visible, .alert-danger:visible, .alert-error:visible, '
@@ -160,9 +172,10 @@ async def login(page: Page, ctx: FlowContext) -> None:
         )
     )
     consent = page.locator(sel.consent) if sel.consent else _buttons(page, CONSENT_NAME)
-    known = password.or_(username).or_(consent).or_(_buttons(page, NO_BUTTON))
+    otp = page.locator(OTP_CSS)
+    known = password.or_(otp).or_(username).or_(consent).or_(_buttons(page, NO_BUTTON))
 
-    password_sent = False
+    password_sent = otp_sent = False
     for _ in range(MAX_PAGES):
         if not await _wait_for_page(page, ctx, known):
             return
@@ -185,6 +198,14 @@ async def login(page: Page, ctx: FlowContext) -> None:
                 )
             await password.first.fill(ctx.password)
             password_sent = True
+            await _act_and_settle(page, ctx, submit)
+        elif await _visible(otp):
+            ctx.begin_step("idp_mfa")
+            if otp_sent:
+                message = await _first_line(error) or "the IdP asked for the code again"
+                raise ctx.code_rejected("the IdP", message)
+            await otp.first.fill(ctx.totp_code("the IdP"))
+            otp_sent = True
             await _act_and_settle(page, ctx, submit)
         elif await _visible(username):
             if password_sent:

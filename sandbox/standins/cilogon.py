@@ -4,7 +4,8 @@ member institution's Shibboleth login page.
 CILogon's page by its public DOM: the identity-provider picker (`select#providerId`, "Log On"
 `#wayflogonbutton`, "Remember this selection" `#keepidp`), filtered by the `selected_idp` parameter
 OAuthenticator sends; then the institution's own login page (a Shibboleth IdP form: `#username`,
-`#password`, `button[name=_eventId_proceed]`); then back to the hub with a code. userinfo carries the
+`#password`, `button[name=_eventId_proceed]`, and its own TOTP step when the account has a seed);
+then back to the hub with a code. userinfo carries the
 `idp` claim OAuthenticator's CILogonOAuthenticator requires. CILogon's own error page answers a bad
 client or redirect_uri.
 """
@@ -70,6 +71,20 @@ def _institution_login(pending: str, error: str = "") -> web.Response:
     return html("Web Login Service", body)
 
 
+def _institution_otp(pending: str, error: str = "") -> web.Response:
+    err = (
+        f'<section><p class="form-element form-error">{escape(error)}</p></section>'
+        if error
+        else ""
+    )
+    body = f"""<header><h1>Example University</h1><h2>Two-step verification</h2></header>
+<form action="/idp/profile/SAML2/Redirect/SSO/mfa" method="post">{hidden(pending=pending)}{err}
+<label for="otp">Code from your authenticator app</label>
+<input id="otp" name="otp" type="text" autocomplete="one-time-code" inputmode="numeric">
+<button type="submit" name="_eventId_proceed">Verify</button></form>"""
+    return html("Web Login Service", body)
+
+
 def make_app(p: Provider, middleware: Any) -> web.Application:
     pending: dict[str, dict[str, str]] = {}
 
@@ -115,6 +130,22 @@ def make_app(p: Provider, middleware: Any) -> web.Application:
         req = take(token)
         if not p.password_ok(str(form.get("j_username", "")), str(form.get("j_password", ""))):
             return _institution_login(token, "The password you entered was incorrect.")
+        if p.totp_secret:  # the institution's own MFA
+            req["stage"] = "mfa"
+            return _institution_otp(token)
+        return finish(token, req)
+
+    async def institution_mfa(request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        token = str(form.get("pending", ""))
+        req = take(token)
+        if req.get("stage") != "mfa":
+            raise web.HTTPBadRequest(text="no two-step verification in progress")
+        if not p.totp_ok(str(form.get("otp", ""))):
+            return _institution_otp(token, "Invalid code. Please try again.")
+        return finish(token, req)
+
+    def finish(token: str, req: dict[str, str]) -> web.StreamResponse:
         pending.pop(token, None)
         code = p.issue_code(Grant(p.client_id, req["redirect_uri"], p.username, idp=req["idp"]))
         raise redirect(req["redirect_uri"], code=code, state=req["state"])
@@ -166,6 +197,7 @@ def make_app(p: Provider, middleware: Any) -> web.Application:
     app.router.add_post("/authorize/select", select)
     app.router.add_get("/idp/profile/SAML2/Redirect/SSO", institution_page)
     app.router.add_post("/idp/profile/SAML2/Redirect/SSO", institution_login)
+    app.router.add_post("/idp/profile/SAML2/Redirect/SSO/mfa", institution_mfa)
     app.router.add_post("/oauth2/token", token)
     app.router.add_get("/oauth2/userinfo", userinfo)
     return app

@@ -68,6 +68,11 @@ _SHOWN_INPUT_TYPES = frozenset({"checkbox", "radio", "submit", "button", "reset"
 TYPING_METHODS = frozenset(
     {"fill", "type", "pressSequentially", "insertText", "keyboardType", "keyboardInsertText"}
 )
+# Playwright's own log lines echo what was typed: `  fill("654321")` (a TOTP code nobody else knows).
+_TYPED_LOG = re.compile(
+    r'(\b(?:fill|type|pressSequentially|insertText|keyboardType|keyboardInsertText)\(\\?")'
+    r'((?:[^"\\]|\\.)*)(\\?"\))'
+)
 DROP_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})
 IMAGE_SUFFIXES = (".png", ".jpeg", ".jpg", ".webp", ".gif", ".ico", ".avif", ".bmp")
 FONT_SUFFIXES = (".woff", ".woff2", ".ttf", ".otf", ".eot")
@@ -105,6 +110,7 @@ class Scrubber:
         return cls(tuple(s for s in secrets if s))
 
     def text(self, value: str) -> str:
+        value = _TYPED_LOG.sub(rf"\g<1>{MASK}\g<3>", value)
         value = self._redactor.text(value)
         value = _PARAM.sub(rf"\g<1>{MASK}", value)
         return _JSON_FIELD.sub(rf"\g<1>{MASK}\g<2>", value)

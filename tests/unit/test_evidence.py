@@ -238,3 +238,16 @@ def test_scrub_trace_masks_typed_text_input_values_bodies_and_cookies() -> None:
     }
     assert b"<p>hello</p>" in z.read("resources/page.html")
     assert z.read("screencast/p-1.jpeg") == b"\xff\xd8jpeg"
+
+
+def test_playwright_log_lines_that_echo_typed_text_are_masked() -> None:
+    # Found by the provider tests: the trace's "log" events say `fill("433810")` — a TOTP code
+    # that no Scrubber knows, since the flow computed it during the probe.
+    trace = _lines(
+        {"type": "log", "callId": "c@1", "time": 1.0, "message": '  fill("433810")'},
+        {"type": "log", "callId": "c@2", "time": 2.0, "message": '  press("Enter")'},
+    )
+    out, _ = scrub_trace(_zip({"trace.trace": trace}), Scrubber.of(["pw-secret"]))
+    text = zipfile.ZipFile(io.BytesIO(out)).read("trace.trace").decode()
+    assert "433810" not in text
+    assert 'fill(\\"***\\")' in text and "Enter" in text
