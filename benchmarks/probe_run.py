@@ -3,9 +3,11 @@
 Prints the wall time of each run, the median, and the peak memory of the probe's process tree
 (the Python process, Playwright's driver and every Chromium process), sampled every 20 ms.
 
-    .venv/bin/python benchmarks/probe_run.py [--runs 5] [--no-trace]
+    .venv/bin/python benchmarks/probe_run.py [--runs 5] [--no-trace] [--provider azuread --totp]
 
 --no-trace sets `artifacts_dir = ""`: no trace is recorded, to measure what tracing costs.
+--provider logs in through a provider stand-in (azuread, github, cilogon) instead of
+oidc-provider; --totp gives the test account a TOTP seed.
 """
 
 from __future__ import annotations
@@ -81,8 +83,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-trace", action="store_true", help="evidence (and tracing) off")
+    parser.add_argument("--provider", default="oidc", help="oidc, azuread, github or cilogon")
+    parser.add_argument("--totp", action="store_true", help="the test account has a TOTP seed")
     args = parser.parse_args()
-    with Sandbox() as sb, tempfile.TemporaryDirectory() as tmp:
+    with (
+        Sandbox(provider=args.provider, totp=args.totp) as sb,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         monitor = f'artifacts_dir = "{"" if args.no_trace else Path(tmp) / "artifacts"}"'
         config = sb.write_config(Path(tmp) / "config.toml", monitor=monitor)
         env = {**os.environ, **sb.probe_env()}
@@ -103,7 +110,7 @@ def main() -> int:
                 f"summed RSS {peak / 2**20:.0f} MiB"
             )
     print(
-        f"healthy probe run: median {statistics.median(walls):.2f} s, max {max(walls):.2f} s "
+        f"healthy probe run ({args.provider}{', TOTP' if args.totp else ''}): median {statistics.median(walls):.2f} s, max {max(walls):.2f} s "
         f"over {args.runs} runs; peak process-tree PSS max {max(psses) / 2**20:.0f} MiB "
         f"(summed RSS max {max(peaks) / 2**20:.0f} MiB)"
     )
