@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from html import escape
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
@@ -103,20 +104,20 @@ def _safe_path(path: object) -> str | None:
 
 
 def evidence_links(evidence: object) -> list[tuple[str, str]]:
-    """(label, href) for each evidence file: {"dir": "hub/<ts>", "screenshot": "screenshot.png",
-    ...} links to artifacts/<dir>/<file>, served by `probe serve` at /artifacts/."""
+    """(label, href) for each evidence file of a stored result's "evidence" (model.Evidence:
+    {"ref": "<hub>/<ts>", "screenshot": "/abs/.../screenshot.png", ...}): links to
+    artifacts/<ref>/<file name>, which `probe serve` serves from artifacts_dir."""
     if not isinstance(evidence, dict):
         return []
-    base = _safe_path(evidence.get("dir"))
+    base = _safe_path(evidence.get("ref"))
     if base is None:
         return []
     links = []
-    for label, name in evidence.items():
-        if label == "dir":
-            continue
-        file = _safe_path(name)
-        if file is not None and "/" not in file:
-            links.append((str(label), f"artifacts/{base}/{file}"))
+    for label in ("screenshot", "html", "trace"):
+        path = evidence.get(label)
+        file = _safe_path(PurePosixPath(path).name) if isinstance(path, str) else None
+        if file is not None:
+            links.append((label, f"artifacts/{base}/{file}"))
     return links
 
 

@@ -93,6 +93,8 @@ READ_PAGE = """() => [...document.querySelectorAll('section[data-hub]')].map(s =
     verdict: s.querySelector('.verdict').innerText,
     summary: (s.querySelector('.summary') || {innerText: ''}).innerText,
     text: s.innerText,
+    evidence: [...s.querySelectorAll('.failure .evidence a')].map(a => [a.innerText, a.href]),
+    shot: [...s.querySelectorAll('.failure img')].map(i => i.naturalWidth),
     facts: [...s.querySelectorAll('dt')].map(dt => [dt.innerText, dt.nextElementSibling.innerText]),
     probes: [...s.querySelectorAll('li.probe')].map(li => ({
         started_at: li.dataset.started,
@@ -110,6 +112,8 @@ async def read_in_chromium(url: str, shots: Path) -> dict[str, Any]:
         assert answer is not None and answer.status == 200
         await desktop.screenshot(path=str(shots / "status-desktop.png"), full_page=True)
         hubs = await desktop.evaluate(READ_PAGE)
+        for h in hubs:  # every evidence link of the page answers, from probe serve itself
+            h["answers"] = [(await desktop.request.get(href)).status for _, href in h["evidence"]]
         scripts = await desktop.evaluate("document.scripts.length")
         refresh = await desktop.get_attribute('meta[http-equiv="refresh"]', "content")
         phone = await browser.new_page(
@@ -142,6 +146,10 @@ def test_status_page_in_chromium_shows_what_the_store_says(serve: Serve, tmp_pat
     assert good_facts["client secret"] == f"expires {SECRET_EXPIRES.isoformat()}: {days} days"
     assert "client secret" not in down_facts  # no [hubs.downhub.oauth]: nothing to say
     assert "Last failure" in down["text"] and "Last failure" not in good["text"]
+    # The last failure's evidence, linked and served by probe serve (the screenshot shown).
+    assert [label for label, _ in down["evidence"]] == ["screenshot", "html", "trace"]
+    assert down["answers"] == [200, 200, 200]
+    assert down["shot"] and down["shot"][0] > 100  # the image loaded
 
     # Every probe on the page is one the store has, with the same verdict, total and step ms.
     for name, shown in page.items():

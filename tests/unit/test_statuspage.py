@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from loginprobe.incidents import Track
+from loginprobe.model import Evidence
 from loginprobe.status import hub_status, status_document
 from loginprobe.statuspage import evidence_links, render
 
@@ -141,12 +142,15 @@ def test_a_hub_name_or_url_cannot_break_out_of_attributes() -> None:
 
 
 def test_evidence_of_the_last_failure_links_under_artifacts() -> None:
-    evidence = {
-        "dir": "uoft/20261126T115930Z",
-        "screenshot": "screenshot.png",
-        "html": "page.html",
-        "trace": "trace.zip",
-    }
+    # What the store really holds: model.Evidence, with absolute paths on the probe's machine.
+    where = "/var/lib/loginprobe/artifacts/uoft/20261126T115930Z"
+    evidence = Evidence(
+        dir=where,
+        ref="uoft/20261126T115930Z",
+        screenshot=f"{where}/screenshot.png",
+        html=f"{where}/page.html",
+        trace=f"{where}/trace.zip",
+    ).to_json()
     page = Page(render(doc(failing_hub(evidence=evidence))))
     hrefs = {a["href"] for a in page.all("a") if (a["href"] or "").startswith("artifacts/")}
     assert hrefs == {
@@ -166,18 +170,17 @@ def test_without_evidence_the_failure_shows_no_links() -> None:
 
 def test_evidence_paths_that_leave_the_artifacts_dir_are_not_linked() -> None:
     for bad in (
-        {"dir": "../etc", "screenshot": "passwd"},
-        {"dir": "/etc", "screenshot": "passwd"},
-        {"dir": "uoft/x", "screenshot": "../../x.png"},
-        {"dir": "uoft/x", "screenshot": "https://evil.example/x.png"},
+        {"ref": "../etc", "screenshot": "passwd"},
+        {"ref": "/etc", "screenshot": "passwd"},
+        {"ref": "uoft/x", "screenshot": ".."},
         {"screenshot": "x.png"},
         "uoft/x/screenshot.png",
     ):
         assert evidence_links(bad) == [], bad
-    # Only files named by a string link; other keys (a size, a note) are not files.
-    assert evidence_links({"dir": "uoft/x", "screenshot": "shot.png", "bytes": 3}) == [
-        ("screenshot", "artifacts/uoft/x/shot.png")
-    ]
+    # Only the three evidence files link, by their file name; other keys are not files.
+    assert evidence_links(
+        {"ref": "uoft/x", "dir": "/a/uoft/x", "screenshot": "/a/uoft/x/shot.png", "bytes": 3}
+    ) == [("screenshot", "artifacts/uoft/x/shot.png")]
 
 
 def test_a_hub_not_probed_yet_says_so() -> None:
