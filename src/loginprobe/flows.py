@@ -149,7 +149,8 @@ def flow_module(ref: str) -> ModuleType:
         path = Path(ref).resolve()
         if not path.is_file():
             raise LookupError(f"no flow file {ref}")
-        name = f"loginprobe_flow_{abs(hash(str(path)))}"
+        # Keyed by path and modification time: an edited file is loaded afresh (SIGHUP reload).
+        name = f"loginprobe_flow_{abs(hash(str(path)))}_{path.stat().st_mtime_ns}"
         if name in sys.modules:
             return sys.modules[name]
         spec = importlib.util.spec_from_file_location(name, path)

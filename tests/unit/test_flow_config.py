@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,12 @@ def test_a_missing_or_broken_flow_file_is_one_line(tmp_path: Path) -> None:
     load(path)  # loads; the probe says it has no login()
     with pytest.raises(LookupError, match="has no `async def login"):
         load_flow(str(tmp_path / "nologin.py"))
+
+
+def test_an_edited_flow_file_is_loaded_afresh(tmp_path: Path) -> None:
+    flow = tmp_path / "mine.py"
+    flow.write_text('"""First version."""\nasync def login(page, ctx):\n    pass\n')
+    assert describe_flow(str(flow))[0] == "First version."
+    flow.write_text('"""Second version."""\nasync def login(page, ctx):\n    pass\n')
+    os.utime(flow, ns=(flow.stat().st_atime_ns, flow.stat().st_mtime_ns + 1_000_000))
+    assert describe_flow(str(flow))[0] == "Second version."
