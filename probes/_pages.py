@@ -9,6 +9,7 @@ left the IdP, not "a navigation happened".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Mapping
 
@@ -87,6 +88,17 @@ async def press(
             return
         await asyncio.sleep(POLL)
     raise FlowChanged(f"nothing happened after pressing {what} at {where(page)}")
+
+
+async def press_again(
+    page: Page, ctx: FlowContext, button: Locator, gone: Locator, errors: Locator, what: str
+) -> None:
+    """`press` on a page that already shows an error (a second attempt): only a new error, on
+    the page the IdP answers with, counts — not the old one still on screen."""
+    with contextlib.suppress(PlaywrightError):
+        await errors.evaluate_all("els => els.forEach(e => e.setAttribute('data-lp-seen', ''))")
+    fresh = errors.and_(page.locator(":not([data-lp-seen])"))
+    await press(page, ctx, button, gone, fresh, what)
 
 
 def code_in(text: str, pattern: re.Pattern[str]) -> str | None:

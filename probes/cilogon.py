@@ -22,6 +22,7 @@ OPTIONS = {
     "then": "the flow for the institution's own login page (default generic_oidc)",
 }
 REQUIRED_OPTIONS = {"institution"}
+FLOW_OPTIONS = {"then"}  # a flow file named here is found beside the config, like `flow`
 ERROR_CODE = re.compile(r"\b(invalid_[a-z_]+|unauthorized_client|access_denied|server_error)\b")
 
 

@@ -202,9 +202,11 @@ async def login(page: Page, ctx: FlowContext) -> None:
         elif await _visible(otp):
             ctx.begin_step("idp_mfa")
             if otp_sent:
+                # Once: a fresh code from the next window (this one may have been used already).
                 message = await _first_line(error) or "the IdP asked for the code again"
-                raise ctx.code_rejected("the IdP", message)
-            await otp.first.fill(ctx.totp_code("the IdP"))
+                await otp.first.fill(await ctx.totp_retry("the IdP", message))
+            else:
+                await otp.first.fill(ctx.totp_code("the IdP"))
             otp_sent = True
             await _act_and_settle(page, ctx, submit)
         elif await _visible(username):

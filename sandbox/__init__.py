@@ -54,6 +54,7 @@ IDP_FAULTS = {
     "odd_form": "a login form whose username field no heuristic recognises",
     # The provider stand-ins (sandbox/standins) only:
     "clock_skew": "the IdP's clock runs this many seconds off the prober's (TOTP, Date header)",
+    "totp_replayed": "the current window's TOTP code was already used (by another prober)",
     "aadsts": "Azure AD: the error page with this AADSTS code after sign-in (e.g. AADSTS50105)",
     "new_ui": "Azure AD: Microsoft's newer sign-in UI (#usernameEntry, #passwordEntry)",
     "mfa_push": "Azure AD: 'Approve sign in request' (push MFA the test account cannot answer)",
@@ -64,9 +65,15 @@ IDP_FAULTS = {
 # Faults only some IdPs have; the rest work everywhere.
 PROVIDER_FAULTS = {
     "oidc": {"consent_blocked", "js_form", "stay_signed_in", "odd_form"},
-    "azuread": {"clock_skew", "aadsts", "new_ui", "mfa_push"},
-    "github": {"clock_skew", "device_verification", "authorize_app", "app_suspended"},
-    "cilogon": {"clock_skew"},
+    "azuread": {"clock_skew", "totp_replayed", "aadsts", "new_ui", "mfa_push"},
+    "github": {
+        "clock_skew",
+        "totp_replayed",
+        "device_verification",
+        "authorize_app",
+        "app_suspended",
+    },
+    "cilogon": {"clock_skew", "totp_replayed"},
 }
 PROVIDERS = tuple(PROVIDER_FAULTS)
 # The flow each provider's sandbox hub is probed with.
@@ -366,6 +373,13 @@ class Sandbox:
             yield
         finally:
             self.set_fault(name, False)
+
+    def idp_counters(self) -> dict[str, Any]:
+        """What the IdP stand-in counted (e.g. replays_refused), read from its control port."""
+        status, body = _http("GET", f"http://127.0.0.1:{self.idp_control_port}/faults")
+        if status != 200:
+            raise SandboxError(f"IdP control port answered {status}")
+        return dict(json.loads(body))
 
     def _apply(self) -> None:
         wire = {_IDP_WIRE_NAMES.get(k, k): v for k, v in self.faults.items() if k in IDP_FAULTS}

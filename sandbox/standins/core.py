@@ -50,6 +50,8 @@ class Provider:
         default_factory=lambda: os.environ.get("IDP_TOTP_SECRET") or None, repr=False
     )
     faults: dict[str, Any] = field(default_factory=lambda: dict(NO_FAULTS))
+    totp_last_window: int = -1
+    replays_refused: int = 0
     codes: dict[str, Grant] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     # Browser sessions: cookie value -> what the session has got through so far.
@@ -60,11 +62,25 @@ class Provider:
         return time.time() + float(self.faults.get("clock_skew") or 0)
 
     def totp_ok(self, code: str) -> bool:
+        """One window either side, as most IdPs allow; a code whose window was already used is
+        refused, as RFC 6238 §5.2 demands (and GitHub, Entra ID and Keycloak do)."""
         if not self.totp_secret:
             return False
-        return pyotp.TOTP(self.totp_secret).verify(
-            code.strip(), for_time=self.now(), valid_window=1
-        )
+        totp, now = pyotp.TOTP(self.totp_secret), self.now()
+        for step in (0, -1, 1):
+            at = now + step * totp.interval
+            if secrets.compare_digest(totp.at(at), code.strip()):
+                window = int(at // totp.interval)
+                if self.faults.get("totp_replayed"):
+                    # Someone (another prober, a person) used this window's code a moment ago.
+                    self.faults["totp_replayed"] = False
+                    self.totp_last_window = max(self.totp_last_window, window)
+                if window <= self.totp_last_window:
+                    self.replays_refused += 1
+                    return False  # replayed
+                self.totp_last_window = window
+                return True
+        return False
 
     def password_ok(self, user: str, password: str) -> bool:
         expected = (
@@ -194,7 +210,7 @@ async def serve(provider: Provider, app: web.Application) -> None:
             wanted = json.loads(await request.read() or b"{}")
             provider.faults = {**NO_FAULTS, **wanted}
             await set_down(bool(provider.faults.get("down")))
-        return web.json_response(provider.faults)
+        return web.json_response({**provider.faults, "replays_refused": provider.replays_refused})
 
     control = web.Application()
     control.router.add_route("*", "/faults", faults)

@@ -27,7 +27,12 @@ from pydantic import (
     model_validator,
 )
 
-from loginprobe.flows import available_flows, is_flow_file, option_problems
+from loginprobe.flows import (
+    available_flows,
+    is_flow_file,
+    option_problems,
+    resolve_flow_options,
+)
 from loginprobe.model import Code
 
 DEFAULT_CONFIG = "config.toml"
@@ -137,8 +142,10 @@ class Monitor(_Strict):
     )
     listen: Annotated[str, BeforeValidator(_listen)] = Field(
         "127.0.0.1:9464",
-        description='HOST:PORT for `/healthz` and `/metrics`. Use "0.0.0.0:9464" in a container '
-        "so they can be reached from outside it (the image's HEALTHCHECK asks port 9464).",
+        description="HOST:PORT of `probe serve`'s HTTP endpoints: the status page (`/`, "
+        "`/api/status`), `/healthz`, `/metrics` and the evidence (`/artifacts/`), none with "
+        'authentication. Use "0.0.0.0:9464" in a container so they can be reached from outside '
+        "it (the image's HEALTHCHECK asks port 9464).",
     )
     artifacts_dir: str = Field(
         "artifacts",
@@ -472,6 +479,9 @@ def _check_flows(path: Path, config: Config) -> list[str]:
                 continue
             hub = config.hubs[name] = hub.model_copy(update={"flow": str(file)})
         try:
+            options = resolve_flow_options(hub.flow, hub.flow_options, path.parent)
+            if options != hub.flow_options:
+                hub = config.hubs[name] = hub.model_copy(update={"flow_options": options})
             found = option_problems(hub.flow, hub.flow_options)
         except LookupError as err:
             problems.append(f"{path}: hubs.{name}.flow: {err} (hub {name})")

@@ -2,7 +2,7 @@
 
     artifacts_dir/<hub>/<UTC timestamp>/screenshot.png, page.html, trace.zip
 
-Every probe records a trace (screenshots, DOM snapshots, network) in a private directory; only a
+Every probe records a trace (DOM snapshots, network; no screencast) in a private directory; only a
 failing one keeps it, rewritten by scrub.py so that no secret, cookie, token or OAuth code/state is
 in it. Playwright's own working files of the trace hold what the browser typed and sent, so they
 are deleted as soon as the probe ends, kept or not. Retention (newest `keep` per hub, none older
@@ -18,7 +18,6 @@ import re
 import shutil
 import tempfile
 import uuid
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -135,26 +134,29 @@ class TraceRecorder:
         self.context = context
         self.plan = plan
         self.name = f"loginprobe-{uuid.uuid4().hex}"
-        self._before: set[str] = set()
         self.started = False
         # Private (0700) until the probe ends: the raw trace holds secrets until scrubbed.
         self.tmp = Path(tempfile.mkdtemp(prefix="loginprobe-evidence-"))
 
     async def start(self) -> None:
-        self._before = self._resources()
+        if self.plan.traces_dir is not None:
+            # Probes share the browser's traces_dir, and Playwright shares a resource between
+            # traces that use the same one: a marker says this trace may still need them.
+            with contextlib.suppress(OSError):
+                self._marker().touch()
         try:
             await self.context.tracing.start(
-                name=self.name, screenshots=True, snapshots=True, sources=False
+                # No screencast: its frames are pictures of the page as typed into (a TOTP code
+                # in a plain text field), which no scrubber can read. DOM snapshots show each
+                # step, with input values masked, and screenshot.png (fields masked) the end.
+                name=self.name,
+                screenshots=False,
+                snapshots=True,
+                sources=False,
             )
             self.started = True
         except PlaywrightError as err:
             log.warning("trace not recorded", error=str(err).splitlines()[0][:200])
-
-    def _resources(self) -> set[str]:
-        d = self.plan.traces_dir
-        if d is None or not (d / "resources").is_dir():
-            return set()
-        return {p.name for p in (d / "resources").iterdir()}
 
     async def stop(self, page: Page | None, note: str | None) -> Captured:
         """Stop tracing; with a `note` (the failure) also take the screenshot and the HTML."""
@@ -188,32 +190,37 @@ class TraceRecorder:
             except PlaywrightError as err:
                 log.warning("trace not saved", error=str(err).splitlines()[0][:200])
                 raw = None
-            self._remove_working_files(raw)
+            self._remove_working_files()
         return Captured(shot, html, raw if note is not None else None, tmp)
 
     def forget(self) -> None:
         """Nothing of this trace is wanted (a probe cut short): remove what can be found of it."""
         shutil.rmtree(self.tmp, ignore_errors=True)
-        self._remove_working_files(None)
+        self._remove_working_files()
 
-    def _remove_working_files(self, raw: Path | None) -> None:
+    def _marker(self) -> Path:
+        assert self.plan.traces_dir is not None
+        return self.plan.traces_dir / f"active-{self.name}"
+
+    def _remove_working_files(self) -> None:
         """Playwright leaves a trace's working files (typed password, form bodies, cookies) in the
-        browser's traces_dir until the browser closes; a monitor's browser lives for days."""
+        browser's traces_dir until the browser closes; a monitor's browser lives for days.
+
+        This trace's own files go at once. Resources (page bodies, form bodies) may be shared
+        with a trace still running (Playwright stores each once, by hash): they go when the last
+        running trace ends — all of them then, nothing needs them any more."""
         d = self.plan.traces_dir
         if d is None:
             return
         for p in d.glob(f"{self.name}*"):
             p.unlink(missing_ok=True)
-        if raw is None or not raw.is_file():
-            return
-        with contextlib.suppress(OSError, zipfile.BadZipFile), zipfile.ZipFile(raw) as z:
-            for member in z.namelist():
-                top, _, rest = member.partition("/")
-                if top not in ("resources", "screencast", "screenshots") or not rest:
-                    continue
-                if top == "resources" and rest in self._before:
-                    continue  # there before this probe: another probe's
-                (d / top / rest).unlink(missing_ok=True)
+        self._marker().unlink(missing_ok=True)
+        if any(d.glob("active-*")):
+            return  # another probe's trace is running and may need the shared resources
+        for sub in ("resources", "screencast", "screenshots"):
+            with contextlib.suppress(OSError):
+                for p in (d / sub).iterdir():
+                    p.unlink(missing_ok=True)
 
 
 # -- writing (I/O, run in a thread) ----------------------------------------------------------------

@@ -11,7 +11,8 @@ ProbeProblem for what it recognises. The journey owns everything on the hub's si
 adding a file; the engine never branches on a flow's name.
 
 A flow file may also declare `OPTIONS = {"name": "what it means", ...}` (the keys a hub may set
-under `[hubs.NAME.flow_options]`), `REQUIRED_OPTIONS = {...}`, and
+under `[hubs.NAME.flow_options]`), `REQUIRED_OPTIONS = {...}`, `FLOW_OPTIONS = {...}` (options
+whose value names another flow, a file path relative to the config like `flow`), and
 `def check_options(options) -> list[str]` for problems worth reporting at config time. Flows compose:
 one may hand the page to another (`load_flow("generic_oidc")(page, ctx)`), as CILogon hands the
 login to the institution's own page. A hub may name its own flow file instead of one in probes/:
@@ -20,10 +21,12 @@ login to the institution's own page. A hub may name its own flow file instead of
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import pkgutil
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +95,10 @@ class FlowContext:
     clock_skew: Callable[[], float | None] = field(default=lambda: None, repr=False)
     # Called with every one-time code the flow types, so outputs can be scrubbed of it.
     on_code: Callable[[str], None] = field(default=lambda code: None, repr=False)
+    # Seconds left in the probe's timeout (inf when unknown).
+    time_left: Callable[[], float] = field(default=lambda: float("inf"), repr=False)
+    # This probe's TOTP bookkeeping (the window of the last code, whether it was retried).
+    _totp: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     def totp_code(self, what: str = "the IdP") -> str:
         """The current TOTP code for the test account, or why it cannot be had.
@@ -110,7 +117,9 @@ class FlowContext:
         if skew is not None and abs(skew) >= totp.UNUSABLE_SKEW:
             raise ProbeProblem(totp.skew_message(skew))
         try:
-            code = totp.code(self.totp_secret)
+            now = time.time()
+            code = totp.code(self.totp_secret, now)
+            self._totp["step"] = now // totp.STEP
         except ValueError:
             raise ProbeProblem(
                 "the hub's totp_secret is not a valid base32 TOTP seed (check the secret's value)"
@@ -118,14 +127,39 @@ class FlowContext:
         self.on_code(code)
         return code
 
+    async def totp_retry(self, what: str, message: str) -> str:
+        """After the IdP rejected a code: a fresh one from the next 30-second window, once.
+
+        IdPs refuse a code that was used before (RFC 6238 §5.2), and a probe a moment ago (a
+        retry after a failure, another hub with the same account) may have used this window's.
+        Raises instead when our clock is the problem, or when this was already the retry.
+        """
+        if self._totp.get("retried"):
+            raise self.code_rejected(what, message)
+        skew = self.clock_skew()
+        if skew is not None and abs(skew) >= totp.SUSPECT_SKEW:
+            raise self.code_rejected(what, message)
+        self._totp["retried"] = 1
+        step = self._totp.get("step", time.time() // totp.STEP)
+        wait = (step + 1) * totp.STEP - time.time() + 0.2
+        if wait + 5 > self.time_left():
+            raise LoginRejected(
+                f"{what} rejected the TOTP code ({message}); a fresh code needs the next 30-second window, which is past this "
+                "probe's timeout. A probe moments ago may have used this window's code: give "
+                "this hub a timeout of at least 60s"
+            )
+        if wait > 0:
+            await asyncio.sleep(wait)  # the next window; the probe's timeout still bounds it
+        return self.totp_code(what)
+
     def code_rejected(self, what: str, message: str) -> FlowError:
         """What a rejected TOTP code means: our clock, or the seed."""
         skew = self.clock_skew()
         if skew is not None and abs(skew) >= totp.SUSPECT_SKEW:
             return ProbeProblem(f"{what} rejected the TOTP code: {totp.skew_message(skew)}")
         return LoginRejected(
-            f"{what} rejected the TOTP code ({message}); the clocks agree, so the seed in "
-            "totp_secret is probably not this account's"
+            f"{what} rejected the TOTP code ({message}), a fresh one from the next window too; "
+            "the clocks agree, so the seed in totp_secret is probably not this account's"
         )
 
 
@@ -185,6 +219,16 @@ def describe_flow(ref: str) -> tuple[str, dict[str, str]]:
     module = flow_module(ref)
     doc = (module.__doc__ or "").strip().splitlines()
     return (doc[0] if doc else ""), dict(getattr(module, "OPTIONS", {}))
+
+
+def resolve_flow_options(ref: str, options: Mapping[str, str], base: Path) -> dict[str, str]:
+    """The options, with those the flow declares as naming another flow (`FLOW_OPTIONS`) made
+    absolute when they are flow files: relative to the config file, like `flow` itself."""
+    named: set[str] = set(getattr(flow_module(ref), "FLOW_OPTIONS", ()))
+    return {
+        k: str((base / v).resolve()) if k in named and is_flow_file(v) else v
+        for k, v in options.items()
+    }
 
 
 def option_problems(ref: str, options: Mapping[str, str]) -> list[str]:

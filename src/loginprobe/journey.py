@@ -189,6 +189,7 @@ class Journey:
         self.timed_out_step: str | None = None
         # One-time codes the flow typed: scrubbed from everything like the password.
         self.codes: list[str] = []
+        self.deadline = float("inf")  # set by run_journey
 
     # -- where is a URL? ----------------------------------------------------------------------
     def on_hub(self, url: str) -> bool:
@@ -575,6 +576,7 @@ class Journey:
             options=self.flow_options,
             clock_skew=self.clock_skew,
             on_code=on_code,
+            time_left=lambda: self.deadline - self.clock(),
         )
         try:
             await self.flow(self.page, ctx)
@@ -620,6 +622,7 @@ async def run_journey(
     # Playwright's own timeouts stay behind ours, so the probe's deadline decides.
     page.set_default_timeout((timeout + 5) * 1000)
     journey = journey_factory(page)
+    journey.deadline = journey.clock() + timeout
     failure: Failure | None = None
     try:
         async with asyncio.timeout(timeout):

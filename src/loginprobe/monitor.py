@@ -57,7 +57,13 @@ from loginprobe.journey import BrowserGone
 from loginprobe.metrics import Metrics
 from loginprobe.model import ProbeResult
 from loginprobe.paging import PagerDutySender, build_event, build_expiry_event
-from loginprobe.probe import probe_hub, prober_failed, run_secret_check
+from loginprobe.probe import (
+    CAPTURE_TIMEOUT_S,
+    CONTEXT_CLOSE_S,
+    probe_hub,
+    prober_failed,
+    run_secret_check,
+)
 from loginprobe.redact import Redactor
 from loginprobe.store import Store
 from loginprobe.tlscheck import cert_expiry, https_endpoint, tls_context
@@ -429,7 +435,9 @@ class Monitor:
                     evidence=plan,
                 ),
                 browser,
-                timeout + HANG_GRACE_S,
+                # Past the journey's timeout a failing probe still takes its evidence (bounded)
+                # and closes its context (bounded): only beyond those is it hung.
+                timeout + CAPTURE_TIMEOUT_S + CONTEXT_CLOSE_S + HANG_GRACE_S,
             )
             if isinstance(result, ProbeResult):
                 return result

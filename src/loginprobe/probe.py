@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import httpx
 import structlog
-from playwright.async_api import Browser, BrowserContext
+from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from loginprobe.classify import classify
@@ -40,6 +40,8 @@ log = structlog.get_logger("loginprobe")
 
 # Screenshot, HTML and trace of a failed page: bounded, so a wedged page cannot stall the probe.
 CAPTURE_TIMEOUT_S = 10.0
+# Closing a probe's browser context: a dead browser may never answer.
+CONTEXT_CLOSE_S = 5.0
 Progress = Callable[[str, Step | None], None]
 
 
@@ -64,6 +66,7 @@ class _Walk:
     error: Exception | None  # the prober broke (browser crash, a bug in a flow)
     captured: Captured | None  # evidence material of a failed walk, not yet written
     capture_s: float = 0.0  # time spent stopping the trace and capturing: not the hub's
+    codes: tuple[str, ...] = ()  # one-time codes the flow typed: scrubbed like secrets
 
 
 async def _journey(
@@ -83,10 +86,11 @@ async def _journey(
     try:
         if recorder is not None:
             await recorder.start()
-        try:
-            steps, failure = await run_journey(
-                context,
-                lambda page: Journey(
+        journeys: list[Journey] = []
+
+        def journey(page: Page) -> Journey:
+            journeys.append(
+                Journey(
                     page=page,
                     hub_url=hub.url,
                     flow=flow,
@@ -100,24 +104,30 @@ async def _journey(
                     redactor=redactor,
                     flow_options=hub.flow_options,
                     progress=progress,
-                ),
-                timeout,
+                )
             )
+            return journeys[-1]
+
+        def codes() -> tuple[str, ...]:
+            return tuple(c for j in journeys for c in j.codes)
+
+        try:
+            steps, failure = await run_journey(context, journey, timeout)
         except Exception as err:
             note = redactor.text(f"the prober failed: {type(err).__name__}: {err}")[:300]
             t = time.monotonic()
             captured = await _capture(recorder, context, note)
-            walk = _Walk((), None, err, captured, time.monotonic() - t)
+            walk = _Walk((), None, err, captured, time.monotonic() - t, codes())
             return walk
         why = f"{failure.step}: {failure.detail}"[:300] if failure else None
         t = time.monotonic()
         captured = await _capture(recorder, context, why)
-        walk = _Walk(steps, failure, None, captured, time.monotonic() - t)
+        walk = _Walk(steps, failure, None, captured, time.monotonic() - t, codes())
         return walk
     finally:
         # A dead browser may never answer: don't let closing hang the probe.
         with contextlib.suppress(PlaywrightError, TimeoutError):
-            await asyncio.wait_for(context.close(), 5)
+            await asyncio.wait_for(context.close(), CONTEXT_CLOSE_S)
         if recorder is not None and (walk is None or walk.captured is None):
             recorder.forget()
 
@@ -204,7 +214,7 @@ async def probe_hub(
     if captured is not None:
         try:
             if evidence is not None and not result.verdict.ok:
-                scrubber = Scrubber.of(secrets.values())
+                scrubber = Scrubber.of(secrets.values(), walk.codes)
                 written = await asyncio.to_thread(
                     _save_quietly, captured, evidence, name, started_at, scrubber, redactor
                 )

@@ -55,6 +55,12 @@ _PARAM = re.compile(
     r"(?i)((?:^|[?&;#\s\"'/])(?:" + "|".join(map(re.escape, SECRET_PARAMS)) + r")=)"
     r"(?!\*\*\*(?:[&#;\s\"'<>]|$))[^&#;\s\"'<>]+"
 )
+# The same inside a URL that rides in another's query, percent-encoded (GitHub's
+# /login?return_to=%2Flogin%2Foauth%2Fauthorize%3F...%26state%3D..., a hub's ?next=...%3Fcode%3D...).
+_PARAM_ENCODED = re.compile(
+    r"(?i)((?:%3F|%26|%23|%3B)(?:" + "|".join(map(re.escape, SECRET_PARAMS)) + r")(?:=|%3D))"
+    r"(?!\*\*\*)(?:(?!%26|%23|%3B)[^&#;\s\"'<>])+"
+)
 _JSON_FIELD = re.compile(
     r'(?i)("(?:access_token|id_token|refresh_token|client_secret|password|code|state)"\s*:\s*")'
     r'(?!\*\*\*")[^"]*(")'
@@ -96,23 +102,35 @@ class Scrubber:
     """Knows the secret values of a probe and every form they take."""
 
     secrets: tuple[str, ...]
+    # Short one-time values (TOTP codes typed this probe): six digits also occur inside hashes
+    # and numbers, so they are masked, and looked for, only where they stand alone.
+    tokens: tuple[str, ...] = ()
     _redactor: Redactor = field(init=False, repr=False, compare=False)
     _needles: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+    _token_text: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _token_bytes: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         forms = {f for s in self.secrets for f in secret_forms(s)}
         object.__setattr__(self, "_redactor", Redactor(forms))
         needles = {f.encode() for f in forms if len(f) >= 4}
         object.__setattr__(self, "_needles", tuple(sorted(needles, key=len, reverse=True)))
+        alone = "|".join(re.escape(t) for t in self.tokens if t)
+        pattern = rf"(?<![0-9A-Za-z])(?:{alone})(?![0-9A-Za-z])" if alone else None
+        object.__setattr__(self, "_token_text", re.compile(pattern) if pattern else None)
+        object.__setattr__(self, "_token_bytes", re.compile(pattern.encode()) if pattern else None)
 
     @classmethod
-    def of(cls, secrets: Iterable[str]) -> Scrubber:
-        return cls(tuple(s for s in secrets if s))
+    def of(cls, secrets: Iterable[str], tokens: Iterable[str] = ()) -> Scrubber:
+        return cls(tuple(s for s in secrets if s), tuple(t for t in tokens if t))
 
     def text(self, value: str) -> str:
         value = _TYPED_LOG.sub(rf"\g<1>{MASK}\g<3>", value)
         value = self._redactor.text(value)
+        if self._token_text is not None:
+            value = self._token_text.sub(MASK, value)
         value = _PARAM.sub(rf"\g<1>{MASK}", value)
+        value = _PARAM_ENCODED.sub(rf"\g<1>{MASK}", value)
         return _JSON_FIELD.sub(rf"\g<1>{MASK}\g<2>", value)
 
     def html(self, value: str) -> str:
@@ -120,6 +138,8 @@ class Scrubber:
         return self.text(_INPUT_TAG.sub(_mask_input_tag, value))
 
     def leaks(self, data: bytes) -> bool:
+        if self._token_bytes is not None and self._token_bytes.search(data):
+            return True
         return any(n in data for n in self._needles)
 
     # -- Playwright trace events ------------------------------------------------------------------
@@ -127,6 +147,17 @@ class Scrubber:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, list):
+            if (
+                len(value) > 1
+                and isinstance(value[0], str)
+                and value[0].upper() in ("INPUT", "TEXTAREA")
+                and isinstance(value[1], dict)
+                and str(value[1].get("type", "")).lower() not in _SHOWN_INPUT_TYPES
+                and value[1].get("value")
+            ):
+                # A DOM snapshot's element: [tag, attributes, ...]. A hidden input's value
+                # attribute carries OAuth code/state (form_post) or a CSRF token.
+                value = [value[0], {**value[1], "value": MASK}, *value[2:]]
             if key == "headers":
                 value = [
                     h

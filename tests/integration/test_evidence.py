@@ -4,6 +4,7 @@ finds the failing step, retention, a failure to write, and `probe serve` linking
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -13,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.async_api import async_playwright
 
-from loginprobe.evidence import stamp
+from loginprobe.browser import open_browser
+from loginprobe.evidence import TraceRecorder, plan_for, stamp
 from sandbox import Sandbox
 from tests.integration.conftest import Prober
 from tests.integration.test_serve import KEY, Serve, serve  # noqa: F401  (the fixture)
@@ -247,3 +250,41 @@ def test_a_probe_that_timed_out_still_leaves_its_trace(sandbox: Sandbox, prober:
     assert trace is not None
     for name, data in members(Path(trace)).items():
         assert_clean(sandbox, name, data)
+
+
+def test_two_probes_tracing_at_once_keep_both_traces_and_leave_no_working_files(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Playwright stores a resource once for every trace in the browser's traces_dir: the probe
+    that finishes first must not delete what the other one still needs (the review found it)."""
+
+    async def both() -> tuple[list[str], list[str], list[Path]]:
+        traces = tmp_path / "traces"
+        traces.mkdir()
+        plan = plan_for(str(tmp_path / "artifacts"), 5, 3600.0, traces)
+        assert plan is not None
+        async with async_playwright() as pw, open_browser(pw, "", traces) as browser:
+            contexts = [await browser.new_context() for _ in range(2)]
+            recorders = [TraceRecorder(c, plan) for c in contexts]
+            pages = []
+            for context, recorder in zip(contexts, recorders, strict=True):
+                await recorder.start()
+                page = await context.new_page()
+                await page.goto(f"{sandbox.hub_url}/hub/login")  # same page, same resources
+                pages.append(page)
+            first = await recorders[0].stop(pages[0], "hub_start: a failure")
+            second = await recorders[1].stop(pages[1], "hub_start: another failure")
+            names = []
+            for captured in (first, second):
+                assert captured.raw_trace is not None, "a trace was lost"
+                with zipfile.ZipFile(captured.raw_trace) as z:
+                    names.append(sorted(n for n in z.namelist() if n.startswith("resources/")))
+                captured.discard()
+            left = [p for p in traces.rglob("*") if p.is_file()]
+            for c in contexts:
+                await c.close()
+            return names[0], names[1], left
+
+    first, second, left = asyncio.run(both())
+    assert first and second and set(first) & set(second)  # they did share resources
+    assert left == [], f"working files left behind: {left}"

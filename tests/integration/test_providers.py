@@ -37,6 +37,10 @@ class ProviderProber(Prober):
             self.secrets.append(sandbox.totp_secret)
         self.started = time.time()
 
+    def config(self, **kwargs: Any) -> Path:
+        # A retried TOTP code may wait up to 30 s for the next window (README: >= 60s for TOTP).
+        return super().config(**{"timeout": "75s", **kwargs})
+
     def run(self, *args: str, **kwargs: Any) -> Run:
         self.started = time.time()
         return super().run(*args, **kwargs)
@@ -247,6 +251,36 @@ def test_azuread_clock_too_far_off_for_totp_is_a_probe_problem(
     run, result = probe(az_totp)
     assert run.code == 3, result["verdict"]["summary"]  # the prober broke, not the hub
     assert_verdict(result, "probe_error", "idp_mfa", "clock is", "NTP")
+
+
+def test_azuread_code_already_used_this_window_is_retried_with_the_next_one(
+    az_totp: ProviderProber,
+) -> None:
+    before = az_totp.sandbox.idp_counters()["replays_refused"]
+    az_totp.sandbox.set_fault("totp_replayed")
+    run, result = probe(az_totp)
+    assert run.code == 0, result["verdict"]["summary"]
+    assert az_totp.sandbox.idp_counters()["replays_refused"] == before + 1
+
+
+def test_github_code_already_used_this_window_is_retried_with_the_next_one(
+    gh: ProviderProber,
+) -> None:
+    before = gh.sandbox.idp_counters()["replays_refused"]
+    gh.sandbox.set_fault("totp_replayed")
+    run, result = probe(gh)
+    assert run.code == 0, result["verdict"]["summary"]
+    assert gh.sandbox.idp_counters()["replays_refused"] == before + 1
+
+
+def test_cilogon_institution_code_already_used_is_retried_with_the_next_one(
+    ci: ProviderProber,
+) -> None:
+    before = ci.sandbox.idp_counters()["replays_refused"]
+    ci.sandbox.set_fault("totp_replayed")
+    run, result = probe(ci)
+    assert run.code == 0, result["verdict"]["summary"]
+    assert ci.sandbox.idp_counters()["replays_refused"] == before + 1
 
 
 def test_azuread_wrong_totp_seed_with_good_clocks_is_login_rejected(

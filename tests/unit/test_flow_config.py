@@ -122,3 +122,21 @@ def test_an_edited_flow_file_is_loaded_afresh(tmp_path: Path) -> None:
     flow.write_text('"""Second version."""\nasync def login(page, ctx):\n    pass\n')
     os.utime(flow, ns=(flow.stat().st_atime_ns, flow.stat().st_mtime_ns + 1_000_000))
     assert describe_flow(str(flow))[0] == "Second version."
+
+
+def test_cilogon_then_may_name_a_flow_file_beside_the_config(tmp_path: Path) -> None:
+    (tmp_path / "campus_idp.py").write_text(
+        '"""The campus page."""\nasync def login(p, c):\n    pass\n'
+    )
+    path = tmp_path / "c.toml"
+    path.write_text(
+        CILOGON.format(options='[hubs.h.flow_options]\ninstitution = "X"\nthen = "campus_idp.py"')
+    )
+    then = load(path).config.hubs["h"].flow_options["then"]
+    assert then == str(tmp_path / "campus_idp.py")
+    path.write_text(
+        CILOGON.format(options='[hubs.h.flow_options]\ninstitution = "X"\nthen = "nope.py"')
+    )
+    assert _errors(path) == [
+        f"{path}: hubs.h.flow_options.then: no flow file {tmp_path / 'nope.py'} (hub h)"
+    ]

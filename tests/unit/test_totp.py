@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -16,7 +17,12 @@ from loginprobe.flows import FlowContext, LoginRejected, ProbeProblem
 SEED = "JBSWY3DPEHPK3PXP"  # RFC 6238-style base32 seed
 
 
-def ctx(seed: str | None, skew: float | None, seen: list[str] | None = None) -> FlowContext:
+def ctx(
+    seed: str | None,
+    skew: float | None,
+    seen: list[str] | None = None,
+    time_left: float = float("inf"),
+) -> FlowContext:
     async def left() -> None:
         return None
 
@@ -30,6 +36,7 @@ def ctx(seed: str | None, skew: float | None, seen: list[str] | None = None) -> 
         options=MappingProxyType({}),
         clock_skew=lambda: skew,
         on_code=(seen.append if seen is not None else (lambda code: None)),
+        time_left=lambda: time_left,
     )
 
 
@@ -84,3 +91,25 @@ def test_a_rejected_code_blames_the_clock_only_when_it_is_off(
         assert "seed" in str(err)
     else:
         assert "NTP" in str(err)
+
+
+def test_a_retry_that_cannot_wait_for_the_next_window_says_so_without_blaming_the_seed() -> None:
+    c = ctx(SEED, 0.0, time_left=4.0)
+    c.totp_code()
+    with pytest.raises(LoginRejected, match="past this probe's timeout") as info:
+        asyncio.run(c.totp_retry("GitHub", "Two-factor authentication failed."))
+    assert "seed" not in str(info.value)
+
+
+def test_a_retry_with_the_clock_off_blames_the_clock() -> None:
+    c = ctx(SEED, 40.0)
+    c.totp_code()
+    with pytest.raises(ProbeProblem, match="NTP"):
+        asyncio.run(c.totp_retry("Azure AD", "You didn't enter the expected code"))
+
+
+def test_only_one_retry_then_the_seed_is_blamed() -> None:
+    c = ctx(SEED, 0.0)
+    c._totp.update(retried=1)  # the fresh code was typed and refused as well
+    with pytest.raises(LoginRejected, match=r"next window too.*seed"):
+        asyncio.run(c.totp_retry("Azure AD", "You didn't enter the expected code"))
