@@ -379,23 +379,23 @@ def test_a_secret_check_rejected_while_logins_work_pages_nobody(
         s.start()
 
         def probed_after_rejection() -> bool:
+            # Either the check ran first and sent a probe at once, or the first scheduled probe
+            # (which runs the check too) got there first: both end in a probe that logs in.
             logs = s.logs()
-            at = logs.find("probing the hub now")
-            return at >= 0 and '"verdict": "ok"' in logs[at:]
+            return "secret check is misconfigured" in logs and '"verdict": "ok"' in logs
 
         s.wait(
             probed_after_rejection,
             40,
-            "a rejected secret check, and the probe it sent finding logins working",
+            "a rejected secret check, and a probe finding logins working",
         )
-        assert "secret check is misconfigured" in s.logs()
         checks = s.logs().count('"event": "secret check"')
         s.wait(
             lambda: s.logs().count('"event": "secret check"') >= checks + 2,
             30,
             "two more secret checks",
         )
-        assert s.logs().count("probing the hub now") == 1  # a steady rejection probes once
+        assert s.logs().count("probing the hub now") <= 1  # a steady rejection probes once
         assert events(sandbox) == []
         assert s.stop() == 0
     finally:
