@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,11 +107,24 @@ class Prober:
         return run
 
     def assert_no_secrets(self, run: Run) -> None:
+        files = unzipped(run.written_files())  # a trace.zip's members are compressed
         for secret in self.secrets:
             assert secret not in run.stdout, "a secret leaked to stdout"
             assert secret not in run.stderr, "a secret leaked to stderr"
-            for path, content in run.written_files().items():
-                assert secret.encode() not in content, f"a secret leaked to {path}"
+            for where, content in files.items():
+                assert secret.encode() not in content, f"a secret leaked to {where}"
+
+
+def unzipped(files: dict[Path, bytes]) -> dict[str, bytes]:
+    """Every file, and every member of every zip (the evidence's trace.zip) decompressed."""
+    out: dict[str, bytes] = {}
+    for path, content in files.items():
+        out[str(path)] = content
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(io.BytesIO(content)) as z:
+                for name in z.namelist():
+                    out[f"{path}!{name}"] = z.read(name)
+    return out
 
 
 @pytest.fixture
