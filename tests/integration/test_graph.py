@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loginprobe.graph import GraphExpiry, graph_secret_expiry
 from loginprobe.model import Code, Observation, ProbeResult, SecretCheck, Severity, Verdict
-from loginprobe.monitor import Monitor
-from loginprobe.tlscheck import tls_context
+from loginprobe.monitor.service import Monitor
+from loginprobe.prober.graph import GraphExpiry, graph_secret_expiry
+from loginprobe.prober.tlscheck import tls_context
 from sandbox.graph import GraphStandIn
 from sandbox.pagerduty import PagerDutyReceiver
 from tests.integration.conftest import drain, offline_monitor

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loginprobe.monitor import Monitor, backoff
+from loginprobe.monitor.service import Monitor, backoff
 from sandbox.pagerduty import PagerDutyReceiver
 from tests.integration.conftest import TEST_ROUTING_KEY, drain, offline_monitor
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from loginprobe.incidents import (
+from loginprobe.model import Code, Severity, Verdict
+from loginprobe.monitor.tracks.login import (
     PROBER_KEY,
     Action,
     Thresholds,
@@ -17,7 +18,6 @@ from loginprobe.incidents import (
     step_login,
     step_prober,
 )
-from loginprobe.model import Code, Severity, Verdict
 
 HUB = "utoronto"
 KEY = login_key(HUB)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from loginprobe.incidents import PROBER_KEY, Thresholds, Track
-from loginprobe.status import (
+from loginprobe.monitor.tracks.login import PROBER_KEY, Thresholds, Track
+from loginprobe.web.status import (
     estimate_next_probe,
     hub_status,
     relative,

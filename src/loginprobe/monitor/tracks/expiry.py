@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 
-from loginprobe.incidents import Action, Track
 from loginprobe.model import Severity
+from loginprobe.monitor.tracks.login import Action, Track
 
 DEFAULT_LEAD_DAYS = (30, 14, 7, 1)
 ESCALATE_DAYS = 7

@@ -32,9 +32,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from playwright.async_api import Browser, Playwright, async_playwright
 
 from loginprobe import config as cfg
-from loginprobe.browser import open_browser
-from loginprobe.evidence import plan_for
-from loginprobe.expiry import (
+from loginprobe.alerting.pagerduty import PagerDutySender, build_event, build_expiry_event
+from loginprobe.model import ProbeResult
+from loginprobe.monitor.metrics import Metrics
+from loginprobe.monitor.tracks.expiry import (
     ExpiryNotice,
     expiry_key,
     expiry_notice,
@@ -42,8 +43,7 @@ from loginprobe.expiry import (
     tls_key,
     tls_notice,
 )
-from loginprobe.graph import GraphExpiry, graph_secret_expiry
-from loginprobe.incidents import (
+from loginprobe.monitor.tracks.login import (
     PROBER_KEY,
     Action,
     Thresholds,
@@ -53,20 +53,20 @@ from loginprobe.incidents import (
     step_login,
     step_prober,
 )
-from loginprobe.journey import BrowserGone
-from loginprobe.metrics import Metrics
-from loginprobe.model import ProbeResult
-from loginprobe.paging import PagerDutySender, build_event, build_expiry_event
-from loginprobe.probe import (
+from loginprobe.prober.browser import open_browser
+from loginprobe.prober.evidence import plan_for
+from loginprobe.prober.graph import GraphExpiry, graph_secret_expiry
+from loginprobe.prober.hub_probe import (
     CAPTURE_TIMEOUT_S,
     CONTEXT_CLOSE_S,
     probe_hub,
     prober_failed,
     run_secret_check,
 )
+from loginprobe.prober.journey import BrowserGone
+from loginprobe.prober.tlscheck import cert_expiry, https_endpoint, tls_context
 from loginprobe.redact import Redactor
 from loginprobe.store import Store
-from loginprobe.tlscheck import cert_expiry, https_endpoint, tls_context
 
 log = structlog.get_logger("loginprobe")
 

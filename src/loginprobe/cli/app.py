@@ -28,18 +28,18 @@ from rich.table import Table
 from rich.text import Text
 
 from loginprobe import config as cfg
-from loginprobe.browser import BrowserNotFound, choose_executable, open_browser
-from loginprobe.evidence import plan_for
-from loginprobe.flows import available_flows, describe_flow, is_flow_file
+from loginprobe.cli.tables import LiveSteps
 from loginprobe.logs import configure_logging
 from loginprobe.model import Code, ProbeResult
-from loginprobe.probe import probe_hub, prober_failed
+from loginprobe.prober.browser import BrowserNotFound, choose_executable, open_browser
+from loginprobe.prober.evidence import plan_for
+from loginprobe.prober.hub_probe import probe_hub, prober_failed
+from loginprobe.prober.registry import available_flows, describe_flow, is_flow_file
 from loginprobe.redact import Redactor
-from loginprobe.tables import LiveSteps
 
 if TYPE_CHECKING:  # the monitor's modules load only for the commands that use them
-    from loginprobe.incidents import Track
-    from loginprobe.monitor import Settings
+    from loginprobe.monitor.service import Settings
+    from loginprobe.monitor.tracks.login import Track
     from loginprobe.store import Store
 
 EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_PROBE_ERROR = 0, 1, 2, 3
@@ -141,7 +141,7 @@ def _open_store_for_reading(loaded: cfg.LoadedConfig) -> Store | None:
 def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """The configured hubs: verdict, last and next probe, open incidents (from the monitor's
     store, when there is one), and secret expiry."""
-    from loginprobe.tables import list_rows, list_table
+    from loginprobe.cli.tables import list_rows, list_table
 
     loaded = _load()
     now = datetime.now(UTC)
@@ -247,8 +247,8 @@ def _page_once(
 ) -> None:
     """`run --alert`: trigger the hub's incident now if it is failing (a probe_error never pages
     as a hub outage; a healthy hub leaves open incidents to the monitor)."""
-    from loginprobe.incidents import Action, login_key
-    from loginprobe.paging import PagerDutySender, build_event
+    from loginprobe.alerting.pagerduty import PagerDutySender, build_event
+    from loginprobe.monitor.tracks.login import Action, login_key
 
     if result.verdict.ok or result.verdict.code is Code.PROBE_ERROR:
         err.print(
@@ -297,7 +297,7 @@ def _location(loaded: cfg.LoadedConfig) -> str:
 @app.command()
 def serve() -> None:
     """Run the monitor: scheduled probes, PagerDuty pages, the status page, /healthz, /metrics."""
-    from loginprobe.monitor import Settings
+    from loginprobe.monitor.service import Settings
     from loginprobe.store import Store, StoreError
 
     path = cfg.config_path(State.config_arg)
@@ -326,9 +326,9 @@ def _playwright_chromium() -> str:
 
 
 async def _serve(path: Path, settings: Settings, store: Store) -> None:
-    from loginprobe.metrics import Metrics
-    from loginprobe.monitor import Monitor
-    from loginprobe.web import make_app, start_site
+    from loginprobe.monitor.metrics import Metrics
+    from loginprobe.monitor.service import Monitor
+    from loginprobe.web.app import make_app, start_site
 
     monitor = Monitor(settings, store, Metrics())
     host, port = settings.loaded.config.monitor.listen_address
@@ -357,7 +357,7 @@ def test_alert(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
 ) -> None:
     """Send a clearly labelled test event to PagerDuty and resolve it: checks the routing key."""
-    from loginprobe.paging import PagerDutySender, test_event
+    from loginprobe.alerting.pagerduty import PagerDutySender, test_event
 
     loaded = _load()
     try:
@@ -419,7 +419,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
 ) -> None:
     """Recent verdicts of one hub, newest first, with per-step timings, from the monitor's store."""
-    from loginprobe.tables import history_table
+    from loginprobe.cli.tables import history_table
 
     loaded = _load()
     if hub not in loaded.config.hubs:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from loginprobe.incidents import PROBER_KEY, Thresholds, Track, settled
+from loginprobe.monitor.tracks.login import PROBER_KEY, Thresholds, Track, settled
 
 RECENT_PROBES = 10
 
