@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from loginprobe.monitor.metrics import Metrics
-from loginprobe.monitor.service import Monitor, Settings
+from loginprobe.monitor.service import Monitor
+from loginprobe.monitor.settings import Settings
 from loginprobe.store import Store
 from loginprobe.web.app import status_document
 from loginprobe.web.page import render

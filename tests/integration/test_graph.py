@@ -115,7 +115,7 @@ def ok_result() -> ProbeResult:
 
 def run(m: Monitor) -> None:
     async def go() -> None:
-        await m.check_graph("h")
+        await m.checks.check_graph("h")
         m.handle(ok_result())
         await drain(m)
 

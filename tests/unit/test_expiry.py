@@ -8,7 +8,7 @@ import pytest
 
 from loginprobe.model import Severity
 from loginprobe.monitor.tracks.expiry import expiry_key, expiry_notice, step_expiry, tls_notice
-from loginprobe.monitor.tracks.login import Track
+from loginprobe.monitor.tracks.track import Track
 
 EXPIRES = date(2027, 9, 1)
 MIDNIGHT = datetime(2027, 9, 1, tzinfo=UTC)

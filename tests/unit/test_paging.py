@@ -36,7 +36,8 @@ from loginprobe.model import (
     Step,
     Verdict,
 )
-from loginprobe.monitor.tracks.login import Action, login_key
+from loginprobe.monitor.tracks.login import login_key
+from loginprobe.monitor.tracks.track import Action
 from sandbox.pagerduty import PagerDutyReceiver, validate
 
 HUB = "utoronto"

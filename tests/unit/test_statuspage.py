@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from loginprobe.model import Evidence
-from loginprobe.monitor.tracks.login import Track
+from loginprobe.monitor.tracks.track import Track
 from loginprobe.web.page import evidence_links, render
 from loginprobe.web.status import hub_status, status_document
 

@@ -20,7 +20,9 @@ from loginprobe.model import (
     Step,
     Verdict,
 )
-from loginprobe.monitor.tracks.login import PROBER_KEY, Action, Track, login_key
+from loginprobe.monitor.tracks.login import login_key
+from loginprobe.monitor.tracks.prober import PROBER_KEY
+from loginprobe.monitor.tracks.track import Action, Track
 from loginprobe.redact import Redactor
 from loginprobe.store import OutboxStats, Store, StoreError, sqlite_file_missing
 

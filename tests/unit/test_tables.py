@@ -11,7 +11,7 @@ from rich.console import Console, RenderableType
 from loginprobe.cli.tables import LiveSteps, history_table, list_rows, list_table
 from loginprobe.config import Config
 from loginprobe.model import Step
-from loginprobe.monitor.tracks.login import Track
+from loginprobe.monitor.tracks.track import Track
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 

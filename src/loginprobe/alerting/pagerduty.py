@@ -19,7 +19,7 @@ import pagerduty
 
 from loginprobe.model import Evidence, ProbeResult
 from loginprobe.monitor.tracks.expiry import ExpiryNotice
-from loginprobe.monitor.tracks.login import Action
+from loginprobe.monitor.tracks.track import Action
 from loginprobe.prober.tlscheck import tls_context
 
 SUMMARY_LIMIT = 1024

@@ -38,8 +38,8 @@ from loginprobe.prober.registry import available_flows, describe_flow, is_flow_f
 from loginprobe.redact import Redactor
 
 if TYPE_CHECKING:  # the monitor's modules load only for the commands that use them
-    from loginprobe.monitor.service import Settings
-    from loginprobe.monitor.tracks.login import Track
+    from loginprobe.monitor.settings import Settings
+    from loginprobe.monitor.tracks.track import Track
     from loginprobe.store import Store
 
 EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_PROBE_ERROR = 0, 1, 2, 3
@@ -248,7 +248,8 @@ def _page_once(
     """`run --alert`: trigger the hub's incident now if it is failing (a probe_error never pages
     as a hub outage; a healthy hub leaves open incidents to the monitor)."""
     from loginprobe.alerting.pagerduty import PagerDutySender, build_event
-    from loginprobe.monitor.tracks.login import Action, login_key
+    from loginprobe.monitor.tracks.login import login_key
+    from loginprobe.monitor.tracks.track import Action
 
     if result.verdict.ok or result.verdict.code is Code.PROBE_ERROR:
         err.print(
@@ -297,7 +298,7 @@ def _location(loaded: cfg.LoadedConfig) -> str:
 @app.command()
 def serve() -> None:
     """Run the monitor: scheduled probes, PagerDuty pages, the status page, /healthz, /metrics."""
-    from loginprobe.monitor.service import Settings
+    from loginprobe.monitor.settings import Settings
     from loginprobe.store import Store, StoreError
 
     path = cfg.config_path(State.config_arg)

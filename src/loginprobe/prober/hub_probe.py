@@ -45,7 +45,9 @@ CONTEXT_CLOSE_S = 5.0
 Progress = Callable[[str, Step | None], None]
 
 
-async def run_secret_check(hub: HubConfig, secrets: HubSecrets, timeout: float) -> SecretCheck | None:
+async def run_secret_check(
+    hub: HubConfig, secrets: HubSecrets, timeout: float
+) -> SecretCheck | None:
     if hub.oauth is None or secrets.client_secret is None:
         return None
     async with httpx.AsyncClient(timeout=min(timeout, 15.0)) as client:
@@ -159,7 +161,12 @@ def prober_failure(err: BaseException, redactor: Redactor) -> Failure:
 
 
 def prober_failed(
-    name: str, hub: HubConfig, err: BaseException, redactor: Redactor, started_at: datetime, t0: float
+    name: str,
+    hub: HubConfig,
+    err: BaseException,
+    redactor: Redactor,
+    started_at: datetime,
+    t0: float,
 ) -> ProbeResult:
     """The result of a probe that never got going (no browser, a crash before the journey)."""
     obs = Observation(hub=name, steps=(), failure=prober_failure(err, redactor), hub_url=hub.url)

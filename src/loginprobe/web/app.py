@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from loginprobe.monitor.service import Monitor
-from loginprobe.monitor.tracks.login import Track
+from loginprobe.monitor.tracks.track import Track
 from loginprobe.prober.evidence import HTML, SCREENSHOT, TRACE, artifact_path
 from loginprobe.store import Store
 from loginprobe.web import page as statuspage
