@@ -167,3 +167,30 @@ class ProbeResult:
             "duration_ms": self.duration_ms,
             "evidence": self.evidence.to_json() if self.evidence else None,
         }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ProbeResult | None:
+        """Back from to_json() (what `probe run --alert` hands to a running monitor); None when
+        it is not one. The observation comes back without its Failure: the verdict says it."""
+        try:
+            v, sc, ev = data["verdict"], data.get("secret_check"), data.get("evidence")
+            verdict = Verdict(
+                code=Code(v["code"]),
+                severity=Severity(v["severity"]),
+                summary=str(v["summary"]),
+                step=v.get("step"),
+                evidence=dict(v.get("evidence") or {}),
+            )
+            steps = tuple(Step(**s) for s in data.get("steps") or [])
+            secret = SecretCheck(**sc) if isinstance(sc, dict) else None
+            hub = str(data["hub"])
+            return cls(
+                hub=hub,
+                verdict=verdict,
+                observation=Observation(hub, steps, None, secret),
+                started_at=str(data["started_at"]),
+                duration_ms=int(data["duration_ms"]),
+                evidence=Evidence(**ev) if isinstance(ev, dict) else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None

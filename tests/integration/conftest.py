@@ -156,8 +156,9 @@ def offline_monitor(
     env: dict[str, str] | None = None,
     clock: Callable[[], float] | None = None,
 ) -> Monitor:
-    """A Monitor that is never started (no scheduler, no browser) paging `receiver`. `hub` is the
-    body of [hubs.h] and its subtables; the default is a hub nobody will ever probe."""
+    """A Monitor that is never started (no scheduler, no browser) paging `receiver`, holding its
+    store's lease. `hub` is the body of [hubs.h] and its subtables; the default is a hub nobody
+    will ever probe."""
     for name, value in {
         "T_USER": "u",
         "T_PASS": "p-value",
@@ -177,7 +178,9 @@ ca_file = "{receiver.ca_file}"
 """)
     settings = Settings.load(config)
     store = Store(settings.loaded.config.monitor.state)
-    return Monitor(settings, store, Metrics(), clock or time.time)
+    monitor = Monitor(settings, store, Metrics(), clock or time.time)
+    assert monitor.take_over()
+    return monitor
 
 
 HUB_NOBODY_PROBES = """[hubs.h]
@@ -190,5 +193,5 @@ password_env = "T_PASS"
 
 async def drain(monitor: Monitor) -> None:
     """Send everything the outbox holds that is due."""
-    while await monitor.flush_once():
+    while await monitor.outbox.flush_once():
         pass

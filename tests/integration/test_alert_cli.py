@@ -44,7 +44,7 @@ def test_run_alert_pages_a_failing_hub_once(prober: Prober) -> None:
     prober.sandbox.set_fault("secret_expired")
     run = prober.run("run", "sandbox", "--alert")
     assert run.code == 1
-    assert "paged PagerDuty: loginprobe/sandbox/login" in run.stderr
+    assert "paged PagerDuty: trigger loginprobe/sandbox/login" in run.stderr
     (event,) = prober.sandbox.pagerduty.accepted
     assert event["dedup_key"] == "loginprobe/sandbox/login"
     assert event["payload"]["class"] == "client_secret_expired"

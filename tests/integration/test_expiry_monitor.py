@@ -52,7 +52,7 @@ def test_expiry_pages_once_per_lead_time_and_resolves_when_the_date_is_updated(
 
     # A probe every 12 hours from 43 days before the date to the day before it.
     while calendar.now < datetime(2027, 8, 31, 12, tzinfo=UTC):
-        monitor.handle(ok_result())
+        monitor.pipeline.on_probe(ok_result())
         asyncio.run(drain(monitor))
         calendar.now += timedelta(hours=12)
     sent = [
@@ -72,7 +72,7 @@ def test_expiry_pages_once_per_lead_time_and_resolves_when_the_date_is_updated(
     config = monitor.settings.loaded.path
     config.write_text(config.read_text().replace("2027-09-01", "2029-09-01"))
     assert monitor.reload(config)
-    monitor.handle(ok_result())
+    monitor.pipeline.on_probe(ok_result())
     asyncio.run(drain(monitor))
     assert [e["event_action"] for e in receiver.accepted][-1] == "resolve"
     assert len(receiver.accepted) == 5

@@ -93,7 +93,7 @@ password_env = "T_PASS"
 
 
 async def check_and_flush(m: Monitor) -> None:
-    await m.check_tls("h")
+    await m.checks.check_tls("h")
     await drain(m)
 
 

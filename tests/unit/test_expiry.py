@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from loginprobe.model import Severity
-from loginprobe.monitor.tracks.expiry import expiry_key, expiry_notice, step_expiry, tls_notice
+from loginprobe.monitor.tracks.expiry import expiry_key, expiry_notice, advance_expiry, tls_notice
 from loginprobe.monitor.tracks.track import Track
 
 EXPIRES = date(2027, 9, 1)
@@ -71,35 +71,39 @@ def test_custom_lead_times() -> None:
     assert notice is not None and notice.stage == 10
 
 
-def test_each_lead_time_pages_once_escalates_and_resolves_on_rotation() -> None:
-    """A probe every 6 hours for 40 days before the date: one trigger per stage, nothing else."""
+def test_each_lead_time_pages_once_on_its_own_key_and_resolves_on_rotation() -> None:
+    """A probe every 6 hours for 40 days before the date: one new incident per stage (PagerDuty
+    notifies nobody of a trigger on a key it holds open), the previous stage resolved after."""
     key, track, pages = expiry_key("hub"), Track(), []
     t = at(40)
     while t < at(0.1):
         notice = expiry_notice("hub", EXPIRES, t, secret_accepted=True)
-        track, actions = step_expiry(track, notice, key, t.isoformat())
+        track, actions = advance_expiry(track, notice, key, t.isoformat())
         pages += [
-            (a.kind, notice.stage if notice else None, notice.severity if notice else None)
-            for a in actions
+            (a.kind, a.dedup_key, a.notice.severity if a.notice else None) for a in actions
         ]
         t += timedelta(hours=6)
+    k = "loginprobe/hub/expiry"
     assert pages == [
-        ("trigger", 30, Severity.WARNING),
-        ("trigger", 14, Severity.WARNING),
-        ("trigger", 7, Severity.ERROR),
-        ("trigger", 1, Severity.ERROR),
+        ("trigger", f"{k}/30d", Severity.WARNING),
+        ("trigger", f"{k}/14d", Severity.WARNING),
+        ("resolve", f"{k}/30d", None),
+        ("trigger", f"{k}/7d", Severity.ERROR),
+        ("resolve", f"{k}/14d", None),
+        ("trigger", f"{k}/1d", Severity.ERROR),
+        ("resolve", f"{k}/7d", None),
     ]
     # The secret is rotated and the config says 2029: out of the window, the incident resolves.
     rotated = expiry_notice("hub", date(2029, 9, 1), t)
-    track, actions = step_expiry(track, rotated, key, t.isoformat())
-    assert [(a.kind, a.dedup_key) for a in actions] == [("resolve", "loginprobe/hub/expiry")]
+    track, actions = advance_expiry(track, rotated, key, t.isoformat())
+    assert [(a.kind, a.dedup_key) for a in actions] == [("resolve", f"{k}/1d")]
     assert not track.is_open
-    track, actions = step_expiry(track, rotated, key, t.isoformat())
+    track, actions = advance_expiry(track, rotated, key, t.isoformat())
     assert actions == []
 
 
 def test_no_warning_and_no_incident_outside_the_window() -> None:
-    track, actions = step_expiry(Track(), expiry_notice("hub", EXPIRES, at(31)), "k", "now")
+    track, actions = advance_expiry(Track(), expiry_notice("hub", EXPIRES, at(31)), "k", "now")
     assert (track, actions) == (Track(), [])
 
 

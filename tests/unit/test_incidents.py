@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from loginprobe.model import Code, Severity, Verdict
-from loginprobe.monitor.tracks.login import login_key, settled, step_login
-from loginprobe.monitor.tracks.prober import PROBER_KEY, step_prober
+from loginprobe.monitor.tracks.login import login_key, settled, advance_login
+from loginprobe.monitor.tracks.prober import PROBER_KEY, advance_prober
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 
 HUB = "utoronto"
@@ -40,11 +40,11 @@ PROBE_ERROR = verdict(Code.PROBE_ERROR)
 def run(
     codes: Sequence[Code], t: Thresholds = T, track: Track | None = None
 ) -> tuple[Track, list[Action]]:
-    """Feed verdicts with the given codes through step_login; the final track and all actions."""
+    """Feed verdicts with the given codes through advance_login; the final track and all actions."""
     track = track or Track()
     actions: list[Action] = []
     for code in codes:
-        track, new = step_login(track, verdict(code), KEY, t, NOW)
+        track, new = advance_login(track, verdict(code), KEY, t, NOW)
         actions += new
     return track, actions
 
@@ -57,15 +57,15 @@ def test_login_key_names_hub_and_concern() -> None:
 
 
 def test_first_failure_opens_nothing() -> None:
-    track, actions = step_login(Track(), CALLBACK, KEY, T, NOW)
+    track, actions = advance_login(Track(), CALLBACK, KEY, T, NOW)
     assert actions == []
     assert track.failures == 1
     assert not track.is_open
 
 
 def test_second_consecutive_failure_triggers_once() -> None:
-    track, _ = step_login(Track(), CALLBACK, KEY, T, NOW)
-    track, actions = step_login(track, CALLBACK, KEY, T, LATER)
+    track, _ = advance_login(Track(), CALLBACK, KEY, T, NOW)
+    track, actions = advance_login(track, CALLBACK, KEY, T, LATER)
     assert len(actions) == 1
     action = actions[0]
     assert action.kind == "trigger"
@@ -82,7 +82,7 @@ def test_further_identical_failures_send_nothing_more() -> None:
     track, actions = run([Code.CALLBACK_ERROR] * 2)
     assert len(actions) == 1
     for _ in range(5):
-        track, more = step_login(track, CALLBACK, KEY, T, LATER)
+        track, more = advance_login(track, CALLBACK, KEY, T, LATER)
         assert more == []
     assert track.is_open
     assert track.open_code == "callback_error"
@@ -92,18 +92,18 @@ def test_further_identical_failures_send_nothing_more() -> None:
 
 def test_changed_failing_code_updates_the_same_incident() -> None:
     track, _ = run([Code.CALLBACK_ERROR] * 2)
-    track, actions = step_login(track, EXPIRED, KEY, T, LATER)
+    track, actions = advance_login(track, EXPIRED, KEY, T, LATER)
     assert actions == [Action("trigger", KEY, EXPIRED, reason="changed")]
     assert track.open_code == "client_secret_expired"
     assert track.opened_at == NOW
     # and the new code, repeated, is quiet again
-    track, actions = step_login(track, EXPIRED, KEY, T, LATER)
+    track, actions = advance_login(track, EXPIRED, KEY, T, LATER)
     assert actions == []
 
 
 def test_one_ok_while_open_does_not_resolve() -> None:
     track, _ = run([Code.CALLBACK_ERROR] * 2)
-    track, actions = step_login(track, OK, KEY, T, LATER)
+    track, actions = advance_login(track, OK, KEY, T, LATER)
     assert actions == []
     assert track.is_open
     assert track.failures == 0
@@ -112,7 +112,7 @@ def test_one_ok_while_open_does_not_resolve() -> None:
 
 def test_second_consecutive_ok_resolves_and_clears_the_incident() -> None:
     track, _ = run([Code.CALLBACK_ERROR] * 2 + [Code.OK])
-    track, actions = step_login(track, OK, KEY, T, LATER)
+    track, actions = advance_login(track, OK, KEY, T, LATER)
     assert actions == [Action("resolve", KEY, reason="recovered")]
     assert actions[0].verdict is None
     assert not track.is_open
@@ -142,9 +142,9 @@ def test_single_transient_failure_pages_nobody() -> None:
 
 def test_failures_to_alert_one_triggers_on_first_failure() -> None:
     t = Thresholds(failures_to_alert=1, successes_to_resolve=1)
-    track, actions = step_login(Track(), CALLBACK, KEY, t, NOW)
+    track, actions = advance_login(Track(), CALLBACK, KEY, t, NOW)
     assert actions == [Action("trigger", KEY, CALLBACK, reason="opened")]
-    track, actions = step_login(track, OK, KEY, t, NOW)
+    track, actions = advance_login(track, OK, KEY, t, NOW)
     assert actions == [Action("resolve", KEY, reason="recovered")]
 
 
@@ -166,7 +166,7 @@ def test_different_failing_codes_count_together_towards_opening() -> None:
     ids=["fresh", "one-failure", "open", "recovering", "healthy"],
 )
 def test_probe_error_leaves_login_track_unchanged_and_silent(track: Track) -> None:
-    after, actions = step_login(track, PROBE_ERROR, KEY, T, LATER)
+    after, actions = advance_login(track, PROBE_ERROR, KEY, T, LATER)
     assert actions == []
     assert after == track
     assert after is track
@@ -230,28 +230,28 @@ def test_trace_of_codes_gives_exact_actions(
 
 
 def test_prober_opens_after_failures_to_alert_probe_errors() -> None:
-    track, actions = step_prober(Track(), PROBE_ERROR, T, NOW)
+    track, actions = advance_prober(Track(), PROBE_ERROR, PROBER_KEY, T, NOW)
     assert actions == []
     assert track.failures == 1
-    track, actions = step_prober(track, PROBE_ERROR, T, LATER)
+    track, actions = advance_prober(track, PROBE_ERROR, PROBER_KEY, T, LATER)
     assert actions == [Action("trigger", PROBER_KEY, PROBE_ERROR, reason="opened")]
     assert PROBER_KEY == "loginprobe/prober"
     assert track.open_code == "probe_error"
     assert track.opened_at == LATER
-    track, actions = step_prober(track, PROBE_ERROR, T, LATER)
+    track, actions = advance_prober(track, PROBE_ERROR, PROBER_KEY, T, LATER)
     assert actions == []
     assert track.is_open
 
 
 @pytest.mark.parametrize("code", [Code.OK, Code.CALLBACK_ERROR, Code.HUB_UNREACHABLE])
 def test_prober_resolves_after_successes_to_resolve_working_verdicts(code: Code) -> None:
-    track, _ = step_prober(Track(), PROBE_ERROR, T, NOW)
-    track, _ = step_prober(track, PROBE_ERROR, T, NOW)
+    track, _ = advance_prober(Track(), PROBE_ERROR, PROBER_KEY, T, NOW)
+    track, _ = advance_prober(track, PROBE_ERROR, PROBER_KEY, T, NOW)
     assert track.is_open
-    track, actions = step_prober(track, verdict(code), T, LATER)
+    track, actions = advance_prober(track, verdict(code), PROBER_KEY, T, LATER)
     assert actions == []
     assert track.is_open
-    track, actions = step_prober(track, verdict(code), T, LATER)
+    track, actions = advance_prober(track, verdict(code), PROBER_KEY, T, LATER)
     assert actions == [Action("resolve", PROBER_KEY, reason="recovered")]
     assert not track.is_open
 
@@ -260,7 +260,7 @@ def test_prober_single_probe_error_between_working_runs_pages_nobody() -> None:
     track = Track()
     actions: list[Action] = []
     for code in [Code.OK, Code.PROBE_ERROR, Code.CALLBACK_ERROR, Code.PROBE_ERROR, Code.OK]:
-        track, new = step_prober(track, verdict(code), T, NOW)
+        track, new = advance_prober(track, verdict(code), PROBER_KEY, T, NOW)
         actions += new
     assert actions == []
     assert not track.is_open
@@ -269,7 +269,7 @@ def test_prober_single_probe_error_between_working_runs_pages_nobody() -> None:
 def test_hub_failures_never_open_the_prober_track() -> None:
     track = Track()
     for _ in range(5):
-        track, actions = step_prober(track, CALLBACK, T, NOW)
+        track, actions = advance_prober(track, CALLBACK, PROBER_KEY, T, NOW)
         assert actions == []
     assert not track.is_open
 
@@ -333,22 +333,30 @@ def test_track_from_json_tolerates_missing_keys(data: dict[str, Any], expected: 
 
 
 def test_track_to_json_has_every_field() -> None:
-    assert Track(failures=1, successes=2, open_code="x", opened_at=NOW).to_json() == {
+    track = Track(failures=1, successes=2, open_code="x", opened_at=NOW, open_key="k/warning")
+    assert track.to_json() == {
         "failures": 1,
         "successes": 2,
         "open_code": "x",
         "opened_at": NOW,
+        "open_key": "k/warning",
     }
+
+
+def test_a_track_stored_before_keys_could_escalate_is_open_on_its_own_key() -> None:
+    stored = {"failures": 2, "successes": 0, "open_code": "hub_error", "opened_at": NOW}
+    assert Track.from_json(stored, KEY).open_key == KEY
+    assert Track.from_json({"failures": 1}, KEY).open_key is None
 
 
 @pytest.mark.parametrize("code", [Code.CLIENT_SECRET_EXPIRED, Code.CLIENT_SECRET_INVALID])
 def test_a_cause_proven_twice_in_one_probe_pages_at_first_sight(code: Code) -> None:
     # The callback failed AND the token endpoint rejects the secret: no blip explains both.
-    track, actions = step_login(Track(), verdict(code), "k", Thresholds(3, 2), "now")
+    track, actions = advance_login(Track(), verdict(code), "k", Thresholds(3, 2), "now")
     assert [(a.kind, a.reason) for a in actions] == [("trigger", "opened")]
     assert track.open_code == str(code)
 
 
 def test_an_unconfirmed_callback_error_still_waits_for_confirmation() -> None:
-    track, actions = step_login(Track(), verdict(Code.CALLBACK_ERROR), "k", Thresholds(2, 2), "now")
+    track, actions = advance_login(Track(), verdict(Code.CALLBACK_ERROR), "k", Thresholds(2, 2), "now")
     assert actions == [] and not track.is_open

@@ -101,7 +101,7 @@ def test_new_store_is_empty(store: Store) -> None:
 
 def test_record_writes_verdict_tracks_and_events_together(store: Store) -> None:
     r = result()
-    open_track = Track(failures=2, open_code="callback_error", opened_at=NOW_ISO)
+    open_track = Track(failures=2, open_code="callback_error", opened_at=NOW_ISO, open_key=KEY)
     record(store, r, {KEY: open_track, PROBER_KEY: Track(successes=3)}, [trigger_event(r)])
     [row] = store.history(HUB)
     assert row == {
@@ -149,10 +149,10 @@ def test_record_without_a_result_moves_tracks_only(store: Store) -> None:
 
 def test_tracks_are_updated_in_place(store: Store) -> None:
     record(store, None, {KEY: Track(failures=1)})
-    record(store, None, {KEY: Track(failures=2, open_code="hub_error", opened_at=NOW_ISO)})
+    record(store, None, {KEY: Track(failures=2, open_code="hub_error", opened_at=NOW_ISO, open_key=KEY)})
     record(store, None, {PROBER_KEY: Track(successes=1)})
     assert store.tracks() == {
-        KEY: Track(failures=2, open_code="hub_error", opened_at=NOW_ISO),
+        KEY: Track(failures=2, open_code="hub_error", opened_at=NOW_ISO, open_key=KEY),
         PROBER_KEY: Track(successes=1),
     }
 
@@ -232,8 +232,8 @@ def test_outbox_stats_count_depth_age_rejected_and_last_error(store: Store) -> N
     assert b is not None
     store.defer(b[0].id, 1, NOW + 30, "500: Internal Server Error")
     stats = store.outbox_stats(NOW)
-    assert stats.depth == 3  # rejected ones included
-    assert stats.oldest_age_s == pytest.approx(300.0)
+    assert stats.depth == 2  # the rejected one is set aside: not waiting, not aging
+    assert stats.oldest_age_s == pytest.approx(100.0)
     assert stats.rejected == 1
     assert stats.last_error == "500: Internal Server Error"  # the newest event's error
 
@@ -307,7 +307,7 @@ def test_state_survives_closing_and_reopening(db_path: Path) -> None:
     url = f"sqlite:///{db_path}"
     first = Store(url)
     r = result()
-    open_track = Track(failures=2, open_code="callback_error", opened_at=NOW_ISO)
+    open_track = Track(failures=2, open_code="callback_error", opened_at=NOW_ISO, open_key=KEY)
     record(first, r, {KEY: open_track}, [trigger_event(r), resolve_event()])
     got = first.next_event()
     assert got is not None

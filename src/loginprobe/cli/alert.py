@@ -8,7 +8,16 @@ import typer
 from rich.text import Text
 
 from loginprobe import config as cfg
-from loginprobe.cli.app import EXIT_FAILING, _die, _load, _location, _print_json, app, out
+from loginprobe.cli.app import (
+    EXIT_FAILING,
+    EXIT_USAGE,
+    _die,
+    _load,
+    _location,
+    _print_json,
+    app,
+    out,
+)
 from loginprobe.redact import Redactor
 
 
@@ -70,3 +79,85 @@ def test_alert(
         sender.close()
     if as_json:
         _print_json(report)
+
+
+@app.command()
+def outbox(
+    action: Annotated[
+        str, typer.Argument(help="list (the default), retry or drop", metavar="[list|retry|drop]")
+    ] = "list",
+    event_id: Annotated[
+        int | None, typer.Argument(help="the event's id, for retry and drop", metavar="[ID]")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+) -> None:
+    """PagerDuty events waiting in the monitor's store, and those PagerDuty rejected (set aside
+    for a human): list them, put one back in line (retry ID) or drop it (drop ID)."""
+    import time
+
+    from rich.table import Table
+
+    from loginprobe.cli.store_views import _open_store_for_reading
+
+    loaded = _load()
+    if action not in ("list", "retry", "drop"):
+        _die(f"unknown action {action!r}: use list, retry ID or drop ID")
+    if action != "list" and event_id is None:
+        _die(f"probe outbox {action} needs the event's id (see `probe outbox`)")
+    store = _open_store_for_reading(loaded)
+    if store is None:
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        if action == "retry":
+            assert event_id is not None
+            if not store.retry_rejected(event_id, time.time()):
+                _die(f"no rejected event with id {event_id} (see `probe outbox`)")
+            out.print(Text(f"event {event_id} is back in line; the monitor sends it next"))
+            return
+        if action == "drop":
+            assert event_id is not None
+            if not store.drop_rejected(event_id):
+                _die(f"no rejected event with id {event_id} (see `probe outbox`)")
+            out.print(Text(f"event {event_id} dropped"))
+            return
+        stats = store.outbox_stats(time.time())
+        rejected = store.rejected_events()
+    finally:
+        store.close()
+    rows = [
+        {
+            "id": e.id,
+            "dedup_key": e.dedup_key,
+            "event_action": e.event.get("event_action"),
+            "summary": (e.event.get("payload") or {}).get("summary"),
+            "pagerduty_said": e.last_error,
+        }
+        for e in rejected
+    ]
+    if as_json:
+        _print_json(
+            {
+                "waiting": stats.depth,
+                "oldest_waiting_age_s": round(stats.oldest_age_s, 1),
+                "rejected": rows,
+            }
+        )
+        return
+    out.print(
+        Text(
+            f"{stats.depth} event(s) waiting for delivery"
+            + (f", the oldest {stats.oldest_age_s:.0f}s old" if stats.depth else "")
+            + f"; {len(rows)} rejected by PagerDuty"
+        )
+    )
+    if rows:
+        table = Table("id", "event", "dedup key", "PagerDuty said", title="rejected (set aside)")
+        for r in rows:
+            table.add_row(
+                str(r["id"]),
+                Text(str(r["event_action"])),
+                Text(str(r["dedup_key"])),
+                Text(str(r["pagerduty_said"] or "")),
+            )
+        out.print(table)
+        out.print(Text("fix what PagerDuty objected to, then: probe outbox retry ID (or drop ID)"))

@@ -47,7 +47,12 @@ def run(
     hub: Annotated[str, typer.Argument(help="the hub's name in the config")],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     alert: Annotated[
-        bool, typer.Option("--alert", help="page PagerDuty if the hub is failing")
+        bool,
+        typer.Option(
+            "--alert",
+            help="page PagerDuty now if the hub is failing (through the monitor's incident "
+            "state: the monitor resolves it when the hub recovers)",
+        ),
     ] = False,
 ) -> None:
     """Probe one hub now: a real browser login, then a verdict."""
@@ -74,59 +79,43 @@ def run(
     else:
         _print_human(result, redactor)
     if alert and routing_key is not None:
-        _page_once(loaded, routing_key, result, redactor)
+        _page_once(loaded, secrets, routing_key, result, redactor)
     if result.verdict.code is Code.PROBE_ERROR:
         raise typer.Exit(EXIT_PROBE_ERROR)
     raise typer.Exit(EXIT_OK if result.verdict.ok else EXIT_FAILING)
 
 
 def _page_once(
-    loaded: cfg.LoadedConfig, routing_key: str, result: ProbeResult, redactor: Redactor
+    loaded: cfg.LoadedConfig,
+    secrets: cfg.HubSecrets,
+    routing_key: str,
+    result: ProbeResult,
+    redactor: Redactor,
 ) -> None:
-    """`run --alert`: trigger the hub's incident now if it is failing (a probe_error never pages
-    as a hub outage; a healthy hub leaves open incidents to the monitor)."""
-    from loginprobe.alerting.pagerduty import PagerDutySender, build_event
-    from loginprobe.monitor.tracks.login import login_key
-    from loginprobe.monitor.tracks.track import Action
+    """`run --alert`: the verdict goes through the monitor's own pipeline (monitor/handover.py),
+    so the monitor resolves what this opens. One line says what happened; the exit code stays
+    the hub's."""
+    from loginprobe.monitor.handover import page_directly, page_now
+    from loginprobe.monitor.settings import Settings
+    from loginprobe.store import Store, StoreError, sqlite_file_missing
 
-    if result.verdict.ok or result.verdict.code is Code.PROBE_ERROR:
-        err.print(
-            Text(
-                "no page sent: "
-                + ("the hub is healthy" if result.verdict.ok else "the prober failed, not the hub")
-            )
-        )
+    settings = Settings(loaded, {result.hub: secrets}, routing_key)
+    missing = sqlite_file_missing(loaded.config.monitor.state)
+    if missing is not None:
+        # No monitor keeps its state here: do not start a store nobody watches.
+        report = page_directly(settings, result, _location(loaded))
+        err.print(Text(redactor.text(f"{report.line} (no monitor store at {missing})")))
         return
-    pd = loaded.config.pagerduty
-    assert pd is not None
-    action = Action("trigger", login_key(result.hub), result.verdict)
-    event = redactor.data(
-        build_event(
-            action,
-            result,
-            hub_url=loaded.config.hubs[result.hub].url,
-            location=_location(loaded),
-            runbook_url=loaded.config.runbook(str(result.verdict.code)),
-            public_url=loaded.config.monitor.public_url or "",
-        )
-    )
-    sender = PagerDutySender(
-        routing_key, pd.events_url, str(loaded.file(pd.ca_file)) if pd.ca_file else None
-    )
     try:
-        delivery = sender.send(event)
+        store = Store(loaded.config.monitor.state)
+    except StoreError as e:
+        err.print(Text(redactor.text(f"the page was not sent: {e}")))
+        return
+    try:
+        report = page_now(settings, store, result, _location(loaded))
     finally:
-        sender.close()
-    if delivery.outcome == "accepted":
-        err.print(Text(f"paged PagerDuty: {action.dedup_key}"))
-    else:
-        _die(
-            redactor.text(
-                f"PagerDuty did not take the page ({delivery.outcome}, "
-                f"HTTP {delivery.status}): {delivery.message}"
-            ),
-            EXIT_PROBE_ERROR,
-        )
+        store.close()
+    err.print(Text(redactor.text(report.line)))
 
 
 def _live_terminal() -> bool:

@@ -111,6 +111,12 @@ class MonitorConfig(_Strict):
         le=32,
         description="Probes at once (one shared Chromium, a fresh browser context per probe).",
     )
+    lease_ttl: Duration = Field(
+        30.0,
+        description="One `probe serve` at a time probes and pages from a store: it holds a lease "
+        "on it, renewed every third of this. A second one on the same store stands by and takes "
+        "over within this long after the first dies (at once after a clean stop).",
+    )
     state: str = Field(
         "sqlite:///loginprobe.sqlite",
         description="SQLAlchemy URL of the store: verdict history, incident state and the "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from loginprobe.model import ProbeResult
+from loginprobe.model import Code, ProbeResult
 from loginprobe.store import OutboxStats
 
 
@@ -63,11 +63,25 @@ class Metrics:
             ["hub", "host"],
             registry=r,
         )
+        self.store_errors = Counter(
+            "loginprobe_store_errors",
+            "Writes the store refused (disk full, read-only, unreachable); what they carried is "
+            "kept in memory and pages go out from there",
+            registry=r,
+        )
+        self.healthy = Gauge(
+            "loginprobe_healthy",
+            "1 while the monitor is healthy (what /healthz answers with 200), else 0",
+            registry=r,
+        )
         self._last_labels: dict[str, tuple[str, str]] = {}
         self._steps: dict[str, set[str]] = {}
 
     def observe(self, result: ProbeResult) -> None:
         hub, v = result.hub, result.verdict
+        self.probes.labels(hub, str(v.code)).inc()
+        if v.code is Code.PROBE_ERROR:
+            return  # the prober failed: no evidence about the hub, its gauges stay as they were
         self.success.labels(hub).set(1 if v.ok else 0)
         self.duration.labels(hub).set(result.duration_ms / 1000)
         steps = {s.name: s.ms for s in result.observation.steps}
@@ -82,7 +96,6 @@ class Metrics:
             self.verdict.remove(hub, *previous)
         self.verdict.labels(hub, *current).set(1)
         self._last_labels[hub] = current
-        self.probes.labels(hub, str(v.code)).inc()
 
     def outbox(self, stats: OutboxStats) -> None:
         self.outbox_depth.set(stats.depth)

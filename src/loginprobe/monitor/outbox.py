@@ -1,5 +1,12 @@
-"""Delivery: the outbox sender sends the store's PagerDuty events, oldest first, until PagerDuty
-takes them; connection errors, 5xx and 429 are retried with backoff, across restarts."""
+"""Delivery: the outbox sender sends PagerDuty events oldest first, until PagerDuty takes them.
+
+Connection errors, 5xx and 429 are retried with backoff, across restarts. An event PagerDuty
+refuses (400) is set aside for a human (`probe outbox`), out of the way of the ones behind it.
+The sender never dies of an error: whatever goes wrong is logged and retried with backoff; /healthz
+says so if the loop ends anyway. It sends only while this monitor holds the store's lease, so two
+monitors never page for one outage, and a paused monitor that lost its lease never sends a trigger
+after its successor sent the resolve.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,15 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
-from loginprobe.alerting.pagerduty import PagerDutySender
+from loginprobe.alerting.pagerduty import Delivery, PagerDutySender
+from loginprobe.monitor.journal import HeldEvent, Journal
 from loginprobe.redact import Redactor
-from loginprobe.store import Store
+from loginprobe.store import Fence, LeaseLost, OutboxEvent, Store
 
 log = structlog.get_logger("loginprobe")
 
@@ -29,27 +39,57 @@ class OutboxSender:
     def __init__(
         self,
         store: Store,
+        journal: Journal,
         sender: PagerDutySender | None,
         redactor: Callable[[], Redactor],
+        may_send: Callable[[], bool] = lambda: True,
+        fence: Callable[[], Fence | None] = lambda: None,
+        on_lease_lost: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.sender = sender
+        self.journal = journal
+        self._sender = sender
+        self._next: list[PagerDutySender | None] = []  # a reloaded config's sender, not yet in use
         self._redactor = redactor
+        self._may_send = may_send
+        self._fence = fence
+        self._on_lease_lost = on_lease_lost
+        self._clock = clock
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        # Delivered, but the store could not be told yet: never sent again meanwhile.
+        self._unsaved: set[int] = set()
+        self.crashes = 0
+
+    @property
+    def configured(self) -> bool:
+        """PagerDuty is configured (in the config now in force)."""
+        return (self._next[-1] if self._next else self._sender) is not None
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="outbox")
+        if not self.alive:
+            self._stopping = False
+            self._task = asyncio.create_task(self._loop(), name="outbox")
 
     def wake(self) -> None:
         self._wake.set()
 
     def use(self, sender: PagerDutySender | None) -> None:
-        """Swap in the sender of a reloaded config; the old one is closed."""
-        old, self.sender = self.sender, sender
-        if old is not None:
-            old.close()
+        """A reloaded config's sender: swapped in between sends, never under one in flight."""
+        self._next.append(sender)
+        self._wake.set()
+
+    def _swap(self) -> None:
+        while self._next:
+            old, self._sender = self._sender, self._next.pop(0)
+            if old is not None and old is not self._sender:
+                old.close()
 
     async def stop(self) -> None:
         """Try once more to send what is due, then stop."""
@@ -58,67 +98,162 @@ class OutboxSender:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, timeout=5)
-        if self.sender is not None:
-            self.sender.close()
+            if not self._task.done():
+                self._task.cancel()
+        self._swap()
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
 
     async def _loop(self) -> None:
+        failures = 0
         while True:
-            delivered_any = await self.flush_once()
+            try:
+                delivered_any = await self.flush_once()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug, a database error, a closed client: say it, wait, go on. Never die.
+                failures += 1
+                self.crashes += 1
+                log.error("outbox sender failed; retrying", exc_info=True, attempt=failures)
+                delivered_any = False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake_wait(), backoff(failures))
+                if self._stopping:
+                    return
+                continue
             if self._stopping:
                 return
             if delivered_any:
                 continue
-            item = self.store.next_event()
-            wait = 5.0 if item is None else max(0.05, min(5.0, item[1] - time.time()))
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                await asyncio.wait_for(self._wake_wait(), self._next_wait())
+
+    async def _wake_wait(self) -> None:
+        self._wake.clear()
+        await self._wake.wait()
+
+    def _next_wait(self) -> float:
+        now = self._clock()
+        due = [e.next_attempt_at for e in self.journal.due()]
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            item = self.store.next_event(self._unsaved)
+            if item is not None:
+                due.append(item[1])
+        return max(0.05, min([5.0, *(d - now for d in due)]))
 
     async def flush_once(self) -> bool:
         """Send the oldest due event, if any. True if one was delivered (look again at once)."""
-        if self.sender is None:
+        self._swap()
+        self._save_unsaved()
+        if self._sender is None or not self._may_send():
             return False
-        item = self.store.next_event()
-        if item is None or item[1] > time.time():
-            return False
-        event, _ = item
-        sender = self.sender
-        delivery = await asyncio.to_thread(sender.send, event.event)
-        redactor = self._redactor()
+        try:
+            item = self.store.next_event(self._unsaved)
+        except (SQLAlchemyError, OSError):
+            item = None  # the store cannot be read: what only memory holds still goes out
+        if item is not None:
+            event, due_at = item
+            if due_at > self._clock():
+                return False
+            return await self._send_stored(event)
+        held = self.journal.due()
+        if held and held[0].next_attempt_at <= self._clock():
+            return await self._send_held(held[0])
+        return False
+
+    def _save_unsaved(self) -> None:
+        for event_id in sorted(self._unsaved):
+            try:
+                self.store.delivered(event_id, self._fence())
+            except LeaseLost:
+                self._unsaved.clear()
+                self._on_lease_lost()
+                return
+            except (SQLAlchemyError, OSError):
+                return
+            self._unsaved.discard(event_id)
+
+    async def _deliver(self, event: dict[str, Any]) -> Delivery:
+        assert self._sender is not None
+        return await asyncio.to_thread(self._sender.send, event)
+
+    async def _send_stored(self, event: OutboxEvent) -> bool:
+        delivery = await self._deliver(event.event)
         if delivery.outcome == "accepted":
-            self.store.delivered(event.id)
-            log.info(
-                "pagerduty accepted",
-                dedup_key=event.dedup_key,
-                action=event.event["event_action"],
-                attempts=event.attempts + 1,
-            )
+            self._accepted(event.dedup_key, event.event, event.attempts + 1)
+            self._unsaved.add(event.id)
+            self._save_unsaved()
             return True
-        message = redactor.text(delivery.message)
+        message = self._redactor().text(delivery.message)
+        fence = self._fence()
+        try:
+            if delivery.outcome == "rejected":
+                self.store.reject(event.id, f"HTTP {delivery.status}: {message}", fence)
+                self._rejected(event.dedup_key, delivery.status, message)
+                return True
+            attempts = event.attempts + 1
+            self.store.defer(
+                event.id,
+                attempts,
+                self._clock() + backoff(attempts),
+                f"HTTP {delivery.status}: {message}" if delivery.status else message,
+                fence,
+            )
+        except LeaseLost:
+            self._on_lease_lost()
+            return False
+        self._deferred(event.dedup_key, delivery.status, message, event.attempts + 1)
+        return False
+
+    async def _send_held(self, held: HeldEvent) -> bool:
+        held.sending = True
+        try:
+            delivery = await self._deliver(held.event)
+        finally:
+            held.sending = False
+        if delivery.outcome == "accepted":
+            held.delivered = True
+            self._accepted(held.dedup_key, held.event, held.attempts + 1)
+            self.journal.flush()
+            return True
+        message = self._redactor().text(delivery.message)
         if delivery.outcome == "rejected":
-            # PagerDuty will never take this event: a bug in what we send. Keep it, say it loudly.
-            self.store.reject(event.id, f"HTTP {delivery.status}: {message}")
-            log.error(
-                "pagerduty rejected an event; it is kept in the outbox and will not be retried",
-                dedup_key=event.dedup_key,
-                status=delivery.status,
-                pagerduty_says=message,
-            )
+            # It cannot be set aside in a store that cannot be written: log it loudly and drop it.
+            held.delivered = True
+            self._rejected(held.dedup_key, delivery.status, message)
             return True
-        attempts = event.attempts + 1
-        delay = backoff(attempts)
-        self.store.defer(
-            event.id,
-            attempts,
-            time.time() + delay,
-            f"HTTP {delivery.status}: {message}" if delivery.status else message,
+        held.attempts += 1
+        held.next_attempt_at = self._clock() + backoff(held.attempts)
+        held.last_error = message
+        self._deferred(held.dedup_key, delivery.status, message, held.attempts)
+        return False
+
+    def _accepted(self, dedup_key: str, event: dict[str, Any], attempts: int) -> None:
+        log.info(
+            "pagerduty accepted",
+            dedup_key=dedup_key,
+            action=event.get("event_action"),
+            attempts=attempts,
         )
+
+    def _rejected(self, dedup_key: str, status: int | None, message: str) -> None:
+        # PagerDuty will never take this event: a bug in what we send. Say it loudly.
+        log.error(
+            "pagerduty rejected an event; it is set aside (see `probe outbox`) and not retried",
+            dedup_key=dedup_key,
+            status=status,
+            pagerduty_says=message,
+        )
+
+    def _deferred(self, dedup_key: str, status: int | None, message: str, attempts: int) -> None:
         log.warning(
             "pagerduty delivery failed; will retry",
-            dedup_key=event.dedup_key,
-            status=delivery.status,
+            dedup_key=dedup_key,
+            status=status,
             error=message,
             attempts=attempts,
-            retry_in_s=delay,
+            retry_in_s=backoff(attempts),
         )
-        return False

@@ -14,35 +14,43 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import structlog
 
 from loginprobe.alerting.pagerduty import build_event, build_expiry_event
-from loginprobe.model import ProbeResult
+from loginprobe.model import Code, ProbeResult
+from loginprobe.monitor.journal import Journal
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.settings import Settings
 from loginprobe.monitor.tracks.expiry import (
     ExpiryNotice,
+    advance_expiry,
     expiry_key,
     expiry_notice,
-    step_expiry,
     tls_key,
 )
-from loginprobe.monitor.tracks.login import login_key, step_login
-from loginprobe.monitor.tracks.prober import PROBER_KEY, step_prober
+from loginprobe.monitor.tracks.login import advance_login, login_key
+from loginprobe.monitor.tracks.prober import PROBER_KEY, advance_prober, prober_key
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
-from loginprobe.store import Store
 
 log = structlog.get_logger("loginprobe")
 
 
 # -- what moves the tracks ----------------------------------------------------------------------
+BrowserFault = Literal["new", "seen"]
+
+
 @dataclass(frozen=True)
 class ProbeFact:
-    """A browser probe finished."""
+    """A browser probe finished. `browser_fault`: its probe_error was the browser's (it died, hung
+    or would not start): "new" for the first probe a browser death took, "seen" for the others it
+    took at the same time (they count once). `confirmed`: a person asked to page now
+    (`probe run --alert`)."""
 
     result: ProbeResult
+    browser_fault: BrowserFault | None = None
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,15 @@ class TlsFact:
     notice: ExpiryNotice | None
 
 
-Fact = ProbeFact | TlsFact
+@dataclass(frozen=True)
+class HubGone:
+    """A reload removed the hub: whatever it has open is resolved (nobody will watch it now)."""
+
+    hub: str
+
+
+Fact = ProbeFact | TlsFact | HubGone
+Reaction = tuple[dict[str, Track], list[Action]]
 
 
 @dataclass(frozen=True)
@@ -68,41 +84,79 @@ class Context:
 
 
 class TrackKind(Protocol):
-    def react(
-        self, fact: Fact, tracks: Mapping[str, Track], ctx: Context
-    ) -> tuple[dict[str, Track], list[Action]]: ...
+    def react(self, fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction: ...
+
+
+def _gone(key: str, tracks: Mapping[str, Track]) -> Reaction:
+    """The hub was removed: resolve the track's incident, forget the track."""
+    track = tracks.get(key)
+    if track is None:
+        return {}, []
+    actions = (
+        [Action("resolve", track.open_key or key, reason="hub removed")] if track.is_open else []
+    )
+    return {key: Track()}, actions
 
 
 # -- the tracks, each a small pure reaction ----------------------------------------------------
 class LoginTrack:
-    def react(
-        self, fact: Fact, tracks: Mapping[str, Track], ctx: Context
-    ) -> tuple[dict[str, Track], list[Action]]:
+    """Is the hub's login working? (loginprobe/<hub>/login)"""
+
+    def react(self, fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
+        if isinstance(fact, HubGone):
+            return _gone(login_key(fact.hub), tracks)
         if not isinstance(fact, ProbeFact):
             return {}, []
         key = login_key(fact.result.hub)
-        track, actions = step_login(
-            tracks.get(key, Track()), fact.result.verdict, key, ctx.thresholds, ctx.now_iso
+        track, actions = advance_login(
+            tracks.get(key, Track()),
+            fact.result.verdict,
+            key,
+            ctx.thresholds,
+            ctx.now_iso,
+            fact.confirmed,
         )
         return {key: track}, actions
 
 
-class ProberTrack:
-    def react(
-        self, fact: Fact, tracks: Mapping[str, Track], ctx: Context
-    ) -> tuple[dict[str, Track], list[Action]]:
-        if not isinstance(fact, ProbeFact):
+class HubProberTrack:
+    """Do this hub's probes keep failing on our side? (loginprobe/prober/<hub>)"""
+
+    def react(self, fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
+        if isinstance(fact, HubGone):
+            return _gone(prober_key(fact.hub), tracks)
+        if not isinstance(fact, ProbeFact) or fact.browser_fault is not None:
+            return {}, []  # the browser's fault is not this hub's
+        key = prober_key(fact.result.hub)
+        return _advance_prober(tracks, fact, key, ctx)
+
+
+class BrowserTrack:
+    """Does the browser keep dying, hanging or refusing to start? (loginprobe/prober)"""
+
+    def react(self, fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
+        if not isinstance(fact, ProbeFact) or fact.browser_fault == "seen":
             return {}, []
-        track, actions = step_prober(
-            tracks.get(PROBER_KEY, Track()), fact.result.verdict, ctx.thresholds, ctx.now_iso
-        )
-        return {PROBER_KEY: track}, actions
+        if fact.browser_fault is None and fact.result.verdict.code is Code.PROBE_ERROR:
+            return {}, []  # the hub's probe broke, not the browser: the hub's prober track
+        return _advance_prober(tracks, fact, PROBER_KEY, ctx)
+
+
+def _advance_prober(
+    tracks: Mapping[str, Track], fact: ProbeFact, key: str, ctx: Context
+) -> Reaction:
+    track, actions = advance_prober(
+        tracks.get(key, Track()), fact.result.verdict, key, ctx.thresholds, ctx.now_iso
+    )
+    return {key: track}, actions
 
 
 class SecretExpiryTrack:
-    def react(
-        self, fact: Fact, tracks: Mapping[str, Track], ctx: Context
-    ) -> tuple[dict[str, Track], list[Action]]:
+    """Is the client secret about to expire? (loginprobe/<hub>/expiry/<stage>)"""
+
+    def react(self, fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
+        if isinstance(fact, HubGone):
+            return _gone(expiry_key(fact.hub), tracks)
         if not isinstance(fact, ProbeFact):
             return {}, []
         hub = fact.result.hub
@@ -116,27 +170,33 @@ class SecretExpiryTrack:
             sc = fact.result.observation.secret_check
             accepted = None if sc is None or sc.outcome == "inconclusive" else sc.outcome == "valid"
             notice = expiry_notice(hub, expires, ctx.calendar, ctx.lead_days, accepted)
-        track, actions = step_expiry(track, notice, key, ctx.now_iso)
+        track, actions = advance_expiry(track, notice, key, ctx.now_iso)
         return {key: track}, actions
 
 
 class TlsExpiryTrack:
-    def react(
-        self, fact: Fact, tracks: Mapping[str, Track], ctx: Context
-    ) -> tuple[dict[str, Track], list[Action]]:
+    """Is a certificate the login needs about to expire? (loginprobe/<hub>/tls/<stage>)"""
+
+    def react(self, fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
+        if isinstance(fact, HubGone):
+            return _gone(tls_key(fact.hub), tracks)
         if not isinstance(fact, TlsFact):
             return {}, []
         key = tls_key(fact.hub)
-        track, actions = step_expiry(tracks.get(key, Track()), fact.notice, key, ctx.now_iso)
+        track, actions = advance_expiry(tracks.get(key, Track()), fact.notice, key, ctx.now_iso)
         return {key: track}, actions
 
 
-TRACKS: tuple[TrackKind, ...] = (LoginTrack(), ProberTrack(), SecretExpiryTrack(), TlsExpiryTrack())
+TRACKS: tuple[TrackKind, ...] = (
+    LoginTrack(),
+    HubProberTrack(),
+    BrowserTrack(),
+    SecretExpiryTrack(),
+    TlsExpiryTrack(),
+)
 
 
-def react(
-    fact: Fact, tracks: Mapping[str, Track], ctx: Context
-) -> tuple[dict[str, Track], list[Action]]:
+def react(fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
     """Every track's reaction to one fact (pure): the tracks it moved and the actions."""
     moved: dict[str, Track] = {}
     actions: list[Action] = []
@@ -147,15 +207,18 @@ def react(
     return moved, actions
 
 
-# -- the shell: events, store, outbox, logs, metrics --------------------------------------------
+# -- the shell: events, journal (store), outbox, logs, metrics --------------------------------
 @dataclass
 class Pipeline:
+    """Facts in; tracks moved, events queued, everything written in one transaction (through the
+    journal, which holds it in memory while the store cannot take it)."""
+
     settings: Callable[[], Settings]
-    store: Store
+    journal: Journal
     metrics: Metrics
     tracks: dict[str, Track]
     location: Callable[[], str]
-    wake_outbox: Callable[[], None]
+    wake_outbox: Callable[[], None] = lambda: None
     clock: Callable[[], float] = time.time  # the calendar for expiry dates
     graph_end: dict[str, date] = field(default_factory=dict)  # secret end dates read from Graph
     last_tick: float | None = None  # when a probe's verdict was last handled
@@ -165,29 +228,32 @@ class Pipeline:
         declared = spec.oauth.secret_expires if spec and spec.oauth else None
         return self.graph_end.get(hub, declared)
 
-    def _context(self, now: float, hubs: list[str]) -> Context:
-        s = self.settings()
-        return Context(
-            thresholds=s.thresholds,
-            now_iso=datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
-            calendar=datetime.fromtimestamp(self.clock(), UTC),
-            lead_days=tuple(s.loaded.config.monitor.expiry_warn_days),
-            secret_expires={h: self.secret_expires(h) for h in hubs},
-        )
-
-    def on_probe(self, result: ProbeResult) -> list[Action]:
+    def on_probe(
+        self,
+        result: ProbeResult,
+        browser_fault: BrowserFault | None = None,
+        confirmed: bool = False,
+        tick: bool = True,
+    ) -> list[Action]:
+        """A probe's verdict. `tick`: it counts as this monitor probing (for /healthz)."""
         now = time.time()
-        actions = self._apply(ProbeFact(result), result.hub, result, now)
-        self.last_tick = now
+        hub = result.hub
+        if hub in self.settings().loaded.config.hubs:
+            fact: Fact | None = ProbeFact(result, browser_fault, confirmed)
+        else:
+            fact = None  # removed by a reload while it ran: history only, its tracks are closed
+        actions = self._apply(fact, hub, result, now)
+        if tick:
+            self.last_tick = now
         self.metrics.observe(result)
-        expires = self.secret_expires(result.hub)
+        expires = self.secret_expires(hub)
         if expires is not None:
-            self.metrics.secret_expiry.labels(result.hub).set(
+            self.metrics.secret_expiry.labels(hub).set(
                 datetime.combine(expires, dtime(0), tzinfo=UTC).timestamp()
             )
         log.info(
             "probe",
-            hub=result.hub,
+            hub=hub,
             verdict=str(result.verdict.code),
             ms=result.duration_ms,
             summary=result.verdict.summary,
@@ -197,18 +263,30 @@ class Pipeline:
     def on_tls(self, hub: str, notice: ExpiryNotice | None) -> list[Action]:
         return self._apply(TlsFact(hub, notice), hub, None, time.time())
 
-    def _apply(self, fact: Fact, hub: str, result: ProbeResult | None, now: float) -> list[Action]:
+    def on_hub_removed(self, hub: str) -> list[Action]:
+        return self._apply(HubGone(hub), hub, None, time.time())
+
+    def _apply(
+        self, fact: Fact | None, hub: str, result: ProbeResult | None, now: float
+    ) -> list[Action]:
         s = self.settings()
-        ctx = self._context(now, [hub])
-        moved, actions = react(fact, self.tracks, ctx)
+        now_iso = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+        ctx = Context(
+            thresholds=s.thresholds,
+            now_iso=now_iso,
+            calendar=datetime.fromtimestamp(self.clock(), UTC),
+            lead_days=tuple(s.loaded.config.monitor.expiry_warn_days),
+            secret_expires={hub: self.secret_expires(hub)},
+        )
+        moved, actions = react(fact, self.tracks, ctx) if fact is not None else ({}, [])
         paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
         events = [s.redactor.data(self._event(a, hub, result)) for a in actions] if paging else []
-        self.store.record(
+        self.journal.write(
             s.redactor.data(result.to_json()) if result is not None else None,
             moved,
             events,
             now,
-            ctx.now_iso,
+            now_iso,
         )
         self.tracks.update(moved)
         self.metrics.incidents_open.set(sum(1 for t in self.tracks.values() if t.is_open))
@@ -239,10 +317,10 @@ class Pipeline:
                 runbook_url=c.runbook(f"{n.kind}_expiring"),
                 public_url=public_url,
             )
-        about_hub = action.dedup_key == login_key(hub)
+        about_hub = action.dedup_key.startswith(login_key(hub))
         return build_event(
             action,
-            result if about_hub else None,
+            result,
             hub_url=hub_url if about_hub else "",
             location=self.location(),
             runbook_url=c.runbook(str(action.verdict.code)) if action.verdict else "",

@@ -1,7 +1,9 @@
 """The browser pool: one shared Chromium, at most `concurrency` probes in it at once, each in a
 fresh context; relaunched when it dies; a probe that hangs past its limit is cut.
 
-A probe the browser took down (a crash, a hang) is the prober's failure, never the hub's.
+A probe the browser took down (it died, hung or would not start) is the prober's failure, never the
+hub's; the outcome names the browser's generation, so that one death counts once however many
+probes it took with it.
 """
 
 from __future__ import annotations
@@ -9,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import Callable, Coroutine
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, Playwright, async_playwright
 
-from loginprobe.model import ProbeResult
+from loginprobe.model import Code, ProbeResult
 from loginprobe.prober.browser import open_browser
 from loginprobe.prober.journey import BrowserGone
 
@@ -26,15 +29,59 @@ HANG_GRACE_S = 15.0
 ProbeFn = Callable[[Browser, Path | None], Coroutine[Any, Any, ProbeResult]]
 
 
+# Opens a browser for the pool: prober.browser.open_browser, or a fake in tests.
+Launcher = Callable[[Playwright, str, Path | None], AbstractAsyncContextManager[Browser, Any]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A probe's result, or the exception that stopped it; `browser_death`: the generation of the
+    browser that died, hung or would not start under it (None: the browser was fine)."""
+
+    result: ProbeResult | None
+    error: Exception | None = None
+    browser_death: int | None = None
+
+
+class Slots:
+    """At most `capacity` holders at once; the capacity can change while it runs (a reload)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.in_use = 0
+        self._changed = asyncio.Condition()
+
+    async def resize(self, capacity: int) -> None:
+        async with self._changed:
+            self.capacity = capacity
+            self._changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_use < self.capacity)
+            self.in_use += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.in_use -= 1
+                self._changed.notify_all()
+
+
 class BrowserPool:
-    def __init__(self, executable: str, concurrency: int) -> None:
+    def __init__(
+        self, executable: str, concurrency: int, launcher: Launcher = open_browser
+    ) -> None:
         self.executable = executable
-        self._slots = asyncio.Semaphore(concurrency)
+        self.slots = Slots(concurrency)
+        self._launch = launcher
         self._pw: Playwright | None = None
         self._browser: Browser | None = None
         self._stack = AsyncExitStack()
         self._lock = asyncio.Lock()
         self._traces_dir: Path | None = None
+        self.generation = 0  # counts launches (attempts included)
 
     async def start(self) -> None:
         self._pw = await async_playwright().start()
@@ -44,19 +91,27 @@ class BrowserPool:
         if self._pw is not None:
             with contextlib.suppress(Exception):
                 await self._pw.stop()
+            self._pw = None
 
-    async def run(self, probe: ProbeFn, limit: float) -> ProbeResult | Exception:
+    async def run(self, probe: ProbeFn, limit: float) -> Outcome:
         """Run `probe(browser, traces_dir)` in a slot; its result, or why there is none."""
-        async with self._slots:
+        async with self.slots.hold():
             try:
-                browser = await self._ensure_browser()
-                result = await self._watch(probe(browser, self._traces_dir), browser, limit)
-            except Exception as err:
-                result = err
-            browser_dead = self._browser is not None and not self._browser.is_connected()
-            if isinstance(result, Exception) and browser_dead:
-                await self.close_browser()
-            return result
+                browser, generation = await self._ensure_browser()
+            except Exception as err:  # Chromium would not start: the browser's fault
+                return Outcome(None, err, self.generation)
+            try:
+                outcome = await self._watch(probe(browser, self._traces_dir), browser, limit)
+            except Exception as err:  # a bug in the probe: its own fault, unless the browser died
+                outcome = err
+            dead = not browser.is_connected()
+            if dead:
+                await self._retire(browser)
+            if isinstance(outcome, ProbeResult):
+                died = dead and outcome.verdict.code is Code.PROBE_ERROR
+                return Outcome(outcome, None, generation if died else None)
+            hung = isinstance(outcome, TimeoutError)
+            return Outcome(None, outcome, generation if (dead or hung) else None)
 
     async def _watch(
         self, probe: Coroutine[Any, Any, ProbeResult], browser: Browser, limit: float
@@ -77,29 +132,39 @@ class BrowserPool:
             )
         finally:
             browser.remove_listener("disconnected", on_disconnect)
+            if not gone.done():
+                gone.cancel()
         if task in done:
             return task.result()
         task.cancel()
         await asyncio.wait({task}, timeout=5)  # let it unwind; its outcome no longer matters
         if gone in done:
             return BrowserGone("the browser died during the probe")
-        await self.close_browser()  # a wedged browser is no use to the next probe
+        await self._retire(browser)  # a wedged browser is no use to the next probe
         return TimeoutError(f"the probe hung {HANG_GRACE_S:g}s past its timeout")
 
-    async def _ensure_browser(self) -> Browser:
+    async def _ensure_browser(self) -> tuple[Browser, int]:
         async with self._lock:
             if self._browser is not None and self._browser.is_connected():
-                return self._browser
+                return self._browser, self.generation
             await self._close_unlocked()
-            assert self._pw is not None
+            if self._pw is None:
+                raise RuntimeError("the browser pool is not started")
+            self.generation += 1
             # Playwright's working files of traces, private and gone with the browser.
             self._traces_dir = Path(
                 self._stack.enter_context(tempfile.TemporaryDirectory(prefix="loginprobe-traces-"))
             )
             self._browser = await self._stack.enter_async_context(
-                open_browser(self._pw, self.executable, self._traces_dir)
+                self._launch(self._pw, self.executable, self._traces_dir)
             )
-            return self._browser
+            return self._browser, self.generation
+
+    async def _retire(self, browser: Browser) -> None:
+        """Close this browser if it is still the pool's (another probe may have relaunched)."""
+        async with self._lock:
+            if self._browser is browser:
+                await self._close_unlocked()
 
     async def close_browser(self) -> None:
         async with self._lock:

@@ -61,6 +61,10 @@ class Scheduler:
         with contextlib.suppress(Exception):
             self._aps.remove_job(job_id)
 
+    def cancel_all(self) -> None:
+        with contextlib.suppress(Exception):
+            self._aps.remove_all_jobs()
+
     def next_run(self, job_id: str) -> datetime | None:
         """When the job runs next (None: no pending run, e.g. while it runs)."""
         job = self._aps.get_job(job_id) if self._aps.running else None

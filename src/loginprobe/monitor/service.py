@@ -1,41 +1,47 @@
 """`probe serve`: the monitor, wired from its parts.
 
-    scheduler ─▶ browser pool (probe_hub in a shared Chromium) ─▶ pipeline ─▶ store + outbox
-                                                                   outbox sender ─▶ PagerDuty
-    checks (TLS, Graph, secret check) ─▶ pipeline
+    lease ─▶ (the holder only) scheduler ─▶ browser pool (probe_hub) ─▶ pipeline ─▶ journal/store
+                                            checks (TLS, Graph, secret) ─▶ pipeline       │ outbox
+                                            inbox (`probe run --alert`) ─▶ pipeline        ▼
+                                                                outbox sender ─▶ PagerDuty
 
 Every hub is probed every `interval`, start times spread; after a failing probe (and until an
 incident has resolved) the next one comes after `retry_after_failure`. At most `concurrency` probes
-run at once, in one shared browser with a fresh context each.
+run at once, in one shared browser with a fresh context each. Only the holder of the store's lease
+probes and pages; another `probe serve` on the same store stands by.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 from playwright.async_api import Browser
+from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe import config as cfg
-from loginprobe.alerting.pagerduty import PagerDutySender
 from loginprobe.model import ProbeResult
 from loginprobe.monitor.checks import Checks, has_checks
-from loginprobe.monitor.health import Vitals, assess
+from loginprobe.monitor.health import Role, Vitals, assess
+from loginprobe.monitor.journal import Journal
+from loginprobe.monitor.lease import LeaseKeeper
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.outbox import OutboxSender
-from loginprobe.monitor.pipeline import Pipeline
-from loginprobe.monitor.pool import HANG_GRACE_S, BrowserPool
+from loginprobe.monitor.pipeline import BrowserFault, Pipeline
+from loginprobe.monitor.pool import HANG_GRACE_S, BrowserPool, Launcher, Outcome
 from loginprobe.monitor.scheduler import Scheduler, checks_job_id, probe_job_id
-from loginprobe.monitor.settings import Settings
+from loginprobe.monitor.settings import Settings, make_sender
 from loginprobe.monitor.tracks.login import login_key, settled
-from loginprobe.monitor.tracks.track import Action, Track
+from loginprobe.monitor.tracks.track import Track
+from loginprobe.prober.browser import open_browser
 from loginprobe.prober.evidence import plan_for
 from loginprobe.prober.hub_probe import (
     CAPTURE_TIMEOUT_S,
@@ -43,17 +49,19 @@ from loginprobe.prober.hub_probe import (
     probe_hub,
     prober_failed,
 )
-from loginprobe.store import Store
+from loginprobe.store import LeaseLost, OutboxStats, Store
 
 log = structlog.get_logger("loginprobe")
 
-
-def make_sender(settings: Settings) -> PagerDutySender | None:
-    pd = settings.loaded.config.pagerduty
-    if pd is None or settings.routing_key is None:
-        return None
-    ca = str(settings.loaded.file(pd.ca_file)) if pd.ca_file else None
-    return PagerDutySender(settings.routing_key, pd.events_url, ca)
+INBOX_POLL_S = 1.0
+# Settings `probe serve` reads once, at start.
+RESTART_KEYS: dict[str, Callable[[cfg.Config], str]] = {
+    "monitor.state": lambda c: c.monitor.state,
+    "monitor.listen": lambda c: c.monitor.listen,
+    "browser.executable": lambda c: c.browser.executable,
+}
+# What runs one probe of one hub in a browser: probe_hub, or a fake in tests.
+HubProbe = Callable[..., Coroutine[Any, Any, ProbeResult]]
 
 
 class Monitor:
@@ -63,22 +71,36 @@ class Monitor:
         store: Store,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
+        *,
+        probe: HubProbe = probe_hub,
+        launcher: Launcher = open_browser,
     ) -> None:
+        c = settings.loaded.config
         self.settings = settings
         self.store = store
         self.metrics = metrics
         self.started_at = time.time()
         self.stopping = False
+        self.role: Role = "starting"
+        self._probe_hub = probe
         self.scheduler = Scheduler()
-        self.pool = BrowserPool(
-            settings.loaded.config.browser.executable, settings.loaded.config.monitor.concurrency
+        self.pool = BrowserPool(c.browser.executable, c.monitor.concurrency, launcher)
+        self.lease = LeaseKeeper(store, c.monitor.lease_ttl)
+        self.journal = Journal(store, self.lease.fence, on_error=metrics.store_errors.inc)
+        self.outbox = OutboxSender(
+            store,
+            self.journal,
+            make_sender(settings),
+            lambda: self.settings.redactor,
+            may_send=self.lease.may_send,
+            fence=self.lease.fence,
+            on_lease_lost=self._lease_lost,
         )
-        self.outbox = OutboxSender(store, make_sender(settings), lambda: self.settings.redactor)
         self.pipeline = Pipeline(
             settings=lambda: self.settings,
-            store=store,
+            journal=self.journal,
             metrics=metrics,
-            tracks=store.tracks(),
+            tracks={},
             location=lambda: self.location,
             wake_outbox=self.outbox.wake,
             clock=clock,
@@ -91,9 +113,15 @@ class Monitor:
             probing=self.probing,
             clock=clock,
         )
-        self.location = settings.loaded.config.monitor.location or socket.gethostname()
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._probing: set[str] = set()  # hubs with a browser probe running
+        self._deaths_counted: list[int] = []  # browser generations already counted
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake_lease = asyncio.Event()
+
+    @property
+    def location(self) -> str:
+        return self.settings.loaded.config.monitor.location or socket.gethostname()
 
     @property
     def tracks(self) -> dict[str, Track]:
@@ -103,6 +131,75 @@ class Monitor:
     async def start(self) -> None:
         await self.pool.start()
         self.scheduler.start()
+        self._tasks = [
+            asyncio.create_task(self._keep_lease(), name="lease"),
+            asyncio.create_task(self._read_inbox(), name="inbox"),
+        ]
+        # Take the lease now if it is free, so a lone monitor starts probing at once.
+        await self._try_lease()
+
+    async def stop(self) -> None:
+        """Cancel probes in flight, try the outbox once more, hand the lease over, close up."""
+        self.stopping = True
+        for task in self._tasks:
+            task.cancel()
+        self.scheduler.shutdown()
+        await self._cancel_probes()
+        await self.outbox.stop()
+        await self.pool.stop()
+        if self.lease.held:
+            self.lease.release()
+        log.info("monitor stopped")
+
+    async def _try_lease(self) -> None:
+        if self.role != "active" and await asyncio.to_thread(self.lease.acquire):
+            self._hold()
+            self._start_work()
+        elif self.role == "starting":
+            self.role = "standby"
+            holder = self.lease.current_holder()
+            log.warning(
+                "another probe serve holds the store; standing by to take over",
+                holder=holder.holder if holder else None,
+                lease_ttl_s=self.lease.ttl,
+            )
+
+    async def _keep_lease(self) -> None:
+        while not self.stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_lease.wait(), self.lease.ttl / 3)
+            self._wake_lease.clear()
+            try:
+                if self.role == "active":
+                    renewal = await asyncio.to_thread(self.lease.renew)
+                    if renewal == "lost":
+                        await self._stand_down("another probe serve has taken the store over")
+                else:
+                    await self._try_lease()
+            except Exception:
+                log.error("keeping the lease failed", exc_info=True)
+
+    def take_over(self) -> bool:
+        """Take the store's lease and read where its last holder left off (no probing yet)."""
+        if not self.lease.acquire():
+            return False
+        self._hold()
+        return True
+
+    def _hold(self) -> None:
+        """This monitor now holds the store: read where the last holder left off."""
+        try:
+            tracks = self.store.tracks()
+        except (SQLAlchemyError, OSError):
+            log.error("cannot read the incident tracks; starting from none", exc_info=True)
+            tracks = {}
+        self.pipeline.tracks.clear()
+        self.pipeline.tracks.update(tracks)
+        self.journal.held.clear()
+        self.role = "active"
+        self.started_at = time.time()
+
+    def _start_work(self) -> None:
         hubs = list(self.settings.loaded.config.hubs)
         for hub in hubs:
             # Spread the first probes over the first part of an interval, not all at once.
@@ -110,41 +207,81 @@ class Monitor:
             self._schedule(hub, random.uniform(0, min(interval, 10.0 * len(hubs))))
             self._schedule_checks(hub, random.uniform(5.0, 15.0))
         self.outbox.start()
-        log.info("monitor started", hubs=hubs, pagerduty=self.outbox.sender is not None)
+        self.outbox.wake()
+        log.info(
+            "monitor active",
+            hubs=hubs,
+            pagerduty=self.outbox.configured,
+            lease=self.lease.holder,
+            incidents_open=sorted(k for k, t in self.tracks.items() if t.is_open),
+        )
 
-    async def stop(self) -> None:
-        """Cancel probes in flight, try the outbox once more, close the browser."""
-        self.stopping = True
-        self.scheduler.shutdown()
+    async def _stand_down(self, why: str) -> None:
+        """Lost the lease: stop probing and paging at once; stand by to take over again."""
+        if self.role != "active":
+            return
+        self.role = "standby"
+        log.error("standing down: no more probes or pages from this monitor", reason=why)
+        self.scheduler.cancel_all()
+        await self._cancel_probes()
+        self.journal.held.clear()
+
+    def _lease_lost(self) -> None:
+        if self.role == "active":
+            self.lease.info = None
+            task = asyncio.ensure_future(self._stand_down("the store's lease passed to another"))
+            self._tasks.append(task)
+
+    async def _cancel_probes(self) -> None:
         for task in list(self._in_flight):
             task.cancel()
         if self._in_flight:
             await asyncio.wait(list(self._in_flight), timeout=5)
-        await self.outbox.stop()
-        await self.pool.stop()
-        log.info("monitor stopped")
 
     def reload(self, path: Path) -> bool:
-        """Swap in a new config; an invalid one is logged and ignored (the last good one runs)."""
+        """Swap in a new config, all or nothing: everything is built and checked first; an invalid
+        one is logged and ignored (the last good one runs on)."""
         try:
             new = Settings.load(path)
+            sender = make_sender(new)
         except cfg.ConfigError as err:
             log.error(
                 "config reload rejected; still running the previous config", problems=err.lines
             )
             return False
-        old_hubs = set(self.settings.loaded.config.hubs)
-        new_hubs = set(new.loaded.config.hubs)
-        if new.loaded.config.monitor.state != self.settings.loaded.config.monitor.state:
-            log.warning("monitor.state changed; the store moves only on restart")
+        except Exception as err:  # e.g. a CA file that is not a certificate
+            log.error(
+                "config reload rejected; still running the previous config",
+                problems=[f"{path}: {type(err).__name__}: {err}"],
+            )
+            return False
+        old = self.settings
+        old_hubs, new_hubs = set(old.loaded.config.hubs), set(new.loaded.config.hubs)
+        restart = [
+            k for k, get in RESTART_KEYS.items() if get(old.loaded.config) != get(new.loaded.config)
+        ]
         self.settings = new
-        self.outbox.use(make_sender(new))
-        for hub in old_hubs - new_hubs:
+        self.outbox.use(sender)
+        self.lease.ttl = new.loaded.config.monitor.lease_ttl
+        task = asyncio.ensure_future(self.pool.slots.resize(new.loaded.config.monitor.concurrency))
+        self._tasks.append(task)
+        for hub in sorted(old_hubs - new_hubs):
             self.scheduler.cancel(probe_job_id(hub))
             self.scheduler.cancel(checks_job_id(hub))
-        for hub in new_hubs - old_hubs:
-            self._schedule(hub, random.uniform(0, 5.0))
-            self._schedule_checks(hub, random.uniform(5.0, 15.0))
+            if self.role == "active":
+                try:
+                    self.pipeline.on_hub_removed(hub)
+                except LeaseLost:
+                    self._lease_lost()
+        if self.role == "active":
+            for hub in sorted(new_hubs - old_hubs):
+                self._schedule(hub, random.uniform(0, 5.0))
+                self._schedule_checks(hub, random.uniform(5.0, 15.0))
+        if restart:
+            log.warning(
+                "these settings changed but take effect only when probe serve restarts",
+                keys=restart,
+            )
         log.info(
             "config reloaded",
             hubs=sorted(new_hubs),
@@ -155,16 +292,18 @@ class Monitor:
 
     # -- scheduling -----------------------------------------------------------------------------
     def _schedule(self, hub: str, delay: float) -> None:
-        if not self.stopping:
+        if not self.stopping and self.role == "active":
             self.scheduler.run_later(probe_job_id(hub), delay, self._probe_job, hub)
 
     def _schedule_checks(self, hub: str, delay: float) -> None:
-        if not self.stopping and has_checks(self.settings, hub):
+        if not self.stopping and self.role == "active" and has_checks(self.settings, hub):
             self.scheduler.run_later(checks_job_id(hub), delay, self._checks_job, hub)
 
     async def _checks_job(self, hub: str) -> None:
         try:
             await self.checks.run(hub)
+        except LeaseLost:
+            self._lease_lost()
         finally:
             self._schedule_checks(hub, self.settings.loaded.config.monitor.secret_check_interval)
 
@@ -174,11 +313,14 @@ class Monitor:
         self._in_flight.add(task)
         began = time.monotonic()
         try:
-            if hub not in self.settings.loaded.config.hubs:
-                return  # removed by a reload while it waited
+            if hub not in self.settings.loaded.config.hubs or self.role != "active":
+                return  # removed by a reload while it waited, or no longer ours to probe
             self._probing.add(hub)
-            result = await self._probe(hub)
-            self.handle(result)
+            result, fault = await self._probe(hub)
+            try:
+                self.pipeline.on_probe(result, fault)
+            except LeaseLost:
+                self._lease_lost()
         finally:
             self._probing.discard(hub)
             self._in_flight.discard(task)
@@ -190,7 +332,7 @@ class Monitor:
                 # Start to start: a probe's own duration does not stretch the interval.
                 self._schedule(hub, max(1.0, period - (time.monotonic() - began)))
 
-    async def _probe(self, hub: str) -> ProbeResult:
+    async def _probe(self, hub: str) -> tuple[ProbeResult, BrowserFault | None]:
         s = self.settings
         spec, timeout = s.loaded.config.hubs[hub], s.loaded.config.hub_timeout(hub)
         started_at, t0 = datetime.now(UTC), time.monotonic()
@@ -198,7 +340,7 @@ class Monitor:
 
         async def probe(browser: Browser, traces_dir: Path | None) -> ProbeResult:
             plan = plan_for(m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces_dir)
-            return await probe_hub(
+            return await self._probe_hub(
                 browser,
                 hub,
                 spec,
@@ -212,20 +354,49 @@ class Monitor:
         # closes its context (bounded): only beyond those is it hung.
         limit = timeout + CAPTURE_TIMEOUT_S + CONTEXT_CLOSE_S + HANG_GRACE_S
         outcome = await self.pool.run(probe, limit)
-        if isinstance(outcome, ProbeResult):
-            return outcome
-        log.debug("probe crashed", hub=hub, exc_info=outcome)
-        return prober_failed(hub, spec, outcome, s.redactor, started_at, t0)
+        fault = self._browser_fault(outcome)
+        if outcome.result is not None:
+            return outcome.result, fault
+        err = outcome.error or RuntimeError("the probe gave no result")
+        log.debug("probe crashed", hub=hub, exc_info=err)
+        return prober_failed(hub, spec, err, s.redactor, started_at, t0), fault
 
-    # -- verdicts --------------------------------------------------------------------------------
-    def handle(self, result: ProbeResult) -> list[Action]:
-        return self.pipeline.on_probe(result)
+    def _browser_fault(self, outcome: Outcome) -> BrowserFault | None:
+        """One browser death counts once, however many probes it took."""
+        death = outcome.browser_death
+        if death is None:
+            return None
+        if death in self._deaths_counted:
+            return "seen"
+        self._deaths_counted = [*self._deaths_counted[-15:], death]
+        return "new"
 
-    async def flush_once(self) -> bool:
-        return await self.outbox.flush_once()
+    # -- `probe run --alert` while this monitor runs ----------------------------------------------
+    async def _read_inbox(self) -> None:
+        while not self.stopping:
+            await asyncio.sleep(INBOX_POLL_S)
+            if self.role != "active":
+                continue
+            try:
+                await self.take_handovers()
+            except LeaseLost:
+                self._lease_lost()
+            except Exception:
+                log.error("reading handed-over probes failed", exc_info=True)
 
-    async def check_tls(self, hub: str) -> list[Action]:
-        return await self.checks.check_tls(hub)
+    async def take_handovers(self) -> None:
+        items = await asyncio.to_thread(self.store.handed_over)
+        for item_id, data in items:
+            result = ProbeResult.from_json(data)
+            if result is None or result.hub not in self.settings.loaded.config.hubs:
+                outcome = "not a probe of a hub this monitor knows: ignored"
+            else:
+                actions = self.pipeline.on_probe(result, confirmed=True, tick=False)
+                outcome = (
+                    "; ".join(f"{a.kind} {a.dedup_key}" for a in actions)
+                    or "nothing to page: the monitor's incident state already says it"
+                )
+            self.store.mark_handled(item_id, outcome, time.time(), self.lease.fence())
 
     # -- what the status page shows ---------------------------------------------------------------
     def secret_expiry(self, hub: str) -> tuple[date | None, str]:
@@ -249,24 +420,36 @@ class Monitor:
     # -- health --------------------------------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
         now = time.time()
-        stats = self.store.outbox_stats(now)
+        stats: OutboxStats | None
+        try:
+            stats = self.store.outbox_stats(now)
+            self.metrics.outbox(stats)
+        except (SQLAlchemyError, OSError):
+            stats = None
         c = self.settings.loaded.config
         longest = max(
             [self.settings.interval(h) + c.hub_timeout(h) for h in c.hubs] or [c.monitor.interval]
         )
-        self.metrics.outbox(stats)
-        return assess(
+        healthy, body = assess(
             Vitals(
                 now=now,
                 started_at=self.started_at,
                 last_tick=self.pipeline.last_tick,
+                role=self.role,
                 scheduler_running=self.scheduler.running,
                 stopping=self.stopping,
                 longest_cycle=longest,
                 grace=HANG_GRACE_S,
                 probes_in_flight=len(self._in_flight),
+                sender_alive=self.outbox.alive,
                 outbox=stats,
-                pagerduty=self.outbox.sender is not None,
+                store_failing_since=self.journal.failing_since,
+                store_error=self.journal.last_error,
+                held_in_memory=len(self.journal.held),
+                pagerduty=self.outbox.configured,
                 incidents_open=sorted(k for k, t in self.tracks.items() if t.is_open),
+                holder=self.lease.info if self.role == "active" else self.lease.current_holder(),
             )
         )
+        self.metrics.healthy.set(1 if healthy else 0)
+        return healthy, body

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loginprobe import config as cfg
+from loginprobe.alerting.pagerduty import PagerDutySender
 from loginprobe.monitor.tracks.track import Thresholds
 from loginprobe.redact import Redactor
 
@@ -40,3 +41,12 @@ class Settings:
     def interval(self, hub: str) -> float:
         c = self.loaded.config
         return c.hubs[hub].interval or c.monitor.interval
+
+
+def make_sender(settings: Settings) -> PagerDutySender | None:
+    """The PagerDuty client for these settings (None: paging is not configured)."""
+    pd = settings.loaded.config.pagerduty
+    if pd is None or settings.routing_key is None:
+        return None
+    ca = str(settings.loaded.file(pd.ca_file)) if pd.ca_file else None
+    return PagerDutySender(settings.routing_key, pd.events_url, ca)

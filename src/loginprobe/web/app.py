@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.tracks.track import Track
@@ -62,14 +63,20 @@ def _snapshot(monitor: Monitor, now: datetime) -> _Snapshot:
 def _read_store(snap: _Snapshot) -> dict[str, Any]:
     store, hubs = snap.store, []
     for name, url, live in snap.hubs:
-        recent = store.history(name, status.RECENT_PROBES)
-        failures = [r for r in recent if r["code"] != "ok"] or store.history(name, 1, failing=True)
+        try:
+            recent = store.history(name, status.RECENT_PROBES)
+            failures = [r for r in recent if r["code"] != "ok"] or store.history(
+                name, 1, failing=True
+            )
+            since = store.since(name)
+        except (SQLAlchemyError, OSError):  # the page still shows what the monitor knows
+            recent, failures, since = [], [], None
         hubs.append(
             status.hub_status(
                 name,
                 url=url,
                 recent=recent,
-                since=store.since(name),
+                since=since,
                 tracks=snap.tracks,
                 now=snap.now,
                 last_failure=failures[0] if failures else None,

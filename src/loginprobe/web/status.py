@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from loginprobe.monitor.tracks.login import settled
-from loginprobe.monitor.tracks.prober import PROBER_KEY
+from loginprobe.monitor.tracks.prober import PROBER_KEY, prober_key
 from loginprobe.monitor.tracks.track import Thresholds, Track
 
 RECENT_PROBES = 10
@@ -69,18 +69,21 @@ def estimate_next_probe(
 
 
 def hub_incidents(hub: str, tracks: Mapping[str, Track]) -> list[dict[str, Any]]:
-    """The hub's open incidents (login, secret expiry, TLS), by dedup key."""
+    """The hub's open incidents (login, secret expiry, TLS, its probes failing on our side), each
+    with the concern and the dedup key PagerDuty holds it under (e.g. loginprobe/<hub>/expiry/7d)."""
     prefix = f"loginprobe/{hub}/"
+    mine = {k: k.removeprefix(prefix) for k in tracks if k.startswith(prefix)}
+    mine[prober_key(hub)] = "prober"
     return [
         {
-            "key": key,
-            "concern": key.removeprefix(prefix),
+            "key": t.open_key or key,
+            "concern": concern,
             "code": t.open_code,
             "opened_at": t.opened_at,
             "failures": t.failures,
         }
-        for key, t in sorted(tracks.items())
-        if key.startswith(prefix) and t.is_open
+        for key, concern in sorted(mine.items())
+        if (t := tracks.get(key)) is not None and t.is_open
     ]
 
 

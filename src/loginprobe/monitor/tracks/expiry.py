@@ -1,10 +1,13 @@
 """Warnings before an OAuth client secret expires (declared with `[hubs.NAME.oauth] secret_expires`).
 
-Pure. A warning fires once as each lead time is reached (default 30, 14, 7 and 1 days before), as one
-PagerDuty incident per hub (`loginprobe/<hub>/expiry`) that is updated at each stage: severity
-`warning`, `error` inside the last 7 days. It resolves when the date leaves the window: the secret
-was rotated and the config updated. Past the date while the secret check still accepts the secret,
-it says the date in the config is wrong.
+Pure. A warning fires once as each lead time is reached (default 30, 14, 7 and 1 days before):
+severity `warning`, `error` inside the last 7 days. Each stage is its own PagerDuty incident
+(`loginprobe/<hub>/expiry/14d`, `.../7d`, ..., `.../expired`), opened before the previous stage's is
+resolved: PagerDuty notifies nobody of a trigger on a key it holds open (an acknowledged 30-day
+warning would swallow the 1-day `error`), so every stage must reach a person. It resolves when the
+date leaves the window: the secret was rotated and the config updated. Past the date while the
+secret check still accepts the secret, it says the date in the config is wrong. TLS certificates
+work the same way (`loginprobe/<hub>/tls/7d`, ...).
 """
 
 from __future__ import annotations
@@ -38,9 +41,18 @@ class ExpiryNotice:
     kind: str = "secret"  # "secret" (OAuth client secret) or "tls" (a certificate)
 
     @property
+    def stage_name(self) -> str:
+        """The stage in a dedup key: "14d", "expired", or "past-date" (the date passed but the
+        secret still works: a different message, so its own incident)."""
+        if self.stage:
+            return f"{self.stage}d"
+        return "expired" if self.severity is Severity.ERROR else "past-date"
+
+    @property
     def code(self) -> str:
         """The verdict class: secret_expiring / tls_expiring, with the stage for the tracker."""
-        return f"{self.kind}_expiring:{self.stage}"
+        stage = "past-date" if self.stage_name == "past-date" else self.stage
+        return f"{self.kind}_expiring:{stage}"
 
 
 def _stage(days_left: float, lead_days: tuple[int, ...]) -> int | None:
@@ -128,18 +140,26 @@ def expiry_notice(
     )
 
 
-def step_expiry(
+def advance_expiry(
     track: Track, notice: ExpiryNotice | None, key: str, now_iso: str
 ) -> tuple[Track, list[Action]]:
-    """One page per stage reached; resolve when out of the window."""
+    """One incident per stage reached (`key`/<stage>), the previous stage resolved after the new
+    one is open; resolve when out of the window."""
     if notice is None:
         if track.is_open:
-            return Track(), [Action("resolve", key, reason="rotated")]
+            return Track(), [Action("resolve", track.open_key or key, reason="rotated")]
         return track, []
     if track.open_code == notice.code:
         return track, []
-    reason = "changed" if track.is_open else "opened"
+    stage_key = f"{key}/{notice.stage_name}"
     opened = track.opened_at if track.is_open else now_iso
-    return replace(track, open_code=notice.code, opened_at=opened), [
-        Action("trigger", key, reason=reason, notice=notice)
+    moved = replace(track, open_code=notice.code, opened_at=opened, open_key=stage_key)
+    if not track.is_open:
+        return moved, [Action("trigger", stage_key, reason="opened", notice=notice)]
+    was = track.open_key or key
+    if was == stage_key:  # the same stage, reworded (e.g. the code of an older store)
+        return moved, [Action("trigger", stage_key, reason="changed", notice=notice)]
+    return moved, [
+        Action("trigger", stage_key, reason="escalated", notice=notice),
+        Action("resolve", was, reason="superseded"),
     ]

@@ -2,7 +2,9 @@
 
 Pure. One login track per hub: it opens an incident after `failures_to_alert` consecutive failing
 verdicts and resolves it after `successes_to_resolve` consecutive `ok`; a different failing verdict
-while open updates the same incident (same dedup key). `probe_error` is no evidence about the hub:
+while open updates the same incident (same dedup key), unless it turns a warning into an outage (or
+back): that is a new incident on its own key, because PagerDuty notifies nobody of a trigger on a key
+it already holds open. `probe_error` is no evidence about the hub:
 it leaves the hub's track as it was (the prober's track counts it: prober.py).
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from loginprobe.model import Code, Verdict
+from loginprobe.model import Code, Severity, Verdict
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 
 
@@ -28,29 +30,48 @@ def settled(track: Track, t: Thresholds) -> bool:
 CONFIRMED_CAUSES = frozenset({Code.CLIENT_SECRET_EXPIRED, Code.CLIENT_SECRET_INVALID})
 
 
-def step_login(
-    track: Track, verdict: Verdict, key: str, t: Thresholds, now: str
+def incident_key(hub_key: str, verdict: Verdict) -> str:
+    """Where a failing verdict pages: critical outages on the hub's login key, warnings (the test
+    account, a changed login page) on a key of their own, so that a warning turning into an outage
+    is a new incident that notifies someone."""
+    return f"{hub_key}/warning" if verdict.severity is Severity.WARNING else hub_key
+
+
+def advance_login(
+    track: Track, verdict: Verdict, key: str, t: Thresholds, now: str, confirmed: bool = False
 ) -> tuple[Track, list[Action]]:
-    """Advance a hub's login track by one verdict."""
+    """Advance a hub's login track (`key`: loginprobe/<hub>/login) by one verdict. `confirmed`:
+    a person asked to page now (`probe run --alert`), so one failing verdict is enough."""
     if verdict.code is Code.PROBE_ERROR:
         return track, []
     if verdict.ok:
         successes = track.successes + 1
         if track.is_open and successes >= t.successes_to_resolve:
-            return Track(successes=successes), [Action("resolve", key, reason="recovered")]
+            return Track(successes=successes), [
+                Action("resolve", track.open_key or key, reason="recovered")
+            ]
         return replace(track, failures=0, successes=successes), []
     failures = track.failures + 1
     track = replace(track, failures=failures, successes=0)
+    target = incident_key(key, verdict)
     if not track.is_open:
-        if failures >= t.failures_to_alert or verdict.code in CONFIRMED_CAUSES:
+        if failures >= t.failures_to_alert or verdict.code in CONFIRMED_CAUSES or confirmed:
             return (
-                replace(track, open_code=str(verdict.code), opened_at=now),
-                [Action("trigger", key, verdict, reason="opened")],
+                replace(track, open_code=str(verdict.code), opened_at=now, open_key=target),
+                [Action("trigger", target, verdict, reason="opened")],
             )
         return track, []
+    was = track.open_key or key
+    if target != was:
+        # A warning became an outage (or the reverse): a new incident that notifies, and the old
+        # one resolved after it, so that something is open at every moment.
+        return replace(track, open_code=str(verdict.code), open_key=target), [
+            Action("trigger", target, verdict, reason="escalated"),
+            Action("resolve", was, reason="superseded"),
+        ]
     if track.open_code != str(verdict.code):
         # e.g. callback_error -> client_secret_expired: the same incident, now better explained.
         return replace(track, open_code=str(verdict.code)), [
-            Action("trigger", key, verdict, reason="changed")
+            Action("trigger", was, verdict, reason="changed")
         ]
     return track, []

@@ -26,6 +26,9 @@ class Track:
     successes: int = 0  # consecutive ok verdicts
     open_code: str | None = None  # the verdict code of the open incident; None: no incident
     opened_at: str | None = None
+    # The dedup key PagerDuty holds open for this incident (a concern may escalate to a new key:
+    # PagerDuty notifies nobody of a trigger on a key that is already open).
+    open_key: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -37,15 +40,20 @@ class Track:
             "successes": self.successes,
             "open_code": self.open_code,
             "opened_at": self.opened_at,
+            "open_key": self.open_key,
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Track:
+    def from_json(cls, data: dict[str, Any], key: str | None = None) -> Track:
+        """`key`: the track's own key, where a track stored before keys could escalate had its
+        incident open."""
+        open_code = data.get("open_code")
         return cls(
             failures=int(data.get("failures") or 0),
             successes=int(data.get("successes") or 0),
-            open_code=data.get("open_code"),
+            open_code=open_code,
             opened_at=data.get("opened_at"),
+            open_key=data.get("open_key") or (key if open_code else None),
         )
 
 

@@ -1,0 +1,129 @@
+"""Writing what the pipeline decided, even when the store cannot take it.
+
+A probe's verdict, the tracks it moved and the events it caused go to the store in one transaction.
+When that fails (disk full, a read-only file, the database gone), nothing is lost and no page is
+silenced: the record waits here, in order, its events go out from memory (the outbox sender asks
+`due()`), and the whole record is written when the store recovers, without the events that were
+delivered meanwhile, so nothing is sent twice. /healthz says the store is failing from the first
+failed write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from loginprobe.monitor.tracks.track import Track
+from loginprobe.store import Fence, Store
+
+log = structlog.get_logger("loginprobe")
+
+
+@dataclass
+class HeldEvent:
+    """An event the store could not take: delivered from memory."""
+
+    event: dict[str, Any]
+    created_at: float
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    delivered: bool = False
+    sending: bool = False  # a send is in flight: the record must not be written meanwhile
+    last_error: str | None = None
+
+    @property
+    def dedup_key(self) -> str:
+        return str(self.event.get("dedup_key", ""))
+
+
+@dataclass
+class HeldRecord:
+    result_json: dict[str, Any] | None
+    moved: dict[str, Track]
+    events: list[HeldEvent]
+    now: float
+    now_iso: str
+
+
+@dataclass
+class Journal:
+    store: Store
+    fence: Callable[[], Fence | None] = lambda: None
+    on_error: Callable[[], None] = lambda: None  # counts a failed write (metrics)
+    clock: Callable[[], float] = time.time
+    held: list[HeldRecord] = field(default_factory=list)
+    failing_since: float | None = None
+    last_error: str | None = None
+
+    @property
+    def writable(self) -> bool:
+        return self.failing_since is None
+
+    def write(
+        self,
+        result_json: dict[str, Any] | None,
+        moved: dict[str, Track],
+        events: list[dict[str, Any]],
+        now: float,
+        now_iso: str,
+    ) -> None:
+        """Write now, or hold (in order: nothing overtakes what is already held). LeaseLost
+        propagates: the caller must stop."""
+        record = HeldRecord(
+            result_json,
+            dict(moved),
+            [HeldEvent(e, now, next_attempt_at=now) for e in events],
+            now,
+            now_iso,
+        )
+        self.held.append(record)
+        self.flush()
+
+    def flush(self) -> bool:
+        """Write what is held, oldest first; True when nothing is held any more."""
+        while self.held:
+            record = self.held[0]
+            if any(e.sending for e in record.events):
+                return False  # the sender is delivering one of its events: after that
+            waiting = [e.event for e in record.events if not e.delivered]
+            try:
+                self.store.record(
+                    record.result_json,
+                    record.moved,
+                    waiting,
+                    record.now,
+                    record.now_iso,
+                    fence=self.fence(),
+                )
+            except (SQLAlchemyError, OSError) as err:
+                self._failed(err)
+                return False
+            self.held.pop(0)
+            if self.failing_since is not None and not self.held:
+                log.warning(
+                    "the store is writable again; everything held in memory is written",
+                    failed_for_s=round(self.clock() - self.failing_since, 1),
+                )
+                self.failing_since, self.last_error = None, None
+        return True
+
+    def _failed(self, err: BaseException) -> None:
+        self.on_error()
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        if self.failing_since is None:
+            self.failing_since = self.clock()
+            log.error(
+                "the store cannot be written; verdicts and incidents are kept in memory and "
+                "pages go out from memory until it can",
+                error=first,
+            )
+        self.last_error = first
+
+    def due(self) -> list[HeldEvent]:
+        """Events only memory holds, not yet delivered, oldest first."""
+        return [e for r in self.held for e in r.events if not e.delivered]

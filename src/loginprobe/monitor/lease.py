@@ -1,0 +1,114 @@
+"""One holder at a time: the store's lease, kept by the monitor that probes and pages.
+
+A second `probe serve` on the same store stands by and takes over within one lease period
+(`lease_ttl`, renewed every third of it) when the holder dies; a clean stop hands it over at once.
+Every write of the holder carries the lease's fencing token (store.Fence), so a holder that lost
+the lease (paused, cut off) can never write over its successor, and it sends nothing to PagerDuty
+unless its lease is good for a while yet.
+
+When the lease cannot be renewed because the store fails (a full disk, a read-only file), a SQLite
+store cannot be taken over by anyone else either: the holder keeps probing and paging from memory.
+A shared database (PostgreSQL) can be: there the holder stands down once its lease has expired.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from typing import Literal
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from loginprobe.store import Fence, LeaseInfo, Store
+
+log = structlog.get_logger("loginprobe")
+
+LEASE_NAME = "monitor"
+Renewal = Literal["held", "lost", "unknown"]
+
+
+def holder_name(what: str = "probe serve") -> str:
+    return f"{what} on {socket.gethostname()} (pid {os.getpid()}, {uuid.uuid4().hex[:8]})"
+
+
+class LeaseKeeper:
+    def __init__(
+        self,
+        store: Store,
+        ttl: float,
+        holder: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.holder = holder or holder_name()
+        self.clock = clock
+        self.info: LeaseInfo | None = None
+        self.shared = not store.engine.dialect.name.startswith("sqlite")
+
+    @property
+    def held(self) -> bool:
+        return self.info is not None
+
+    def fence(self) -> Fence | None:
+        info = self.info
+        return Fence(info.name, info.holder, info.token) if info is not None else None
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free or expired (or renew it, if held)."""
+        token = self.info.token if self.info is not None else None
+        try:
+            info = self.store.acquire_lease(LEASE_NAME, self.holder, self.ttl, self.clock(), token)
+        except (SQLAlchemyError, OSError) as err:
+            log.warning("cannot reach the store's lease", error=str(err).splitlines()[0][:300])
+            return False
+        if info is not None:
+            self.info = info
+        return info is not None
+
+    def renew(self) -> Renewal:
+        """held: renewed; lost: another holder has it; unknown: the store did not answer."""
+        assert self.info is not None
+        try:
+            info = self.store.acquire_lease(
+                LEASE_NAME, self.holder, self.ttl, self.clock(), self.info.token
+            )
+        except (SQLAlchemyError, OSError):
+            if self.shared and self.clock() > self.info.expires_at:
+                self.info = None
+                return "lost"  # a shared database may have given it to another replica by now
+            return "unknown"
+        if info is None or info.token != self.info.token:
+            self.info = None
+            return "lost"
+        self.info = info
+        return "held"
+
+    def may_send(self) -> bool:
+        """Good for a while yet, and the store (when it can be read) still names this holder: a
+        page is never sent on a lease that has passed, or is about to pass, to another."""
+        info = self.info
+        if info is None:
+            return False
+        if self.shared and self.clock() >= info.expires_at - self.ttl / 3:
+            return False
+        current = self.current_holder()
+        return current is None or (current.holder, current.token) == (info.holder, info.token)
+
+    def release(self) -> None:
+        fence = self.fence()
+        self.info = None
+        if fence is not None:
+            with contextlib.suppress(SQLAlchemyError, OSError):  # else it expires by itself
+                self.store.release_lease(fence)
+
+    def current_holder(self) -> LeaseInfo | None:
+        try:
+            return self.store.lease(LEASE_NAME)
+        except (SQLAlchemyError, OSError):
+            return None
