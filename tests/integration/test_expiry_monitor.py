@@ -55,17 +55,25 @@ def test_expiry_pages_once_per_lead_time_and_resolves_when_the_date_is_updated(
         monitor.pipeline.on_probe(ok_result())
         asyncio.run(drain(monitor))
         calendar.now += timedelta(hours=12)
+    # Each stage is a new incident on its own key (so it notifies someone even when the one
+    # before was acknowledged), opened before the previous stage is resolved.
     sent = [
-        (e["event_action"], e["payload"]["severity"], e["payload"]["class"])
+        (e["event_action"], e["dedup_key"], e.get("payload", {}).get("severity"))
         for e in receiver.accepted
     ]
-    assert (
-        sent
-        == [("trigger", "warning", "secret_expiring")] * 2
-        + [("trigger", "error", "secret_expiring")] * 2
-    )
-    assert {e["dedup_key"] for e in receiver.accepted} == {"loginprobe/h/expiry"}
-    assert "expires in 1 day (on 2027-09-01)" in receiver.accepted[-1]["payload"]["summary"]
+    k = "loginprobe/h/expiry"
+    assert sent == [
+        ("trigger", f"{k}/30d", "warning"),
+        ("trigger", f"{k}/14d", "warning"),
+        ("resolve", f"{k}/30d", None),
+        ("trigger", f"{k}/7d", "error"),
+        ("resolve", f"{k}/14d", None),
+        ("trigger", f"{k}/1d", "error"),
+        ("resolve", f"{k}/7d", None),
+    ]
+    triggers = [e for e in receiver.accepted if e["event_action"] == "trigger"]
+    assert {e["payload"]["class"] for e in triggers} == {"secret_expiring"}
+    assert "expires in 1 day (on 2027-09-01)" in triggers[-1]["payload"]["summary"]
     assert b'oauth_client_secret_expiry_timestamp_seconds{hub="h"} 1.8' in monitor.metrics.render()
 
     # Rotated: the config now says 2029; the next probe resolves the warning.
@@ -74,6 +82,6 @@ def test_expiry_pages_once_per_lead_time_and_resolves_when_the_date_is_updated(
     assert monitor.reload(config)
     monitor.pipeline.on_probe(ok_result())
     asyncio.run(drain(monitor))
-    assert [e["event_action"] for e in receiver.accepted][-1] == "resolve"
-    assert len(receiver.accepted) == 5
+    assert receiver.brief(receiver.accepted[-1]) == f"resolve {k}/1d"
+    assert len(receiver.accepted) == 8
     monitor.store.close()

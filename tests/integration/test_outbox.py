@@ -75,7 +75,7 @@ def test_a_failed_delivery_is_kept_and_retried_after_a_backoff(
     assert [backoff(n) for n in range(1, 7)] == [2, 4, 8, 16, 30, 30]
 
 
-def test_a_rejected_event_is_kept_for_a_human_and_shown_on_healthz_and_metrics(
+def test_a_rejected_event_is_set_aside_for_a_human_and_shown_on_healthz_and_metrics(
     monitor: Monitor, receiver: PagerDutyReceiver
 ) -> None:
     enqueue(
@@ -85,8 +85,9 @@ def test_a_rejected_event_is_kept_for_a_human_and_shown_on_healthz_and_metrics(
     # The bad event is set aside; the good one behind it still goes out.
     assert [receiver.brief(e) for e in receiver.accepted] == ["trigger loginprobe/b/login"]
     stats = monitor.store.outbox_stats(time.time())
-    assert (stats.depth, stats.rejected) == (1, 1)
+    assert (stats.depth, stats.rejected) == (0, 1)  # set aside: no backlog, not aging
     _, body = monitor.health()
     assert body["status"] in ("degraded", "failing")
+    assert body["outbox"]["depth"] == 0
     assert any("rejected by PagerDuty" in p and "severity" in p for p in body["problems"])
     assert b"loginprobe_outbox_rejected_events 1.0" in monitor.metrics.render()

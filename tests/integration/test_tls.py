@@ -108,7 +108,7 @@ def test_a_certificate_expiring_in_five_days_warns_once_as_tls_expiring(
     for _ in range(3):  # three checks, one page
         asyncio.run(check_and_flush(m))
     (event,) = receiver.accepted
-    assert event["dedup_key"] == "loginprobe/h/tls"
+    assert event["dedup_key"] == "loginprobe/h/tls/7d"  # the stage: its own incident
     assert event["payload"]["class"] == "tls_expiring"
     assert event["payload"]["severity"] == "error"  # inside the last 7 days
     assert "the TLS certificate of 127.0.0.1 expires in 5 days" in event["payload"]["summary"]

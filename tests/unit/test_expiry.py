@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from loginprobe.model import Severity
-from loginprobe.monitor.tracks.expiry import expiry_key, expiry_notice, advance_expiry, tls_notice
+from loginprobe.monitor.tracks.expiry import advance_expiry, expiry_key, expiry_notice, tls_notice
 from loginprobe.monitor.tracks.track import Track
 
 EXPIRES = date(2027, 9, 1)
@@ -79,9 +79,7 @@ def test_each_lead_time_pages_once_on_its_own_key_and_resolves_on_rotation() -> 
     while t < at(0.1):
         notice = expiry_notice("hub", EXPIRES, t, secret_accepted=True)
         track, actions = advance_expiry(track, notice, key, t.isoformat())
-        pages += [
-            (a.kind, a.dedup_key, a.notice.severity if a.notice else None) for a in actions
-        ]
+        pages += [(a.kind, a.dedup_key, a.notice.severity if a.notice else None) for a in actions]
         t += timedelta(hours=6)
     k = "loginprobe/hub/expiry"
     assert pages == [

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from loginprobe.model import Code, Severity, Verdict
-from loginprobe.monitor.tracks.login import login_key, settled, advance_login
+from loginprobe.monitor.tracks.login import advance_login, login_key, settled
 from loginprobe.monitor.tracks.prober import PROBER_KEY, advance_prober
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 
@@ -358,5 +358,7 @@ def test_a_cause_proven_twice_in_one_probe_pages_at_first_sight(code: Code) -> N
 
 
 def test_an_unconfirmed_callback_error_still_waits_for_confirmation() -> None:
-    track, actions = advance_login(Track(), verdict(Code.CALLBACK_ERROR), "k", Thresholds(2, 2), "now")
+    track, actions = advance_login(
+        Track(), verdict(Code.CALLBACK_ERROR), "k", Thresholds(2, 2), "now"
+    )
     assert actions == [] and not track.is_open

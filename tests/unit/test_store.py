@@ -149,7 +149,11 @@ def test_record_without_a_result_moves_tracks_only(store: Store) -> None:
 
 def test_tracks_are_updated_in_place(store: Store) -> None:
     record(store, None, {KEY: Track(failures=1)})
-    record(store, None, {KEY: Track(failures=2, open_code="hub_error", opened_at=NOW_ISO, open_key=KEY)})
+    record(
+        store,
+        None,
+        {KEY: Track(failures=2, open_code="hub_error", opened_at=NOW_ISO, open_key=KEY)},
+    )
     record(store, None, {PROBER_KEY: Track(successes=1)})
     assert store.tracks() == {
         KEY: Track(failures=2, open_code="hub_error", opened_at=NOW_ISO, open_key=KEY),

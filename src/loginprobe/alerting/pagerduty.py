@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import httpx2
 import pagerduty
 
 from loginprobe.model import Evidence, ProbeResult
@@ -142,10 +143,16 @@ class PagerDutySender:
     """Sends one event; says whether PagerDuty took it, may take it later, or never will."""
 
     def __init__(
-        self, routing_key: str, events_url: str, ca_file: str | None = None, timeout: int = 10
+        self,
+        routing_key: str,
+        events_url: str,
+        ca_file: str | None = None,
+        timeout: int = 10,
+        transport: httpx2.BaseTransport | None = None,
     ) -> None:
+        """`transport`: where requests go; None is the network (tests pass an in-memory one)."""
         self._client = pagerduty.EventsApiV2Client(
-            routing_key, base_url=events_url, verify=tls_context(ca_file)
+            routing_key, base_url=events_url, verify=tls_context(ca_file), transport=transport
         )
         self._client.timeout = timeout
         self._client.max_network_attempts = 0

@@ -12,6 +12,7 @@ from loginprobe import config as cfg
 from loginprobe.cli.app import State, _die, app, log
 from loginprobe.logs import configure_logging
 from loginprobe.prober.browser import BrowserNotFound, choose_executable
+from loginprobe.redact import Redactor
 
 if TYPE_CHECKING:
     from loginprobe.monitor.settings import Settings
@@ -61,7 +62,16 @@ async def _serve(path: Path, settings: Settings, store: Store) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: monitor.reload(path))
+    level = os.environ.get("LOGINPROBE_LOG_LEVEL", "info")
+
+    def reload() -> None:
+        before = monitor.settings
+        if monitor.reload(path):
+            # The logs keep masking the old secrets too: a line may still quote one.
+            both = [*before.secret_values(), *monitor.settings.secret_values()]
+            configure_logging(level, Redactor(both))
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     await monitor.start()
     log.info(
         "listening",

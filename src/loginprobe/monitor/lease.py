@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import time
 import uuid
@@ -32,8 +33,29 @@ LEASE_NAME = "monitor"
 Renewal = Literal["held", "lost", "unknown"]
 
 
+_HOLDER = re.compile(r" on (?P<host>\S+) \(pid (?P<pid>\d+), (?P<id>[0-9a-f]+)\)$")
+
+
 def holder_name(what: str = "probe serve") -> str:
     return f"{what} on {socket.gethostname()} (pid {os.getpid()}, {uuid.uuid4().hex[:8]})"
+
+
+def holder_is_gone(holder: str, me: str) -> bool:
+    """Is the holder a process of this machine that no longer runs? (A monitor killed with -9 and
+    restarted: its successor need not wait out the lease.) A holder elsewhere is never presumed
+    dead; in a container, the same pid on the same host with another id is a former self."""
+    theirs, mine = _HOLDER.search(holder), _HOLDER.search(me)
+    if theirs is None or mine is None or theirs["host"] != mine["host"]:
+        return False
+    if theirs["pid"] == mine["pid"]:
+        return theirs["id"] != mine["id"]
+    try:
+        os.kill(int(theirs["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, and someone else's
+    return False
 
 
 class LeaseKeeper:
@@ -60,10 +82,20 @@ class LeaseKeeper:
         return Fence(info.name, info.holder, info.token) if info is not None else None
 
     def acquire(self) -> bool:
-        """Take the lease if it is free or expired (or renew it, if held)."""
+        """Take the lease if it is free, expired or its holder is gone (or renew it, if held)."""
         token = self.info.token if self.info is not None else None
         try:
-            info = self.store.acquire_lease(LEASE_NAME, self.holder, self.ttl, self.clock(), token)
+            current = self.store.lease(LEASE_NAME)
+            gone = (
+                current.holder
+                if current is not None
+                and current.holder != self.holder
+                and holder_is_gone(current.holder, self.holder)
+                else None
+            )
+            info = self.store.acquire_lease(
+                LEASE_NAME, self.holder, self.ttl, self.clock(), token, steal_from=gone
+            )
         except (SQLAlchemyError, OSError) as err:
             log.warning("cannot reach the store's lease", error=str(err).splitlines()[0][:300])
             return False

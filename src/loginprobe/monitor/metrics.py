@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from loginprobe.model import Code, ProbeResult
@@ -96,6 +98,19 @@ class Metrics:
             self.verdict.remove(hub, *previous)
         self.verdict.labels(hub, *current).set(1)
         self._last_labels[hub] = current
+
+    def forget(self, hub: str) -> None:
+        """A hub removed by a reload: its series go, rather than show its last state for ever."""
+        for gauge in (self.success, self.duration, self.secret_expiry):
+            with contextlib.suppress(KeyError):
+                gauge.remove(hub)
+        for step in self._steps.pop(hub, set()):
+            with contextlib.suppress(KeyError):
+                self.step_duration.remove(hub, step)
+        labels = self._last_labels.pop(hub, None)
+        if labels is not None:
+            with contextlib.suppress(KeyError):
+                self.verdict.remove(hub, *labels)
 
     def outbox(self, stats: OutboxStats) -> None:
         self.outbox_depth.set(stats.depth)

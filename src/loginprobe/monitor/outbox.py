@@ -46,6 +46,7 @@ class OutboxSender:
         fence: Callable[[], Fence | None] = lambda: None,
         on_lease_lost: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        retry_delay: Callable[[int], float] = backoff,
     ) -> None:
         self.store = store
         self.journal = journal
@@ -56,6 +57,7 @@ class OutboxSender:
         self._fence = fence
         self._on_lease_lost = on_lease_lost
         self._clock = clock
+        self._delay = retry_delay
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -120,7 +122,7 @@ class OutboxSender:
                 log.error("outbox sender failed; retrying", exc_info=True, attempt=failures)
                 delivered_any = False
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake_wait(), backoff(failures))
+                    await asyncio.wait_for(self._wake_wait(), self._delay(failures))
                 if self._stopping:
                     return
                 continue
@@ -198,7 +200,7 @@ class OutboxSender:
             self.store.defer(
                 event.id,
                 attempts,
-                self._clock() + backoff(attempts),
+                self._clock() + self._delay(attempts),
                 f"HTTP {delivery.status}: {message}" if delivery.status else message,
                 fence,
             )
@@ -226,7 +228,7 @@ class OutboxSender:
             self._rejected(held.dedup_key, delivery.status, message)
             return True
         held.attempts += 1
-        held.next_attempt_at = self._clock() + backoff(held.attempts)
+        held.next_attempt_at = self._clock() + self._delay(held.attempts)
         held.last_error = message
         self._deferred(held.dedup_key, delivery.status, message, held.attempts)
         return False
@@ -255,5 +257,5 @@ class OutboxSender:
             status=status,
             error=message,
             attempts=attempts,
-            retry_in_s=backoff(attempts),
+            retry_in_s=self._delay(attempts),
         )

@@ -245,7 +245,8 @@ class Pipeline:
         actions = self._apply(fact, hub, result, now)
         if tick:
             self.last_tick = now
-        self.metrics.observe(result)
+        if fact is not None:  # a removed hub's series are gone: do not bring them back
+            self.metrics.observe(result)
         expires = self.secret_expires(hub)
         if expires is not None:
             self.metrics.secret_expiry.labels(hub).set(

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from playwright.async_api import Browser, Playwright, async_playwright
 
@@ -29,8 +29,39 @@ HANG_GRACE_S = 15.0
 ProbeFn = Callable[[Browser, Path | None], Coroutine[Any, Any, ProbeResult]]
 
 
-# Opens a browser for the pool: prober.browser.open_browser, or a fake in tests.
-Launcher = Callable[[Playwright, str, Path | None], AbstractAsyncContextManager[Browser, Any]]
+class Launcher(Protocol):
+    """Opens browsers for the pool: Chromium through Playwright, or a fake in tests."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def open(
+        self, executable: str, traces_dir: Path | None
+    ) -> AbstractAsyncContextManager[Browser]: ...
+
+
+class Chromium:
+    """The real launcher: Playwright (its driver started once) and prober.browser.open_browser."""
+
+    def __init__(self) -> None:
+        self._pw: Playwright | None = None
+
+    async def start(self) -> None:
+        self._pw = await async_playwright().start()
+
+    async def stop(self) -> None:
+        if self._pw is not None:
+            with contextlib.suppress(Exception):
+                await self._pw.stop()
+            self._pw = None
+
+    def open(
+        self, executable: str, traces_dir: Path | None
+    ) -> AbstractAsyncContextManager[Browser]:
+        if self._pw is None:
+            raise RuntimeError("the browser pool is not started")
+        return open_browser(self._pw, executable, traces_dir)
 
 
 @dataclass(frozen=True)
@@ -49,34 +80,30 @@ class Slots:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.in_use = 0
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
 
-    async def resize(self, capacity: int) -> None:
-        async with self._changed:
-            self.capacity = capacity
-            self._changed.notify_all()
+    def resize(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._changed.set()
 
     @contextlib.asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_use < self.capacity)
-            self.in_use += 1
+        while self.in_use >= self.capacity:
+            self._changed.clear()
+            await self._changed.wait()
+        self.in_use += 1
         try:
             yield
         finally:
-            async with self._changed:
-                self.in_use -= 1
-                self._changed.notify_all()
+            self.in_use -= 1
+            self._changed.set()
 
 
 class BrowserPool:
-    def __init__(
-        self, executable: str, concurrency: int, launcher: Launcher = open_browser
-    ) -> None:
+    def __init__(self, executable: str, concurrency: int, launcher: Launcher | None = None) -> None:
         self.executable = executable
         self.slots = Slots(concurrency)
-        self._launch = launcher
-        self._pw: Playwright | None = None
+        self._launcher = launcher or Chromium()
         self._browser: Browser | None = None
         self._stack = AsyncExitStack()
         self._lock = asyncio.Lock()
@@ -84,14 +111,11 @@ class BrowserPool:
         self.generation = 0  # counts launches (attempts included)
 
     async def start(self) -> None:
-        self._pw = await async_playwright().start()
+        await self._launcher.start()
 
     async def stop(self) -> None:
         await self.close_browser()
-        if self._pw is not None:
-            with contextlib.suppress(Exception):
-                await self._pw.stop()
-            self._pw = None
+        await self._launcher.stop()
 
     async def run(self, probe: ProbeFn, limit: float) -> Outcome:
         """Run `probe(browser, traces_dir)` in a slot; its result, or why there is none."""
@@ -148,15 +172,13 @@ class BrowserPool:
             if self._browser is not None and self._browser.is_connected():
                 return self._browser, self.generation
             await self._close_unlocked()
-            if self._pw is None:
-                raise RuntimeError("the browser pool is not started")
             self.generation += 1
             # Playwright's working files of traces, private and gone with the browser.
             self._traces_dir = Path(
                 self._stack.enter_context(tempfile.TemporaryDirectory(prefix="loginprobe-traces-"))
             )
             self._browser = await self._stack.enter_async_context(
-                self._launch(self._pw, self.executable, self._traces_dir)
+                self._launcher.open(self.executable, self._traces_dir)
             )
             return self._browser, self.generation
 

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import structlog
 from playwright.async_api import Browser
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,7 +42,6 @@ from loginprobe.monitor.scheduler import Scheduler, checks_job_id, probe_job_id
 from loginprobe.monitor.settings import Settings, make_sender
 from loginprobe.monitor.tracks.login import login_key, settled
 from loginprobe.monitor.tracks.track import Track
-from loginprobe.prober.browser import open_browser
 from loginprobe.prober.evidence import plan_for
 from loginprobe.prober.hub_probe import (
     CAPTURE_TIMEOUT_S,
@@ -73,8 +73,11 @@ class Monitor:
         clock: Callable[[], float] = time.time,
         *,
         probe: HubProbe = probe_hub,
-        launcher: Launcher = open_browser,
+        launcher: Launcher | None = None,
+        transport: httpx2.BaseTransport | None = None,
     ) -> None:
+        """`probe`, `launcher` and `transport` are the edges: what runs one probe, what opens
+        the browser, where PagerDuty requests go. Tests pass fakes; the defaults are real."""
         c = settings.loaded.config
         self.settings = settings
         self.store = store
@@ -83,6 +86,7 @@ class Monitor:
         self.stopping = False
         self.role: Role = "starting"
         self._probe_hub = probe
+        self._transport = transport
         self.scheduler = Scheduler()
         self.pool = BrowserPool(c.browser.executable, c.monitor.concurrency, launcher)
         self.lease = LeaseKeeper(store, c.monitor.lease_ttl)
@@ -90,7 +94,7 @@ class Monitor:
         self.outbox = OutboxSender(
             store,
             self.journal,
-            make_sender(settings),
+            make_sender(settings, transport),
             lambda: self.settings.redactor,
             may_send=self.lease.may_send,
             fence=self.lease.fence,
@@ -243,7 +247,7 @@ class Monitor:
         one is logged and ignored (the last good one runs on)."""
         try:
             new = Settings.load(path)
-            sender = make_sender(new)
+            sender = make_sender(new, self._transport)
         except cfg.ConfigError as err:
             log.error(
                 "config reload rejected; still running the previous config", problems=err.lines
@@ -263,11 +267,11 @@ class Monitor:
         self.settings = new
         self.outbox.use(sender)
         self.lease.ttl = new.loaded.config.monitor.lease_ttl
-        task = asyncio.ensure_future(self.pool.slots.resize(new.loaded.config.monitor.concurrency))
-        self._tasks.append(task)
+        self.pool.slots.resize(new.loaded.config.monitor.concurrency)
         for hub in sorted(old_hubs - new_hubs):
             self.scheduler.cancel(probe_job_id(hub))
             self.scheduler.cancel(checks_job_id(hub))
+            self.metrics.forget(hub)
             if self.role == "active":
                 try:
                     self.pipeline.on_hub_removed(hub)
@@ -329,8 +333,9 @@ class Monitor:
                 fast = not settled(track, self.settings.thresholds)
                 m = self.settings.loaded.config.monitor
                 period = m.retry_after_failure if fast else self.settings.interval(hub)
-                # Start to start: a probe's own duration does not stretch the interval.
-                self._schedule(hub, max(1.0, period - (time.monotonic() - began)))
+                # Start to start: a probe's own duration does not stretch the interval (but a
+                # probe that overran it does not start the next one at once either).
+                self._schedule(hub, max(min(1.0, period), period - (time.monotonic() - began)))
 
     async def _probe(self, hub: str) -> tuple[ProbeResult, BrowserFault | None]:
         s = self.settings
@@ -396,6 +401,11 @@ class Monitor:
                     "; ".join(f"{a.kind} {a.dedup_key}" for a in actions)
                     or "nothing to page: the monitor's incident state already says it"
                 )
+                track = self.tracks.get(login_key(result.hub), Track())
+                if not settled(track, self.settings.thresholds) and not self.probing(result.hub):
+                    # Look again soon, as after a failure of its own: to confirm, or to resolve.
+                    m = self.settings.loaded.config.monitor
+                    self._schedule(result.hub, m.retry_after_failure)
             self.store.mark_handled(item_id, outcome, time.time(), self.lease.fence())
 
     # -- what the status page shows ---------------------------------------------------------------

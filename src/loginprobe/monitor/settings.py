@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx2
+
 from loginprobe import config as cfg
 from loginprobe.alerting.pagerduty import PagerDutySender
 from loginprobe.monitor.tracks.track import Thresholds
@@ -20,8 +22,12 @@ class Settings:
     redactor: Redactor = field(init=False)
 
     def __post_init__(self) -> None:
+        self.redactor = Redactor(self.secret_values())
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold: the hubs' and the routing key."""
         values = [v for s in self.secrets.values() for v in s.values()]
-        self.redactor = Redactor([*values, *([self.routing_key] if self.routing_key else [])])
+        return [*values, *([self.routing_key] if self.routing_key else [])]
 
     @classmethod
     def load(cls, path: Path) -> Settings:
@@ -43,10 +49,12 @@ class Settings:
         return c.hubs[hub].interval or c.monitor.interval
 
 
-def make_sender(settings: Settings) -> PagerDutySender | None:
+def make_sender(
+    settings: Settings, transport: httpx2.BaseTransport | None = None
+) -> PagerDutySender | None:
     """The PagerDuty client for these settings (None: paging is not configured)."""
     pd = settings.loaded.config.pagerduty
     if pd is None or settings.routing_key is None:
         return None
     ca = str(settings.loaded.file(pd.ca_file)) if pd.ca_file else None
-    return PagerDutySender(settings.routing_key, pd.events_url, ca)
+    return PagerDutySender(settings.routing_key, pd.events_url, ca, transport=transport)

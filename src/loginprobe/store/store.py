@@ -309,9 +309,16 @@ class Store:
 
     # -- the lease -------------------------------------------------------------------------------
     def acquire_lease(
-        self, name: str, holder: str, ttl: float, now: float, token: int | None = None
+        self,
+        name: str,
+        holder: str,
+        ttl: float,
+        now: float,
+        token: int | None = None,
+        steal_from: str | None = None,
     ) -> LeaseInfo | None:
-        """Take (or, with the token it holds, renew) the lease; None while another holds it."""
+        """Take (or, with the token it holds, renew) the lease; None while another holds it.
+        `steal_from`: a holder known to be dead, whose lease is taken before it expires."""
         with self.engine.begin() as conn:
             row = conn.execute(select(leases).where(leases.c.name == name)).first()
             if row is None:
@@ -322,7 +329,8 @@ class Store:
                 )
                 return LeaseInfo(name, holder, 1, now + ttl, now)
             mine = row.holder == holder and row.token == token
-            if not mine and row.expires_at > now:
+            dead = steal_from is not None and row.holder == steal_from
+            if not mine and not dead and row.expires_at > now:
                 return None
             new_token = row.token if mine else row.token + 1
             acquired_at = row.acquired_at if mine else now

@@ -1,0 +1,196 @@
+"""Fakes at the edges of the monitor, for its fast orchestration tests: a browser that can die, a
+launcher that can refuse, an in-memory PagerDuty Events API transport, canned probe results.
+
+Everything between these edges is the real code: scheduler, pool, pipeline, journal, store (a real
+SQLite file), outbox sender, health, lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from loginprobe.model import Code, Failure, FailureKind, Observation, ProbeResult, Severity, Verdict
+from loginprobe.monitor.settings import Settings
+
+ROUTING_KEY = "0123456789abcdef0123456789abcdef"  # 32 characters, as PagerDuty demands
+
+
+class FakeBrowser:
+    """What the pool and the watchdog use of a Playwright Browser."""
+
+    def __init__(self) -> None:
+        self.connected = True
+        self.listeners: dict[str, list[Callable[[object], None]]] = {}
+
+    def on(self, event: str, fn: Callable[[object], None]) -> None:
+        self.listeners.setdefault(event, []).append(fn)
+
+    def remove_listener(self, event: str, fn: Callable[[object], None]) -> None:
+        self.listeners[event].remove(fn)
+
+    def is_connected(self) -> bool:
+        return self.connected
+
+    def die(self) -> None:
+        self.connected = False
+        for fn in list(self.listeners.get("disconnected", [])):
+            fn(self)
+
+
+class FakeLauncher:
+    """Opens FakeBrowsers; `refuse` makes the next launches fail like a Chromium that won't start."""
+
+    def __init__(self) -> None:
+        self.browsers: list[FakeBrowser] = []
+        self.refuse = False
+        self.started = self.stopped = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    @contextlib.asynccontextmanager
+    async def open(self, executable: str, traces_dir: Path | None) -> AsyncIterator[Any]:
+        if self.refuse:
+            raise RuntimeError("could not start Chromium: no usable sandbox")
+        browser = FakeBrowser()
+        self.browsers.append(browser)
+        yield browser
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    """Wait for a condition (polled), failing loudly if it never comes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await asyncio.sleep(0.02)
+
+
+def verdict_result(hub: str, code: Code = Code.OK, summary: str = "") -> ProbeResult:
+    """A probe's result with this verdict (the rest as a probe would fill it)."""
+    ok = code is Code.OK
+    severity = {
+        Code.OK: Severity.INFO,
+        Code.LOGIN_REJECTED: Severity.WARNING,
+        Code.FLOW_CHANGED: Severity.WARNING,
+        Code.PROBE_ERROR: Severity.ERROR,
+    }.get(code, Severity.CRITICAL)
+    failure = None if ok else Failure(FailureKind.HTTP, "oauth_callback", "answered 500", 500)
+    return ProbeResult(
+        hub=hub,
+        verdict=Verdict(code, severity, summary or f"{hub}: {code}", None if ok else "x"),
+        observation=Observation(hub, (), failure, None, f"http://{hub}.example.org"),
+        started_at="2026-11-30T00:00:00+00:00",
+        duration_ms=1000,
+    )
+
+
+@dataclass
+class FakeProbes:
+    """The probe function the monitor calls: the verdict each hub gets now (default ok), and
+    every probe it ran. `block`: hubs whose probe waits until released (a probe in flight)."""
+
+    codes: dict[str, Code] = field(default_factory=dict)
+    ran: list[str] = field(default_factory=list)
+    block: dict[str, asyncio.Event] = field(default_factory=dict)
+    on_run: Callable[[Any, str], None] | None = None  # (browser, hub): e.g. kill the browser
+
+    async def __call__(self, browser: Any, hub: str, *_: Any, **__: Any) -> ProbeResult:
+        self.ran.append(hub)
+        if self.on_run is not None:
+            self.on_run(browser, hub)
+        if hub in self.block:
+            await self.block[hub].wait()
+        return verdict_result(hub, self.codes.get(hub, Code.OK))
+
+
+class FakePagerDuty:
+    """PagerDuty's Events API v2 in memory, as an httpx2 transport for the pagerduty client:
+    checks what PagerDuty checks, answers 202 with the dedup key, and can be told to fail.
+    `incidents` follows PagerDuty's model per dedup key: a trigger on an open key is appended and
+    notifies nobody."""
+
+    def __init__(self) -> None:
+        self.accepted: list[dict[str, Any]] = []
+        self.notified: list[str] = []  # dedup keys a person was told about
+        self.open: set[str] = set()
+        self.mode = "ok"  # ok | 500 | 429 | 400 | raise | block
+        self.unblock = threading.Event()
+        self.lock = threading.Lock()
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        if self.mode == "raise":
+            raise RuntimeError("client has been closed")
+        if self.mode == "block":
+            self.unblock.wait(10)
+        body = json.loads(request.content)
+        if self.mode in ("500", "429"):
+            return httpx2.Response(int(self.mode), json={"status": "error"})
+        if self.mode == "400" or len(body.get("routing_key", "")) != 32:
+            return httpx2.Response(400, json={"status": "invalid event", "errors": ["bad"]})
+        event = {k: v for k, v in body.items() if k != "routing_key"}
+        key = event["dedup_key"]
+        with self.lock:
+            self.accepted.append(event)
+            if event["event_action"] == "trigger" and key not in self.open:
+                self.open.add(key)
+                self.notified.append(key)
+            elif event["event_action"] == "resolve":
+                self.open.discard(key)
+        return httpx2.Response(202, json={"status": "success", "dedup_key": key})
+
+    @property
+    def transport(self) -> httpx2.MockTransport:
+        return httpx2.MockTransport(self.handle)
+
+    def brief(self) -> list[str]:
+        return [f"{e['event_action']} {e['dedup_key']}" for e in self.accepted]
+
+
+def write_settings(
+    tmp: Path,
+    hubs: tuple[str, ...] = ("a",),
+    monitor: str = "",
+    extra: str = "",
+    paging: bool = True,
+) -> Path:
+    """A config.toml for fake hubs; the environment it needs comes from `env()`."""
+    lines = [
+        "[monitor]",
+        f'state = "sqlite:///{tmp}/state.sqlite"',
+        'artifacts_dir = ""',
+        monitor,
+    ]
+    if paging:
+        lines += ["[pagerduty]", 'routing_key_env = "T_ROUTING"']
+    for hub in hubs:
+        lines += [
+            f"[hubs.{hub}]",
+            f'url = "http://{hub}.example.org"',
+            'flow = "generic_oidc"',
+            'username_env = "T_USER"',
+            'password_env = "T_PASS"',
+        ]
+    path = tmp / "config.toml"
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
+
+
+ENV = {"T_USER": "tester", "T_PASS": "hunter2-not-a-real-one", "T_ROUTING": ROUTING_KEY}
+
+
+def load(path: Path) -> Settings:
+    return Settings.load(path)

@@ -1,0 +1,92 @@
+"""One holder at a time: the store's lease with expiry and a fencing token, on a real SQLite file."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loginprobe.monitor.lease import LeaseKeeper, holder_name
+from loginprobe.monitor.tracks.track import Track
+from loginprobe.store import Fence, LeaseLost, Store
+
+T0 = 1_700_000_000.0
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(f"sqlite:///{tmp_path}/state.sqlite")
+    yield s
+    s.close()
+
+
+def test_a_second_holder_waits_until_the_first_lease_expires_then_gets_a_new_token(
+    store: Store,
+) -> None:
+    first = store.acquire_lease("monitor", "first", 30, T0)
+    assert first is not None and first.token == 1
+    assert store.acquire_lease("monitor", "second", 30, T0 + 29) is None
+    renewed = store.acquire_lease("monitor", "first", 30, T0 + 20, token=1)
+    assert renewed is not None and renewed.expires_at == T0 + 50
+    assert store.acquire_lease("monitor", "second", 30, T0 + 49) is None
+    second = store.acquire_lease("monitor", "second", 30, T0 + 51)
+    assert second is not None and second.token == 2
+
+
+def test_a_holder_that_lost_the_lease_can_no_longer_write(store: Store) -> None:
+    store.acquire_lease("monitor", "first", 30, T0)
+    store.acquire_lease("monitor", "second", 30, T0 + 31)
+    with pytest.raises(LeaseLost):
+        store.record(None, {"k": Track(failures=9)}, [], T0, "t", Fence("monitor", "first", 1))
+    assert store.tracks() == {}
+    store.record(None, {"k": Track(failures=1)}, [], T0, "t", Fence("monitor", "second", 2))
+    assert store.tracks()["k"].failures == 1
+
+
+def test_a_clean_stop_hands_the_lease_over_at_once(store: Store) -> None:
+    first = LeaseKeeper(store, 30, "first", clock=lambda: T0)
+    second = LeaseKeeper(store, 30, "second", clock=lambda: T0 + 1)
+    assert first.acquire() and not second.acquire()
+    first.release()
+    assert second.acquire()
+
+
+def test_a_keeper_learns_it_lost_the_lease_and_may_no_longer_send(store: Store) -> None:
+    now = [T0]
+    first = LeaseKeeper(store, 30, "first", clock=lambda: now[0])
+    second = LeaseKeeper(store, 30, "second", clock=lambda: now[0])
+    assert first.acquire() and first.may_send()
+    now[0] += 31  # the first was paused past its lease
+    assert second.acquire()
+    assert not first.may_send()  # the store names another holder: never page
+    assert first.renew() == "lost"
+    assert not first.held
+
+
+def test_renewing_keeps_the_token(store: Store) -> None:
+    now = [T0]
+    keeper = LeaseKeeper(store, 30, "first", clock=lambda: now[0])
+    assert keeper.acquire()
+    token = keeper.info.token if keeper.info else None
+    now[0] += 10
+    assert keeper.renew() == "held"
+    assert keeper.info is not None and keeper.info.token == token
+    assert keeper.info.expires_at == T0 + 40
+
+
+def test_a_holder_killed_on_this_machine_is_replaced_without_waiting_out_its_lease(
+    store: Store,
+) -> None:
+    me = holder_name()
+    host = me.split(" on ", 1)[1].split(" (", 1)[0]
+    proc = subprocess.Popen(["true"])
+    proc.wait()  # its pid is free now: the holder is gone
+    store.acquire_lease("monitor", f"probe serve on {host} (pid {proc.pid}, 0123abcd)", 30, T0)
+    keeper = LeaseKeeper(store, 30, me, clock=lambda: T0 + 1)
+    assert keeper.acquire()
+    # Another machine's holder is never presumed dead: it waits out the lease.
+    elsewhere = LeaseKeeper(store, 30, "probe serve on other-host (pid 1, 00ff00ff)")
+    elsewhere.clock = lambda: T0 + 2
+    assert not elsewhere.acquire()

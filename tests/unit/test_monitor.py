@@ -1,0 +1,269 @@
+"""`probe serve`'s orchestration, fast: the real scheduler, pool, pipeline, journal, outbox,
+health and lease on a real SQLite store, with fakes only at the edges (the probe function, the
+browser launcher, PagerDuty's transport). Each test waits for a condition, never for time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from loginprobe.model import Code
+from loginprobe.monitor.metrics import Metrics
+from loginprobe.monitor.service import Monitor
+from loginprobe.monitor.settings import Settings
+from loginprobe.monitor.tracks.prober import PROBER_KEY, prober_key
+from loginprobe.store import Store
+from tests.unit.fakes import (
+    ENV,
+    FakeLauncher,
+    FakePagerDuty,
+    FakeProbes,
+    until,
+    verdict_result,
+    write_settings,
+)
+
+FAST = 'interval = "500ms"\nretry_after_failure = "100ms"\nlease_ttl = "900ms"'
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    config: Path,
+    probes: FakeProbes,
+    pd: FakePagerDuty,
+    launcher: FakeLauncher | None = None,
+) -> AsyncIterator[Monitor]:
+    settings = Settings.load(config)
+    store = Store(settings.loaded.config.monitor.state)
+    m = Monitor(
+        settings,
+        store,
+        Metrics(),
+        probe=probes,
+        launcher=launcher or FakeLauncher(),
+        transport=pd.transport,
+    )
+    await m.start()
+    try:
+        yield m
+    finally:
+        await m.stop()
+        store.close()
+
+
+def go(coro: object) -> None:
+    asyncio.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
+
+
+def test_a_failing_hub_pages_once_after_two_failures_and_resolves_once(tmp_path: Path) -> None:
+    pd, probes = FakePagerDuty(), FakeProbes({"a": Code.HUB_ERROR})
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a", "b"), FAST), probes, pd):
+            await until(lambda: pd.notified == ["loginprobe/a/login"], what="the page")
+            probes.codes["a"] = Code.OK
+            await until(lambda: "resolve loginprobe/a/login" in pd.brief(), what="the resolve")
+
+    go(scenario())
+    assert pd.brief() == ["trigger loginprobe/a/login", "resolve loginprobe/a/login"]
+    assert probes.ran.count("b") >= 1
+
+
+def test_healthz_fails_when_the_sender_has_stopped(tmp_path: Path) -> None:
+    pd, probes = FakePagerDuty(), FakeProbes()
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a",), FAST), probes, pd) as m:
+            await until(lambda: m.pipeline.last_tick is not None, what="a probe")
+            assert m.health()[0]
+            task = m.outbox._task
+            assert task is not None
+            task.cancel()
+            await asyncio.wait({task})
+            healthy, body = m.health()
+            assert not healthy and body["status"] == "failing"
+            assert any("outbox sender has stopped" in p for p in body["problems"])
+
+    go(scenario())
+
+
+def _refuse_writes(store: Store) -> None:
+    store.engine.dispose()
+    event.listen(store.engine, "connect", lambda c, _: c.execute("PRAGMA query_only = ON"))
+
+
+def test_an_unwritable_store_fails_health_within_one_probe_and_the_page_still_goes_out(
+    tmp_path: Path,
+) -> None:
+    pd, probes = FakePagerDuty(), FakeProbes()
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a",), FAST), probes, pd) as m:
+            await until(lambda: m.pipeline.last_tick is not None, what="a probe")
+            _refuse_writes(m.store)
+            probes.codes["a"] = Code.HUB_ERROR
+            before = len(probes.ran)
+            await until(lambda: len(probes.ran) > before and m.pipeline.last_tick is not None)
+            await until(lambda: not m.health()[0], what="health to fail")
+            _, body = m.health()
+            assert any("store cannot be written" in p for p in body["problems"])
+            await until(lambda: pd.notified == ["loginprobe/a/login"], what="the page")
+            assert b"loginprobe_store_errors_total" in m.metrics.render()
+            assert m.tracks["loginprobe/a/login"].is_open  # kept in memory
+
+    go(scenario())
+
+
+def test_one_browser_death_with_two_probes_in_flight_counts_once(tmp_path: Path) -> None:
+    pd, launcher = FakePagerDuty(), FakeLauncher()
+    probes = FakeProbes(block={"a": asyncio.Event(), "b": asyncio.Event()})
+
+    async def scenario() -> None:
+        # Events must belong to this loop.
+        probes.block = {"a": asyncio.Event(), "b": asyncio.Event()}
+        cfg = write_settings(tmp_path, ("a", "b"), FAST + "\nconcurrency = 2")
+        async with running(cfg, probes, pd, launcher) as m:
+            await until(lambda: {"a", "b"} <= set(probes.ran), what="both probes in flight")
+            launcher.browsers[-1].die()
+            await until(lambda: PROBER_KEY in m.tracks, what="the browser's track")
+            await until(lambda: not m._in_flight or len(probes.ran) > 2)
+            assert m.tracks[PROBER_KEY].failures == 1
+            assert prober_key("a") not in m.tracks and prober_key("b") not in m.tracks
+            assert pd.accepted == []
+
+    go(scenario())
+
+
+def test_a_second_monitor_on_the_same_store_stands_by_then_takes_over(tmp_path: Path) -> None:
+    pd, first_probes, second_probes = FakePagerDuty(), FakeProbes(), FakeProbes()
+    cfg = write_settings(tmp_path, ("a",), FAST)
+
+    async def scenario() -> None:
+        async with (
+            running(cfg, first_probes, pd) as first,
+            running(cfg, second_probes, pd) as second,
+        ):
+            assert first.role == "active" and second.role == "standby"
+            await until(lambda: len(first_probes.ran) >= 2, what="the first probing")
+            assert second_probes.ran == []
+            healthy, body = second.health()
+            assert healthy and body["status"] == "standby"
+            await first.stop()  # hands the lease over
+            await until(lambda: second.role == "active", what="the takeover")
+            await until(lambda: len(second_probes.ran) >= 1, what="the second probing")
+
+    go(scenario())
+
+
+def test_a_monitor_that_dies_is_replaced_within_its_lease(tmp_path: Path) -> None:
+    pd, first_probes, second_probes = FakePagerDuty(), FakeProbes(), FakeProbes()
+    cfg = write_settings(tmp_path, ("a",), FAST)
+
+    async def scenario() -> None:
+        async with (
+            running(cfg, first_probes, pd) as first,
+            running(cfg, second_probes, pd) as second,
+        ):
+            await until(lambda: len(first_probes.ran) >= 1)
+            # Dies without a word: no release, no more renewals or probes.
+            first.stopping = True
+            for task in first._tasks:
+                task.cancel()
+            first.scheduler.shutdown()
+            died = time.monotonic()
+            await until(lambda: second.role == "active", what="the takeover")
+            assert time.monotonic() - died < 2 * 0.9 + 0.5
+            first.lease.info = None  # it is dead: it must not release the other's lease
+
+    go(scenario())
+
+
+def test_a_reload_that_removes_a_hub_resolves_what_it_had_open(tmp_path: Path) -> None:
+    pd, probes = FakePagerDuty(), FakeProbes({"a": Code.HUB_ERROR})
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a", "b"), FAST), probes, pd) as m:
+            await until(lambda: pd.notified == ["loginprobe/a/login"])
+            assert m.reload(write_settings(tmp_path, ("b",), FAST))
+            await until(lambda: "resolve loginprobe/a/login" in pd.brief())
+            assert not any(t.is_open for t in m.tracks.values())
+
+    go(scenario())
+
+
+def test_a_reload_that_fails_halfway_changes_nothing(tmp_path: Path) -> None:
+    pd, probes = FakePagerDuty(), FakeProbes()
+    not_a_cert = tmp_path / "ca.pem"
+    not_a_cert.write_text("this is not a certificate\n")
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a",), FAST), probes, pd) as m:
+            before = m.settings
+            bad = write_settings(tmp_path, ("a", "b"), FAST, extra="")
+            text = bad.read_text().replace(
+                'routing_key_env = "T_ROUTING"',
+                f'routing_key_env = "T_ROUTING"\nca_file = "{not_a_cert}"',
+            )
+            bad.write_text(text)
+            assert not m.reload(bad)
+            assert m.settings is before
+            assert set(m.settings.loaded.config.hubs) == {"a"}
+
+    go(scenario())
+
+
+def test_a_probe_in_flight_across_a_reload_that_removes_its_hub_is_kept(tmp_path: Path) -> None:
+    pd = FakePagerDuty()
+    probes = FakeProbes({"b": Code.HUB_ERROR})
+
+    async def scenario() -> None:
+        probes.block = {"b": asyncio.Event()}
+        async with running(write_settings(tmp_path, ("a", "b"), FAST), probes, pd) as m:
+            await until(lambda: "b" in probes.ran, what="b's probe in flight")
+            assert m.reload(write_settings(tmp_path, ("a",), FAST))
+            probes.block["b"].set()
+            await until(lambda: m.store.history("b") != [], what="b's verdict in the store")
+            assert m.store.history("b")[0]["code"] == "hub_error"
+
+    go(scenario())
+
+
+def test_a_probe_handed_over_by_probe_run_alert_pages_through_the_monitor(tmp_path: Path) -> None:
+    pd, probes = FakePagerDuty(), FakeProbes()
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a",), FAST), probes, pd) as m:
+            failing = verdict_result("a", Code.CALLBACK_ERROR)
+            item = m.store.hand_over(json.loads(json.dumps(failing.to_json())), time.time())
+            await until(lambda: pd.notified == ["loginprobe/a/login"], what="the page")
+            assert m.store.handover_outcome(item) == "trigger loginprobe/a/login"
+            # The monitor owns the incident now: its own healthy probes resolve it.
+            await until(lambda: "resolve loginprobe/a/login" in pd.brief(), what="the resolve")
+
+    go(scenario())
+
+
+def test_a_prober_failure_leaves_probe_success_alone(tmp_path: Path) -> None:
+    pd, probes = FakePagerDuty(), FakeProbes()
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a",), FAST), probes, pd) as m:
+            await until(lambda: b'probe_success{hub="a"} 1.0' in m.metrics.render())
+            probes.codes["a"] = Code.PROBE_ERROR
+            await until(lambda: b'code="probe_error"' in m.metrics.render())
+            assert b'probe_success{hub="a"} 1.0' in m.metrics.render()
+
+    go(scenario())
