@@ -55,7 +55,7 @@ def test_events_go_out_in_order_and_leave_the_outbox_only_when_accepted(
         "resolve loginprobe/a/login",
     ]
     assert receiver.accepted[0]["routing_key"] == TEST_ROUTING_KEY
-    assert monitor.store.outbox_stats(time.time()).depth == 0
+    assert monitor.store.outbox.stats(time.time()).depth == 0
 
 
 def test_a_failed_delivery_is_kept_and_retried_after_a_backoff(
@@ -64,7 +64,7 @@ def test_a_failed_delivery_is_kept_and_retried_after_a_backoff(
     enqueue(monitor, trigger("loginprobe/a/login"))
     receiver.set_mode("500")
     flush_all(monitor)
-    item = monitor.store.next_event()
+    item = monitor.store.outbox.next_event()
     assert item is not None
     event, due = item
     assert event.attempts == 1
@@ -84,7 +84,7 @@ def test_a_rejected_event_is_set_aside_for_a_human_and_shown_on_healthz_and_metr
     flush_all(monitor)
     # The bad event is set aside; the good one behind it still goes out.
     assert [receiver.brief(e) for e in receiver.accepted] == ["trigger loginprobe/b/login"]
-    stats = monitor.store.outbox_stats(time.time())
+    stats = monitor.store.outbox.stats(time.time())
     assert (stats.depth, stats.rejected) == (0, 1)  # set aside: no backlog, not aging
     _, body = monitor.health()
     assert body["status"] in ("degraded", "failing")

@@ -113,7 +113,7 @@ def test_when_the_store_recovers_everything_held_is_written_without_what_was_del
     assert journal.writable and journal.held == []
     assert store.tracks()["k"].open_code == "x"
     assert [h["code"] for h in store.history("a")] == ["hub_error"]
-    assert store.next_event() is None  # delivered from memory: not queued again
+    assert store.outbox.next_event() is None  # delivered from memory: not queued again
     asyncio.run(drain(o))
     assert pd.brief() == ["trigger k", "trigger k2"]  # nothing sent twice
 
@@ -159,7 +159,7 @@ def test_the_sender_survives_an_error_that_is_not_pagerdutys_and_delivers_afterw
 
     asyncio.run(asyncio.wait_for(go(), 10))
     assert pd.brief() == ["trigger k"]
-    assert store.outbox_stats(NOW).depth == 0
+    assert store.outbox.stats(NOW).depth == 0
 
 
 def test_a_rejected_event_is_set_aside_and_the_ones_behind_it_go_out(
@@ -174,11 +174,11 @@ def test_a_rejected_event_is_set_aside_and_the_ones_behind_it_go_out(
     pd.mode = "ok"
     asyncio.run(drain(o))
     assert pd.brief() == ["trigger good"]
-    stats = store.outbox_stats(NOW)
+    stats = store.outbox.stats(NOW)
     assert (stats.depth, stats.rejected) == (0, 1)
-    (rejected,) = store.rejected_events()
+    (rejected,) = store.outbox.rejected()
     assert rejected.dedup_key == "bad" and "HTTP 400" in (rejected.last_error or "")
-    assert store.retry_rejected(rejected.id, NOW)
+    assert store.outbox.retry(rejected.id, NOW)
     asyncio.run(drain(o))
     assert pd.brief() == ["trigger good", "trigger bad"]
 
@@ -195,7 +195,7 @@ def test_an_event_delivered_while_the_store_cannot_record_it_is_not_sent_again(
     assert pd.brief() == ["trigger k"]
     read_only(store, on=False)
     asyncio.run(o.flush_once())  # now the removal is written
-    assert store.next_event() is None
+    assert store.outbox.next_event() is None
     assert pd.brief() == ["trigger k"]
 
 

@@ -25,19 +25,19 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def test_a_second_holder_waits_until_the_first_lease_expires_then_gets_a_new_token(
     store: Store,
 ) -> None:
-    first = store.acquire_lease("monitor", "first", 30, T0)
+    first = store.leases.acquire("monitor", "first", 30, T0)
     assert first is not None and first.token == 1
-    assert store.acquire_lease("monitor", "second", 30, T0 + 29) is None
-    renewed = store.acquire_lease("monitor", "first", 30, T0 + 20, token=1)
+    assert store.leases.acquire("monitor", "second", 30, T0 + 29) is None
+    renewed = store.leases.acquire("monitor", "first", 30, T0 + 20, token=1)
     assert renewed is not None and renewed.expires_at == T0 + 50
-    assert store.acquire_lease("monitor", "second", 30, T0 + 49) is None
-    second = store.acquire_lease("monitor", "second", 30, T0 + 51)
+    assert store.leases.acquire("monitor", "second", 30, T0 + 49) is None
+    second = store.leases.acquire("monitor", "second", 30, T0 + 51)
     assert second is not None and second.token == 2
 
 
 def test_a_holder_that_lost_the_lease_can_no_longer_write(store: Store) -> None:
-    store.acquire_lease("monitor", "first", 30, T0)
-    store.acquire_lease("monitor", "second", 30, T0 + 31)
+    store.leases.acquire("monitor", "first", 30, T0)
+    store.leases.acquire("monitor", "second", 30, T0 + 31)
     with pytest.raises(LeaseLost):
         store.record(None, {"k": Track(failures=9)}, [], T0, "t", Fence("monitor", "first", 1))
     assert store.tracks() == {}
@@ -83,10 +83,17 @@ def test_a_holder_killed_on_this_machine_is_replaced_without_waiting_out_its_lea
     host = me.split(" on ", 1)[1].split(" (", 1)[0]
     proc = subprocess.Popen(["true"])
     proc.wait()  # its pid is free now: the holder is gone
-    store.acquire_lease("monitor", f"probe serve on {host} (pid {proc.pid}, 0123abcd)", 30, T0)
+    gone = f"probe serve on {host} (pid {proc.pid}, started 12345, 0123abcd)"
+    store.leases.acquire("monitor", gone, 30, T0)
     keeper = LeaseKeeper(store, 30, me, clock=lambda: T0 + 1)
     assert keeper.acquire()
     # Another machine's holder is never presumed dead: it waits out the lease.
-    elsewhere = LeaseKeeper(store, 30, "probe serve on other-host (pid 1, 00ff00ff)")
+    elsewhere = LeaseKeeper(store, 30, "probe serve on other-host (pid 1, started 9, 00ff00ff)")
     elsewhere.clock = lambda: T0 + 2
     assert not elsewhere.acquire()
+
+
+def test_a_holder_alive_on_this_machine_is_never_presumed_dead(store: Store) -> None:
+    first = LeaseKeeper(store, 30, holder_name(), clock=lambda: T0)
+    second = LeaseKeeper(store, 30, holder_name(), clock=lambda: T0 + 1)  # same process, even
+    assert first.acquire() and not second.acquire()

@@ -247,9 +247,9 @@ def test_a_probe_handed_over_by_probe_run_alert_pages_through_the_monitor(tmp_pa
     async def scenario() -> None:
         async with running(write_settings(tmp_path, ("a",), FAST), probes, pd) as m:
             failing = verdict_result("a", Code.CALLBACK_ERROR)
-            item = m.store.hand_over(json.loads(json.dumps(failing.to_json())), time.time())
+            item = m.store.inbox.put(json.loads(json.dumps(failing.to_json())), time.time())
             await until(lambda: pd.notified == ["loginprobe/a/login"], what="the page")
-            assert m.store.handover_outcome(item) == "trigger loginprobe/a/login"
+            assert m.store.inbox.outcome(item) == "trigger loginprobe/a/login"
             # The monitor owns the incident now: its own healthy probes resolve it.
             await until(lambda: "resolve loginprobe/a/login" in pd.brief(), what="the resolve")
 

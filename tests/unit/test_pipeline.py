@@ -138,7 +138,7 @@ def test_the_shell_writes_verdict_tracks_and_redacted_events_in_one_go(pipeline:
         pipeline.on_probe(verdict_result("a", Code.HUB_ERROR, summary=f"a: said {secret}"))
     assert [h["code"] for h in store.history("a")] == ["hub_error", "hub_error"]
     assert store.tracks()["loginprobe/a/login"].open_key == "loginprobe/a/login"
-    item = store.next_event()
+    item = store.outbox.next_event()
     assert item is not None and item[0].dedup_key == "loginprobe/a/login"
     assert secret not in str(item[0].event) and secret not in str(store.history("a"))
 

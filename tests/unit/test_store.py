@@ -94,9 +94,9 @@ def record(
 
 def test_new_store_is_empty(store: Store) -> None:
     assert store.tracks() == {}
-    assert store.next_event() is None
+    assert store.outbox.next_event() is None
     assert store.history(HUB) == []
-    assert store.outbox_stats(NOW) == OutboxStats(0, 0.0, 0, None)
+    assert store.outbox.stats(NOW) == OutboxStats(0, 0.0, 0, None)
 
 
 def test_record_writes_verdict_tracks_and_events_together(store: Store) -> None:
@@ -118,7 +118,7 @@ def test_record_writes_verdict_tracks_and_events_together(store: Store) -> None:
         "evidence": None,
     }
     assert store.tracks() == {KEY: open_track, PROBER_KEY: Track(successes=3)}
-    got = store.next_event()
+    got = store.outbox.next_event()
     assert got is not None
     event, due = got
     assert event.dedup_key == KEY
@@ -137,14 +137,14 @@ def test_record_is_atomic_when_an_event_cannot_be_stored(store: Store) -> None:
         )
     assert [h["code"] for h in store.history(HUB)] == ["callback_error"]
     assert store.tracks() == {KEY: Track(failures=1)}
-    assert store.next_event() is None
+    assert store.outbox.next_event() is None
 
 
 def test_record_without_a_result_moves_tracks_only(store: Store) -> None:
     store.record(None, {KEY: Track(failures=1)}, [resolve_event()], NOW, NOW_ISO)
     assert store.history(HUB) == []
     assert store.tracks() == {KEY: Track(failures=1)}
-    assert store.next_event() is not None
+    assert store.outbox.next_event() is not None
 
 
 def test_tracks_are_updated_in_place(store: Store) -> None:
@@ -169,10 +169,10 @@ def test_next_event_returns_events_strictly_in_id_order(store: Store) -> None:
     record(store, r, events=[trigger_event(r), resolve_event()])
     record(store, r, events=[trigger_event(r, "loginprobe/other/login")], now=NOW - 100)
     seen: list[tuple[str, str]] = []
-    while (got := store.next_event()) is not None:
+    while (got := store.outbox.next_event()) is not None:
         event, _ = got
         seen.append((event.event["event_action"], event.dedup_key))
-        store.delivered(event.id)
+        store.outbox.delivered(event.id)
     # The third was created "earlier" by the clock, but went in last: it comes out last.
     assert seen == [("trigger", KEY), ("resolve", KEY), ("trigger", "loginprobe/other/login")]
 
@@ -180,11 +180,11 @@ def test_next_event_returns_events_strictly_in_id_order(store: Store) -> None:
 def test_next_event_stays_on_a_deferred_event(store: Store) -> None:
     r = result()
     record(store, r, events=[trigger_event(r), resolve_event()])
-    got = store.next_event()
+    got = store.outbox.next_event()
     assert got is not None
     first, _ = got
-    store.defer(first.id, 1, NOW + 60, "HTTP 500")
-    again = store.next_event()
+    store.outbox.defer(first.id, 1, NOW + 60, "HTTP 500")
+    again = store.outbox.next_event()
     assert again is not None
     assert again[0].id == first.id  # a resolve never overtakes its trigger
     assert again[1] == NOW + 60
@@ -193,49 +193,49 @@ def test_next_event_stays_on_a_deferred_event(store: Store) -> None:
 def test_next_event_skips_rejected_events(store: Store) -> None:
     r = result()
     record(store, r, events=[trigger_event(r), resolve_event()])
-    got = store.next_event()
+    got = store.outbox.next_event()
     assert got is not None
-    store.reject(got[0].id, "400 invalid event")
-    nxt = store.next_event()
+    store.outbox.reject(got[0].id, "400 invalid event")
+    nxt = store.outbox.next_event()
     assert nxt is not None
     assert nxt[0].event == resolve_event()
-    store.delivered(nxt[0].id)
-    assert store.next_event() is None
+    store.outbox.delivered(nxt[0].id)
+    assert store.outbox.next_event() is None
 
 
 def test_defer_records_attempts_due_time_and_error(store: Store) -> None:
     record(store, None, events=[resolve_event()])
-    got = store.next_event()
+    got = store.outbox.next_event()
     assert got is not None
-    store.defer(got[0].id, 3, NOW + 120, "retry: HTTP 429")
-    again = store.next_event()
+    store.outbox.defer(got[0].id, 3, NOW + 120, "retry: HTTP 429")
+    again = store.outbox.next_event()
     assert again is not None
     event, due = again
     assert event.attempts == 3
     assert due == NOW + 120
-    assert store.outbox_stats(NOW).last_error == "retry: HTTP 429"
+    assert store.outbox.stats(NOW).last_error == "retry: HTTP 429"
 
 
 def test_delivered_deletes_the_event(store: Store) -> None:
     record(store, None, events=[resolve_event()])
-    got = store.next_event()
+    got = store.outbox.next_event()
     assert got is not None
-    store.delivered(got[0].id)
-    assert store.next_event() is None
-    assert store.outbox_stats(NOW).depth == 0
+    store.outbox.delivered(got[0].id)
+    assert store.outbox.next_event() is None
+    assert store.outbox.stats(NOW).depth == 0
 
 
 def test_outbox_stats_count_depth_age_rejected_and_last_error(store: Store) -> None:
     record(store, None, events=[resolve_event("a")], now=NOW - 300)
     record(store, None, events=[resolve_event("b")], now=NOW - 100)
     record(store, None, events=[resolve_event("c")], now=NOW - 10)
-    a = store.next_event()
+    a = store.outbox.next_event()
     assert a is not None
-    store.reject(a[0].id, "400: invalid event")
-    b = store.next_event()
+    store.outbox.reject(a[0].id, "400: invalid event")
+    b = store.outbox.next_event()
     assert b is not None
-    store.defer(b[0].id, 1, NOW + 30, "500: Internal Server Error")
-    stats = store.outbox_stats(NOW)
+    store.outbox.defer(b[0].id, 1, NOW + 30, "500: Internal Server Error")
+    stats = store.outbox.stats(NOW)
     assert stats.depth == 2  # the rejected one is set aside: not waiting, not aging
     assert stats.oldest_age_s == pytest.approx(100.0)
     assert stats.rejected == 1
@@ -313,21 +313,21 @@ def test_state_survives_closing_and_reopening(db_path: Path) -> None:
     r = result()
     open_track = Track(failures=2, open_code="callback_error", opened_at=NOW_ISO, open_key=KEY)
     record(first, r, {KEY: open_track}, [trigger_event(r), resolve_event()])
-    got = first.next_event()
+    got = first.outbox.next_event()
     assert got is not None
-    first.defer(got[0].id, 2, NOW + 60, "refused")
+    first.outbox.defer(got[0].id, 2, NOW + 60, "refused")
     first.close()
 
     second = Store(url)
     try:
         assert second.tracks() == {KEY: open_track}
         assert [h["code"] for h in second.history(HUB)] == ["callback_error"]
-        again = second.next_event()
+        again = second.outbox.next_event()
         assert again is not None
         assert again[0].event == trigger_event(r)
         assert again[0].attempts == 2
         assert again[1] == NOW + 60
-        assert second.outbox_stats(NOW) == OutboxStats(2, 0.0, 0, "refused")
+        assert second.outbox.stats(NOW) == OutboxStats(2, 0.0, 0, "refused")
     finally:
         second.close()
 

@@ -110,18 +110,18 @@ def outbox(
     try:
         if action == "retry":
             assert event_id is not None
-            if not store.retry_rejected(event_id, time.time()):
+            if not store.outbox.retry(event_id, time.time()):
                 _die(f"no rejected event with id {event_id} (see `probe outbox`)")
             out.print(Text(f"event {event_id} is back in line; the monitor sends it next"))
             return
         if action == "drop":
             assert event_id is not None
-            if not store.drop_rejected(event_id):
+            if not store.outbox.drop(event_id):
                 _die(f"no rejected event with id {event_id} (see `probe outbox`)")
             out.print(Text(f"event {event_id} dropped"))
             return
-        stats = store.outbox_stats(time.time())
-        rejected = store.rejected_events()
+        stats = store.outbox.stats(time.time())
+        rejected = store.outbox.rejected()
     finally:
         store.close()
     rows = [

@@ -95,7 +95,7 @@ def _waiting(store: Store, journal: Journal, keys: set[str]) -> bool:
     if any(e.dedup_key in keys for e in journal.due()):
         return True
     try:
-        item = store.next_event()
+        item = store.outbox.next_event()
     except (SQLAlchemyError, OSError):
         return False
     return item is not None and item[0].dedup_key in keys
@@ -106,10 +106,10 @@ def _hand_over(
 ) -> PageReport:
     holder = lease.current_holder()
     who = holder.holder if holder else "another process"
-    item = store.hand_over(settings.redactor.data(result.to_json()), time.time())
+    item = store.inbox.put(settings.redactor.data(result.to_json()), time.time())
     deadline = time.monotonic() + HANDOVER_WAIT_S
     while time.monotonic() < deadline:
-        outcome = store.handover_outcome(item)
+        outcome = store.inbox.outcome(item)
         if outcome is not None:
             return PageReport(True, f"handed to the running monitor ({who}): {outcome}")
         time.sleep(0.2)  # polling the store for the monitor's answer

@@ -20,6 +20,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 import structlog
@@ -33,29 +34,37 @@ LEASE_NAME = "monitor"
 Renewal = Literal["held", "lost", "unknown"]
 
 
-_HOLDER = re.compile(r" on (?P<host>\S+) \(pid (?P<pid>\d+), (?P<id>[0-9a-f]+)\)$")
+_HOLDER = re.compile(
+    r" on (?P<host>\S+) \(pid (?P<pid>\d+), started (?P<started>\d+), (?P<id>[0-9a-f]+)\)$"
+)
+
+
+def _started(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, from /proc), or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def holder_name(what: str = "probe serve") -> str:
-    return f"{what} on {socket.gethostname()} (pid {os.getpid()}, {uuid.uuid4().hex[:8]})"
+    pid = os.getpid()
+    started = _started(pid) or "0"
+    return (
+        f"{what} on {socket.gethostname()} (pid {pid}, started {started}, {uuid.uuid4().hex[:8]})"
+    )
 
 
 def holder_is_gone(holder: str, me: str) -> bool:
     """Is the holder a process of this machine that no longer runs? (A monitor killed with -9 and
-    restarted: its successor need not wait out the lease.) A holder elsewhere is never presumed
-    dead; in a container, the same pid on the same host with another id is a former self."""
+    restarted, its container too: its successor need not wait out the lease.) A holder on another
+    machine is never presumed dead; a pid that now belongs to a process started at another time
+    (a container's restarted pid 1, say) is."""
     theirs, mine = _HOLDER.search(holder), _HOLDER.search(me)
     if theirs is None or mine is None or theirs["host"] != mine["host"]:
         return False
-    if theirs["pid"] == mine["pid"]:
-        return theirs["id"] != mine["id"]
-    try:
-        os.kill(int(theirs["pid"]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, and someone else's
-    return False
+    return _started(int(theirs["pid"])) != theirs["started"]
 
 
 class LeaseKeeper:
@@ -85,7 +94,7 @@ class LeaseKeeper:
         """Take the lease if it is free, expired or its holder is gone (or renew it, if held)."""
         token = self.info.token if self.info is not None else None
         try:
-            current = self.store.lease(LEASE_NAME)
+            current = self.store.leases.get(LEASE_NAME)
             gone = (
                 current.holder
                 if current is not None
@@ -93,7 +102,7 @@ class LeaseKeeper:
                 and holder_is_gone(current.holder, self.holder)
                 else None
             )
-            info = self.store.acquire_lease(
+            info = self.store.leases.acquire(
                 LEASE_NAME, self.holder, self.ttl, self.clock(), token, steal_from=gone
             )
         except (SQLAlchemyError, OSError) as err:
@@ -107,7 +116,7 @@ class LeaseKeeper:
         """held: renewed; lost: another holder has it; unknown: the store did not answer."""
         assert self.info is not None
         try:
-            info = self.store.acquire_lease(
+            info = self.store.leases.acquire(
                 LEASE_NAME, self.holder, self.ttl, self.clock(), self.info.token
             )
         except (SQLAlchemyError, OSError):
@@ -137,10 +146,10 @@ class LeaseKeeper:
         self.info = None
         if fence is not None:
             with contextlib.suppress(SQLAlchemyError, OSError):  # else it expires by itself
-                self.store.release_lease(fence)
+                self.store.leases.release(fence)
 
     def current_holder(self) -> LeaseInfo | None:
         try:
-            return self.store.lease(LEASE_NAME)
+            return self.store.leases.get(LEASE_NAME)
         except (SQLAlchemyError, OSError):
             return None

@@ -141,7 +141,7 @@ class OutboxSender:
         now = self._clock()
         due = [e.next_attempt_at for e in self.journal.due()]
         with contextlib.suppress(SQLAlchemyError, OSError):
-            item = self.store.next_event(self._unsaved)
+            item = self.store.outbox.next_event(self._unsaved)
             if item is not None:
                 due.append(item[1])
         return max(0.05, min([5.0, *(d - now for d in due)]))
@@ -153,7 +153,7 @@ class OutboxSender:
         if self._sender is None or not self._may_send():
             return False
         try:
-            item = self.store.next_event(self._unsaved)
+            item = self.store.outbox.next_event(self._unsaved)
         except (SQLAlchemyError, OSError):
             item = None  # the store cannot be read: what only memory holds still goes out
         if item is not None:
@@ -169,7 +169,7 @@ class OutboxSender:
     def _save_unsaved(self) -> None:
         for event_id in sorted(self._unsaved):
             try:
-                self.store.delivered(event_id, self._fence())
+                self.store.outbox.delivered(event_id, self._fence())
             except LeaseLost:
                 self._unsaved.clear()
                 self._on_lease_lost()
@@ -193,11 +193,11 @@ class OutboxSender:
         fence = self._fence()
         try:
             if delivery.outcome == "rejected":
-                self.store.reject(event.id, f"HTTP {delivery.status}: {message}", fence)
+                self.store.outbox.reject(event.id, f"HTTP {delivery.status}: {message}", fence)
                 self._rejected(event.dedup_key, delivery.status, message)
                 return True
             attempts = event.attempts + 1
-            self.store.defer(
+            self.store.outbox.defer(
                 event.id,
                 attempts,
                 self._clock() + self._delay(attempts),

@@ -390,7 +390,7 @@ class Monitor:
                 log.error("reading handed-over probes failed", exc_info=True)
 
     async def take_handovers(self) -> None:
-        items = await asyncio.to_thread(self.store.handed_over)
+        items = await asyncio.to_thread(self.store.inbox.waiting)
         for item_id, data in items:
             result = ProbeResult.from_json(data)
             if result is None or result.hub not in self.settings.loaded.config.hubs:
@@ -406,7 +406,7 @@ class Monitor:
                     # Look again soon, as after a failure of its own: to confirm, or to resolve.
                     m = self.settings.loaded.config.monitor
                     self._schedule(result.hub, m.retry_after_failure)
-            self.store.mark_handled(item_id, outcome, time.time(), self.lease.fence())
+            self.store.inbox.handled(item_id, outcome, time.time(), self.lease.fence())
 
     # -- what the status page shows ---------------------------------------------------------------
     def secret_expiry(self, hub: str) -> tuple[date | None, str]:
@@ -432,7 +432,7 @@ class Monitor:
         now = time.time()
         stats: OutboxStats | None
         try:
-            stats = self.store.outbox_stats(now)
+            stats = self.store.outbox.stats(now)
             self.metrics.outbox(stats)
         except (SQLAlchemyError, OSError):
             stats = None

@@ -91,7 +91,16 @@ def logged_in(obs: Observation) -> Verdict | None:
             sc.evidence,
             None,
         )
-    return _verdict(obs, Code.OK, f"logged in and landed on the hub in {ms / 1000:.1f}s", "", None)
+    return _verdict(obs, Code.OK, ok_what(ms), "", None)
+
+
+def ok_what(ms: int) -> str:
+    """What a plain healthy probe says (the store rebuilds compact rows' summaries from it)."""
+    return f"logged in and landed on the hub in {ms / 1000:.1f}s"
+
+
+def ok_summary(hub: str, ms: int) -> str:
+    return f"{hub}: {ok_what(ms)}"
 
 
 def prober_broke(obs: Observation) -> Verdict | None:

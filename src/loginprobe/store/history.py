@@ -1,0 +1,239 @@
+"""Verdict history, compact: how a probe's result is written, and read back.
+
+A healthy probe with the usual summary is one small row in `probes` (hub id, start time, code,
+ms per step by step id). Anything else — a failure, an `ok` that says something unusual (the secret
+check is misconfigured), and every hub's latest probe — also keeps its whole result (redacted
+JSON) in `results`. Reading gives the same rows either way: a compact row's summary is rebuilt the
+way classify words it, and its steps have their names and ms (no URL or HTTP status).
+`hub_state` keeps, per hub, the latest code, since when, and the latest probe and failure, so that
+no question of the status page walks a hub's past.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, select, update
+
+from loginprobe.prober.classify import ok_summary
+from loginprobe.store import schema
+
+
+def live_tables() -> SimpleNamespace:
+    return SimpleNamespace(
+        hubs=schema.hubs,
+        step_names=schema.step_names,
+        probes=schema.probes,
+        results=schema.results,
+        hub_state=schema.hub_state,
+    )
+
+
+def to_unix(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return 0.0
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def to_iso(value: float) -> str:
+    return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+
+
+def _steps(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in result.get("steps") or [] if isinstance(s, dict) and s.get("name")]
+
+
+def is_plain(result: dict[str, Any]) -> bool:
+    """A healthy probe that says nothing but the usual: its compact row tells it all."""
+    verdict = result.get("verdict") or {}
+    if verdict.get("code") != "ok" or result.get("evidence"):
+        return False
+    ms = sum(int(s.get("ms") or 0) for s in _steps(result))
+    return bool(verdict.get("summary") == ok_summary(str(result.get("hub")), ms))
+
+
+@dataclass
+class HistoryWriter:
+    """Writes results in the compact layout. `t`: the tables (a migration passes its own)."""
+
+    t: SimpleNamespace = field(default_factory=live_tables)
+    _hub_ids: dict[str, int] = field(default_factory=dict)
+    _step_ids: dict[str, int] = field(default_factory=dict)
+
+    def _id(self, conn: Connection, table: Table, cache: dict[str, int], name: str) -> int:
+        if name not in cache:
+            found = conn.execute(select(table.c.id).where(table.c.name == name)).scalar()
+            if found is None:
+                key = conn.execute(insert(table).values(name=name)).inserted_primary_key
+                assert key is not None
+                found = key[0]
+            cache[name] = int(found)
+        return cache[name]
+
+    def hub_id(self, conn: Connection, hub: str) -> int:
+        return self._id(conn, self.t.hubs, self._hub_ids, hub)
+
+    def write(self, conn: Connection, result: dict[str, Any]) -> int:
+        """One probe's result (ProbeResult.to_json(), redacted). The probe's id."""
+        t = self.t
+        hub = str(result.get("hub") or "")
+        hub_id = self.hub_id(conn, hub)
+        code = str((result.get("verdict") or {}).get("code") or "")
+        started = to_unix(result.get("started_at"))
+        steps = ",".join(
+            f"{self._id(conn, t.step_names, self._step_ids, str(s['name']))}:{int(s.get('ms') or 0)}"
+            for s in _steps(result)
+        )
+        key = conn.execute(
+            insert(t.probes).values(
+                hub_id=hub_id,
+                started_at=started,
+                code=code,
+                duration_ms=int(result.get("duration_ms") or 0),
+                steps=steps,
+            )
+        ).inserted_primary_key
+        assert key is not None
+        probe_id = int(key[0])
+        conn.execute(insert(t.results).values(probe_id=probe_id, result=json.dumps(result)))
+        state = conn.execute(select(t.hub_state).where(t.hub_state.c.hub_id == hub_id)).first()
+        failing = code != "ok"
+        if state is None:
+            conn.execute(
+                insert(t.hub_state).values(
+                    hub_id=hub_id,
+                    code=code,
+                    since=started,
+                    last_probe_id=probe_id,
+                    last_failure_id=probe_id if failing else None,
+                )
+            )
+            return probe_id
+        # The previous latest keeps its whole result only if it needs it.
+        previous = conn.execute(
+            select(t.results.c.result).where(t.results.c.probe_id == state.last_probe_id)
+        ).scalar()
+        if previous is not None and is_plain(json.loads(previous)):
+            conn.execute(delete(t.results).where(t.results.c.probe_id == state.last_probe_id))
+        conn.execute(
+            update(t.hub_state)
+            .where(t.hub_state.c.hub_id == hub_id)
+            .values(
+                code=code,
+                since=state.since if state.code == code else started,
+                last_probe_id=probe_id,
+                last_failure_id=probe_id if failing else state.last_failure_id,
+            )
+        )
+        return probe_id
+
+
+class HistoryReader:
+    """A hub's recent probes, since when, its last failure: each a bounded read."""
+
+    def __init__(self) -> None:
+        self._step_names: dict[int, str] = {}
+
+    def _names(self, conn: Connection) -> dict[int, str]:
+        rows = conn.execute(select(schema.step_names.c.id, schema.step_names.c.name)).all()
+        self._step_names = {r.id: r.name for r in rows}
+        return self._step_names
+
+    def hub_id(self, conn: Connection, hub: str) -> int | None:
+        return conn.execute(select(schema.hubs.c.id).where(schema.hubs.c.name == hub)).scalar()
+
+    def recent(
+        self, conn: Connection, hub: str, limit: int, failing: bool = False
+    ) -> list[dict[str, Any]]:
+        hub_id = self.hub_id(conn, hub)
+        if hub_id is None:
+            return []
+        p, r = schema.probes, schema.results
+        query = (
+            select(p.c.id, p.c.started_at, p.c.code, p.c.duration_ms, p.c.steps, r.c.result)
+            .select_from(p.outerjoin(r, r.c.probe_id == p.c.id))
+            .where(p.c.hub_id == hub_id)
+        )
+        if failing:
+            if limit == 1:  # the status page's question: the latest failure, from hub_state
+                last = conn.execute(
+                    select(schema.hub_state.c.last_failure_id).where(
+                        schema.hub_state.c.hub_id == hub_id
+                    )
+                ).scalar()
+                if last is None:
+                    return []
+                query = query.where(p.c.id == last)
+            else:
+                query = query.where(p.c.code != "ok")
+        rows = conn.execute(query.order_by(p.c.started_at.desc(), p.c.id.desc()).limit(limit)).all()
+        names = self._step_names
+        if any(int(pair.split(":")[0]) not in names for row in rows for pair in _pairs(row.steps)):
+            names = self._names(conn)
+        return [self._row(hub, row, names) for row in rows]
+
+    def _row(self, hub: str, row: Any, names: dict[int, str]) -> dict[str, Any]:
+        if row.result is not None:
+            result = _parse(row.result)
+            verdict = result.get("verdict") or {}
+            steps = [
+                {k: s.get(k) for k in ("name", "status", "http_status", "ms")}
+                for s in _steps(result)
+            ]
+            evidence = result.get("evidence")
+            return {
+                "code": verdict.get("code", row.code),
+                "severity": verdict.get("severity"),
+                "summary": verdict.get("summary", ""),
+                "step": verdict.get("step"),
+                "started_at": result.get("started_at") or to_iso(row.started_at),
+                "duration_ms": row.duration_ms,
+                "steps": steps,
+                "evidence": evidence if isinstance(evidence, dict) else None,
+            }
+        timings = [
+            (names.get(int(i), "?"), int(ms)) for i, ms in (p.split(":") for p in _pairs(row.steps))
+        ]
+        steps = [
+            {"name": name, "status": "ok", "http_status": None, "ms": ms} for name, ms in timings
+        ]
+        return {
+            "code": "ok",
+            "severity": "info",
+            "summary": ok_summary(hub, sum(ms for _, ms in timings)),
+            "step": None,
+            "started_at": to_iso(row.started_at),
+            "duration_ms": row.duration_ms,
+            "steps": steps,
+            "evidence": None,
+        }
+
+    def since(self, conn: Connection, hub: str) -> str | None:
+        hub_id = self.hub_id(conn, hub)
+        if hub_id is None:
+            return None
+        since = conn.execute(
+            select(schema.hub_state.c.since).where(schema.hub_state.c.hub_id == hub_id)
+        ).scalar()
+        return to_iso(since) if since is not None else None
+
+
+def _pairs(steps: str) -> Iterable[str]:
+    return (pair for pair in steps.split(",") if pair)
+
+
+def _parse(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

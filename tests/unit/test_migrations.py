@@ -1,0 +1,137 @@
+"""The store's schema moves forward in place: a store written by an older loginprobe opens, is
+converted (compact history), and reads back the same; a new one starts at the newest revision."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+from loginprobe.model import Code
+from loginprobe.store import Store
+from loginprobe.store.store import SCHEMA_HEAD
+from tests.unit.fakes import verdict_result
+
+# The tables as loginprobe made them before migrations (store.py's create_all, 2026-11).
+V1 = """
+CREATE TABLE verdicts (id INTEGER PRIMARY KEY AUTOINCREMENT, hub VARCHAR(200) NOT NULL,
+  code VARCHAR(40) NOT NULL, severity VARCHAR(20) NOT NULL, summary TEXT NOT NULL,
+  step VARCHAR(80), started_at VARCHAR(40) NOT NULL, duration_ms INTEGER NOT NULL,
+  result TEXT NOT NULL);
+CREATE INDEX ix_verdicts_hub ON verdicts (hub);
+CREATE TABLE tracks (key VARCHAR(300) PRIMARY KEY, state TEXT NOT NULL,
+  updated_at VARCHAR(40) NOT NULL);
+CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, dedup_key VARCHAR(300) NOT NULL,
+  event TEXT NOT NULL, created_at FLOAT NOT NULL, attempts INTEGER NOT NULL,
+  next_attempt_at FLOAT NOT NULL, last_error TEXT, rejected BOOLEAN NOT NULL);
+"""
+
+
+def _old_store(path: Path) -> list[dict[str, object]]:
+    """A store as the old code left it: three hubs' verdicts, an open track, a queued event."""
+    db = sqlite3.connect(path)
+    db.executescript(V1)
+    written = []
+    codes = [Code.OK, Code.OK, Code.HUB_ERROR, Code.HUB_ERROR, Code.OK]
+    for i, code in enumerate(codes):
+        for hub in ("a", "b"):
+            result = verdict_result(hub, code).to_json()
+            result["started_at"] = f"2026-11-2{i}T10:00:00+00:00"
+            result["steps"] = [
+                {"name": "hub_start", "status": "ok", "http_status": 200, "url": "", "ms": 100 + i},
+                {"name": "idp_login", "status": "ok", "http_status": 200, "url": "", "ms": 900},
+            ]
+            if code is Code.OK:
+                result["verdict"]["summary"] = (
+                    f"{hub}: logged in and landed on the hub in {(1000 + i) / 1000:.1f}s"
+                )
+            v = result["verdict"]
+            db.execute(
+                "INSERT INTO verdicts (hub, code, severity, summary, step, started_at, "
+                "duration_ms, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    hub,
+                    v["code"],
+                    v["severity"],
+                    v["summary"],
+                    v["step"],
+                    result["started_at"],
+                    result["duration_ms"],
+                    json.dumps(result),
+                ),
+            )
+            written.append(result)
+    db.execute(
+        "INSERT INTO tracks VALUES ('loginprobe/a/login', ?, '2026-11-23T10:00:00+00:00')",
+        (json.dumps({"failures": 2, "successes": 0, "open_code": "hub_error"}),),
+    )
+    db.execute(
+        "INSERT INTO outbox (dedup_key, event, created_at, attempts, next_attempt_at, rejected) "
+        'VALUES (\'loginprobe/a/login\', \'{"event_action": "resolve", '
+        '"dedup_key": "loginprobe/a/login"}\', 1.0, 0, 1.0, 0)'
+    )
+    db.commit()
+    db.close()
+    return written
+
+
+def test_an_old_store_is_converted_in_place_and_reads_back_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    _old_store(path)
+    store = Store(f"sqlite:///{path}")
+    try:
+        history = store.history("a", 10)
+        assert [h["code"] for h in history] == ["ok", "hub_error", "hub_error", "ok", "ok"]
+        assert history[0]["summary"] == "a: logged in and landed on the hub in 1.0s"
+        assert history[0]["steps"] == [
+            {"name": "hub_start", "status": "ok", "http_status": 200, "ms": 104},
+            {"name": "idp_login", "status": "ok", "http_status": 200, "ms": 900},
+        ]
+        # An older healthy probe kept only its compact row: names and ms, no HTTP status.
+        assert history[3]["steps"][0] == {
+            "name": "hub_start",
+            "status": "ok",
+            "http_status": None,
+            "ms": 101,
+        }
+        assert history[3]["summary"] == "a: logged in and landed on the hub in 1.0s"
+        assert store.history("a", 1, failing=True)[0]["started_at"].startswith("2026-11-23")
+        assert store.since("a") == "2026-11-24T10:00:00+00:00"
+        assert store.tracks()["loginprobe/a/login"].open_code == "hub_error"
+        item = store.outbox.next_event()
+        assert item is not None and item[0].dedup_key == "loginprobe/a/login"
+        tables = set(inspect(store.engine).get_table_names())
+        assert "verdicts" not in tables and {"probes", "results", "hub_state"} <= tables
+    finally:
+        store.close()
+
+
+def test_a_healthy_probe_keeps_only_its_compact_row_once_another_follows(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/s.sqlite")
+    try:
+        for _ in range(3):
+            result = verdict_result("a", Code.OK).to_json()
+            result["verdict"]["summary"] = "a: logged in and landed on the hub in 0.0s"
+            store.record(result, {}, [], 1.0, "t")
+        with store.engine.connect() as conn:
+            kept = conn.exec_driver_sql("SELECT count(*) FROM results").scalar()
+        assert kept == 1  # the latest only
+        assert len(store.history("a")) == 3
+    finally:
+        store.close()
+
+
+def test_the_store_knows_the_newest_revision(tmp_path: Path) -> None:
+    config = Config()
+    config.set_main_option("script_location", "loginprobe.store:migrations")
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
+    store = Store(f"sqlite:///{tmp_path}/new.sqlite")
+    with store.engine.connect() as conn:
+        assert (
+            conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == SCHEMA_HEAD
+        )
+    store.close()
