@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from loginprobe.model import Code, Observation, ProbeResult, SecretCheck, Severity, Verdict
+from loginprobe.monitor.service import Monitor
 from sandbox.pagerduty import PagerDutyReceiver
 from tests.integration.conftest import drain, offline_monitor
 
@@ -42,6 +43,11 @@ def ok_result() -> ProbeResult:
     return ProbeResult("h", verdict, obs, "2027-08-01T00:00:00+00:00", 1500)
 
 
+async def probe_and_drain(monitor: Monitor) -> None:
+    await monitor.pipeline.on_probe(ok_result())
+    await drain(monitor)
+
+
 def test_expiry_pages_once_per_lead_time_and_resolves_when_the_date_is_updated(
     tmp_path: Path, receiver: PagerDutyReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -52,8 +58,7 @@ def test_expiry_pages_once_per_lead_time_and_resolves_when_the_date_is_updated(
 
     # A probe every 12 hours from 43 days before the date to the day before it.
     while calendar.now < datetime(2027, 8, 31, 12, tzinfo=UTC):
-        monitor.pipeline.on_probe(ok_result())
-        asyncio.run(drain(monitor))
+        asyncio.run(probe_and_drain(monitor))
         calendar.now += timedelta(hours=12)
     # Each stage is a new incident on its own key (so it notifies someone even when the one
     # before was acknowledged), opened before the previous stage is resolved.
@@ -79,9 +84,8 @@ def test_expiry_pages_once_per_lead_time_and_resolves_when_the_date_is_updated(
     # Rotated: the config now says 2029; the next probe resolves the warning.
     config = monitor.settings.loaded.path
     config.write_text(config.read_text().replace("2027-09-01", "2029-09-01"))
-    assert monitor.reload(config)
-    monitor.pipeline.on_probe(ok_result())
-    asyncio.run(drain(monitor))
+    assert asyncio.run(monitor.reload(config))
+    asyncio.run(probe_and_drain(monitor))
     assert receiver.brief(receiver.accepted[-1]) == f"resolve {k}/1d"
     assert len(receiver.accepted) == 8
     monitor.store.close()

@@ -116,7 +116,7 @@ def ok_result() -> ProbeResult:
 def run(m: Monitor) -> None:
     async def go() -> None:
         await m.checks.check_graph("h")
-        m.pipeline.on_probe(ok_result())
+        await m.pipeline.on_probe(ok_result())
         await drain(m)
 
     asyncio.run(go())

@@ -90,8 +90,8 @@ def test_a_write_the_store_refuses_is_held_in_order_and_counted(store: Store) ->
     errors: list[int] = []
     journal = Journal(store, on_error=lambda: errors.append(1), clock=lambda: NOW)
     read_only(store)
-    journal.write(verdict("a"), {"k": Track(failures=1)}, [trigger("k")], NOW, ISO)
-    journal.write(verdict("a"), {"k": Track(failures=2)}, [], NOW + 1, ISO)
+    asyncio.run(journal.write(verdict("a"), {"k": Track(failures=1)}, [trigger("k")], NOW, ISO))
+    asyncio.run(journal.write(verdict("a"), {"k": Track(failures=2)}, [], NOW + 1, ISO))
     assert not journal.writable and journal.failing_since == NOW
     assert "readonly" in (journal.last_error or "")
     assert len(journal.held) == 2 and len(errors) == 2
@@ -103,13 +103,17 @@ def test_when_the_store_recovers_everything_held_is_written_without_what_was_del
 ) -> None:
     journal = Journal(store)
     read_only(store)
-    journal.write(verdict("a"), {"k": Track(failures=2, open_code="x")}, [trigger("k")], NOW, ISO)
-    journal.write(verdict("b"), {}, [trigger("k2")], NOW, ISO)
+    asyncio.run(
+        journal.write(
+            verdict("a"), {"k": Track(failures=2, open_code="x")}, [trigger("k")], NOW, ISO
+        )
+    )
+    asyncio.run(journal.write(verdict("b"), {}, [trigger("k2")], NOW, ISO))
     o = outbox(store, journal, pd)
     asyncio.run(drain(o))  # both go out from memory while the store refuses writes
     assert pd.brief() == ["trigger k", "trigger k2"]
     read_only(store, on=False)
-    assert journal.flush()
+    assert asyncio.run(journal.flush())
     assert journal.writable and journal.held == []
     assert store.tracks()["k"].open_code == "x"
     assert [h["code"] for h in store.history("a")] == ["hub_error"]
@@ -123,7 +127,7 @@ def test_an_event_held_in_memory_is_retried_until_pagerduty_takes_it(
 ) -> None:
     journal = Journal(store)
     read_only(store)
-    journal.write(None, {}, [trigger("k")], NOW, ISO)
+    asyncio.run(journal.write(None, {}, [trigger("k")], NOW, ISO))
     pd.mode = "500"
     o = outbox(store, journal, pd)
     assert not asyncio.run(o.flush_once())
@@ -143,7 +147,7 @@ def test_the_sender_survives_an_error_that_is_not_pagerdutys_and_delivers_afterw
     store: Store, pd: FakePagerDuty
 ) -> None:
     journal = Journal(store)
-    journal.write(None, {}, [trigger("k")], NOW, ISO)
+    asyncio.run(journal.write(None, {}, [trigger("k")], NOW, ISO))
     o = outbox(store, journal, pd)
     pd.mode = "raise"  # e.g. "client has been closed", a decoding error, a database error
 
@@ -157,7 +161,7 @@ def test_the_sender_survives_an_error_that_is_not_pagerdutys_and_delivers_afterw
         assert o.alive
         await o.stop()
 
-    asyncio.run(asyncio.wait_for(go(), 10))
+    asyncio.run(asyncio.wait_for(go(), 30))
     assert pd.brief() == ["trigger k"]
     assert store.outbox.stats(NOW).depth == 0
 
@@ -166,8 +170,8 @@ def test_a_rejected_event_is_set_aside_and_the_ones_behind_it_go_out(
     store: Store, pd: FakePagerDuty
 ) -> None:
     journal = Journal(store)
-    journal.write(None, {}, [trigger("bad")], NOW, ISO)
-    journal.write(None, {}, [trigger("good")], NOW, ISO)
+    asyncio.run(journal.write(None, {}, [trigger("bad")], NOW, ISO))
+    asyncio.run(journal.write(None, {}, [trigger("good")], NOW, ISO))
     o = outbox(store, journal, pd)
     pd.mode = "400"
     assert asyncio.run(o.flush_once())  # set aside: look again at once
@@ -187,7 +191,7 @@ def test_an_event_delivered_while_the_store_cannot_record_it_is_not_sent_again(
     store: Store, pd: FakePagerDuty
 ) -> None:
     journal = Journal(store)
-    journal.write(None, {}, [trigger("k")], NOW, ISO)
+    asyncio.run(journal.write(None, {}, [trigger("k")], NOW, ISO))
     o = outbox(store, journal, pd)
     read_only(store)
     asyncio.run(drain(o))
@@ -203,7 +207,7 @@ def test_a_reload_never_closes_the_client_under_a_send_in_flight(
     store: Store, pd: FakePagerDuty
 ) -> None:
     journal = Journal(store)
-    journal.write(None, {}, [trigger("k")], NOW, ISO)
+    asyncio.run(journal.write(None, {}, [trigger("k")], NOW, ISO))
     o = outbox(store, journal, pd)
     pd.mode = "block"
     second = FakePagerDuty()
@@ -215,17 +219,17 @@ def test_a_reload_never_closes_the_client_under_a_send_in_flight(
         await asyncio.sleep(0.05)
         pd.unblock.set()
         assert await send  # the send in flight finished on its own client
-        journal.write(None, {}, [trigger("k2")], NOW, ISO)
+        await journal.write(None, {}, [trigger("k2")], NOW, ISO)
         await drain(o)
 
-    asyncio.run(asyncio.wait_for(go(), 10))
+    asyncio.run(asyncio.wait_for(go(), 30))
     assert pd.brief() == ["trigger k"]
     assert second.brief() == ["trigger k2"]
 
 
 def test_nothing_is_sent_while_the_lease_says_no(store: Store, pd: FakePagerDuty) -> None:
     journal = Journal(store)
-    journal.write(None, {}, [trigger("k")], NOW, ISO)
+    asyncio.run(journal.write(None, {}, [trigger("k")], NOW, ISO))
     o = outbox(store, journal, pd, may_send=lambda: False)
     asyncio.run(drain(o))
     assert pd.accepted == []

@@ -197,7 +197,7 @@ def test_a_reload_that_removes_a_hub_resolves_what_it_had_open(tmp_path: Path) -
     async def scenario() -> None:
         async with running(write_settings(tmp_path, ("a", "b"), FAST), probes, pd) as m:
             await until(lambda: pd.notified == ["loginprobe/a/login"])
-            assert m.reload(write_settings(tmp_path, ("b",), FAST))
+            assert await m.reload(write_settings(tmp_path, ("b",), FAST))
             await until(lambda: "resolve loginprobe/a/login" in pd.brief())
             assert not any(t.is_open for t in m.tracks.values())
 
@@ -218,7 +218,7 @@ def test_a_reload_that_fails_halfway_changes_nothing(tmp_path: Path) -> None:
                 f'routing_key_env = "T_ROUTING"\nca_file = "{not_a_cert}"',
             )
             bad.write_text(text)
-            assert not m.reload(bad)
+            assert not await m.reload(bad)
             assert m.settings is before
             assert set(m.settings.loaded.config.hubs) == {"a"}
 
@@ -233,7 +233,7 @@ def test_a_probe_in_flight_across_a_reload_that_removes_its_hub_is_kept(tmp_path
         probes.block = {"b": asyncio.Event()}
         async with running(write_settings(tmp_path, ("a", "b"), FAST), probes, pd) as m:
             await until(lambda: "b" in probes.ran, what="b's probe in flight")
-            assert m.reload(write_settings(tmp_path, ("a",), FAST))
+            assert await m.reload(write_settings(tmp_path, ("a",), FAST))
             probes.block["b"].set()
             await until(lambda: m.store.history("b") != [], what="b's verdict in the store")
             assert m.store.history("b")[0]["code"] == "hub_error"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -135,7 +136,9 @@ def test_the_shell_writes_verdict_tracks_and_redacted_events_in_one_go(pipeline:
     store = pipeline.journal.store
     secret = ENV["T_PASS"]
     for _ in range(2):
-        pipeline.on_probe(verdict_result("a", Code.HUB_ERROR, summary=f"a: said {secret}"))
+        asyncio.run(
+            pipeline.on_probe(verdict_result("a", Code.HUB_ERROR, summary=f"a: said {secret}"))
+        )
     assert [h["code"] for h in store.history("a")] == ["hub_error", "hub_error"]
     assert store.tracks()["loginprobe/a/login"].open_key == "loginprobe/a/login"
     item = store.outbox.next_event()
@@ -146,7 +149,7 @@ def test_the_shell_writes_verdict_tracks_and_redacted_events_in_one_go(pipeline:
 def test_a_probe_of_a_hub_removed_while_it_ran_is_kept_as_history_only(
     pipeline: Pipeline,
 ) -> None:
-    actions = pipeline.on_probe(verdict_result("gone", Code.HUB_ERROR))
+    actions = asyncio.run(pipeline.on_probe(verdict_result("gone", Code.HUB_ERROR)))
     assert actions == []
     assert [h["code"] for h in pipeline.journal.store.history("gone")] == ["hub_error"]
     assert pipeline.tracks == {}
@@ -155,5 +158,5 @@ def test_a_probe_of_a_hub_removed_while_it_ran_is_kept_as_history_only(
 def test_secret_expiry_stages_come_from_graph_before_the_declared_date(pipeline: Pipeline) -> None:
     pipeline.graph_end["a"] = date(2026, 12, 3)
     pipeline.clock = lambda: datetime(2026, 11, 30, tzinfo=UTC).timestamp()
-    actions = pipeline.on_probe(verdict_result("a", Code.OK))
+    actions = asyncio.run(pipeline.on_probe(verdict_result("a", Code.OK)))
     assert [(a.kind, a.dedup_key) for a in actions] == [("trigger", "loginprobe/a/expiry/7d")]

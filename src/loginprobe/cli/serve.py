@@ -64,14 +64,21 @@ async def _serve(path: Path, settings: Settings, store: Store) -> None:
     loop.add_signal_handler(signal.SIGINT, stop.set)
     level = os.environ.get("LOGINPROBE_LOG_LEVEL", "info")
 
-    def reload() -> None:
+    async def reload() -> None:
         before = monitor.settings
-        if monitor.reload(path):
+        if await monitor.reload(path):
             # The logs keep masking the old secrets too: a line may still quote one.
             both = [*before.secret_values(), *monitor.settings.secret_values()]
             configure_logging(level, Redactor(both))
 
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_sighup() -> None:
+        task = asyncio.ensure_future(reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     await monitor.start()
     log.info(
         "listening",

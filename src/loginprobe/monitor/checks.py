@@ -127,7 +127,7 @@ class Checks:
         notice = tls_notice(
             hub, earliest.host, earliest.not_after, now, tuple(c.monitor.expiry_warn_days)
         )
-        return self.pipeline.on_tls(hub, notice)
+        return await self.pipeline.on_tls(hub, notice)
 
     async def check_secret(self, hub: str) -> None:
         s = self.settings()

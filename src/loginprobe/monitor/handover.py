@@ -61,7 +61,7 @@ async def _as_holder(
         location=lambda: location,
     )
     try:
-        actions = pipeline.on_probe(result, confirmed=True, tick=False)
+        actions = await pipeline.on_probe(result, confirmed=True, tick=False)
     except LeaseLost:
         return PageReport(False, "a probe serve took the store over meanwhile: run it again")
     if not actions:

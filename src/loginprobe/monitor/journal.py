@@ -10,6 +10,7 @@ failed write.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,12 +60,13 @@ class Journal:
     held: list[HeldRecord] = field(default_factory=list)
     failing_since: float | None = None
     last_error: str | None = None
+    _writing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def writable(self) -> bool:
         return self.failing_since is None
 
-    def write(
+    async def write(
         self,
         result_json: dict[str, Any] | None,
         moved: dict[str, Track],
@@ -72,8 +74,8 @@ class Journal:
         now: float,
         now_iso: str,
     ) -> None:
-        """Write now, or hold (in order: nothing overtakes what is already held). LeaseLost
-        propagates: the caller must stop."""
+        """Write now, or hold (in order: nothing overtakes what is already held). The database
+        work runs in a thread, off the event loop. LeaseLost propagates: the caller must stop."""
         record = HeldRecord(
             result_json,
             dict(moved),
@@ -82,34 +84,41 @@ class Journal:
             now_iso,
         )
         self.held.append(record)
-        self.flush()
+        await self.flush()
 
-    def flush(self) -> bool:
+    async def flush(self) -> bool:
         """Write what is held, oldest first; True when nothing is held any more."""
-        while self.held:
-            record = self.held[0]
-            if any(e.sending for e in record.events):
-                return False  # the sender is delivering one of its events: after that
-            waiting = [e.event for e in record.events if not e.delivered]
-            try:
-                self.store.record(
-                    record.result_json,
-                    record.moved,
-                    waiting,
-                    record.now,
-                    record.now_iso,
-                    fence=self.fence(),
-                )
-            except (SQLAlchemyError, OSError) as err:
-                self._failed(err)
-                return False
-            self.held.pop(0)
-            if self.failing_since is not None and not self.held:
-                log.warning(
-                    "the store is writable again; everything held in memory is written",
-                    failed_for_s=round(self.clock() - self.failing_since, 1),
-                )
-                self.failing_since, self.last_error = None, None
+        async with self._writing:
+            while self.held:
+                record = self.held[0]
+                if any(e.sending for e in record.events):
+                    return False  # the sender is delivering one of its events: after that
+                waiting = [e for e in record.events if not e.delivered]
+                for e in waiting:
+                    e.sending = True  # on their way into the store: the sender leaves them be
+                try:
+                    await asyncio.to_thread(
+                        self.store.record,
+                        record.result_json,
+                        record.moved,
+                        [e.event for e in waiting],
+                        record.now,
+                        record.now_iso,
+                        self.fence(),
+                    )
+                except (SQLAlchemyError, OSError) as err:
+                    self._failed(err)
+                    return False
+                finally:
+                    for e in waiting:
+                        e.sending = False
+                self.held.pop(0)
+                if self.failing_since is not None and not self.held:
+                    log.warning(
+                        "the store is writable again; everything held in memory is written",
+                        failed_for_s=round(self.clock() - self.failing_since, 1),
+                    )
+                    self.failing_since, self.last_error = None, None
         return True
 
     def _failed(self, err: BaseException) -> None:
@@ -125,5 +134,5 @@ class Journal:
         self.last_error = first
 
     def due(self) -> list[HeldEvent]:
-        """Events only memory holds, not yet delivered, oldest first."""
-        return [e for r in self.held for e in r.events if not e.delivered]
+        """Events only memory holds, not yet delivered, oldest first (not those being written)."""
+        return [e for r in self.held for e in r.events if not e.delivered and not e.sending]

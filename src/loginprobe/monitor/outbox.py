@@ -131,17 +131,17 @@ class OutboxSender:
             if delivered_any:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_wait(), self._next_wait())
+                await asyncio.wait_for(self._wake_wait(), await self._next_wait())
 
     async def _wake_wait(self) -> None:
         self._wake.clear()
         await self._wake.wait()
 
-    def _next_wait(self) -> float:
+    async def _next_wait(self) -> float:
         now = self._clock()
         due = [e.next_attempt_at for e in self.journal.due()]
         with contextlib.suppress(SQLAlchemyError, OSError):
-            item = self.store.outbox.next_event(self._unsaved)
+            item = await asyncio.to_thread(self.store.outbox.next_event, set(self._unsaved))
             if item is not None:
                 due.append(item[1])
         return max(0.05, min([5.0, *(d - now for d in due)]))
@@ -149,11 +149,11 @@ class OutboxSender:
     async def flush_once(self) -> bool:
         """Send the oldest due event, if any. True if one was delivered (look again at once)."""
         self._swap()
-        self._save_unsaved()
-        if self._sender is None or not self._may_send():
+        await self._save_unsaved()
+        if self._sender is None or not await asyncio.to_thread(self._may_send):
             return False
         try:
-            item = self.store.outbox.next_event(self._unsaved)
+            item = await asyncio.to_thread(self.store.outbox.next_event, set(self._unsaved))
         except (SQLAlchemyError, OSError):
             item = None  # the store cannot be read: what only memory holds still goes out
         if item is not None:
@@ -166,10 +166,10 @@ class OutboxSender:
             return await self._send_held(held[0])
         return False
 
-    def _save_unsaved(self) -> None:
+    async def _save_unsaved(self) -> None:
         for event_id in sorted(self._unsaved):
             try:
-                self.store.outbox.delivered(event_id, self._fence())
+                await asyncio.to_thread(self.store.outbox.delivered, event_id, self._fence())
             except LeaseLost:
                 self._unsaved.clear()
                 self._on_lease_lost()
@@ -187,17 +187,20 @@ class OutboxSender:
         if delivery.outcome == "accepted":
             self._accepted(event.dedup_key, event.event, event.attempts + 1)
             self._unsaved.add(event.id)
-            self._save_unsaved()
+            await self._save_unsaved()
             return True
         message = self._redactor().text(delivery.message)
         fence = self._fence()
         try:
             if delivery.outcome == "rejected":
-                self.store.outbox.reject(event.id, f"HTTP {delivery.status}: {message}", fence)
+                await asyncio.to_thread(
+                    self.store.outbox.reject, event.id, f"HTTP {delivery.status}: {message}", fence
+                )
                 self._rejected(event.dedup_key, delivery.status, message)
                 return True
             attempts = event.attempts + 1
-            self.store.outbox.defer(
+            await asyncio.to_thread(
+                self.store.outbox.defer,
                 event.id,
                 attempts,
                 self._clock() + self._delay(attempts),
@@ -219,7 +222,7 @@ class OutboxSender:
         if delivery.outcome == "accepted":
             held.delivered = True
             self._accepted(held.dedup_key, held.event, held.attempts + 1)
-            self.journal.flush()
+            await self.journal.flush()
             return True
         message = self._redactor().text(delivery.message)
         if delivery.outcome == "rejected":

@@ -9,6 +9,7 @@ Every concern is one entry in TRACKS; adding a concern adds an entry, never a br
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -222,13 +223,14 @@ class Pipeline:
     clock: Callable[[], float] = time.time  # the calendar for expiry dates
     graph_end: dict[str, date] = field(default_factory=dict)  # secret end dates read from Graph
     last_tick: float | None = None  # when a probe's verdict was last handled
+    _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def secret_expires(self, hub: str) -> date | None:
         spec = self.settings().loaded.config.hubs.get(hub)
         declared = spec.oauth.secret_expires if spec and spec.oauth else None
         return self.graph_end.get(hub, declared)
 
-    def on_probe(
+    async def on_probe(
         self,
         result: ProbeResult,
         browser_fault: BrowserFault | None = None,
@@ -242,7 +244,7 @@ class Pipeline:
             fact: Fact | None = ProbeFact(result, browser_fault, confirmed)
         else:
             fact = None  # removed by a reload while it ran: history only, its tracks are closed
-        actions = self._apply(fact, hub, result, now)
+        actions = await self._apply(fact, hub, result, now)
         if tick:
             self.last_tick = now
         if fact is not None:  # a removed hub's series are gone: do not bring them back
@@ -261,13 +263,21 @@ class Pipeline:
         )
         return actions
 
-    def on_tls(self, hub: str, notice: ExpiryNotice | None) -> list[Action]:
-        return self._apply(TlsFact(hub, notice), hub, None, time.time())
+    async def on_tls(self, hub: str, notice: ExpiryNotice | None) -> list[Action]:
+        return await self._apply(TlsFact(hub, notice), hub, None, time.time())
 
-    def on_hub_removed(self, hub: str) -> list[Action]:
-        return self._apply(HubGone(hub), hub, None, time.time())
+    async def on_hub_removed(self, hub: str) -> list[Action]:
+        return await self._apply(HubGone(hub), hub, None, time.time())
 
-    def _apply(
+    async def _apply(
+        self, fact: Fact | None, hub: str, result: ProbeResult | None, now: float
+    ) -> list[Action]:
+        # One fact at a time: the tracks move in the order the facts came (the database write
+        # itself runs in a thread, off the event loop).
+        async with self._one_at_a_time:
+            return await self._apply_now(fact, hub, result, now)
+
+    async def _apply_now(
         self, fact: Fact | None, hub: str, result: ProbeResult | None, now: float
     ) -> list[Action]:
         s = self.settings()
@@ -282,7 +292,7 @@ class Pipeline:
         moved, actions = react(fact, self.tracks, ctx) if fact is not None else ({}, [])
         paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
         events = [s.redactor.data(self._event(a, hub, result)) for a in actions] if paging else []
-        self.journal.write(
+        await self.journal.write(
             s.redactor.data(result.to_json()) if result is not None else None,
             moved,
             events,

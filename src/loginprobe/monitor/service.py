@@ -242,7 +242,7 @@ class Monitor:
         if self._in_flight:
             await asyncio.wait(list(self._in_flight), timeout=5)
 
-    def reload(self, path: Path) -> bool:
+    async def reload(self, path: Path) -> bool:
         """Swap in a new config, all or nothing: everything is built and checked first; an invalid
         one is logged and ignored (the last good one runs on)."""
         try:
@@ -274,7 +274,7 @@ class Monitor:
             self.metrics.forget(hub)
             if self.role == "active":
                 try:
-                    self.pipeline.on_hub_removed(hub)
+                    await self.pipeline.on_hub_removed(hub)
                 except LeaseLost:
                     self._lease_lost()
         if self.role == "active":
@@ -322,7 +322,7 @@ class Monitor:
             self._probing.add(hub)
             result, fault = await self._probe(hub)
             try:
-                self.pipeline.on_probe(result, fault)
+                await self.pipeline.on_probe(result, fault)
             except LeaseLost:
                 self._lease_lost()
         finally:
@@ -396,7 +396,7 @@ class Monitor:
             if result is None or result.hub not in self.settings.loaded.config.hubs:
                 outcome = "not a probe of a hub this monitor knows: ignored"
             else:
-                actions = self.pipeline.on_probe(result, confirmed=True, tick=False)
+                actions = await self.pipeline.on_probe(result, confirmed=True, tick=False)
                 outcome = (
                     "; ".join(f"{a.kind} {a.dedup_key}" for a in actions)
                     or "nothing to page: the monitor's incident state already says it"
