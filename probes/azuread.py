@@ -16,7 +16,8 @@ import re
 from playwright.async_api import Page
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected
-from probes._pages import code_in, page_gist, press, press_again, text_of, which_page
+
+from ._pages import code_in, page_gist, press, press_again, text_of, which_page
 
 IDP = "Azure AD"
 AADSTS = re.compile(r"AADSTS\d{5,}")

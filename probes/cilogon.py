@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from playwright.async_api import Page
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, flow_module, load_flow
-from probes._pages import code_in, page_gist, press, which_page
+
+from ._pages import code_in, page_gist, press, which_page
 
 IDP = "CILogon"
 OPTIONS = {

@@ -15,7 +15,8 @@ import re
 from playwright.async_api import Page
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected
-from probes._pages import page_gist, press, press_again, text_of, which_page
+
+from ._pages import page_gist, press, press_again, text_of, which_page
 
 IDP = "GitHub"
 MAX_PAGES = 8
