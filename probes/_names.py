@@ -16,9 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 # Unicode categories nobody reads as part of a button's words: private use (icon fonts), other
-# and math symbols (emoji, arrows, check marks), modifier symbols, format and control characters
-# (zero-width joiners, soft hyphens), unassigned code points and surrogates.
-_DROPPED = frozenset({"Co", "So", "Sm", "Sk", "Cf", "Cc", "Cn", "Cs"})
+# and math symbols (emoji, arrows, check marks), modifier symbols, control characters,
+# unassigned code points and surrogates: each stands apart from the words around it.
+_DROPPED = frozenset({"Co", "So", "Sm", "Sk", "Cc", "Cn", "Cs"})
+# Format characters (soft hyphens, zero-width joiners) sit inside a word: gone without a trace.
+_INVISIBLE = "Cf"
 _SPACE = re.compile(r"\s+")
 # Punctuation that decorates rather than says anything: "Continue »", "Log in…", "- Next -"
 # (with the single guillemets and dashes, written as escapes).
@@ -33,7 +35,10 @@ def normalise(name: str | None) -> str:
     if not name:
         return ""
     text = unicodedata.normalize("NFKC", name)
-    kept = "".join(" " if unicodedata.category(ch) in _DROPPED else ch for ch in text)
+    kept = "".join(
+        " " if cat in _DROPPED else "" if cat == _INVISIBLE else ch
+        for ch, cat in ((ch, unicodedata.category(ch)) for ch in text)
+    )
     return _SPACE.sub(" ", kept).strip(_EDGE_PUNCTUATION).casefold()
 
 
