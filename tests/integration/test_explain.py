@@ -1,0 +1,38 @@
+"""`probe run --explain`: for a flow_changed, what the flow saw on the IdP's page and why nothing
+fit, so the fix ([hubs.NAME.selectors] or a flow file) is plain. Against the real sandbox IdP,
+whose `odd_form` fault shows a login form with a field no heuristic can call the username."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox import Sandbox
+from tests.integration.conftest import Prober
+
+pytestmark = pytest.mark.sandbox
+
+
+def test_explain_lists_the_fields_and_buttons_the_flow_saw(
+    sandbox: Sandbox, prober: Prober
+) -> None:
+    sandbox.set_fault("odd_form")
+    config = prober.config()
+    run = prober.run("run", "sandbox", "--explain", config=config)
+    assert run.code == 1, run.stderr
+    assert "flow_changed" in run.stdout
+    out = " ".join(run.stdout.split())  # the terminal wraps long lines
+    assert "what the flow saw at" in out
+    assert "text #f1 name=ident 'identifier'" in out
+    assert "password #f2 name=secret 'secret phrase'" in out
+    assert "submit 'proceed' -> submit" in out
+    assert "[hubs.sandbox.selectors]" in out
+
+    as_json = prober.run("run", "sandbox", "--json", config=config).json
+    assert as_json["verdict"]["code"] == "flow_changed"
+    assert any("text #f1 name=ident 'identifier'" in line for line in as_json["explain"])
+
+
+def test_explain_of_a_healthy_probe_says_there_is_nothing_to_explain(prober: Prober) -> None:
+    run = prober.run("run", "sandbox", "--explain")
+    assert run.code == 0, run.stderr
+    assert "nothing to explain" in run.stdout
