@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
@@ -177,7 +178,9 @@ async def settled(page: Page, quiet_ms: float) -> bool:
 class Activity:
     """Whether a page has settled: loaded, its DOM unchanged and no request in flight for a
     while. Scripts that render a form late (after fetching their bundle or config) keep the
-    page busy until they have; a page that stays quiet shows all it is going to."""
+    page busy until they have; a page that stays quiet shows all it is going to. One per page,
+    watching from the first time a flow asks (`activity_of`), so a navigation a button started
+    earlier still counts as in flight."""
 
     def __init__(self, page: Page) -> None:
         self.page = page
@@ -200,7 +203,11 @@ class Activity:
             return False
         return await settled(self.page, quiet_s * 1000)
 
-    def close(self) -> None:
-        self.page.remove_listener("request", self._started)
-        self.page.remove_listener("requestfinished", self._ended)
-        self.page.remove_listener("requestfailed", self._ended)
+
+_ACTIVITY: weakref.WeakKeyDictionary[Page, Activity] = weakref.WeakKeyDictionary()
+
+
+def activity_of(page: Page) -> Activity:
+    if page not in _ACTIVITY:
+        _ACTIVITY[page] = Activity(page)
+    return _ACTIVITY[page]

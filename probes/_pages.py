@@ -18,7 +18,7 @@ from playwright.async_api import Locator, Page
 
 from loginprobe.flows import FlowChanged, FlowContext
 
-from ._controls import Activity, read_controls
+from ._controls import activity_of, read_controls
 from ._names import explain
 
 POLL = 0.1
@@ -61,25 +61,22 @@ async def which_page(
     the page has loaded and gone quiet without any (a page nobody knows, said in seconds)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.element_timeout
-    activity = Activity(page)
-    try:
-        while True:
+    activity = activity_of(page)
+    while True:
+        if ctx.has_left_idp():
+            return None
+        for name, locator in pages.items():
+            if await visible(locator):
+                return name
+        if loop.time() > deadline or await activity.settled(SETTLE_S):
             if ctx.has_left_idp():
                 return None
-            for name, locator in pages.items():
-                if await visible(locator):
-                    return name
-            if loop.time() > deadline or await activity.settled(SETTLE_S):
-                if ctx.has_left_idp():
-                    return None
-                raise FlowChanged(
-                    f"none of {idp}'s known pages ({', '.join(pages)}) appeared at "
-                    f"{where(page)}: {await page_gist(page, 160) or 'an empty page'}",
-                    seen=explain(await read_controls(page), {}),
-                )
-            await asyncio.sleep(POLL)
-    finally:
-        activity.close()
+            raise FlowChanged(
+                f"none of {idp}'s known pages ({', '.join(pages)}) appeared at "
+                f"{where(page)}: {await page_gist(page, 160) or 'an empty page'}",
+                seen=explain(await read_controls(page), {}),
+            )
+        await asyncio.sleep(POLL)
 
 
 async def press(

@@ -16,7 +16,7 @@ from playwright.async_api import Locator, Page
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected
 
-from ._controls import Activity, locate, read_controls
+from ._controls import activity_of, locate, read_controls
 from ._names import CONSENT, DECLINE, SUBMIT, Control, explain, pick
 
 _NOT_TEXT = ":not([type=hidden]):not([type=password]):not([type=submit]):not([type=checkbox])"
@@ -146,23 +146,20 @@ async def _wait_for_page(page: Page, ctx: FlowContext, known: Locator) -> list[C
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.element_timeout
-    activity = Activity(page)
-    try:
-        while True:
+    activity = activity_of(page)
+    while True:
+        if ctx.has_left_idp():
+            return None
+        if await _visible(known.or_(page.locator(ERROR_CSS)).or_(page.locator(PROCEED_CSS))):
+            return await read_controls(page)
+        controls = await read_controls(page)
+        if pick(controls, SUBMIT + CONSENT + DECLINE):
+            return controls
+        if loop.time() > deadline or await activity.settled(SETTLE_S):
             if ctx.has_left_idp():
                 return None
-            if await _visible(known.or_(page.locator(ERROR_CSS)).or_(page.locator(PROCEED_CSS))):
-                return await read_controls(page)
-            controls = await read_controls(page)
-            if pick(controls, SUBMIT + CONSENT + DECLINE):
-                return controls
-            if loop.time() > deadline or await activity.settled(SETTLE_S):
-                if ctx.has_left_idp():
-                    return None
-                return controls
-            await asyncio.sleep(POLL)
-    finally:
-        activity.close()
+            return controls
+        await asyncio.sleep(POLL)
 
 
 async def _headings(page: Page) -> str:
@@ -235,6 +232,7 @@ async def _send(page: Page, ctx: FlowContext, field: Locator, controls: list[Con
 
 
 async def login(page: Page, ctx: FlowContext) -> None:
+    activity_of(page)  # watching the page's requests from now on
     sel = ctx.selectors
     username = page.locator(sel.username) if sel.username else page.locator(USERNAME_CSS)
     password = page.locator(sel.password) if sel.password else page.locator(PASSWORD_CSS)
