@@ -105,12 +105,31 @@ class Control:
         if self.autocomplete:
             bits.append(f"autocomplete={self.autocomplete}")
         shown = repr(self.name) if self.name else "(no name)"
-        if self.raw and normalise(self.raw) == self.name and self.raw.strip() != self.name:
+        # Only when the page shows more than case and spacing: a glyph, an emoji, an arrow.
+        if self.raw and " ".join(self.raw.split()).casefold() != self.name:
             shown += f" (shown as {self.raw.strip()[:60]!r})"
         return f"{' '.join(bits)} {shown}" + (" [disabled]" if self.disabled else "")
 
 
 BUTTON_KINDS = frozenset({"button", "submit", "link", "role"})
+_USERNAME_HINT = re.compile(r"user|login|email", re.I)
+
+
+def field_role(control: Control) -> str:
+    """What the flow takes a field for, by the same signs its selectors use (type, autocomplete,
+    name, id), in words for an explanation."""
+    if control.kind == "password":
+        return "password"
+    if control.autocomplete == "one-time-code" or "otp" in control.field_name.casefold():
+        return "one-time code"
+    if (
+        control.autocomplete == "username"
+        or control.kind == "email"
+        or _USERNAME_HINT.search(control.field_name)
+        or _USERNAME_HINT.search(control.id)
+    ):
+        return "username"
+    return "unknown: no username in its type, autocomplete, name or id"
 
 
 def accessible_name(
@@ -157,7 +176,7 @@ def explain(controls: Sequence[Control], wanted: Mapping[str, Sequence[str]]) ->
     fields = [c for c in controls if c.is_field]
     buttons = [c for c in controls if not c.is_field]
     lines.append(f"fields ({len(fields)}):" if fields else "fields: none")
-    lines += [f"  {c.describe()}" for c in fields]
+    lines += [f"  {c.describe()} -> {field_role(c)}" for c in fields]
     lines.append(f"buttons ({len(buttons)}):" if buttons else "buttons: none")
     for c in buttons:
         hits = [what for what, phrases in wanted.items() if says(c.name, phrases)]

@@ -22,8 +22,8 @@ def test_explain_lists_the_fields_and_buttons_the_flow_saw(
     assert "flow_changed" in run.stdout
     out = " ".join(run.stdout.split())  # the terminal wraps long lines
     assert "what the flow saw at" in out
-    assert "text #f1 name=ident 'identifier'" in out
-    assert "password #f2 name=secret 'secret phrase'" in out
+    assert "text #f1 name=ident 'identifier' -> unknown" in out
+    assert "password #f2 name=secret 'secret phrase' -> password" in out
     assert "submit 'proceed' -> submit" in out
     assert "[hubs.sandbox.selectors]" in out
 

@@ -11,6 +11,7 @@ from probes._names import (
     Control,
     accessible_name,
     explain,
+    field_role,
     normalise,
     pick,
     says,
@@ -126,13 +127,38 @@ def test_explain_lists_fields_buttons_and_why_none_fit() -> None:
     ]
     lines = explain(controls, {"submit": SUBMIT, "consent": ("allow",)})
     assert lines[0] == "fields (1):"
-    assert "text #f1 name=ident 'identifier'" in lines[1]
+    assert lines[1] == (
+        "  text #f1 name=ident 'identifier' -> unknown: no username in its type, autocomplete, "
+        "name or id"
+    )
     assert lines[2] == "buttons (2):"
     assert "'weiter'" in lines[3] and "shown as '\\uf0a9 Weiter'" in lines[3]
     assert lines[3].endswith("-> no known word")
     assert lines[4].endswith("-> submit")
     assert lines[5].startswith("looked for submit: 'sign in'")
     assert lines[6] == "looked for consent: 'allow'"
+
+
+@pytest.mark.parametrize(
+    ("field", "role"),
+    [
+        (Control(index=0, kind="password", name="x"), "password"),
+        (Control(index=0, kind="text", name="x", autocomplete="one-time-code"), "one-time code"),
+        (Control(index=0, kind="text", name="x", field_name="otp"), "one-time code"),
+        (Control(index=0, kind="email", name="x"), "username"),
+        (Control(index=0, kind="text", name="x", field_name="j_username"), "username"),
+        (Control(index=0, kind="text", name="x", id="userNameInput"), "username"),
+        (Control(index=0, kind="text", name="x", autocomplete="username"), "username"),
+        (Control(index=0, kind="text", name="x", field_name="kennung"), "unknown"),
+    ],
+)
+def test_field_role_reads_the_signs_the_flow_uses(field: Control, role: str) -> None:
+    assert field_role(field).startswith(role)
+
+
+def test_explain_shows_a_name_as_displayed_only_when_it_differs_beyond_case() -> None:
+    assert "shown as" not in explain([_button(0, "Sign In")], {})[2]
+    assert "shown as '\u2714 Allow'" in explain([_button(0, "\u2714 Allow")], {})[2]
 
 
 def test_explain_says_when_the_page_has_nothing() -> None:
