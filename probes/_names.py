@@ -169,6 +169,9 @@ def pick(controls: Sequence[Control], phrases: Sequence[str]) -> Control | None:
     return None
 
 
+MAX_EXPLAINED = 20
+
+
 def explain(controls: Sequence[Control], wanted: Mapping[str, Sequence[str]]) -> list[str]:
     """Why none of the page's controls fits what the flow looks for: one line per control, then
     what the flow wanted. For `probe run --explain` and the evidence of a flow_changed."""
@@ -178,10 +181,14 @@ def explain(controls: Sequence[Control], wanted: Mapping[str, Sequence[str]]) ->
     lines.append(f"fields ({len(fields)}):" if fields else "fields: none")
     lines += [f"  {c.describe()} -> {field_role(c)}" for c in fields]
     lines.append(f"buttons ({len(buttons)}):" if buttons else "buttons: none")
-    for c in buttons:
+    # Buttons first, links after them (a page's footer can hold dozens of links).
+    ordered = sorted(buttons, key=lambda c: c.kind == "link")
+    for c in ordered[:MAX_EXPLAINED]:
         hits = [what for what, phrases in wanted.items() if says(c.name, phrases)]
         note = f" -> {', '.join(hits)}" if hits else " -> no known word"
         lines.append(f"  {c.describe()}{note}")
+    if len(ordered) > MAX_EXPLAINED:
+        lines.append(f"  ... and {len(ordered) - MAX_EXPLAINED} more")
     for what, phrases in wanted.items():
         lines.append(f"looked for {what}: {', '.join(repr(p) for p in phrases)}")
     return lines

@@ -1,9 +1,15 @@
-"""Login on a plain username/password identity provider (Keycloak, oidc-provider, Dex, Auth0, ...).
+"""Login on a plain username/password identity provider (Shibboleth, CAS, Keycloak, SimpleSAMLphp,
+AD FS, Okta, Auth0, authentik, LemonLDAP::NG, Google, oidc-provider, Dex, ...).
 
 Reads each page the way a person does: finds the fields by what they are (input type, autocomplete,
-label), fills in what is asked, and presses the button that moves on. Handles a username-first page,
-login forms that JavaScript renders after load, a one-time-code page (TOTP), consent pages ("Allow", "Authorize", "Grant access"),
-"Continue" interstitials and "Stay signed in?". Per-hub `[hubs.NAME.selectors]` override the guesses.
+name), fills in what is asked, and presses the button whose words say it moves on, read as a person
+reads them (`_names.py`: icon glyphs and symbols dropped; `<button>`, `<input type=submit>`,
+`<a class="btn">`, `[role=button]` alike, in shadow DOM too). Handles a username-first page, pages
+that move on by script, login forms that JavaScript renders after load, a one-time-code page (TOTP),
+consent pages ("Allow", "Accept", "Authorize"), "Continue" interstitials (Shibboleth's
+expiring-password notice, CAS's warning) and "Stay signed in?". Names the pages only a person should
+answer (a new password, terms of use). A page it cannot read is reported once it has settled, with
+what was on it (`FlowChanged.seen`). Per-hub `[hubs.NAME.selectors]` override the guesses.
 """
 
 from __future__ import annotations
@@ -61,10 +67,11 @@ TERMS_TEXT = re.compile(
     r"\bterms (and|&) conditions\b|\bterms of (use|service)\b|\bacceptable use\b", re.I
 )
 # A form that asks for a new password (Keycloak's "update password" required action, an expired
-# password): only a person may choose one.
+# password): only a person may choose one. Not autocomplete="new-password" alone: some login
+# pages set it on their one password field to keep browsers from filling it in.
 NEW_PASSWORD_CSS = ", ".join(
     f"input[type=password]{sel}:visible"
-    for sel in ('[autocomplete="new-password"]', '[name*="new" i]', '[name*="confirm" i]')
+    for sel in ('[name*="new" i]', '[id*="new" i]', '[name*="confirm" i]', '[id*="confirm" i]')
 )
 # Shibboleth's Web Flow event that moves an interstitial on: the expiring-password page's
 # "click here to continue" link carries it, and its buttons are named after it.
@@ -91,6 +98,13 @@ async def _visible(locator: Locator) -> bool:
         return await locator.first.is_visible()
     except PlaywrightError:
         return False
+
+
+async def _count(locator: Locator) -> int:
+    try:
+        return await locator.count()
+    except PlaywrightError:
+        return 0
 
 
 async def _text(page: Page) -> str:
@@ -249,7 +263,7 @@ async def login(page: Page, ctx: FlowContext) -> None:
         if controls is None:
             return
         error = page.locator(ERROR_CSS)
-        if await _visible(new_password):
+        if await _visible(new_password) or await _count(password) >= 2:
             ctx.begin_step("idp_interstitial")
             raise LoginRejected(
                 "the IdP demands a new password for the test account (expired, or marked for "

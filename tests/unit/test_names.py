@@ -161,5 +161,12 @@ def test_explain_shows_a_name_as_displayed_only_when_it_differs_beyond_case() ->
     assert "shown as '\u2714 Allow'" in explain([_button(0, "\u2714 Allow")], {})[2]
 
 
+def test_explain_lists_buttons_before_links_and_cuts_a_long_footer_short() -> None:
+    links = [_button(i, f"Link {i}", kind="link") for i in range(30)]
+    lines = explain([*links, _button(30, "Weiter")], {})
+    assert lines[2].startswith("  submit 'weiter'")
+    assert lines[-1] == "  ... and 11 more"
+
+
 def test_explain_says_when_the_page_has_nothing() -> None:
     assert explain([], {})[:2] == ["fields: none", "buttons: none"]
