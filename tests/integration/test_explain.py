@@ -30,9 +30,3 @@ def test_explain_lists_the_fields_and_buttons_the_flow_saw(
     as_json = prober.run("run", "sandbox", "--json", config=config).json
     assert as_json["verdict"]["code"] == "flow_changed"
     assert any("text #f1 name=ident 'identifier'" in line for line in as_json["explain"])
-
-
-def test_explain_of_a_healthy_probe_says_there_is_nothing_to_explain(prober: Prober) -> None:
-    run = prober.run("run", "sandbox", "--explain")
-    assert run.code == 0, run.stderr
-    assert "nothing to explain" in run.stdout
