@@ -20,11 +20,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loginprobe.metrics import Metrics
-from loginprobe.monitor import Monitor, Settings
-from loginprobe.statuspage import render
+from loginprobe.monitor.metrics import Metrics
+from loginprobe.monitor.service import Monitor
+from loginprobe.monitor.settings import Settings
 from loginprobe.store import Store
-from loginprobe.web import status_document
+from loginprobe.web.app import status_document
+from loginprobe.web.page import render
 
 STEPS = [
     ("hub_start", 244),

@@ -1,5 +1,7 @@
-"""Login on a plain username/password identity provider (Shibboleth, CAS, Keycloak, SimpleSAMLphp,
-AD FS, Okta, Auth0, authentik, LemonLDAP::NG, Google, oidc-provider, Dex, ...).
+"""Login on any username/password IdP (Shibboleth, CAS, Keycloak, Okta, Auth0, LemonLDAP::NG, ...).
+
+Known to pass the pages of Shibboleth, Apereo CAS, Keycloak, SimpleSAMLphp, AD FS, Okta, Auth0,
+authentik, LemonLDAP::NG, Google, oidc-provider and Dex.
 
 Reads each page the way a person does: finds the fields by what they are (input type, autocomplete,
 name), fills in what is asked, and presses the button whose words say it moves on, read as a person

@@ -22,23 +22,16 @@ login to the institution's own page. A hub may name its own flow file instead of
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
-import pkgutil
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import MappingProxyType, ModuleType
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from loginprobe import totp
+from loginprobe.prober import totp
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
-
-FLOW_PACKAGE = "probes"
 
 
 class FlowError(Exception):
@@ -173,87 +166,18 @@ class FlowContext:
 Flow = Callable[["Page", FlowContext], Awaitable[None]]
 
 
-def available_flows() -> set[str]:
-    """Names of the flow files in probes/ (without importing them)."""
-    pkg = importlib.import_module(FLOW_PACKAGE)
-    return {m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")}
+# Flows compose: one may load another by name (CILogon hands the login to the institution's flow).
+from loginprobe.prober.registry import flow_module, load_flow  # noqa: E402
 
-
-def is_flow_file(ref: str) -> bool:
-    """A hub's own flow file (a path ending in .py) rather than a flow from probes/."""
-    return ref.endswith(".py")
-
-
-def flow_module(ref: str) -> ModuleType:
-    """The module of a flow: a name from probes/, or the path of a hub's own flow file."""
-    if is_flow_file(ref):
-        path = Path(ref).resolve()
-        if not path.is_file():
-            raise LookupError(f"no flow file {ref}")
-        # Keyed by path and modification time: an edited file is loaded afresh (SIGHUP reload).
-        name = f"loginprobe_flow_{abs(hash(str(path)))}_{path.stat().st_mtime_ns}"
-        if name in sys.modules:
-            return sys.modules[name]
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise LookupError(f"cannot load flow file {ref}")
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as err:  # a broken hub file: say so where it is, not a traceback
-            raise LookupError(
-                f"flow file {ref} failed to load: {type(err).__name__}: {err}"
-            ) from None
-        sys.modules[name] = module
-        return module
-    if ref not in available_flows():
-        raise LookupError(f"no flow named {ref!r} in {FLOW_PACKAGE}/")
-    return importlib.import_module(f"{FLOW_PACKAGE}.{ref}")
-
-
-def load_flow(ref: str) -> Flow:
-    module = flow_module(ref)
-    login = getattr(module, "login", None)
-    if not callable(login):
-        where = ref if is_flow_file(ref) else f"{FLOW_PACKAGE}/{ref}.py"
-        raise LookupError(f"{where} has no `async def login(page, ctx)`")
-    flow: Flow = login
-    return flow
-
-
-def describe_flow(ref: str) -> tuple[str, dict[str, str]]:
-    """The first line of a flow's docstring and its options (name -> meaning)."""
-    module = flow_module(ref)
-    doc = (module.__doc__ or "").strip().splitlines()
-    return (doc[0] if doc else ""), dict(getattr(module, "OPTIONS", {}))
-
-
-def resolve_flow_options(ref: str, options: Mapping[str, str], base: Path) -> dict[str, str]:
-    """The options, with those the flow declares as naming another flow (`FLOW_OPTIONS`) made
-    absolute when they are flow files: relative to the config file, like `flow` itself."""
-    named: set[str] = set(getattr(flow_module(ref), "FLOW_OPTIONS", ()))
-    return {
-        k: str((base / v).resolve()) if k in named and is_flow_file(v) else v
-        for k, v in options.items()
-    }
-
-
-def option_problems(ref: str, options: Mapping[str, str]) -> list[str]:
-    """What is wrong with a hub's flow_options for this flow, one message per problem."""
-    module = flow_module(ref)
-    known: dict[str, str] = dict(getattr(module, "OPTIONS", {}))
-    required: set[str] = set(getattr(module, "REQUIRED_OPTIONS", ()))
-    problems = [
-        f"{key}: unknown option for flow {ref}"
-        + (f" (known: {', '.join(sorted(known))})" if known else " (it takes none)")
-        for key in options
-        if key not in known
-    ]
-    problems += [
-        f"{key}: flow {ref} needs this option ({known.get(key, '')})"
-        for key in sorted(required - set(options))
-    ]
-    check = getattr(module, "check_options", None)
-    if not problems and callable(check):
-        problems += list(check(options))
-    return problems
+__all__ = [
+    "Flow",
+    "FlowChanged",
+    "FlowContext",
+    "FlowError",
+    "IdpErrorPage",
+    "LoginRejected",
+    "ProbeProblem",
+    "SelectorOverrides",
+    "flow_module",
+    "load_flow",
+]

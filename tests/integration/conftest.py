@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from loginprobe.metrics import Metrics
-from loginprobe.monitor import Monitor, Settings
+from loginprobe.monitor.metrics import Metrics
+from loginprobe.monitor.service import Monitor
+from loginprobe.monitor.settings import Settings
 from loginprobe.store import Store
 from sandbox import Sandbox
 from sandbox.pagerduty import PagerDutyReceiver

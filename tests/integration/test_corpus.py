@@ -19,8 +19,8 @@ import pyotp
 import pytest
 from playwright.async_api import Browser, Request, async_playwright
 
-from loginprobe.browser import open_browser
 from loginprobe.flows import FlowChanged, FlowContext, FlowError, LoginRejected, load_flow
+from loginprobe.prober.browser import open_browser
 from tests.corpus.server import Corpus
 
 pytestmark = pytest.mark.sandbox

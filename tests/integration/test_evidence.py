@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
-from loginprobe.browser import open_browser
-from loginprobe.evidence import TraceRecorder, plan_for, stamp
+from loginprobe.prober.browser import open_browser
+from loginprobe.prober.evidence import TraceRecorder, plan_for, stamp
 from sandbox import Sandbox
 from tests.integration.conftest import Prober
 from tests.integration.test_serve import KEY, Serve, serve  # noqa: F401  (the fixture)

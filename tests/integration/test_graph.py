@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loginprobe.graph import GraphExpiry, graph_secret_expiry
 from loginprobe.model import Code, Observation, ProbeResult, SecretCheck, Severity, Verdict
-from loginprobe.monitor import Monitor
-from loginprobe.tlscheck import tls_context
+from loginprobe.monitor.service import Monitor
+from loginprobe.prober.graph import GraphExpiry, graph_secret_expiry
+from loginprobe.prober.tlscheck import tls_context
 from sandbox.graph import GraphStandIn
 from sandbox.pagerduty import PagerDutyReceiver
 from tests.integration.conftest import drain, offline_monitor
@@ -115,7 +115,7 @@ def ok_result() -> ProbeResult:
 
 def run(m: Monitor) -> None:
     async def go() -> None:
-        await m.check_graph("h")
+        await m.checks.check_graph("h")
         m.handle(ok_result())
         await drain(m)
 

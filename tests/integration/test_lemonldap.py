@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from loginprobe.secretcheck import INVALID_CODE, interpret
+from loginprobe.prober.secretcheck import INVALID_CODE, interpret
 from sandbox import Sandbox
 from tests.integration.conftest import Prober
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from loginprobe.monitor import Monitor, backoff
+from loginprobe.monitor.outbox import backoff
+from loginprobe.monitor.service import Monitor
 from sandbox.pagerduty import PagerDutyReceiver
 from tests.integration.conftest import TEST_ROUTING_KEY, drain, offline_monitor
 

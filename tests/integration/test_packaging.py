@@ -28,8 +28,11 @@ def test_wheel_carries_engine_flows_and_console_script(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("loginprobe-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "probes/generic_oidc.py" in names
-    assert "loginprobe/cli.py" in names
+    # The flows install inside the package: never a generic top-level `probes` in site-packages.
+    assert "loginprobe/probes/generic_oidc.py" in names
+    assert "loginprobe/probes/__init__.py" in names
+    assert not [n for n in names if n.startswith("probes/")]
+    assert "loginprobe/cli/app.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "probe = loginprobe.cli:main" in text

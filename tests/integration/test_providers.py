@@ -19,7 +19,7 @@ from typing import Any
 import pyotp
 import pytest
 
-from loginprobe.totp import code as totp_code
+from loginprobe.prober.totp import code as totp_code
 from sandbox import Sandbox
 from tests.integration.conftest import Prober, Run, unzipped
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.async_api import async_playwright
 
-from loginprobe.browser import open_browser
+from loginprobe.prober.browser import open_browser
 from sandbox import Sandbox, free_port
 from tests.integration.test_serve import Serve
 

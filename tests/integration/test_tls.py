@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import trustme
 
-from loginprobe.monitor import Monitor
-from loginprobe.tlscheck import cert_expiry, tls_context
+from loginprobe.monitor.service import Monitor
+from loginprobe.prober.tlscheck import cert_expiry, tls_context
 from sandbox.https import serve_https, server_context, stop_https
 from sandbox.pagerduty import PagerDutyReceiver
 from tests.integration.conftest import drain, offline_monitor

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loginprobe.browser import ENV_ALLOWLIST, BrowserNotFound, browser_env, choose_executable
+from loginprobe.prober.browser import ENV_ALLOWLIST, BrowserNotFound, browser_env, choose_executable
 
 
 def executable(path: Path) -> str:

@@ -7,8 +7,6 @@ from typing import Literal
 
 import pytest
 
-from loginprobe import classify as classify_module
-from loginprobe.classify import RULES, classify
 from loginprobe.model import (
     Code,
     Failure,
@@ -19,6 +17,8 @@ from loginprobe.model import (
     Step,
     Verdict,
 )
+from loginprobe.prober import classify as classify_module
+from loginprobe.prober.classify import RULES, classify
 
 HUB = "utoronto"
 HUB_URL = "https://hub.example.org"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loginprobe.cli import _print_explain
+from loginprobe.cli.run import _print_explain
 from loginprobe.model import (
     Code,
     Failure,

@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from loginprobe.incidents import Track
+from loginprobe.monitor.tracks.track import Track
 from loginprobe.store import Store
 
 

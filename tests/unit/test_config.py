@@ -9,7 +9,7 @@ import pytest
 from loginprobe.config import (
     ConfigError,
     LoadedConfig,
-    Monitor,
+    MonitorConfig,
     load,
     parse_duration,
     resolve_routing_key,
@@ -468,7 +468,7 @@ def test_listen_must_be_host_and_port(tmp_path: Path) -> None:
 
 
 def test_evidence_and_link_keys_have_documented_defaults(tmp_path: Path) -> None:
-    m = Monitor()
+    m = MonitorConfig()
     assert (m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, m.public_url) == (
         "artifacts",
         50,

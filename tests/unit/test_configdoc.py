@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from loginprobe import configdoc
 from loginprobe.config import Duration, HttpUrl
+from loginprobe.config import reference as configdoc
 from loginprobe.model import Code
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,14 +20,14 @@ DOC = ROOT / "docs" / "configuration.md"
 def test_configuration_reference_matches_the_config_models() -> None:
     committed = DOC.read_text(encoding="utf-8")
     assert committed == configdoc.render(), (
-        "docs/configuration.md is out of date with src/loginprobe/config.py: "
+        "docs/configuration.md is out of date with src/loginprobe/config/schema.py: "
         "regenerate it with scripts/configdoc and commit the result"
     )
 
 
 def test_every_config_key_has_a_description() -> None:
     assert configdoc.undocumented() == [], (
-        "give these fields a description= in src/loginprobe/config.py, then run scripts/configdoc"
+        "give these fields a description= in src/loginprobe/config/schema.py, then run scripts/configdoc"
     )
 
 

@@ -111,7 +111,7 @@ def test_the_example_secret_holds_only_obvious_placeholders() -> None:
 
 
 def test_one_port_everywhere_the_config_the_container_the_probes_and_the_image() -> None:
-    listen = cfg.Monitor.model_validate(tomllib.loads(_config_text())["monitor"])
+    listen = cfg.MonitorConfig.model_validate(tomllib.loads(_config_text())["monitor"])
     host, port = listen.listen_address
     assert host == "0.0.0.0", "the kubelet and the Service reach the pod's IP, not its loopback"
     (container_port,) = _container()["ports"]
@@ -145,7 +145,7 @@ def test_everything_written_lands_on_a_writable_volume() -> None:
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: volumes[m["name"]] for m in _container()["volumeMounts"]}
     assert "emptyDir" in mounts["/tmp"]
-    monitor = cfg.Monitor.model_validate(tomllib.loads(_config_text())["monitor"])
+    monitor = cfg.MonitorConfig.model_validate(tomllib.loads(_config_text())["monitor"])
     state_file = Path(monitor.state.removeprefix("sqlite:///"))
     for written in (state_file.parent, Path(monitor.artifacts_dir)):
         assert written.is_absolute(), written

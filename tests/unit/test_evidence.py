@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from loginprobe.evidence import Retention, artifact_path, parse_stamp, prune, stamp, to_prune
-from loginprobe.scrub import Scrubber, scrub_trace
+from loginprobe.prober.evidence import Retention, artifact_path, parse_stamp, prune, stamp, to_prune
+from loginprobe.prober.scrub import Scrubber, scrub_trace
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 DAY = 86400.0

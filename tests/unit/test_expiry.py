@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from loginprobe.expiry import expiry_key, expiry_notice, step_expiry, tls_notice
-from loginprobe.incidents import Track
 from loginprobe.model import Severity
+from loginprobe.monitor.tracks.expiry import expiry_key, expiry_notice, step_expiry, tls_notice
+from loginprobe.monitor.tracks.track import Track
 
 EXPIRES = date(2027, 9, 1)
 MIDNIGHT = datetime(2027, 9, 1, tzinfo=UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from loginprobe.config import ConfigError, load
-from loginprobe.flows import available_flows, describe_flow, load_flow
+from loginprobe.prober.registry import available_flows, describe_flow, load_flow
 
 CILOGON = """
 [hubs.h]

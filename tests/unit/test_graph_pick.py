@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from loginprobe.graph import pick_expiry
+from loginprobe.prober.graph import pick_expiry
 
 
 def cred(hint: str, end: str) -> dict[str, object]:

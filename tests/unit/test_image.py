@@ -11,7 +11,7 @@ from tests import dockerfile
 
 def test_healthcheck_asks_the_port_the_monitor_listens_on_by_default() -> None:
     url = urlsplit(dockerfile.healthcheck_url())
-    host, port = cfg.Monitor().listen_address
+    host, port = cfg.MonitorConfig().listen_address
     assert url.path == "/healthz"
     # Inside the container the default 127.0.0.1 answers the HEALTHCHECK too; "0.0.0.0:9464"
     # (deploy/configmap.yaml) adds the outside. Another port needs --health-cmd.

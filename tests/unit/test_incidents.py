@@ -7,17 +7,10 @@ from typing import Any
 
 import pytest
 
-from loginprobe.incidents import (
-    PROBER_KEY,
-    Action,
-    Thresholds,
-    Track,
-    login_key,
-    settled,
-    step_login,
-    step_prober,
-)
 from loginprobe.model import Code, Severity, Verdict
+from loginprobe.monitor.tracks.login import login_key, settled, step_login
+from loginprobe.monitor.tracks.prober import PROBER_KEY, step_prober
+from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 
 HUB = "utoronto"
 KEY = login_key(HUB)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from probes._names import (
+from loginprobe.prober.registry import flow_module
+
+# The built-in flows' package, loginprobe.probes, exists once the registry has loaded a flow.
+flow_module("generic_oidc")
+
+from loginprobe.probes._names import (  # noqa: E402
     CONSENT,
     DECLINE,
     SUBMIT,

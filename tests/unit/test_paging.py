@@ -1,6 +1,6 @@
 """paging: Events API v2 bodies (pure) and PagerDutySender against the sandbox's real HTTPS receiver.
 
-`loginprobe.paging.test_event` is reached through the module: imported by name, pytest would
+`loginprobe.alerting.pagerduty.test_event` is reached through the module: imported by name, pytest would
 collect it as a test.
 """
 
@@ -16,8 +16,14 @@ from typing import Any
 
 import pytest
 
-from loginprobe import paging
-from loginprobe.incidents import Action, login_key
+from loginprobe.alerting import pagerduty as paging
+from loginprobe.alerting.pagerduty import (
+    SUMMARY_LIMIT,
+    Delivery,
+    PagerDutySender,
+    build_event,
+    tls_context,
+)
 from loginprobe.model import (
     Code,
     Evidence,
@@ -30,7 +36,8 @@ from loginprobe.model import (
     Step,
     Verdict,
 )
-from loginprobe.paging import SUMMARY_LIMIT, Delivery, PagerDutySender, build_event, tls_context
+from loginprobe.monitor.tracks.login import login_key
+from loginprobe.monitor.tracks.track import Action
 from sandbox.pagerduty import PagerDutyReceiver, validate
 
 HUB = "utoronto"
@@ -440,7 +447,7 @@ def test_a_probe_without_evidence_still_links_the_status_page() -> None:
 def test_expiry_event_links_status_page_and_runbook() -> None:
     from datetime import date
 
-    from loginprobe.expiry import ExpiryNotice
+    from loginprobe.monitor.tracks.expiry import ExpiryNotice
 
     notice = ExpiryNotice(
         kind="secret",

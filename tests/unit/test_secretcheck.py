@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from loginprobe.model import SecretCheck
-from loginprobe.secretcheck import INVALID_CODE, check_secret, interpret
+from loginprobe.prober.secretcheck import INVALID_CODE, check_secret, interpret
 
 
 def oauth_json(error: str, description: str | None = None, **extra: object) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from loginprobe.incidents import PROBER_KEY, Thresholds, Track
-from loginprobe.status import (
+from loginprobe.monitor.tracks.prober import PROBER_KEY
+from loginprobe.monitor.tracks.track import Thresholds, Track
+from loginprobe.web.status import (
     estimate_next_probe,
     hub_status,
     relative,

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
-from loginprobe.incidents import Track
 from loginprobe.model import Evidence
-from loginprobe.status import hub_status, status_document
-from loginprobe.statuspage import evidence_links, render
+from loginprobe.monitor.tracks.track import Track
+from loginprobe.web.page import evidence_links, render
+from loginprobe.web.status import hub_status, status_document
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 

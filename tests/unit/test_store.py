@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from loginprobe.incidents import PROBER_KEY, Action, Track, login_key
+from loginprobe.alerting.pagerduty import build_event
 from loginprobe.model import (
     Code,
     Failure,
@@ -20,7 +20,9 @@ from loginprobe.model import (
     Step,
     Verdict,
 )
-from loginprobe.paging import build_event
+from loginprobe.monitor.tracks.login import login_key
+from loginprobe.monitor.tracks.prober import PROBER_KEY
+from loginprobe.monitor.tracks.track import Action, Track
 from loginprobe.redact import Redactor
 from loginprobe.store import OutboxStats, Store, StoreError, sqlite_file_missing
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 
+from loginprobe.cli.tables import LiveSteps, history_table, list_rows, list_table
 from loginprobe.config import Config
-from loginprobe.incidents import Track
 from loginprobe.model import Step
-from loginprobe.tables import LiveSteps, history_table, list_rows, list_table
+from loginprobe.monitor.tracks.track import Track
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ from types import MappingProxyType
 
 import pytest
 
-from loginprobe import totp
 from loginprobe.flows import FlowContext, LoginRejected, ProbeProblem
+from loginprobe.prober import totp
 
 SEED = "JBSWY3DPEHPK3PXP"  # RFC 6238-style base32 seed
 

@@ -7,9 +7,9 @@ import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from loginprobe.classify import SEVERITY, classify
-from loginprobe.expiry import expiry_notice, tls_notice
 from loginprobe.model import Code, Failure, FailureKind, Observation, SecretCheck, Severity, Step
+from loginprobe.monitor.tracks.expiry import expiry_notice, tls_notice
+from loginprobe.prober.classify import SEVERITY, classify
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "verdicts.md"

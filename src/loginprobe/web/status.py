@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from loginprobe.incidents import PROBER_KEY, Thresholds, Track, settled
+from loginprobe.monitor.tracks.login import settled
+from loginprobe.monitor.tracks.prober import PROBER_KEY
+from loginprobe.monitor.tracks.track import Thresholds, Track
 
 RECENT_PROBES = 10
 

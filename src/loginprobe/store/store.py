@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 
-from loginprobe.incidents import Track
+from loginprobe.monitor.tracks.track import Track
 
 metadata = MetaData()
 

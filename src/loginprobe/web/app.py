@@ -12,11 +12,12 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from loginprobe import status, statuspage
-from loginprobe.evidence import HTML, SCREENSHOT, TRACE, artifact_path
-from loginprobe.incidents import Track
-from loginprobe.monitor import Monitor
+from loginprobe.monitor.service import Monitor
+from loginprobe.monitor.tracks.track import Track
+from loginprobe.prober.evidence import HTML, SCREENSHOT, TRACE, artifact_path
 from loginprobe.store import Store
+from loginprobe.web import page as statuspage
+from loginprobe.web import status
 
 
 def status_document(monitor: Monitor, now: datetime | None = None) -> dict[str, Any]:

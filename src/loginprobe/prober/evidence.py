@@ -28,7 +28,7 @@ from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from loginprobe.model import Evidence
-from loginprobe.scrub import Scrubber, scrub_trace
+from loginprobe.prober.scrub import Scrubber, scrub_trace
 
 log = structlog.get_logger("loginprobe")
 

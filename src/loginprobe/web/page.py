@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from loginprobe.status import parse_time, relative
+from loginprobe.web.status import parse_time, relative
 
 REFRESH_S = 30
 

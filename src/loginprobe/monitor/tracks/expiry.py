@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 
-from loginprobe.incidents import Action, Track
 from loginprobe.model import Severity
+from loginprobe.monitor.tracks.track import Action, Track
 
 DEFAULT_LEAD_DAYS = (30, 14, 7, 1)
 ESCALATE_DAYS = 7
@@ -141,5 +141,5 @@ def step_expiry(
     reason = "changed" if track.is_open else "opened"
     opened = track.opened_at if track.is_open else now_iso
     return replace(track, open_code=notice.code, opened_at=opened), [
-        Action("trigger", key, reason=reason)
+        Action("trigger", key, reason=reason, notice=notice)
     ]

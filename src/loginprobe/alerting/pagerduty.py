@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 import pagerduty
 
-from loginprobe.expiry import ExpiryNotice
-from loginprobe.incidents import Action
 from loginprobe.model import Evidence, ProbeResult
-from loginprobe.tlscheck import tls_context
+from loginprobe.monitor.tracks.expiry import ExpiryNotice
+from loginprobe.monitor.tracks.track import Action
+from loginprobe.prober.tlscheck import tls_context
 
 SUMMARY_LIMIT = 1024
 # The client logs retries through stdlib logging; ours are the ones that count.

@@ -18,9 +18,10 @@ from rich.table import Table
 from rich.text import Text
 
 from loginprobe.config import Config
-from loginprobe.incidents import Thresholds, Track, login_key
 from loginprobe.model import Step
-from loginprobe.status import estimate_next_probe, hub_incidents, iso, parse_time, relative
+from loginprobe.monitor.tracks.login import login_key
+from loginprobe.monitor.tracks.track import Thresholds, Track
+from loginprobe.web.status import estimate_next_probe, hub_incidents, iso, parse_time, relative
 
 _VERDICT_STYLE = {"ok": "green", "warning": "yellow", "info": "green"}
 

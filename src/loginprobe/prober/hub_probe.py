@@ -18,11 +18,8 @@ import structlog
 from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
-from loginprobe.classify import classify
-from loginprobe.config import Hub, HubSecrets
-from loginprobe.evidence import Captured, EvidencePlan, TraceRecorder, save
+from loginprobe.config import HubConfig, HubSecrets
 from loginprobe.flows import SelectorOverrides, load_flow
-from loginprobe.journey import Journey, run_journey
 from loginprobe.model import (
     Evidence,
     Failure,
@@ -32,9 +29,12 @@ from loginprobe.model import (
     SecretCheck,
     Step,
 )
+from loginprobe.prober.classify import classify
+from loginprobe.prober.evidence import Captured, EvidencePlan, TraceRecorder, save
+from loginprobe.prober.journey import Journey, run_journey
+from loginprobe.prober.scrub import Scrubber
+from loginprobe.prober.secretcheck import check_secret
 from loginprobe.redact import Redactor
-from loginprobe.scrub import Scrubber
-from loginprobe.secretcheck import check_secret
 
 log = structlog.get_logger("loginprobe")
 
@@ -45,7 +45,9 @@ CONTEXT_CLOSE_S = 5.0
 Progress = Callable[[str, Step | None], None]
 
 
-async def run_secret_check(hub: Hub, secrets: HubSecrets, timeout: float) -> SecretCheck | None:
+async def run_secret_check(
+    hub: HubConfig, secrets: HubSecrets, timeout: float
+) -> SecretCheck | None:
     if hub.oauth is None or secrets.client_secret is None:
         return None
     async with httpx.AsyncClient(timeout=min(timeout, 15.0)) as client:
@@ -72,7 +74,7 @@ class _Walk:
 async def _journey(
     browser: Browser,
     name: str,
-    hub: Hub,
+    hub: HubConfig,
     secrets: HubSecrets,
     timeout: float,
     redactor: Redactor,
@@ -159,7 +161,12 @@ def prober_failure(err: BaseException, redactor: Redactor) -> Failure:
 
 
 def prober_failed(
-    name: str, hub: Hub, err: BaseException, redactor: Redactor, started_at: datetime, t0: float
+    name: str,
+    hub: HubConfig,
+    err: BaseException,
+    redactor: Redactor,
+    started_at: datetime,
+    t0: float,
 ) -> ProbeResult:
     """The result of a probe that never got going (no browser, a crash before the journey)."""
     obs = Observation(hub=name, steps=(), failure=prober_failure(err, redactor), hub_url=hub.url)
@@ -180,7 +187,7 @@ def _result(obs: Observation, started_at: datetime, t0: float, aside: float = 0.
 async def probe_hub(
     browser: Browser,
     name: str,
-    hub: Hub,
+    hub: HubConfig,
     secrets: HubSecrets,
     *,
     timeout: float,

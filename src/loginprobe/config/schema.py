@@ -1,52 +1,28 @@
-"""config.toml: loading, validation, and resolving the secrets it names.
+"""The config models: every table and key of config.toml, validated by pydantic.
 
-Every problem becomes one line that names the file, the key and the hub, e.g.
-    config.toml: hubs.utoronto.password_env: environment variable UTORONTO_PASSWORD is not set (hub utoronto)
-Secrets never live in the file: a `*_env` key names an environment variable, a `*_file` twin a file.
+Unknown keys are errors; durations take a unit; secrets are never values here, only the names of
+the environment variables or files that hold them (`*_env` / `*_file`).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tomllib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from loginprobe.flows import (
-    available_flows,
-    is_flow_file,
-    option_problems,
-    resolve_flow_options,
-)
 from loginprobe.model import Code
-
-DEFAULT_CONFIG = "config.toml"
-CONFIG_ENV = "LOGINPROBE_CONFIG"
+from loginprobe.prober.registry import available_flows, is_flow_file
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-
-
-class ConfigError(Exception):
-    """One or more config problems, each a complete line for a human."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self.lines = list(lines)
-        super().__init__("\n".join(self.lines))
 
 
 def parse_duration(value: object) -> float:
@@ -99,7 +75,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-class Monitor(_Strict):
+class MonitorConfig(_Strict):
     """How `probe serve` schedules probes, confirms incidents and where it keeps its state."""
 
     interval: Duration = Field(
@@ -189,7 +165,7 @@ class Monitor(_Strict):
         return host.strip("[]"), int(port)
 
 
-class Browser(_Strict):
+class BrowserConfig(_Strict):
     """The Chromium that runs the probes."""
 
     executable: str = Field(
@@ -199,7 +175,7 @@ class Browser(_Strict):
     )
 
 
-class PagerDuty(_Strict):
+class PagerDutyConfig(_Strict):
     """Where pages go (PagerDuty Events API v2). Leave the table out to run without paging."""
 
     routing_key_env: EnvName | None = Field(
@@ -223,7 +199,7 @@ class PagerDuty(_Strict):
     )
 
     @model_validator(mode="after")
-    def _key_named(self) -> PagerDuty:
+    def _key_named(self) -> PagerDutyConfig:
         if self.routing_key_env is None and self.routing_key_file is None:
             raise ValueError("needs routing_key_env (or routing_key_file)")
         if not self.events_url.startswith("https://"):
@@ -231,7 +207,7 @@ class PagerDuty(_Strict):
         return self
 
 
-class OAuth(_Strict):
+class OAuthConfig(_Strict):
     """The hub's OAuth client, for the secret check and expiry warnings."""
 
     token_url: HttpUrl = Field(description="The IdP's token endpoint the hub uses.")
@@ -280,13 +256,13 @@ class OAuth(_Strict):
     )
 
     @model_validator(mode="after")
-    def _graph_needs_tenant(self) -> OAuth:
+    def _graph_needs_tenant(self) -> OAuthConfig:
         if self.graph and not self.tenant:
             raise ValueError("graph = true needs tenant (the Azure AD tenant id or domain)")
         return self
 
 
-class Selectors(_Strict):
+class SelectorsConfig(_Strict):
     """Optional CSS/Playwright selectors for IdP pages the generic flow cannot read by itself."""
 
     username: str | None = Field(None, description="The username field.")
@@ -295,7 +271,7 @@ class Selectors(_Strict):
     consent: str | None = Field(None, description="The button that accepts a consent page.")
 
 
-class Hub(_Strict):
+class HubConfig(_Strict):
     """One hub to probe; NAME appears in verdicts, pages and metrics."""
 
     url: HttpUrl = Field(description="The hub's base URL, e.g. https://hub.example.org.")
@@ -340,8 +316,8 @@ class Hub(_Strict):
     timeout: Duration | None = Field(
         None, description="This hub's probe budget; unset: `[monitor] timeout`."
     )
-    selectors: Selectors = Field(
-        default_factory=Selectors,
+    selectors: SelectorsConfig = Field(
+        default_factory=SelectorsConfig,
         description="Selectors for IdP pages the generic flow cannot read by itself.",
     )
     flow_options: dict[str, str] = Field(
@@ -349,7 +325,7 @@ class Hub(_Strict):
         description="Options of the hub's flow (`probe flows` lists each flow's), e.g. "
         '`institution = "University of Toronto"` for `cilogon`.',
     )
-    oauth: OAuth | None = Field(
+    oauth: OAuthConfig | None = Field(
         None,
         description="The hub's OAuth client: enables the secret check and expiry warnings.",
     )
@@ -368,7 +344,7 @@ class Hub(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _credentials_named(self) -> Hub:
+    def _credentials_named(self) -> HubConfig:
         for what in ("username", "password"):
             if getattr(self, f"{what}_env") is None and getattr(self, f"{what}_file") is None:
                 raise ValueError(
@@ -381,14 +357,16 @@ class Hub(_Strict):
 class Config(_Strict):
     """The whole config.toml."""
 
-    monitor: Monitor = Field(
-        default_factory=Monitor, description="Scheduling, confirmation, state and endpoints."
+    monitor: MonitorConfig = Field(
+        default_factory=MonitorConfig, description="Scheduling, confirmation, state and endpoints."
     )
-    browser: Browser = Field(default_factory=Browser, description="The Chromium to use.")
-    pagerduty: PagerDuty | None = Field(
+    browser: BrowserConfig = Field(
+        default_factory=BrowserConfig, description="The Chromium to use."
+    )
+    pagerduty: PagerDutyConfig | None = Field(
         None, description="Paging; leave out to run without (incidents are still logged)."
     )
-    hubs: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")], Hub] = Field(
+    hubs: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")], HubConfig] = Field(
         min_length=1, description="The hubs to probe, at least one."
     )
     runbooks: dict[Annotated[str, BeforeValidator(_runbook_key)], HttpUrl] = Field(
@@ -402,219 +380,3 @@ class Config(_Strict):
 
     def hub_timeout(self, name: str) -> float:
         return self.hubs[name].timeout or self.monitor.timeout
-
-
-@dataclass(frozen=True)
-class LoadedConfig:
-    path: Path
-    config: Config
-
-    def file(self, name: str) -> Path:
-        """A path from the config: relative ones are relative to the config file."""
-        return self.path.parent / name
-
-
-def _describe(err: Mapping[str, Any]) -> str:
-    kind, msg = err["type"], str(err["msg"])
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind in ("missing", "too_short") and err["loc"] == ("hubs",):
-        return "no hubs configured: add at least one [hubs.NAME] table"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "string_pattern_mismatch" and err["loc"][-1].endswith("_env"):
-        return f"not an environment variable name: {err['input']!r}"
-    return msg.removeprefix("Value error, ")
-
-
-def _error_lines(path: Path, exc: ValidationError) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        # A hub name that fails its pattern is reported by pydantic under "[key]".
-        loc = [p for p in loc if p != "[key]"]
-        key = ".".join(loc) or "(top level)"
-        hub = f" (hub {loc[1]})" if len(loc) >= 2 and loc[0] == "hubs" else ""
-        lines.append(f"{path}: {key}: {_describe(err)}{hub}")
-    return lines
-
-
-def config_path(arg: str | None) -> Path:
-    return Path(arg or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
-
-
-def load(path: Path) -> LoadedConfig:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            [f"{path}: no such config file (use --config PATH or ${CONFIG_ENV})"]
-        ) from None
-    except OSError as err:
-        raise ConfigError([f"{path}: cannot read: {err.strerror}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{path}: not UTF-8 text"]) from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError([f"{path}: invalid TOML: {err}"]) from None
-    try:
-        config = Config.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(_error_lines(path, err)) from None
-    problems = _check_flows(path, config)
-    if problems:
-        raise ConfigError(problems)
-    return LoadedConfig(path, config)
-
-
-def _check_flows(path: Path, config: Config) -> list[str]:
-    """Hub flow files exist and load (paths made absolute); flow_options suit their flow."""
-    problems: list[str] = []
-    for name, hub in list(config.hubs.items()):
-        if is_flow_file(hub.flow):
-            file = (path.parent / hub.flow).resolve()
-            if not file.is_file():
-                problems.append(
-                    f"{path}: hubs.{name}.flow: no such flow file {hub.flow} (hub {name})"
-                )
-                continue
-            hub = config.hubs[name] = hub.model_copy(update={"flow": str(file)})
-        try:
-            options = resolve_flow_options(hub.flow, hub.flow_options, path.parent)
-            if options != hub.flow_options:
-                hub = config.hubs[name] = hub.model_copy(update={"flow_options": options})
-            found = option_problems(hub.flow, hub.flow_options)
-        except LookupError as err:
-            problems.append(f"{path}: hubs.{name}.flow: {err} (hub {name})")
-            continue
-        problems += [f"{path}: hubs.{name}.flow_options.{p} (hub {name})" for p in found]
-    return problems
-
-
-# -- secrets -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class HubSecrets:
-    username: str
-    password: SecretStr
-    totp_secret: SecretStr | None
-    client_secret: SecretStr | None
-
-    def values(self) -> list[str]:
-        """Every secret value, for the redactor."""
-        found = [self.password, self.totp_secret, self.client_secret]
-        return [s.get_secret_value() for s in found if s is not None]
-
-
-def _read_secret(
-    path: Path,
-    name: str,
-    key: str,
-    env: str | None,
-    file: str | None,
-    environ: Mapping[str, str],
-    problems: list[str],
-) -> str | None:
-    where = f"{path}: hubs.{name}.{key}"
-    if env is not None and file is not None:
-        problems.append(f"{where}_env: set either {key}_env or {key}_file, not both (hub {name})")
-        return None
-    if env is not None:
-        value = environ.get(env)
-        if not value:
-            state = "is empty" if value == "" else "is not set"
-            problems.append(f"{where}_env: environment variable {env} {state} (hub {name})")
-            return None
-        return value
-    if file is not None:
-        try:
-            # A relative path is relative to the config file, not to wherever probe runs.
-            value = (path.parent / file).read_text(encoding="utf-8").strip()
-        except OSError as err:
-            problems.append(f"{where}_file: cannot read {file}: {err.strerror} (hub {name})")
-            return None
-        if not value:
-            problems.append(f"{where}_file: {file} is empty (hub {name})")
-            return None
-        return value
-    return None
-
-
-def resolve_routing_key(
-    loaded: LoadedConfig, environ: Mapping[str, str] | None = None
-) -> str | None:
-    """The PagerDuty routing key, or None when [pagerduty] is not configured."""
-    pd = loaded.config.pagerduty
-    if pd is None:
-        return None
-    problems: list[str] = []
-    where = f"{loaded.path}: pagerduty.routing_key"
-    env = os.environ if environ is None else environ
-    key: str | None = None
-    if pd.routing_key_env is not None and pd.routing_key_file is not None:
-        problems.append(f"{where}_env: set either routing_key_env or routing_key_file, not both")
-    elif pd.routing_key_env is not None:
-        key = env.get(pd.routing_key_env) or None
-        if key is None:
-            problems.append(f"{where}_env: environment variable {pd.routing_key_env} is not set")
-    elif pd.routing_key_file is not None:
-        try:
-            key = loaded.file(pd.routing_key_file).read_text(encoding="utf-8").strip()
-        except OSError as err:
-            problems.append(f"{where}_file: cannot read {pd.routing_key_file}: {err.strerror}")
-    if key is not None and len(key) != 32:
-        source = pd.routing_key_env or pd.routing_key_file
-        problems.append(
-            f"{where}: the key from {source} has {len(key)} characters; "
-            "PagerDuty integration keys have 32"
-        )
-    if pd.ca_file is not None and not loaded.file(pd.ca_file).is_file():
-        problems.append(f"{loaded.path}: pagerduty.ca_file: no such file {pd.ca_file}")
-    if problems:
-        raise ConfigError(problems)
-    return key
-
-
-def resolve_secrets(
-    loaded: LoadedConfig, hubs: Iterable[str], environ: Mapping[str, str] | None = None
-) -> dict[str, HubSecrets]:
-    """Read every secret the named hubs need; all problems reported together."""
-    env = os.environ if environ is None else environ
-    problems: list[str] = []
-    out: dict[str, HubSecrets] = {}
-    for name in hubs:
-        hub = loaded.config.hubs[name]
-
-        def read(
-            key: str, env_name: str | None, file: str | None, hub_name: str = name
-        ) -> str | None:
-            return _read_secret(loaded.path, hub_name, key, env_name, file, env, problems)
-
-        username = read("username", hub.username_env, hub.username_file)
-        password = read("password", hub.password_env, hub.password_file)
-        totp = read("totp_secret", hub.totp_secret_env, hub.totp_secret_file)
-        client_secret = None
-        if hub.oauth is not None:
-            o = hub.oauth
-            if o.client_secret_env is None and o.client_secret_file is None:
-                problems.append(
-                    f"{loaded.path}: hubs.{name}.oauth.client_secret_env: required "
-                    f"key is missing (or client_secret_file) (hub {name})"
-                )
-            client_secret = _read_secret(
-                loaded.path,
-                name,
-                "oauth.client_secret",
-                o.client_secret_env,
-                o.client_secret_file,
-                env,
-                problems,
-            )
-        if username is not None and password is not None:
-            out[name] = HubSecrets(
-                username=username,
-                password=SecretStr(password),
-                totp_secret=SecretStr(totp) if totp else None,
-                client_secret=SecretStr(client_secret) if client_secret else None,
-            )
-    if problems:
-        raise ConfigError(problems)
-    return out

@@ -1,7 +1,7 @@
 """docs/configuration.md, generated from the config models so the reference cannot drift.
 
     scripts/configdoc                                        # rewrite docs/configuration.md
-    python -m loginprobe.configdoc [PATH]                    # the same, or print it without PATH
+    python -m loginprobe.config.reference [PATH]                    # the same, or print it without PATH
 
 Every table and key comes from `config.Config` and the models under it: the type from the annotation
 and its validators, the default from the field, the text from the field's `description`. A unit test
@@ -25,12 +25,12 @@ import annotated_types
 from pydantic import BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
-from loginprobe import config as cfg
+from loginprobe.config import schema as cfg
 
 HEADER = """\
 # Configuration reference
 
-<!-- Generated from src/loginprobe/config.py by scripts/configdoc. Do not edit by hand:
+<!-- Generated from src/loginprobe/config/schema.py by scripts/configdoc. Do not edit by hand:
      change the field's description= and run scripts/configdoc. -->
 
 loginprobe reads one TOML file: `--config PATH`, else `$LOGINPROBE_CONFIG`, else `./config.toml`.

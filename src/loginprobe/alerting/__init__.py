@@ -1,0 +1,1 @@
+"""Where pages go: PagerDuty's Events API v2, its events built and sent."""

@@ -1,0 +1,77 @@
+"""The `probe` command: the typer app, its global options, and what every command shares.
+
+Exit codes: 0 healthy, 1 the hub is failing, 2 usage/config error, 3 the probe itself broke.
+The commands live beside this file, one module per group; the monitor's modules load only for the
+commands that use them, so `probe run` starts quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from typing import Annotated, Any, NoReturn
+
+import structlog
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from loginprobe import config as cfg
+from loginprobe.logs import configure_logging
+
+EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_PROBE_ERROR = 0, 1, 2, 3
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Synthetic login monitor for JupyterHubs and other OAuth-protected web apps.",
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+log = structlog.get_logger("loginprobe")
+
+
+class State:
+    config_arg: str | None = None
+
+
+def _die(lines: list[str] | str, code: int = EXIT_USAGE) -> NoReturn:
+    for line in [lines] if isinstance(lines, str) else lines:
+        err.print(Text(line))  # Text: no rich markup parsing of file paths or values
+    raise typer.Exit(code)
+
+
+def _load() -> cfg.LoadedConfig:
+    try:
+        return cfg.load(cfg.config_path(State.config_arg))
+    except cfg.ConfigError as e:
+        _die(e.lines)
+
+
+@app.callback()
+def main_options(
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="PATH",
+            help=f"config file [default: ${cfg.CONFIG_ENV}, else ./{cfg.DEFAULT_CONFIG}]",
+        ),
+    ] = None,
+) -> None:
+    State.config_arg = config
+    configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "warning"))
+
+
+def _print_json(data: Any) -> None:
+    """JSON on stdout, plain (no colour, no wrapping) whatever stdout is."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _location(loaded: cfg.LoadedConfig) -> str:
+    return loaded.config.monitor.location or socket.gethostname()

@@ -1,0 +1,76 @@
+"""`probe serve`: the monitor, until SIGTERM; SIGHUP reloads the config."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loginprobe import config as cfg
+from loginprobe.cli.app import State, _die, app, log
+from loginprobe.logs import configure_logging
+from loginprobe.prober.browser import BrowserNotFound, choose_executable
+
+if TYPE_CHECKING:
+    from loginprobe.monitor.settings import Settings
+    from loginprobe.store import Store
+
+
+@app.command()
+def serve() -> None:
+    """Run the monitor: scheduled probes, PagerDuty pages, the status page, /healthz, /metrics."""
+    from loginprobe.monitor.settings import Settings
+    from loginprobe.store import Store, StoreError
+
+    path = cfg.config_path(State.config_arg)
+    try:
+        settings = Settings.load(path)
+        choose_executable(settings.loaded.config.browser.executable, _playwright_chromium())
+        store = Store(settings.loaded.config.monitor.state)
+    except cfg.ConfigError as e:
+        _die(e.lines)
+    except (BrowserNotFound, StoreError) as e:
+        _die(f"{path}: {e}")
+    configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "info"), settings.redactor)
+    try:
+        asyncio.run(_serve(path, settings, store))
+    except OSError as e:  # the listen address is taken or not ours
+        _die(f"{path}: monitor.listen {settings.loaded.config.monitor.listen}: {e.strerror}")
+    finally:
+        store.close()
+
+
+def _playwright_chromium() -> str:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        return pw.chromium.executable_path
+
+
+async def _serve(path: Path, settings: Settings, store: Store) -> None:
+    from loginprobe.monitor.metrics import Metrics
+    from loginprobe.monitor.service import Monitor
+    from loginprobe.web.app import make_app, start_site
+
+    monitor = Monitor(settings, store, Metrics())
+    host, port = settings.loaded.config.monitor.listen_address
+    runner = await start_site(make_app(monitor), host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: monitor.reload(path))
+    await monitor.start()
+    log.info(
+        "listening",
+        address=f"http://{host}:{port}",
+        endpoints=["/", "/api/status", "/healthz", "/metrics"],
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await monitor.stop()
+        await runner.cleanup()

@@ -1,0 +1,94 @@
+"""`probe list` and `probe history`: what the monitor's store holds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.text import Text
+
+from loginprobe import config as cfg
+from loginprobe.cli.app import _die, _load, _print_json, app, err, out
+
+if TYPE_CHECKING:
+    from loginprobe.monitor.tracks.track import Track
+    from loginprobe.store import Store
+
+
+def _open_store_for_reading(loaded: cfg.LoadedConfig) -> Store | None:
+    """The monitor's store, or None with one line on stderr when there is none to read yet
+    (a missing SQLite file is not created: that is `probe serve`'s job)."""
+    from loginprobe.store import Store, StoreError, sqlite_file_missing
+
+    url = loaded.config.monitor.state
+    missing = sqlite_file_missing(url)
+    if missing is not None:
+        err.print(
+            Text(
+                f"{loaded.path}: monitor.state: no state store at {missing} yet "
+                "(`probe serve` has not run with this config here): no probe history to show"
+            )
+        )
+        return None
+    try:
+        return Store(url)
+    except StoreError as e:
+        err.print(Text(f"{loaded.path}: monitor.state: {e}: no probe history to show"))
+        return None
+
+
+@app.command("list")
+def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
+    """The configured hubs: verdict, last and next probe, open incidents (from the monitor's
+    store, when there is one), and secret expiry."""
+    from loginprobe.cli.tables import list_rows, list_table
+
+    loaded = _load()
+    now = datetime.now(UTC)
+    store = _open_store_for_reading(loaded)
+    latest: dict[str, dict[str, Any] | None] = {}
+    since: dict[str, str | None] = {}
+    tracks: dict[str, Track] = {}
+    if store is not None:
+        try:
+            tracks = store.tracks()
+            for name in loaded.config.hubs:
+                rows = store.history(name, 1)
+                latest[name] = rows[0] if rows else None
+                since[name] = store.since(name)
+        finally:
+            store.close()
+    rows = list_rows(loaded.config, latest, tracks, now, since)
+    if as_json:
+        _print_json(rows)
+        return
+    out.print(list_table(rows, now))
+
+
+@app.command()
+def history(
+    hub: Annotated[str, typer.Argument(help="the hub's name in the config")],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="how many probes", min=1)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+) -> None:
+    """Recent verdicts of one hub, newest first, with per-step timings, from the monitor's store."""
+    from loginprobe.cli.tables import history_table
+
+    loaded = _load()
+    if hub not in loaded.config.hubs:
+        _die(
+            f"{loaded.path}: no hub named {hub!r}; known hubs: "
+            f"{', '.join(sorted(loaded.config.hubs))}"
+        )
+    store = _open_store_for_reading(loaded)
+    rows: list[dict[str, Any]] = []
+    if store is not None:
+        try:
+            rows = store.history(hub, limit)
+        finally:
+            store.close()
+    if as_json:
+        _print_json(rows)
+        return
+    out.print(history_table(hub, rows, datetime.now(UTC)))

@@ -1,0 +1,1 @@
+"""One probe of one hub: a real browser login, the secret check, and what they mean."""
