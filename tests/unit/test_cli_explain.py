@@ -57,3 +57,9 @@ def test_explain_of_a_probe_without_a_flow_changed_says_so(
 ) -> None:
     _print_explain(_result(None), "uni", Redactor([]))
     assert "nothing to explain" in capsys.readouterr().out
+
+
+def test_json_of_a_probe_carries_what_the_flow_saw() -> None:
+    failure = Failure(FailureKind.FLOW_CHANGED, "idp_login", seen=("buttons: none",))
+    assert _result(failure).to_json()["explain"] == ["buttons: none"]
+    assert _result(None).to_json()["explain"] == []
