@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,11 @@ from sandbox import Sandbox, SandboxError
 from sandbox.lemonldap import LemonLDAP
 
 
-def _llng(tmp_path: Path) -> LemonLDAP:
-    llng = LemonLDAP(
-        tmp_path,
+@pytest.fixture(scope="module")
+def llng(tmp_path_factory: pytest.TempPathFactory) -> LemonLDAP:
+    # One configuration for the module: making its RSA key is the slow part.
+    written = LemonLDAP(
+        tmp_path_factory.mktemp("llng"),
         4242,
         client_id="hub-client",
         client_secret="cs-secret",
@@ -22,14 +23,14 @@ def _llng(tmp_path: Path) -> LemonLDAP:
         username="student",
         password="pw-secret",
     )
-    llng.write()
-    return llng
+    written.write()
+    return written
 
 
 def test_written_configuration_is_lemonldaps_own_file_backend_with_the_hub_as_rp(
-    tmp_path: Path,
+    llng: LemonLDAP,
 ) -> None:
-    llng = _llng(tmp_path)
+    tmp_path = llng.dir
     assert f"dirName = {tmp_path / 'conf'}" in llng.ini.read_text()
     assert llng.env() == {"LLNG_DEFAULTCONFFILE": str(llng.ini)}
     conf = json.loads((tmp_path / "conf" / "lmConf-1.json").read_text())
@@ -45,19 +46,18 @@ def test_written_configuration_is_lemonldaps_own_file_backend_with_the_hub_as_rp
     assert "/var/lib" not in json.dumps(conf) + llng.ini.read_text()
 
 
-def test_a_changed_secret_is_saved_as_a_new_configuration_number(tmp_path: Path) -> None:
-    llng = _llng(tmp_path)
+def test_a_changed_secret_is_saved_as_a_new_configuration_number(llng: LemonLDAP) -> None:
+    before = llng.cfg_num
     llng.client_secret = "cs-rotated"
     llng.save_conf()
-    newest = json.loads((tmp_path / "conf" / "lmConf-2.json").read_text())
-    assert newest["cfgNum"] == 2
+    newest = json.loads((llng.dir / "conf" / f"lmConf-{before + 1}.json").read_text())
+    assert newest["cfgNum"] == before + 1
     assert newest["oidcRPMetaDataOptions"]["hub"]["oidcRPMetaDataOptionsClientSecret"] == (
         "cs-rotated"
     )
 
 
-def test_the_test_accounts_password_is_changed_in_its_user_table(tmp_path: Path) -> None:
-    llng = _llng(tmp_path)
+def test_the_test_accounts_password_is_changed_in_its_user_table(llng: LemonLDAP) -> None:
     llng.set_password("pw-changed")
     with sqlite3.connect(llng.users_db) as db:
         assert db.execute("SELECT password FROM users WHERE user = 'student'").fetchall() == [
