@@ -6,8 +6,8 @@ Prints the wall time of each run, the median, and the peak memory of the probe's
     .venv/bin/python benchmarks/probe_run.py [--runs 5] [--no-trace] [--provider azuread --totp]
 
 --no-trace sets `artifacts_dir = ""`: no trace is recorded, to measure what tracing costs.
---provider logs in through a provider stand-in (azuread, github, cilogon) instead of
-oidc-provider; --totp gives the test account a TOTP seed.
+--provider logs in through LemonLDAP::NG (lemonldap, a second real IdP) or a provider stand-in
+(azuread, github, cilogon) instead of oidc-provider; --totp gives the test account a TOTP seed.
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-trace", action="store_true", help="evidence (and tracing) off")
-    parser.add_argument("--provider", default="oidc", help="oidc, azuread, github or cilogon")
+    parser.add_argument(
+        "--provider", default="oidc", help="oidc, lemonldap, azuread, github or cilogon"
+    )
     parser.add_argument("--totp", action="store_true", help="the test account has a TOTP seed")
     args = parser.parse_args()
     with (

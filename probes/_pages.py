@@ -18,7 +18,12 @@ from playwright.async_api import Locator, Page
 
 from loginprobe.flows import FlowChanged, FlowContext
 
+from ._controls import activity_of, read_controls
+from ._names import explain
+
 POLL = 0.1
+# A page that has loaded and stayed quiet (DOM and network) this long shows all it will.
+SETTLE_S = 2.5
 
 
 async def visible(locator: Locator) -> bool:
@@ -52,19 +57,24 @@ async def which_page(
     page: Page, ctx: FlowContext, pages: Mapping[str, Locator], idp: str
 ) -> str | None:
     """The name of the first known page element visible (in the mapping's order), or None once
-    the browser has left the IdP. FlowChanged if none shows within the element timeout."""
+    the browser has left the IdP. FlowChanged if none shows within the element timeout, or once
+    the page has loaded and gone quiet without any (a page nobody knows, said in seconds)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.element_timeout
+    activity = activity_of(page)
     while True:
         if ctx.has_left_idp():
             return None
         for name, locator in pages.items():
             if await visible(locator):
                 return name
-        if loop.time() > deadline:
+        if loop.time() > deadline or await activity.settled(SETTLE_S):
+            if ctx.has_left_idp():
+                return None
             raise FlowChanged(
-                f"none of {idp}'s known pages ({', '.join(pages)}) appeared at {where(page)}: "
-                f"{await page_gist(page, 160) or 'an empty page'}"
+                f"none of {idp}'s known pages ({', '.join(pages)}) appeared at "
+                f"{where(page)}: {await page_gist(page, 160) or 'an empty page'}",
+                seen=explain(await read_controls(page), {}),
             )
         await asyncio.sleep(POLL)
 

@@ -1,9 +1,17 @@
-"""Login on a plain username/password identity provider (Keycloak, oidc-provider, Dex, Auth0, ...).
+"""Login on any username/password IdP (Shibboleth, CAS, Keycloak, Okta, Auth0, LemonLDAP::NG, ...).
+
+Known to pass the pages of Shibboleth, Apereo CAS, Keycloak, SimpleSAMLphp, AD FS, Okta, Auth0,
+authentik, LemonLDAP::NG, Google, oidc-provider and Dex.
 
 Reads each page the way a person does: finds the fields by what they are (input type, autocomplete,
-label), fills in what is asked, and presses the button that moves on. Handles a username-first page,
-login forms that JavaScript renders after load, a one-time-code page (TOTP), consent pages ("Allow", "Authorize", "Grant access"),
-"Continue" interstitials and "Stay signed in?". Per-hub `[hubs.NAME.selectors]` override the guesses.
+name), fills in what is asked, and presses the button whose words say it moves on, read as a person
+reads them (`_names.py`: icon glyphs and symbols dropped; `<button>`, `<input type=submit>`,
+`<a class="btn">`, `[role=button]` alike, in shadow DOM too). Handles a username-first page, pages
+that move on by script, login forms that JavaScript renders after load, a one-time-code page (TOTP),
+consent pages ("Allow", "Accept", "Authorize"), "Continue" interstitials (Shibboleth's
+expiring-password notice, CAS's warning) and "Stay signed in?". Names the pages only a person should
+answer (a new password, terms of use). A page it cannot read is reported once it has settled, with
+what was on it (`FlowChanged.seen`). Per-hub `[hubs.NAME.selectors]` override the guesses.
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected
+
+from ._controls import activity_of, locate, read_controls
+from ._names import CONSENT, DECLINE, SUBMIT, Control, explain, pick
 
 _NOT_TEXT = ":not([type=hidden]):not([type=password]):not([type=submit]):not([type=checkbox])"
 USERNAME_CSS = ", ".join(
@@ -49,13 +60,27 @@ ERROR_CSS = (
     '[id*="error" i]:visible, [class*="error-message" i]:visible, .form-error:visible'
 )
 
-SUBMIT_NAME = re.compile(r"^\s*(sign[ -]?in|log[ -]?in|login|continue|next|submit|verify)\b", re.I)
-CONSENT_NAME = re.compile(
-    r"^\s*(allow|authori[sz]e|accept|approve|grant( access)?|consent|agree|continue|yes)\b", re.I
-)
 STAY_SIGNED_IN = re.compile(r"stay signed in|keep me signed in|remember (me|this device)", re.I)
-NO_BUTTON = re.compile(r"^\s*(no|not now|skip)\b", re.I)
 CONSENT_TEXT = re.compile(r"authori[sz]e|permission|consent|approv|grant|would like to", re.I)
+# A page that asks the account to agree to terms (Keycloak's "Terms and Conditions" required
+# action, Shibboleth's terms-of-use intercept), read from its title and headings only: login
+# pages mention terms in their footers.
+TERMS_TEXT = re.compile(
+    r"\bterms (and|&) conditions\b|\bterms of (use|service)\b|\bacceptable use\b", re.I
+)
+# A form that asks for a new password (Keycloak's "update password" required action, an expired
+# password): only a person may choose one. Not autocomplete="new-password" alone: some login
+# pages set it on their one password field to keep browsers from filling it in.
+NEW_PASSWORD_CSS = ", ".join(
+    f"input[type=password]{sel}:visible"
+    for sel in ('[name*="new" i]', '[id*="new" i]', '[name*="confirm" i]', '[id*="confirm" i]')
+)
+# Shibboleth's Web Flow event that moves an interstitial on: the expiring-password page's
+# "click here to continue" link carries it, and its buttons are named after it.
+PROCEED_CSS = (
+    'a[href*="_eventId_proceed"]:visible, button[name="_eventId_proceed"]:visible, '
+    'input[type=submit][name="_eventId_proceed"]:visible'
+)
 ERROR_CODE = re.compile(
     r"\b(AADSTS\d{5,}|invalid_[a-z_]+|unauthorized_client|access_denied|"
     r"server_error|temporarily_unavailable)\b"
@@ -63,10 +88,11 @@ ERROR_CODE = re.compile(
 ERROR_TEXT = re.compile(r"\berror\b|something went wrong|sorry", re.I)
 
 MAX_PAGES = 8
-
-
-def _buttons(page: Page, name: re.Pattern[str]) -> Locator:
-    return page.get_by_role("button", name=name).or_(page.get_by_role("link", name=name))
+POLL = 0.1
+# A page that has loaded and whose DOM and network have been quiet this long shows all it will:
+# if nothing on it is known, say so now rather than after the element timeout.
+SETTLE_S = 2.5
+WANTED = {"submit": SUBMIT, "consent": CONSENT, "decline": DECLINE}
 
 
 async def _visible(locator: Locator) -> bool:
@@ -74,6 +100,13 @@ async def _visible(locator: Locator) -> bool:
         return await locator.first.is_visible()
     except PlaywrightError:
         return False
+
+
+async def _count(locator: Locator) -> int:
+    try:
+        return await locator.count()
+    except PlaywrightError:
+        return 0
 
 
 async def _text(page: Page) -> str:
@@ -91,8 +124,12 @@ async def _first_line(locator: Locator) -> str:
     return " ".join(text.split())[:200]
 
 
-async def _act_and_settle(page: Page, ctx: FlowContext, action: Locator) -> None:
-    """Press a button and wait for the IdP's answer: a new page, or an inline error on this one."""
+async def _act_and_settle(
+    page: Page, ctx: FlowContext, action: Locator, field: Locator | None = None
+) -> None:
+    """Press a button (or Enter in `field` when there is none) and wait for the IdP's answer: a
+    new page, an inline error on this one, or the button gone (a page that moves on by script,
+    like Google's and AD FS's)."""
     navigated = asyncio.ensure_future(
         page.wait_for_event("framenavigated", predicate=lambda f: f == page.main_frame, timeout=0)
     )
@@ -100,9 +137,13 @@ async def _act_and_settle(page: Page, ctx: FlowContext, action: Locator) -> None
     inline_error = asyncio.ensure_future(
         page.locator(ERROR_CSS).first.wait_for(state="visible", timeout=0)
     )
-    waiters = [navigated, left, inline_error]
+    gone = asyncio.ensure_future(action.first.wait_for(state="hidden", timeout=0))
+    waiters = [navigated, left, inline_error, gone]
     try:
-        await action.first.click()
+        if field is not None:
+            await field.first.press("Enter")
+        else:
+            await action.first.click()
         await asyncio.wait(
             waiters, timeout=ctx.element_timeout, return_when=asyncio.FIRST_COMPLETED
         )
@@ -112,36 +153,41 @@ async def _act_and_settle(page: Page, ctx: FlowContext, action: Locator) -> None
         await asyncio.gather(*waiters, return_exceptions=True)
 
 
-async def _wait_for_page(page: Page, ctx: FlowContext, known: Locator) -> bool:
-    """Wait until the IdP's page shows something; False if the browser left the IdP.
+async def _wait_for_page(page: Page, ctx: FlowContext, known: Locator) -> list[Control] | None:
+    """Wait until the IdP's page shows something we know — a field, a button whose name we can
+    read, an error — and return its controls; None once the browser has left the IdP.
 
-    Anything visible that we know (a field, a consent button) ends the wait; so does any button
-    or error message, after a short grace for forms that scripts are still rendering.
+    Forms that scripts render late are waited for; a page that has loaded and gone quiet (DOM and
+    network) without anything known is returned as it is after SETTLE_S, not the element timeout.
     """
-    anything = known.or_(page.get_by_role("button")).or_(page.locator(ERROR_CSS))
-    appeared = asyncio.ensure_future(
-        anything.first.wait_for(state="visible", timeout=ctx.element_timeout * 1000)
-    )
-    left = asyncio.ensure_future(ctx.left_idp())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ctx.element_timeout
+    activity = activity_of(page)
+    while True:
+        if ctx.has_left_idp():
+            return None
+        if await _visible(known.or_(page.locator(ERROR_CSS)).or_(page.locator(PROCEED_CSS))):
+            return await read_controls(page)
+        controls = await read_controls(page)
+        if pick(controls, SUBMIT + CONSENT + DECLINE):
+            return controls
+        if loop.time() > deadline or await activity.settled(SETTLE_S):
+            if ctx.has_left_idp():
+                return None
+            return controls
+        await asyncio.sleep(POLL)
+
+
+async def _headings(page: Page) -> str:
     try:
-        done, _ = await asyncio.wait([appeared, left], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in (appeared, left):
-            w.cancel()
-        await asyncio.gather(appeared, left, return_exceptions=True)
-    if left in done or ctx.has_left_idp():
-        return False
-    if appeared.exception() is not None:
-        await _no_known_page(page, ctx)
-    if not await _visible(known):
-        try:
-            await known.first.wait_for(state="visible", timeout=min(3, ctx.element_timeout) * 1000)
-        except PlaywrightError:
-            await _no_known_page(page, ctx)
-    return True
+        title = await page.title()
+        heads = await page.locator("h1, h2, h3, h4, legend").all_inner_texts()
+    except PlaywrightError:
+        return ""
+    return " | ".join([title, *heads])
 
 
-async def _no_known_page(page: Page, ctx: FlowContext) -> None:
+async def _no_known_page(page: Page, ctx: FlowContext, controls: list[Control]) -> None:
     text = await _text(page)
     codes = ERROR_CODE.findall(text)
     if codes or ERROR_TEXT.search(text):
@@ -154,32 +200,77 @@ async def _no_known_page(page: Page, ctx: FlowContext) -> None:
             "was never set up for this app (sign in with it once by hand, or have an admin grant "
             "consent)"
         )
+    names = [c.name for c in controls if not c.is_field and c.kind != "link" and c.name]
+    shown = f" (its buttons: {', '.join(repr(n) for n in names[:5])})" if names else ""
     raise FlowChanged(
-        f"no login form, button or known page at {page.url.split('?')[0]} "
-        f"(set [hubs.NAME.selectors] if the IdP's page is unusual)"
+        f"no login form, button or known page at {page.url.split('?')[0]}{shown} "
+        f"(set [hubs.NAME.selectors] if the IdP's page is unusual)",
+        seen=explain(controls, WANTED),
     )
+
+
+async def _submit_for(
+    page: Page, ctx: FlowContext, field: Locator, controls: list[Control]
+) -> Locator | None:
+    """The button that sends the form `field` is in: one named like a submit in that form, else
+    one anywhere on the page, else the form's only submit button (an icon with no name). None:
+    press Enter in the field, as a person would."""
+    if ctx.selectors.submit:
+        return page.locator(ctx.selectors.submit)
+    try:
+        form = await field.first.evaluate(
+            "el => el.form ? Array.prototype.indexOf.call(document.forms, el.form) : -1"
+        )
+    except PlaywrightError:
+        form = -1
+    same_form = [c for c in controls if c.form == form and form >= 0]
+    chosen = pick(same_form, SUBMIT) or pick(controls, SUBMIT)
+    if chosen is None:
+        submits = [c for c in same_form if c.kind == "submit"]
+        chosen = submits[0] if len(submits) == 1 else None
+    return locate(page, chosen) if chosen else None
+
+
+async def _consent_button(page: Page, ctx: FlowContext, controls: list[Control]) -> Locator | None:
+    if ctx.selectors.consent:
+        button = page.locator(ctx.selectors.consent).first
+        return button if await _visible(button) else None
+    agree = pick(controls, CONSENT)
+    return locate(page, agree).first if agree else None
+
+
+async def _send(page: Page, ctx: FlowContext, field: Locator, controls: list[Control]) -> None:
+    button = await _submit_for(page, ctx, field, controls)
+    if button is None:
+        await _act_and_settle(page, ctx, field, field=field)
+    else:
+        await _act_and_settle(page, ctx, button)
 
 
 async def login(page: Page, ctx: FlowContext) -> None:
+    activity_of(page)  # watching the page's requests from now on
     sel = ctx.selectors
     username = page.locator(sel.username) if sel.username else page.locator(USERNAME_CSS)
     password = page.locator(sel.password) if sel.password else page.locator(PASSWORD_CSS)
-    submit = (
-        page.locator(sel.submit)
-        if sel.submit
-        else page.locator("button[type=submit]:visible, input[type=submit]:visible").or_(
-            _buttons(page, SUBMIT_NAME)
-        )
-    )
-    consent = page.locator(sel.consent) if sel.consent else _buttons(page, CONSENT_NAME)
+    new_password = page.locator(NEW_PASSWORD_CSS)
     otp = page.locator(OTP_CSS)
-    known = password.or_(otp).or_(username).or_(consent).or_(_buttons(page, NO_BUTTON))
+    proceed = page.locator(PROCEED_CSS)
+    known = password.or_(otp).or_(username)
+    if sel.consent:
+        known = known.or_(page.locator(sel.consent))
 
     password_sent = otp_sent = False
     for _ in range(MAX_PAGES):
-        if not await _wait_for_page(page, ctx, known):
+        controls = await _wait_for_page(page, ctx, known)
+        if controls is None:
             return
         error = page.locator(ERROR_CSS)
+        if await _visible(new_password) or await _count(password) >= 2:
+            ctx.begin_step("idp_interstitial")
+            raise LoginRejected(
+                "the IdP demands a new password for the test account (expired, or marked for "
+                "change by an admin): a person must choose one, then update the hub's password"
+            )
         if await _visible(password):
             if password_sent:
                 message = await _first_line(error) or "the IdP asked for the password again"
@@ -194,11 +285,12 @@ async def login(page: Page, ctx: FlowContext) -> None:
                 what = await field.get_attribute("name") or await field.get_attribute("id") or "?"
                 raise FlowChanged(
                     f"the login form has a field {what!r} the flow cannot identify as the "
-                    "username: set [hubs.NAME.selectors] username"
+                    "username: set [hubs.NAME.selectors] username",
+                    seen=explain(controls, WANTED),
                 )
             await password.first.fill(ctx.password)
             password_sent = True
-            await _act_and_settle(page, ctx, submit)
+            await _send(page, ctx, password, controls)
         elif await _visible(otp):
             ctx.begin_step("idp_mfa")
             if otp_sent:
@@ -208,32 +300,40 @@ async def login(page: Page, ctx: FlowContext) -> None:
             else:
                 await otp.first.fill(ctx.totp_code("the IdP"))
             otp_sent = True
-            await _act_and_settle(page, ctx, submit)
+            await _send(page, ctx, otp, controls)
         elif await _visible(username):
             if password_sent:
                 raise LoginRejected("the IdP asked for the username again after the password")
             ctx.begin_step("idp_login")
             await username.first.fill(ctx.username)
-            await _act_and_settle(page, ctx, submit)
+            await _send(page, ctx, username, controls)
             if await _visible(error) and not await _visible(password):
                 raise LoginRejected(f"the IdP rejected the username: {await _first_line(error)}")
-        elif STAY_SIGNED_IN.search(await _text(page)) and await _visible(_buttons(page, NO_BUTTON)):
+        elif (decline := pick(controls, DECLINE)) and STAY_SIGNED_IN.search(await _text(page)):
             ctx.begin_step("idp_interstitial")
-            await _act_and_settle(page, ctx, _buttons(page, NO_BUTTON))
-        elif await _visible(consent):
+            await _act_and_settle(page, ctx, locate(page, decline))
+        elif terms := TERMS_TEXT.search(await _headings(page)):
+            ctx.begin_step("idp_interstitial")
+            raise LoginRejected(
+                f"the IdP asks the test account to accept its {terms.group(0).lower()}: a person "
+                "must read and accept them once, signed in as the test account"
+            )
+        elif agree := await _consent_button(page, ctx, controls):
             ctx.begin_step("idp_consent")
-            button = consent.first
             try:
                 # Some consent buttons are disabled for a moment after the page shows them.
-                await button.click(timeout=ctx.element_timeout * 1000, trial=True)
+                await agree.click(timeout=ctx.element_timeout * 1000, trial=True)
             except PlaywrightError:
                 raise LoginRejected(
                     "the IdP's consent button never became clickable: the test "
                     "account was never set up for this app"
                 ) from None
-            await _act_and_settle(page, ctx, button)
+            await _act_and_settle(page, ctx, agree)
+        elif await _visible(proceed):
+            ctx.begin_step("idp_interstitial")
+            await _act_and_settle(page, ctx, proceed)
         else:
-            await _no_known_page(page, ctx)
+            await _no_known_page(page, ctx, controls)
         if ctx.has_left_idp():
             return
     raise FlowChanged(f"still on the IdP after {MAX_PAGES} pages (a loop, or an unknown page)")

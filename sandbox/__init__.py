@@ -1,4 +1,5 @@
-"""The local sandbox: real JupyterHub + OAuthenticator + configurable-http-proxy + oidc-provider.
+"""The local sandbox: real JupyterHub + OAuthenticator + configurable-http-proxy + a real IdP
+(oidc-provider; or LemonLDAP::NG with `Sandbox(provider="lemonldap")`; or a provider stand-in).
 
 One entry point shared by the tests, the demo and the benchmarks:
 
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +36,7 @@ from typing import Any
 
 import pyotp
 
+from sandbox import lemonldap
 from sandbox.pagerduty import PagerDutyReceiver
 
 HERE = Path(__file__).resolve().parent
@@ -74,14 +77,20 @@ PROVIDER_FAULTS = {
         "app_suspended",
     },
     "cilogon": {"clock_skew", "totp_replayed"},
+    # A real IdP not written by us: only what its own configuration can do (sandbox/lemonldap).
+    "lemonldap": set(),
 }
 PROVIDERS = tuple(PROVIDER_FAULTS)
+# IdPs whose faults are made by changing the real server's configuration, not by a control port:
+# the IdP faults each can show.
+REAL_IDP_FAULTS = {"lemonldap": lemonldap.FAULTS}
 # The flow each provider's sandbox hub is probed with.
 PROVIDER_FLOW = {
     "oidc": "generic_oidc",
     "azuread": "azuread",
     "github": "github",
     "cilogon": "cilogon",
+    "lemonldap": "generic_oidc",
 }
 HUB_FAULTS = {
     "hub_down": "the hub's public port refuses connections",
@@ -164,7 +173,7 @@ class Sandbox:
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:
             raise SandboxError(f"unknown provider {self.provider!r}; known: {', '.join(PROVIDERS)}")
-        if self.totp and self.provider == "oidc":
+        if self.totp and self.provider in ("oidc", "lemonldap"):
             raise SandboxError("TOTP needs a provider stand-in (azuread, github, cilogon)")
         # Base32, as authenticator apps get it from a QR code.
         self.totp_secret = pyotp.random_base32() if self.totp else None
@@ -181,6 +190,19 @@ class Sandbox:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.faults: dict[str, Any] = {}
         self.pagerduty = PagerDutyReceiver(self.dir)
+        self.lemonldap = (
+            lemonldap.LemonLDAP(
+                self.dir / "lemonldap",
+                self.idp_port,
+                client_id=self.client_id,
+                client_secret=self.client_secret,
+                redirect_uri=self.callback_url,
+                username=self.username,
+                password=self.password,
+            )
+            if self.provider == "lemonldap"
+            else None
+        )
 
     # -- addresses ----------------------------------------------------------------------------
     @property
@@ -198,6 +220,7 @@ class Sandbox:
             "azuread": f"{self.idp_url}/{self.tenant}/oauth2/v2.0/token",
             "github": f"{self.idp_url}/login/oauth/access_token",
             "cilogon": f"{self.idp_url}/oauth2/token",
+            "lemonldap": f"{self.idp_url}/oauth2/token",
         }[self.provider]
 
     @property
@@ -223,6 +246,8 @@ class Sandbox:
         )
         if not all((NODE_MODULES / name).is_dir() for name in needed):
             raise SandboxError(f"npm packages missing: run `npm ci --prefix {HERE}`")
+        if self.lemonldap is not None and not lemonldap.installed():
+            raise SandboxError("LemonLDAP::NG is not installed: run scripts/setup (apt)")
         try:
             self.pagerduty.start()
             self._start_idp()
@@ -264,6 +289,9 @@ class Sandbox:
             proc.wait()
 
     def _start_idp(self) -> None:
+        if self.lemonldap is not None:
+            self._start_lemonldap()
+            return
         env = {
             "IDP_PORT": str(self.idp_port),
             "IDP_CONTROL_PORT": str(self.idp_control_port),
@@ -283,6 +311,19 @@ class Sandbox:
         _wait_until(
             "sandbox IdP",
             lambda: _http("GET", control)[0] == 200,
+            self._procs["idp"],
+            self.log("idp"),
+        )
+
+    def _start_lemonldap(self) -> None:
+        assert self.lemonldap is not None
+        if not self.lemonldap.ini.exists():
+            self.lemonldap.write()
+        self._spawn("idp", self.lemonldap.argv(), self.lemonldap.env(), self.lemonldap.dir)
+        discovery = f"{self.idp_url}/.well-known/openid-configuration"
+        _wait_until(
+            "LemonLDAP::NG portal",
+            lambda: _http("GET", discovery)[0] == 200,
             self._procs["idp"],
             self.log("idp"),
         )
@@ -353,6 +394,12 @@ class Sandbox:
         """Turn a fault on (value True, or seconds for idp_slow) or off (False / 0)."""
         if name not in FAULTS:
             raise SandboxError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
+        real = REAL_IDP_FAULTS.get(self.provider)
+        if real is not None and name in IDP_FAULTS and name not in real:
+            raise SandboxError(
+                f"fault {name!r} is not one the real IdP of provider {self.provider} can show "
+                f"(it can: {', '.join(sorted(real))})"
+            )
         only = [p for p, names in PROVIDER_FAULTS.items() if name in names]
         if only and self.provider not in only:
             raise SandboxError(f"fault {name!r} exists only with provider {', '.join(only)}")
@@ -382,18 +429,70 @@ class Sandbox:
         return dict(json.loads(body))
 
     def _apply(self) -> None:
-        wire = {_IDP_WIRE_NAMES.get(k, k): v for k, v in self.faults.items() if k in IDP_FAULTS}
-        status, body = _http(
-            "PUT", f"http://127.0.0.1:{self.idp_control_port}/faults", json.dumps(wire).encode()
-        )
-        if status != 200:
-            raise SandboxError(f"IdP refused faults {wire}: {status} {body!r}")
+        if self.lemonldap is not None:
+            self._apply_lemonldap()
+        else:
+            self._apply_control_port()
         self._write_hub_faults()
         proxy_up = "proxy" in self._procs and self._procs["proxy"].poll() is None
         if self.faults.get("hub_down") and proxy_up:
             self._stop("proxy")
         elif not self.faults.get("hub_down") and not proxy_up and "hub" in self._procs:
             self._start_proxy()
+
+    def _apply_control_port(self) -> None:
+        wire = {_IDP_WIRE_NAMES.get(k, k): v for k, v in self.faults.items() if k in IDP_FAULTS}
+        status, body = _http(
+            "PUT", f"http://127.0.0.1:{self.idp_control_port}/faults", json.dumps(wire).encode()
+        )
+        if status != 200:
+            raise SandboxError(f"IdP refused faults {wire}: {status} {body!r}")
+
+    def _apply_lemonldap(self) -> None:
+        """The faults as LemonLDAP::NG's own state: its configuration (a new number, as the
+        manager saves), its user table, its process."""
+        llng = self.lemonldap
+        assert llng is not None
+        llng.set_password(
+            self.password + "-changed" if self.faults.get("password_wrong") else self.password
+        )
+        # A secret rotated at the IdP and never given to the hub or the prober.
+        secret = (
+            self.client_secret + "-rotated"
+            if self.faults.get("secret_wrong")
+            else self.client_secret
+        )
+        if llng.client_secret != secret:
+            llng.client_secret = secret
+            llng.save_conf()
+            if self._idp_up():
+                self._wait_for_lemonldap_conf(secret)
+        if self.faults.get("idp_down") and self._idp_up():
+            self._stop("idp")
+        elif not self.faults.get("idp_down") and not self._idp_up():
+            self._start_lemonldap()
+
+    def _idp_up(self) -> bool:
+        return "idp" in self._procs and self._procs["idp"].poll() is None
+
+    def _wait_for_lemonldap_conf(self, secret: str) -> None:
+        # The portal rereads its configuration number every second (checkTime): wait until its
+        # token endpoint takes the secret just saved (an unknown code: invalid_grant).
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "authorization_code",
+                "code": "sandbox-conf-check",
+                "client_id": self.client_id,
+                "client_secret": secret,
+            }
+        ).encode()
+        _wait_until(
+            "LemonLDAP::NG configuration reload",
+            lambda: b"invalid_grant" in _http("POST", self.token_url, form)[1],
+            self._procs["idp"],
+            self.log("idp"),
+            timeout=15,
+        )
 
     def _write_hub_faults(self) -> None:
         path = self.dir / "hub_faults.json"

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox import FAULTS, Sandbox, free_port
+from sandbox import FAULTS, PROVIDERS, Sandbox, free_port
 
 
 def _say(text: str) -> None:
@@ -120,8 +120,8 @@ def demo() -> int:
     return 0
 
 
-def up(config_path: Path) -> int:
-    with Sandbox() as sb:
+def up(config_path: Path, provider: str = "oidc") -> int:
+    with Sandbox(provider=provider) as sb:
         sb.write_config(config_path)
         env_file = config_path.with_suffix(".env")
         env_file.write_text(
@@ -150,8 +150,14 @@ def main() -> int:
     sub.add_parser("demo", help="a probe, then the monitor through an expired secret and its fix")
     p_up = sub.add_parser("up", help="run the sandbox until Ctrl-C")
     p_up.add_argument("--config", type=Path, default=Path("sandbox-config.toml"))
+    p_up.add_argument(
+        "--provider",
+        default="oidc",
+        choices=PROVIDERS,
+        help="the IdP: oidc-provider (oidc), LemonLDAP::NG (lemonldap) or a stand-in",
+    )
     args = parser.parse_args()
-    return demo() if args.command == "demo" else up(args.config)
+    return demo() if args.command == "demo" else up(args.config, args.provider)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The sandbox hub: a real JupyterHub with OAuthenticator: GenericOAuthenticator against
-oidc-provider, or AzureAdOAuthenticator / GitHubOAuthenticator / CILogonOAuthenticator against the
+oidc-provider or LemonLDAP::NG, or AzureAdOAuthenticator / GitHubOAuthenticator / CILogonOAuthenticator against the
 provider stand-ins (sandbox/standins), chosen by $SANDBOX_PROVIDER.
 
 Started by sandbox/__init__.py with its settings in the environment. The fault switches that live on
@@ -36,6 +36,7 @@ def fault(name: str) -> object:
 PROVIDER = os.environ.get("SANDBOX_PROVIDER", "oidc")
 BASES = {
     "oidc": GenericOAuthenticator,
+    "lemonldap": GenericOAuthenticator,
     "azuread": AzureAdOAuthenticator,
     "github": GitHubOAuthenticator,
     "cilogon": CILogonOAuthenticator,
@@ -92,6 +93,14 @@ if PROVIDER == "oidc":
     auth.scope = ["openid", "profile", "email"]
     auth.username_claim = "preferred_username"
     auth.login_service = "Sandbox IdP"
+elif PROVIDER == "lemonldap":
+    # LemonLDAP::NG's OpenID Connect issuer answers under /oauth2/.
+    auth.authorize_url = f"{IDP}/oauth2/authorize"
+    auth.token_url = f"{IDP}/oauth2/token"
+    auth.userdata_url = f"{IDP}/oauth2/userinfo"
+    auth.scope = ["openid", "profile", "email"]
+    auth.username_claim = "preferred_username"
+    auth.login_service = "LemonLDAP::NG"
 elif PROVIDER == "azuread":
     # Entra ID's v2.0 endpoints under the tenant, as a real hub configures them.
     auth.tenant_id = TENANT

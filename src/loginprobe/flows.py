@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -51,7 +51,14 @@ class IdpErrorPage(FlowError):
 
 
 class FlowChanged(FlowError):
-    """An element the flow needs never appeared: the IdP's page changed or the flow is wrong."""
+    """An element the flow needs never appeared: the IdP's page changed or the flow is wrong.
+
+    `seen`: what the flow saw on the page instead (its fields and buttons, with the names it
+    read) and why none fit, one line each, for `probe run --explain`."""
+
+    def __init__(self, message: str, seen: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.seen = tuple(seen)
 
 
 class ProbeProblem(FlowError):

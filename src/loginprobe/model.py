@@ -75,6 +75,9 @@ class Failure:
     url: str = ""
     code: str | None = None  # an IdP/OAuth error code: invalid_redirect_uri, AADSTS50011, ...
     where: Literal["hub", "idp", "prober"] = "hub"
+    # A flow_changed: what the flow saw on the page (fields, buttons and the names it read) and
+    # why none fit, one line each (`probe run --explain`).
+    seen: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ class ProbeResult:
             "started_at": self.started_at,
             "duration_ms": self.duration_ms,
             "evidence": self.evidence.to_json() if self.evidence else None,
+            "explain": list(self.observation.failure.seen) if self.observation.failure else [],
         }
 
     @classmethod

@@ -163,6 +163,18 @@ INTERPRET_CASES = [
         id="unknown-error-invalid_request",
     ),
     pytest.param(401, "Unauthorized", "invalid", None, id="bare-401-text"),
+    # LemonLDAP::NG 2.16 (Debian's), as its token endpoint answers the invalid code
+    # (tests/integration/test_lemonldap.py asks the real one): it authenticates the client first,
+    # then looks the code up, and says no more than the error. A bad secret in the body is 400,
+    # by HTTP Basic 401 (with WWW-Authenticate: Basic). It has no expiry date for a client
+    # secret, so it never answers "expired": a rotated-away secret reads as invalid.
+    pytest.param(400, '{"error":"invalid_grant"}', "valid", "invalid_grant", id="lemonldap-good"),
+    pytest.param(
+        400, '{"error":"invalid_client"}', "invalid", "invalid_client", id="lemonldap-wrong-post"
+    ),
+    pytest.param(
+        401, '{"error":"invalid_client"}', "invalid", "invalid_client", id="lemonldap-wrong-basic"
+    ),
 ]
 
 

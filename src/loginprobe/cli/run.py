@@ -54,6 +54,13 @@ def run(
             "state: the monitor resolves it when the hub recovers)",
         ),
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="for flow_changed: the fields and buttons the flow saw, and why none fit",
+        ),
+    ] = False,
 ) -> None:
     """Probe one hub now: a real browser login, then a verdict."""
     loaded = _load()
@@ -78,6 +85,8 @@ def run(
         )
     else:
         _print_human(result, redactor)
+        if explain:
+            _print_explain(result, hub, redactor)
     if alert and routing_key is not None:
         _page_once(loaded, secrets, routing_key, result, redactor)
     if result.verdict.code is Code.PROBE_ERROR:
@@ -195,3 +204,19 @@ def _print_human(result: ProbeResult, redactor: Redactor) -> None:
         out.print(Text(f"evidence: {ev.dir}"))
         if ev.trace:
             out.print(Text(f"trace:    playwright show-trace {shlex.quote(ev.trace)}"))
+
+
+def _print_explain(result: ProbeResult, hub: str, redactor: Redactor) -> None:
+    failure = result.observation.failure
+    if failure is None or not failure.seen:
+        out.print(Text("explain: nothing to explain (the flow recorded no page it could not read)"))
+        return
+    out.print(Text(f"what the flow saw at {failure.url or failure.step}:", style="bold"))
+    for line in failure.seen:
+        out.print(Text(f"  {redactor.text(line)}"))
+    out.print(
+        Text(
+            f"fix: name the elements in [hubs.{hub}.selectors] (username, password, submit, "
+            'consent: CSS selectors), or give the hub a flow file of its own (flow = "flows/x.py")'
+        )
+    )

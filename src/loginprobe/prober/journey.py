@@ -587,7 +587,10 @@ class Journey:
                 FailureKind.IDP_ERROR, self._open_name(), str(err), code=err.code
             ) from None
         except FlowChanged as err:
-            raise self._fail(FailureKind.FLOW_CHANGED, self._open_name(), str(err)) from None
+            stop = self._fail(FailureKind.FLOW_CHANGED, self._open_name(), str(err))
+            seen = tuple(self.redactor.text(line) for line in err.seen)
+            stop.failure = replace(stop.failure, seen=seen)
+            raise stop from None
         except ProbeProblem as err:
             stop = self._fail(FailureKind.PROBE_ERROR, self._open_name(), str(err))
             stop.failure = replace(stop.failure, where="prober")

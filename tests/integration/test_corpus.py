@@ -1,0 +1,197 @@
+"""The generic_oidc flow in real Chromium on the login pages universities really run.
+
+Each page in tests/corpus/pages is our own minimal page reproducing the DOM that matters of a real
+one (ids, names, classes, roles, labels, icon glyphs, scripts that render late), written after
+reading the public templates. One local server serves them all and records what each form sent;
+one browser serves every test. A test passes when the flow sent the test account's username and
+password (or the one-time code, or the interstitial's button) in the fields the IdP reads and left
+for the hub, or named the page it cannot pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyotp
+import pytest
+from playwright.async_api import Browser, Request, async_playwright
+
+from loginprobe.flows import FlowChanged, FlowContext, FlowError, LoginRejected, load_flow
+from loginprobe.prober.browser import open_browser
+from tests.corpus.server import Corpus
+
+pytestmark = pytest.mark.sandbox
+
+USER = "student"
+PASSWORD = "pw-corpus-Secret!1"
+
+
+@dataclass
+class Env:
+    loop: asyncio.AbstractEventLoop
+    corpus: Corpus
+    browser: Browser
+
+
+@dataclass
+class Outcome:
+    steps: list[str] = field(default_factory=list)
+    error: FlowError | None = None
+    left: bool = False
+    seconds: float = 0.0
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    loop = asyncio.new_event_loop()
+    corpus = Corpus()
+    loop.run_until_complete(corpus.start())
+    pw = loop.run_until_complete(async_playwright().start())
+    opened = open_browser(pw)
+    browser = loop.run_until_complete(opened.__aenter__())
+    try:
+        yield Env(loop, corpus, browser)
+    finally:
+        loop.run_until_complete(opened.__aexit__(None, None, None))
+        loop.run_until_complete(pw.stop())
+        loop.run_until_complete(corpus.stop())
+        loop.close()
+
+
+async def _login(env: Env, start: str, totp_secret: str | None, element_timeout: float) -> Outcome:
+    outcome = Outcome()
+    left = asyncio.Event()
+
+    def on_request(request: Request) -> None:
+        # As the journey sees it: the browser is on its way back to the hub.
+        if request.is_navigation_request() and "/hub/" in request.url:
+            left.set()
+
+    context = await env.browser.new_context()
+    try:
+        page = await context.new_page()
+        page.on("request", on_request)
+        ctx = FlowContext(
+            username=USER,
+            password=PASSWORD,
+            begin_step=outcome.steps.append,
+            left_idp=left.wait,
+            has_left_idp=left.is_set,
+            totp_secret=totp_secret,
+            element_timeout=element_timeout,
+        )
+        await page.goto(f"{env.corpus.url}/idp/{start}/")
+        began = time.monotonic()
+        try:
+            await asyncio.wait_for(load_flow("generic_oidc")(page, ctx), 40)
+        except FlowError as err:
+            outcome.error = err
+        outcome.seconds = time.monotonic() - began
+        outcome.left = left.is_set()
+    finally:
+        await context.close()
+    return outcome
+
+
+def login(
+    env: Env, start: str, *, totp_secret: str | None = None, element_timeout: float = 8
+) -> Outcome:
+    env.corpus.posts.clear()
+    return env.loop.run_until_complete(_login(env, start, totp_secret, element_timeout))
+
+
+# page to start on -> {page: the fields it must have sent}
+LOGINS = {
+    "shibboleth-v4-login": {"shibboleth-v4-login": {"j_username": USER, "j_password": PASSWORD}},
+    "shibboleth-v5-login": {"shibboleth-v5-login": {"j_username": USER, "j_password": PASSWORD}},
+    "cas-login": {
+        "cas-login": {"username": USER, "password": PASSWORD, "_eventId": "submit"},
+    },
+    "keycloak-login": {"keycloak-login": {"username": USER, "password": PASSWORD}},
+    "simplesamlphp-loginuserpass": {
+        "simplesamlphp-loginuserpass": {"username": USER, "password": PASSWORD}
+    },
+    "adfs-login": {"adfs-login": {"UserName": USER, "Password": PASSWORD}},
+    "okta-identifier": {
+        "okta-identifier": {"identifier": USER},
+        "okta-password": {"credentials.passcode": PASSWORD},
+    },
+    # "action" is the form's own Continue, never the social "Continue with Google" before it.
+    "auth0-identifier": {
+        "auth0-identifier": {"username": USER, "action": "default"},
+        "auth0-password": {"password": PASSWORD, "action": "default"},
+    },
+    "authentik-flow": {"authentik-flow": {"uidField": USER, "password": PASSWORD}},
+    "google-signin": {"google-signin": {"identifier": USER, "Passwd": PASSWORD}},
+}
+
+
+@pytest.mark.parametrize("start", list(LOGINS))
+def test_flow_signs_in_on_the_page(env: Env, start: str) -> None:
+    outcome = login(env, start)
+    assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
+    assert outcome.left, "the flow returned without leaving the IdP"
+    for page, fields in LOGINS[start].items():
+        sent = env.corpus.sent(page)
+        assert sent.items() >= fields.items(), f"{page} sent {sorted(sent)}"
+        assert "connection" not in sent, "the flow pressed a social login button"
+    assert "idp_login" in outcome.steps
+
+
+def test_keycloak_one_time_code_is_answered_from_the_totp_seed(env: Env) -> None:
+    seed = pyotp.random_base32()
+    outcome = login(env, "keycloak-otp", totp_secret=seed)
+    assert outcome.error is None and outcome.left
+    sent = env.corpus.sent("keycloak-otp")
+    assert pyotp.TOTP(seed).verify(sent["otp"], valid_window=1)
+    assert sent["login"] == "Sign In"
+    assert outcome.steps == ["idp_mfa"]
+
+
+@pytest.mark.parametrize(
+    ("start", "button"),
+    [
+        # A link "here" carrying the Web Flow event, no button at all.
+        ("shibboleth-expiring-password", {"_eventId_proceed": "1"}),
+        # A button with no type, named _eventId_success, its label in a span.
+        ("cas-warn", {"_eventId_success": "Continue"}),
+    ],
+)
+def test_flow_passes_the_interstitial(env: Env, start: str, button: dict[str, str]) -> None:
+    outcome = login(env, start)
+    assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
+    assert outcome.left
+    assert env.corpus.sent(start).items() >= button.items()
+
+
+@pytest.mark.parametrize(
+    ("start", "words"),
+    [
+        ("keycloak-update-password", "demands a new password"),
+        ("keycloak-terms", "terms and conditions"),
+        ("shibboleth-terms-of-use", "terms of use"),
+    ],
+)
+def test_flow_names_the_page_only_a_person_can_pass(env: Env, start: str, words: str) -> None:
+    outcome = login(env, start)
+    assert isinstance(outcome.error, LoginRejected), outcome.error
+    assert words in str(outcome.error)
+    assert not outcome.left
+    assert env.corpus.posts == [], "the flow answered a page meant for a person"
+
+
+def test_unreadable_page_is_reported_in_seconds_with_what_was_on_it(env: Env) -> None:
+    outcome = login(env, "unreadable", element_timeout=20)
+    assert isinstance(outcome.error, FlowChanged), outcome.error
+    # Once the page has settled, not after the 20 s element timeout.
+    assert outcome.seconds < 12, outcome.seconds
+    seen = "\n".join(outcome.error.seen)
+    assert "text #kennung name=kennung 'kennung'" in seen
+    assert "submit 'weiter'" in seen and "-> no known word" in seen
+    assert "'mit passkey anmelden'" not in seen  # the button's own text names it
+    assert "button 'passkey'" in seen
+    assert "looked for submit: 'sign in'" in seen
+    assert env.corpus.posts == []
