@@ -107,9 +107,8 @@ def test_an_unwritable_store_fails_healthz_within_one_probe_and_the_page_still_g
 def test_run_alert_hands_its_verdict_to_the_running_monitor_which_resolves_it(
     sandbox: Sandbox, tmp_path: Path, serves: list[Serve], prober: Prober
 ) -> None:
+    (tmp_path / "serve").mkdir()
     s = Serve(sandbox, tmp_path / "serve", monitor=FAST_LEASE, interval="10m")
-    (tmp_path / "serve").mkdir(exist_ok=True)
-    s.write_config()
     serves.append(s)
     s.start().wait_probes(1, "ok")  # the next scheduled probe is ten minutes away
     sandbox.set_fault("login_500")
