@@ -21,6 +21,7 @@ import httpx2
 
 from loginprobe.model import Code, Failure, FailureKind, Observation, ProbeResult, Severity, Verdict
 from loginprobe.monitor.settings import Settings
+from loginprobe.prober.classify import ok_summary
 
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"  # 32 characters, as PagerDuty demands
 
@@ -91,7 +92,12 @@ def verdict_result(hub: str, code: Code = Code.OK, summary: str = "") -> ProbeRe
     failure = None if ok else Failure(FailureKind.HTTP, "oauth_callback", "answered 500", 500)
     return ProbeResult(
         hub=hub,
-        verdict=Verdict(code, severity, summary or f"{hub}: {code}", None if ok else "x"),
+        verdict=Verdict(
+            code,
+            severity,
+            summary or (ok_summary(hub, 0) if ok else f"{hub}: {code}"),
+            None if ok else "x",
+        ),
         observation=Observation(hub, (), failure, None, f"http://{hub}.example.org"),
         started_at="2026-11-30T00:00:00+00:00",
         duration_ms=1000,

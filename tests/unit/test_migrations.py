@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.config import Config
@@ -135,3 +136,19 @@ def test_the_store_knows_the_newest_revision(tmp_path: Path) -> None:
             conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == SCHEMA_HEAD
         )
     store.close()
+
+
+def test_history_older_than_the_limit_is_pruned_with_its_results(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/s.sqlite")
+    try:
+        for i, code in enumerate([Code.HUB_ERROR, Code.OK, Code.OK]):
+            result = verdict_result("a", code).to_json()
+            result["started_at"] = f"2026-11-0{i + 1}T00:00:00+00:00"
+            store.record(result, {}, [], 1.0, "t")
+        cutoff = datetime(2026, 11, 2, tzinfo=UTC).timestamp()
+        assert store.prune(cutoff, batch=1) == 1
+        assert [h["code"] for h in store.history("a")] == ["ok", "ok"]
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM results").scalar() == 1
+    finally:
+        store.close()

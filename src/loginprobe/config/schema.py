@@ -141,6 +141,11 @@ class MonitorConfig(_Strict):
     artifacts_max_age: Duration = Field(
         14 * 86400.0, description='Evidence older than this is deleted (e.g. "14d").'
     )
+    history_max_age: Duration = Field(
+        30 * 86400.0,
+        description="Probe history older than this is deleted from the store (checked hourly); "
+        "incident state and the outbox are never pruned.",
+    )
     public_url: HttpUrl | None = Field(
         None,
         description="Where people reach `probe serve` (its status page and `/artifacts/...`): "

@@ -54,6 +54,7 @@ from loginprobe.store import LeaseLost, OutboxStats, Store
 log = structlog.get_logger("loginprobe")
 
 INBOX_POLL_S = 1.0
+PRUNE_JOB, PRUNE_EVERY_S = "prune-history", 3600.0
 # Settings `probe serve` reads once, at start.
 RESTART_KEYS: dict[str, Callable[[cfg.Config], str]] = {
     "monitor.state": lambda c: c.monitor.state,
@@ -210,6 +211,7 @@ class Monitor:
             interval = self.settings.interval(hub)
             self._schedule(hub, random.uniform(0, min(interval, 10.0 * len(hubs))))
             self._schedule_checks(hub, random.uniform(5.0, 15.0))
+        self.scheduler.run_later(PRUNE_JOB, 60.0, self._prune_job, "")
         self.outbox.start()
         self.outbox.wake()
         log.info(
@@ -375,6 +377,21 @@ class Monitor:
             return "seen"
         self._deaths_counted = [*self._deaths_counted[-15:], death]
         return "new"
+
+    async def _prune_job(self, _: str) -> None:
+        """History older than history_max_age goes, hourly, in a thread (never the loop)."""
+        keep = self.settings.loaded.config.monitor.history_max_age
+        try:
+            gone = await asyncio.to_thread(self.store.prune, time.time() - keep)
+            if gone:
+                log.info("old probe history deleted", probes=gone, older_than_s=keep)
+        except (SQLAlchemyError, OSError):
+            log.warning(
+                "could not delete old probe history; trying again in an hour", exc_info=True
+            )
+        finally:
+            if self.role == "active" and not self.stopping:
+                self.scheduler.run_later(PRUNE_JOB, PRUNE_EVERY_S, self._prune_job, "")
 
     # -- `probe run --alert` while this monitor runs ----------------------------------------------
     async def _read_inbox(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, insert, inspect, select, text, update
+from sqlalchemy import create_engine, delete, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from loginprobe.monitor.tracks.track import Track
@@ -24,7 +24,7 @@ from loginprobe.store.history import HistoryReader, HistoryWriter
 from loginprobe.store.inbox import Inbox
 from loginprobe.store.lease import Fence, Leases, check_fence
 from loginprobe.store.outbox import Outbox
-from loginprobe.store.schema import outbox, tracks
+from loginprobe.store.schema import outbox, probes, results, tracks
 
 # The newest migration (tests check it is Alembic's head): a store already there skips Alembic.
 SCHEMA_HEAD = "0002"
@@ -123,6 +123,25 @@ class Store:
                         rejected=False,
                     )
                 )
+
+    def prune(self, before: float, batch: int = 5000) -> int:
+        """Delete probes that started before `before` (and their whole results), a batch per
+        transaction so the writer is never blocked for long. How many went."""
+        gone = 0
+        while True:
+            with self.engine.begin() as conn:
+                ids = (
+                    conn.execute(
+                        select(probes.c.id).where(probes.c.started_at < before).limit(batch)
+                    )
+                    .scalars()
+                    .all()
+                )
+                if not ids:
+                    return gone
+                conn.execute(delete(results).where(results.c.probe_id.in_(ids)))
+                conn.execute(delete(probes).where(probes.c.id.in_(ids)))
+            gone += len(ids)
 
     def history(self, hub: str, limit: int = 20, failing: bool = False) -> list[dict[str, Any]]:
         """A hub's recent verdicts (`failing`: only those that were not ok), newest first, each
