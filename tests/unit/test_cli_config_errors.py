@@ -153,7 +153,11 @@ def test_check_exits_0_when_every_secret_is_present(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD, "good.toml")
     result = probe("--config", str(path), "check", cwd=tmp_path, env=SECRETS)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{path}: OK — 2 hub(s): beta, alpha; every secret present"
+    first, capacity = result.stdout.strip().splitlines()
+    assert first == f"{path}: OK — 2 hub(s): beta, alpha; every secret present"
+    # Two hubs every 60 s (the default interval); nothing measured yet on this store.
+    assert capacity.startswith("capacity: 2 hub(s) need 2 probes/min; this machine sustains")
+    assert "benchmark figures, until measured" in capacity
     assert result.stderr == ""
     for name in ("BETA_PASS", "ALPHA_PASS", "ALPHA_CLIENT_SECRET"):
         assert SECRETS[name] not in result.stdout

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -11,6 +11,9 @@ from rich.text import Text
 from loginprobe import config as cfg
 from loginprobe.cli.app import State, _die, _print_json, app, out
 from loginprobe.prober.registry import available_flows, describe_flow, is_flow_file
+
+if TYPE_CHECKING:
+    from loginprobe.monitor.capacity import Capacity
 
 
 @app.command()
@@ -24,14 +27,36 @@ def check(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] =
         if as_json:
             _print_json({"config": str(path), "ok": False, "hubs": [], "problems": e.lines})
         _die(e.lines)
+    capacity = _capacity(loaded.config)
     if as_json:
         hubs = list(loaded.config.hubs)
-        _print_json({"config": str(loaded.path), "ok": True, "hubs": hubs, "problems": []})
+        _print_json(
+            {
+                "config": str(loaded.path),
+                "ok": True,
+                "hubs": hubs,
+                "problems": [],
+                "capacity": capacity.to_json(),
+            }
+        )
         return
     names = ", ".join(loaded.config.hubs)
     out.print(
         Text(f"{loaded.path}: OK — {len(loaded.config.hubs)} hub(s): {names}; every secret present")
     )
+    out.print(Text(f"capacity: {capacity.line()}"))
+
+
+def _capacity(config: cfg.Config) -> Capacity:
+    """The estimate, from what `probe serve` measured on this store if it ever ran, else from
+    loginprobe's benchmark figures."""
+    from loginprobe.monitor.capacity import COSTS_KEY, estimate
+    from loginprobe.store.store import peek_meta
+
+    costs = peek_meta(config.monitor.state, COSTS_KEY)
+    if isinstance(costs, dict):
+        return estimate(config, costs.get("wall_s"), costs.get("cpu_s"), costs.get("cpus"))
+    return estimate(config)
 
 
 @app.command()

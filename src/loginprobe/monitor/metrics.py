@@ -76,6 +76,12 @@ class Metrics:
             "1 while the monitor is healthy (what /healthz answers with 200), else 0",
             registry=r,
         )
+        self.schedule_lag = Gauge(
+            "loginprobe_schedule_lag_seconds",
+            "How late probes start: the longest-waiting due probe, else the last one started "
+            "(a machine that does not keep up with the fleet)",
+            registry=r,
+        )
         self._last_labels: dict[str, tuple[str, str]] = {}
         self._steps: dict[str, set[str]] = {}
 

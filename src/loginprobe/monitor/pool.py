@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -75,28 +76,57 @@ class Outcome:
 
 
 class Slots:
-    """At most `capacity` holders at once; the capacity can change while it runs (a reload)."""
+    """At most `capacity` probes at once (the capacity can change while it runs: a reload).
+    When probes queue for a slot, the most urgent go first: lower `priority` (a confirming retry
+    of a failing hub), then the one due longest ago, so no hub is starved."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.in_use = 0
-        self._changed = asyncio.Event()
+        self._queue: list[tuple[int, float, int, asyncio.Future[None]]] = []
+        self._seq = 0
 
     def resize(self, capacity: int) -> None:
         self.capacity = capacity
-        self._changed.set()
+        self._grant()
+
+    def oldest_due(self) -> float | None:
+        """When the longest-waiting queued probe was due (None: nobody waits)."""
+        waiting = [due for _, due, _, fut in self._queue if not fut.done()]
+        return min(waiting) if waiting else None
+
+    def _grant(self) -> None:
+        while self._queue and self.in_use < self.capacity:
+            _, _, _, fut = heapq.heappop(self._queue)
+            if fut.done():
+                continue  # its waiter gave up
+            self.in_use += 1
+            fut.set_result(None)
+
+    def _release(self) -> None:
+        self.in_use -= 1
+        self._grant()
 
     @contextlib.asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
-        while self.in_use >= self.capacity:
-            self._changed.clear()
-            await self._changed.wait()
-        self.in_use += 1
+    async def hold(self, priority: int = 1, due: float = 0.0) -> AsyncIterator[None]:
+        if self.in_use < self.capacity and not self._queue:
+            self.in_use += 1
+        else:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._seq += 1
+            heapq.heappush(self._queue, (priority, due, self._seq, fut))
+            try:
+                await fut
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled():
+                    self._release()  # granted just as it was cancelled: hand the slot on
+                else:
+                    fut.cancel()
+                raise
         try:
             yield
         finally:
-            self.in_use -= 1
-            self._changed.set()
+            self._release()
 
 
 class BrowserPool:
@@ -117,9 +147,12 @@ class BrowserPool:
         await self.close_browser()
         await self._launcher.stop()
 
-    async def run(self, probe: ProbeFn, limit: float) -> Outcome:
-        """Run `probe(browser, traces_dir)` in a slot; its result, or why there is none."""
-        async with self.slots.hold():
+    async def run(
+        self, probe: ProbeFn, limit: float, priority: int = 1, due: float = 0.0
+    ) -> Outcome:
+        """Run `probe(browser, traces_dir)` in a slot (queued by `priority`, then `due`, a
+        monotonic time); its result, or why there is none."""
+        async with self.slots.hold(priority, due):
             try:
                 browser, generation = await self._ensure_browser()
             except Exception as err:  # Chromium would not start: the browser's fault

@@ -30,6 +30,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe import config as cfg
 from loginprobe.model import ProbeResult
+from loginprobe.monitor.capacity import (
+    COSTS_KEY,
+    Capacity,
+    CostMeter,
+    estimate,
+    process_tree_cpu,
+)
 from loginprobe.monitor.checks import Checks, has_checks
 from loginprobe.monitor.health import Role, Vitals, assess
 from loginprobe.monitor.journal import Journal
@@ -54,6 +61,8 @@ from loginprobe.store import LeaseLost, OutboxStats, Store
 log = structlog.get_logger("loginprobe")
 
 INBOX_POLL_S = 1.0
+COSTS_EVERY_S = 60.0
+LAG_WARN_EVERY_S = 300.0
 PRUNE_JOB, PRUNE_EVERY_S = "prune-history", 3600.0
 # Settings `probe serve` reads once, at start.
 RESTART_KEYS: dict[str, Callable[[cfg.Config], str]] = {
@@ -121,6 +130,10 @@ class Monitor:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._probing: set[str] = set()  # hubs with a browser probe running
         self._deaths_counted: list[int] = []  # browser generations already counted
+        self._due: dict[str, float] = {}  # hub -> when its pending probe is due (monotonic)
+        self._last_lag = 0.0  # how late the last probe got its slot
+        self._lag_said = 0.0  # when a late start was last logged
+        self.costs = CostMeter()
         self._tasks: list[asyncio.Task[None]] = []
         self._wake_lease = asyncio.Event()
 
@@ -139,6 +152,7 @@ class Monitor:
         self._tasks = [
             asyncio.create_task(self._keep_lease(), name="lease"),
             asyncio.create_task(self._read_inbox(), name="inbox"),
+            asyncio.create_task(self._measure_costs(), name="costs"),
         ]
         # Take the lease now if it is free, so a lone monitor starts probing at once.
         await self._try_lease()
@@ -214,6 +228,7 @@ class Monitor:
         self.scheduler.run_later(PRUNE_JOB, 60.0, self._prune_job, "")
         self.outbox.start()
         self.outbox.wake()
+        self._say_capacity()
         log.info(
             "monitor active",
             hubs=hubs,
@@ -288,6 +303,7 @@ class Monitor:
                 "these settings changed but take effect only when probe serve restarts",
                 keys=restart,
             )
+        self._say_capacity()
         log.info(
             "config reloaded",
             hubs=sorted(new_hubs),
@@ -299,6 +315,7 @@ class Monitor:
     # -- scheduling -----------------------------------------------------------------------------
     def _schedule(self, hub: str, delay: float) -> None:
         if not self.stopping and self.role == "active":
+            self._due[hub] = time.monotonic() + delay
             self.scheduler.run_later(probe_job_id(hub), delay, self._probe_job, hub)
 
     def _schedule_checks(self, hub: str, delay: float) -> None:
@@ -344,23 +361,31 @@ class Monitor:
         spec, timeout = s.loaded.config.hubs[hub], s.loaded.config.hub_timeout(hub)
         started_at, t0 = datetime.now(UTC), time.monotonic()
         m = s.loaded.config.monitor
+        due = self._due.pop(hub, t0)
+        # A confirming retry of a failing hub goes before the routine probes waiting for a slot.
+        retry = not settled(self.tracks.get(login_key(hub), Track()), s.thresholds)
 
         async def probe(browser: Browser, traces_dir: Path | None) -> ProbeResult:
+            began = time.monotonic()
+            self._started_late(hub, began - due)
             plan = plan_for(m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces_dir)
-            return await self._probe_hub(
-                browser,
-                hub,
-                spec,
-                s.secrets[hub],
-                timeout=timeout,
-                redactor=s.redactor,
-                evidence=plan,
-            )
+            try:
+                return await self._probe_hub(
+                    browser,
+                    hub,
+                    spec,
+                    s.secrets[hub],
+                    timeout=timeout,
+                    redactor=s.redactor,
+                    evidence=plan,
+                )
+            finally:
+                self.costs.probe_finished(time.monotonic() - began)
 
         # Past the journey's timeout a failing probe still takes its evidence (bounded) and
         # closes its context (bounded): only beyond those is it hung.
         limit = timeout + CAPTURE_TIMEOUT_S + CONTEXT_CLOSE_S + HANG_GRACE_S
-        outcome = await self.pool.run(probe, limit)
+        outcome = await self.pool.run(probe, limit, priority=0 if retry else 1, due=due)
         fault = self._browser_fault(outcome)
         if outcome.result is not None:
             return outcome.result, fault
@@ -392,6 +417,49 @@ class Monitor:
         finally:
             if self.role == "active" and not self.stopping:
                 self.scheduler.run_later(PRUNE_JOB, PRUNE_EVERY_S, self._prune_job, "")
+
+    # -- capacity: what a probe costs here, and whether the machine keeps up ------------------------
+    def capacity(self) -> Capacity:
+        return estimate(self.settings.loaded.config, self.costs.wall_s, self.costs.cpu_s)
+
+    def _say_capacity(self) -> None:
+        cap = self.capacity()
+        (log.info if cap.enough else log.warning)("capacity", summary=cap.line())
+
+    def schedule_lag(self) -> float:
+        """How late probes start now: the longest-waiting queued probe, else the last one."""
+        oldest = self.pool.slots.oldest_due()
+        waiting = time.monotonic() - oldest if oldest is not None else 0.0
+        return max(waiting, self._last_lag)
+
+    def _started_late(self, hub: str, lag: float) -> None:
+        self._last_lag = max(0.0, lag)
+        self.metrics.schedule_lag.set(self.schedule_lag())
+        interval = self.settings.interval(hub) if hub in self.settings.loaded.config.hubs else 60.0
+        now = time.monotonic()
+        if lag > max(30.0, interval / 2) and now - self._lag_said > LAG_WARN_EVERY_S:
+            self._lag_said = now
+            log.warning(
+                "probes are starting late: the machine does not keep up",
+                hub=hub,
+                late_s=round(lag, 1),
+                capacity=self.capacity().line(),
+            )
+
+    async def _measure_costs(self) -> None:
+        """Once a minute: the process tree's CPU per probe; kept in the store for `probe check`."""
+        while not self.stopping:
+            try:
+                self.costs.sample_cpu(await asyncio.to_thread(process_tree_cpu))
+                if self.role == "active" and self.costs.cpu_s is not None:
+                    cap = self.capacity()
+                    value = {"wall_s": cap.wall_s, "cpu_s": cap.cpu_s, "cpus": cap.cpus}
+                    await asyncio.to_thread(self.store.set_meta, COSTS_KEY, value, time.time())
+            except (SQLAlchemyError, OSError):
+                pass  # the journal already says when the store fails
+            except Exception:
+                log.error("measuring what a probe costs failed", exc_info=True)
+            await asyncio.sleep(COSTS_EVERY_S)
 
     # -- `probe run --alert` while this monitor runs ----------------------------------------------
     async def _read_inbox(self) -> None:
@@ -479,4 +547,7 @@ class Monitor:
             )
         )
         self.metrics.healthy.set(1 if healthy else 0)
+        self.metrics.schedule_lag.set(self.schedule_lag())
+        body["capacity"] = self.capacity().to_json()
+        body["schedule_lag_s"] = round(self.schedule_lag(), 1)
         return healthy, body

@@ -114,3 +114,12 @@ inbox = Table(
     Column("handled_at", Float),
     Column("outcome", Text),  # what the monitor did with it, in words
 )
+
+# Small facts the monitor keeps for others to read (e.g. what a probe costs here, for `probe check`).
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -24,7 +24,7 @@ from loginprobe.store.history import HistoryReader, HistoryWriter
 from loginprobe.store.inbox import Inbox
 from loginprobe.store.lease import Fence, Leases, check_fence
 from loginprobe.store.outbox import Outbox
-from loginprobe.store.schema import outbox, probes, results, tracks
+from loginprobe.store.schema import meta, outbox, probes, results, tracks
 
 # The newest migration (tests check it is Alembic's head): a store already there skips Alembic.
 SCHEMA_HEAD = "0002"
@@ -124,6 +124,21 @@ class Store:
                     )
                 )
 
+    def get_meta(self, key: str) -> Any:
+        """A fact the monitor keeps (JSON), or None."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+        return None if value is None else json.loads(value)
+
+    def set_meta(self, key: str, value: Any, now: float) -> None:
+        text_value = json.dumps(value)
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(meta).where(meta.c.key == key).values(value=text_value, updated_at=now)
+            ).rowcount
+            if not changed:
+                conn.execute(insert(meta).values(key=key, value=text_value, updated_at=now))
+
     def prune(self, before: float, batch: int = 5000) -> int:
         """Delete probes that started before `before` (and their whole results), a batch per
         transaction so the writer is never blocked for long. How many went."""
@@ -168,3 +183,22 @@ def sqlite_file_missing(url: str) -> str | None:
     if not parsed.drivername.startswith("sqlite") or not db or db == ":memory:":
         return None
     return None if Path(db).exists() else db
+
+
+def peek_meta(url: str, key: str) -> Any:
+    """A fact from a store, read without opening it as a store (no migration, no file created):
+    None when there is no store, no such fact, or it cannot be read."""
+    if sqlite_file_missing(url) is not None:
+        return None
+    try:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                if not inspect(conn).has_table("meta"):
+                    return None
+                value = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+        finally:
+            engine.dispose()
+    except Exception:
+        return None
+    return None if value is None else json.loads(value)

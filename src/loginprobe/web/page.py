@@ -237,6 +237,9 @@ def render(doc: dict[str, Any], refresh_s: int = REFRESH_S) -> str:
             f"the prober itself is failing ({prober['code']}, since {prober['opened_at']}): "
             "hub verdicts may be stale",
         )
+    capacity = (doc.get("monitor") or {}).get("capacity") or {}
+    if capacity and not capacity.get("enough", True):
+        problems.append(str(capacity.get("summary", "")))
     where = f" · probing from {_e(doc['location'])}" if doc.get("location") else ""
     return (
         "<!doctype html>\n"
@@ -256,7 +259,9 @@ def render(doc: dict[str, Any], refresh_s: int = REFRESH_S) -> str:
         )
         + "<main>"
         + "".join(_hub(h, now) for h in hubs)
-        + '</main><footer>The same as JSON: <a href="api/status">api/status</a> · '
+        + "</main><footer>"
+        + (f'<p class="capacity">{_e(capacity.get("summary", ""))}</p>' if capacity else "")
+        + 'The same as JSON: <a href="api/status">api/status</a> · '
         '<a href="metrics">metrics</a> · <a href="healthz">healthz</a></footer>'
         "</body></html>\n"
     )

@@ -165,6 +165,7 @@ def status_document(
         "monitor": {
             "status": health.get("status") if health else None,
             "problems": list(health.get("problems", [])) if health else [],
+            "capacity": health.get("capacity") if health else None,
         },
         "failing": failing,
         "incidents_open": sorted(k for k, t in tracks.items() if t.is_open),

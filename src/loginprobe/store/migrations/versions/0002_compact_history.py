@@ -1,4 +1,4 @@
-"""Compact history, the lease and the inbox.
+"""Compact history, the lease, the inbox and a table of small facts (meta).
 
 A healthy probe becomes one small row (hub id, time, code, ms per step); the full result is kept for
 failures, unusual probes and each hub's latest probe; `hub_state` holds since-when and the last
@@ -72,6 +72,12 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("handled_at", sa.Float),
         sa.Column("outcome", sa.Text),
+    )
+    op.create_table(
+        "meta",
+        sa.Column("key", sa.String(100), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
     )
     _convert(op.get_bind())
     op.drop_table("verdicts")
