@@ -24,8 +24,12 @@ COPY requirements.lock ./
 RUN pip install --no-deps -r requirements.lock
 
 # Playwright's own Chromium and the system libraries it needs (the product prefers it to any
-# system Chromium). --with-deps runs apt-get; clean its lists in the same layer.
-RUN playwright install --with-deps chromium \
+# system Chromium), and tini: PID 1 must reap the processes Chromium's helpers leave behind, or a
+# monitor running for months collects zombies. --with-deps runs apt-get; clean its lists in the
+# same layer.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini=0.19.0-1+b3 \
+    && playwright install --with-deps chromium \
     && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml README.md ./
@@ -45,5 +49,6 @@ EXPOSE 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4)"]
 
-ENTRYPOINT ["probe"]
+# tini as PID 1: it reaps orphaned processes and hands SIGTERM to `probe serve`.
+ENTRYPOINT ["/usr/bin/tini", "--", "probe"]
 CMD ["serve"]

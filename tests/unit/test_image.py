@@ -20,8 +20,10 @@ def test_healthcheck_asks_the_port_the_monitor_listens_on_by_default() -> None:
     assert dockerfile.exposed_ports() == [port]
 
 
-def test_the_image_runs_probe_serve_in_exec_form_as_a_non_root_user() -> None:
-    assert dockerfile.exec_form(dockerfile.one("ENTRYPOINT")) == ["probe"]
+def test_the_image_runs_probe_serve_under_tini_in_exec_form_as_a_non_root_user() -> None:
+    # tini as PID 1 reaps the orphans Chromium's helpers leave and forwards SIGTERM.
+    assert dockerfile.exec_form(dockerfile.one("ENTRYPOINT")) == ["/usr/bin/tini", "--", "probe"]
+    assert any("tini" in r and "apt-get install" in r for r in dockerfile.all_of("RUN"))
     assert dockerfile.exec_form(dockerfile.one("CMD")) == ["serve"]
     uid, gid = dockerfile.user()
     assert uid != 0 and gid != 0

@@ -368,7 +368,11 @@ class Monitor:
         async def probe(browser: Browser, traces_dir: Path | None) -> ProbeResult:
             began = time.monotonic()
             self._started_late(hub, began - due)
-            plan = plan_for(m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces_dir)
+            # Like Playwright's "on first retry": a healthy hub's probes record no trace (it costs
+            # CPU on every probe); after a failure, the confirming retry records one.
+            plan = plan_for(
+                m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces_dir, trace=retry
+            )
             try:
                 return await self._probe_hub(
                     browser,

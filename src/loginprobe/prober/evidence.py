@@ -60,15 +60,21 @@ class EvidencePlan:
     root: Path
     retention: Retention
     traces_dir: Path | None  # the browser's traces_dir: Playwright's working files of traces
+    # Record a Playwright trace (a failure still gets its screenshot and HTML without one).
+    trace: bool = True
 
 
 def plan_for(
-    artifacts_dir: str, keep: int, max_age_s: float, traces_dir: Path | None
+    artifacts_dir: str,
+    keep: int,
+    max_age_s: float,
+    traces_dir: Path | None,
+    trace: bool = True,
 ) -> EvidencePlan | None:
     """The [monitor] artifacts_* settings as a plan; None when artifacts_dir is empty (off)."""
     if not artifacts_dir:
         return None
-    return EvidencePlan(Path(artifacts_dir), Retention(keep, max_age_s), traces_dir)
+    return EvidencePlan(Path(artifacts_dir), Retention(keep, max_age_s), traces_dir, trace)
 
 
 # -- names and retention (pure) ------------------------------------------------------------------
@@ -139,6 +145,8 @@ class TraceRecorder:
         self.tmp = Path(tempfile.mkdtemp(prefix="loginprobe-evidence-"))
 
     async def start(self) -> None:
+        if not self.plan.trace:
+            return  # screenshot and HTML only, should the probe fail
         if self.plan.traces_dir is not None:
             # Probes share the browser's traces_dir, and Playwright shares a resource between
             # traces that use the same one: a marker says this trace may still need them.
