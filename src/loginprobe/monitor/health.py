@@ -1,6 +1,6 @@
 """Is the monitor doing its job? What /healthz answers: 503 whenever a page could be missed.
 
-Failing (503): no probe finished within two of the longest cycles (the scheduler is stuck), the
+Failing (503): still starting, no probe finished within two of the longest cycles (the scheduler is stuck), the
 outbox sender is dead, or the store cannot be written (pages still go out, from memory; but
 nothing is remembered across a restart). Degraded (200, with problems): PagerDuty rejected events,
 or the outbox backs up. Standby (200): another `probe serve` holds the store and does the work.
@@ -48,6 +48,9 @@ def assess(v: Vitals) -> tuple[bool, dict[str, Any]]:
     """(healthy, the /healthz body)."""
     problems = []
     failing = False
+    if v.role == "starting":
+        failing = True  # not doing its job yet: a container's start period covers this
+        problems.append("starting: not probing yet")
     if v.role == "active":
         reference = max(v.last_tick or 0.0, v.started_at)
         if not v.scheduler_running or v.stopping:
