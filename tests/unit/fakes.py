@@ -71,7 +71,7 @@ class FakeLauncher:
         yield browser
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+async def until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
     """Wait for a condition (polled), failing loudly if it never comes."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -65,7 +65,7 @@ async def running(
 
 
 def go(coro: object) -> None:
-    asyncio.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
+    asyncio.run(asyncio.wait_for(coro, 90))  # type: ignore[arg-type]
 
 
 def test_a_failing_hub_pages_once_after_two_failures_and_resolves_once(tmp_path: Path) -> None:
