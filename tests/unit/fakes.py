@@ -135,12 +135,14 @@ class FakePagerDuty:
         self.open: set[str] = set()
         self.mode = "ok"  # ok | 500 | 429 | 400 | raise | block
         self.unblock = threading.Event()
+        self.entered = threading.Event()  # set when a blocked send has reached us
         self.lock = threading.Lock()
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         if self.mode == "raise":
             raise RuntimeError("client has been closed")
         if self.mode == "block":
+            self.entered.set()
             self.unblock.wait(10)
         body = json.loads(request.content)
         if self.mode in ("500", "429"):

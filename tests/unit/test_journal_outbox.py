@@ -214,7 +214,7 @@ def test_a_reload_never_closes_the_client_under_a_send_in_flight(
 
     async def go() -> None:
         send = asyncio.ensure_future(o.flush_once())
-        await until(lambda: len(threading.enumerate()) > 1, what="the send in its thread")
+        await until(pd.entered.is_set, what="the send in flight, in its thread")
         o.use(sender_for(second))  # SIGHUP: a new config's client
         await asyncio.sleep(0.05)
         pd.unblock.set()
