@@ -4,7 +4,6 @@ that cannot be written never silences a page, and the sender never dies."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
