@@ -4,7 +4,6 @@ and how many series a fleet of 200 hubs exports (the README states the figure th
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,11 +11,11 @@ from pathlib import Path
 import prometheus_client.metrics
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.metrics_scrape import fleet, series
 from loginprobe.model import Code, ProbeResult, Step
 from loginprobe.monitor.metrics import STEP_BUCKETS, Metrics
 from loginprobe.monitor.pipeline import Context, ProbeFact, react
 from loginprobe.monitor.tracks.track import Thresholds, Track
-from loginprobe.store import OutboxStats
 from tests.unit.fakes import verdict_result
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -210,41 +209,14 @@ def test_a_warning_is_no_outage_to_page_about_until_it_turns_into_one() -> None:
     assert pages(m) == (1, 1.0)
 
 
-def fleet(hubs: int) -> Metrics:
-    """A fleet in its steady state: each hub probed many times (mostly ok, one failure code seen),
-    its secret checked, its hub's and its IdP's certificates read, one page sent so far."""
-    m = Metrics()
-    for i in range(hubs):
-        hub = f"hub{i:03d}"
-        m.observe(result(hub, Code.HUB_ERROR, failed_at="hub_login"))
-        m.observe(result(hub))
-        m.secret_expiry.labels(hub).set(1.8e9)
-        m.secret_check.labels(hub, "valid").inc()
-        for host in (f"{hub}.example.org", "login.example.org"):
-            m.cert_expiry.labels(hub, host).set(1.8e9)
-    run(m, [(Code.HUB_ERROR, at(0), 1000), (Code.HUB_ERROR, at(20), 1000)], hub="hub000")
-    m.outbox(OutboxStats(depth=0, oldest_age_s=0.0, rejected=0, last_error=None))
-    m.incidents_open.set(1)
-    m.healthy.set(1)
-    return m
-
-
-def series(m: Metrics) -> Counter[str]:
-    """Series per metric family, as Prometheus stores them (every sample line is one)."""
-    counts: Counter[str] = Counter()
-    for line in m.render().decode().splitlines():
-        if line and not line.startswith("#"):
-            counts[re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group()] += 1  # type: ignore[union-attr]
-    return counts
-
-
 def readme_figure(what: str) -> int:
-    found = re.search(rf"\| {what} \| ([\d,]+) ", README.read_text(encoding="utf-8"))
+    found = re.search(rf"\| {re.escape(what)} \| ([\d,]+) ", README.read_text(encoding="utf-8"))
     assert found, f"README's numbers table has no row '| {what} | N ...'"
     return int(found.group(1).replace(",", ""))
 
 
 def test_a_fleet_of_200_hubs_exports_the_series_the_readme_states() -> None:
+    """The fleet of benchmarks/metrics_scrape.py, which also times the scrape."""
     m = fleet(200)
     counts = series(m)
     histogram = sum(n for name, n in counts.items() if name.startswith("probe_login_duration"))
