@@ -76,8 +76,9 @@ def series(m: Metrics) -> Counter[str]:
     return counts
 
 
-async def stall(m: Metrics, runs: int, in_thread: bool) -> float:
-    """The longest the event loop waited for a 1 ms timer while `runs` scrapes were rendered."""
+async def stall(m: Metrics, runs: int, how: str) -> float:
+    """The longest the event loop waited for a 1 ms timer while `runs` scrapes were rendered
+    ("loop", "thread"), or as long without scrapes ("none": what the machine's load alone does)."""
     worst = 0.0
     done = False
 
@@ -91,10 +92,12 @@ async def stall(m: Metrics, runs: int, in_thread: bool) -> float:
     task = asyncio.create_task(ticker())
     await asyncio.sleep(0.01)
     for _ in range(runs):
-        if in_thread:
+        if how == "thread":
             await asyncio.to_thread(m.render)
-        else:
+        elif how == "loop":
             m.render()
+        else:
+            await asyncio.sleep(0.3)
         await asyncio.sleep(0.005)
     done = True
     await task
@@ -114,19 +117,23 @@ def main() -> None:
     print(f"{args.hubs} hubs: {sum(counts.values())} series ({lean} without _created series)")
     for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         print(f"  {n:6d}  {name}")
-    times, size = [], 0
+    times, cpu, size = [], [], 0
     for _ in range(args.runs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         size = len(m.render())
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     print(
-        f"render: median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms,"
-        f" {size / 1024:.0f} KiB"
+        f"render: median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms"
+        f" (CPU time: median {statistics.median(cpu) * 1000:.0f} ms), {size / 1024:.0f} KiB"
     )
-    for in_thread in (False, True):
-        worst = asyncio.run(stall(m, args.runs, in_thread))
-        where = "in a worker thread" if in_thread else "on the event loop"
-        print(f"longest event-loop stall, rendered {where}: {worst * 1000:.0f} ms")
+    for how, what in (
+        ("none", "without scrapes"),
+        ("loop", "scrapes rendered on the event loop"),
+        ("thread", "scrapes rendered in a worker thread"),
+    ):
+        worst = asyncio.run(stall(m, args.runs, how))
+        print(f"longest event-loop stall, {what}: {worst * 1000:.0f} ms")
 
 
 if __name__ == "__main__":
