@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +27,17 @@ API_VERSIONS = {
     "Kustomization": "kustomize.config.k8s.io/v1beta1",
 }
 MEMORY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+# Prometheus's own format, not Kubernetes': tests/unit/test_prometheus_rules.py checks it.
+NOT_MANIFESTS = {"prometheus-rules.yaml"}
+
+
+def _manifests() -> list[Path]:
+    return sorted(p for p in DEPLOY.glob("*.yaml") if p.name not in NOT_MANIFESTS)
 
 
 def _documents() -> list[tuple[str, dict[str, Any]]]:
     docs = []
-    for path in sorted(DEPLOY.glob("*.yaml")):
+    for path in _manifests():
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             assert isinstance(doc, dict), f"{path.name}: not a mapping"
             docs.append((path.name, doc))
@@ -80,7 +87,7 @@ def test_every_document_has_a_known_kind_and_api_version() -> None:
 
 def test_kustomization_applies_everything_but_the_placeholder_secret_and_optional_crd() -> None:
     listed = set(_one("Kustomization")["resources"])
-    files = {p.name for p in DEPLOY.glob("*.yaml")}
+    files = {p.name for p in _manifests()}
     assert listed == files - {"kustomization.yaml", "secret.yaml", "servicemonitor.yaml"}
 
 
@@ -191,5 +198,24 @@ def test_the_servicemonitor_scrapes_the_services_metrics_port() -> None:
 
 def test_deploy_readme_names_every_file() -> None:
     text = (DEPLOY / "README.md").read_text(encoding="utf-8")
-    for path in DEPLOY.glob("*.yaml"):
+    for path in [*DEPLOY.glob("*.yaml"), *DEPLOY.glob("*.json")]:
         assert path.name in text, path.name
+
+
+def test_the_readmes_prometheusrule_recipe_wraps_the_rules_unchanged() -> None:
+    """For the Prometheus Operator: deploy/README.md's shell lines, run without kubectl."""
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    (recipe,) = [b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if "PrometheusRule" in b]
+    assert recipe.rstrip().endswith("| kubectl apply -f -"), recipe
+    made = subprocess.run(
+        ["bash", "-euc", recipe.rstrip().removesuffix("| kubectl apply -f -")],
+        cwd=DEPLOY.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rule = yaml.safe_load(made.stdout)
+    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    assert rule["metadata"]["labels"]["app.kubernetes.io/name"] == "loginprobe"
+    rules = yaml.safe_load((DEPLOY / "prometheus-rules.yaml").read_text(encoding="utf-8"))
+    assert rule["spec"] == rules

@@ -1,13 +1,33 @@
-"""Prometheus metrics, named after blackbox_exporter's where one exists (probe_success, ...)."""
+"""Prometheus metrics, named after blackbox_exporter's where one exists (probe_success, ...).
+
+Durations follow blackbox_exporter's `probe_<prober>_duration_seconds{phase}`: the login's steps are
+its phases (`probe_login_duration_seconds{hub,phase}`, a histogram, next to the last probe's
+`probe_step_duration_seconds{hub,step}` gauge). Cardinality stays one series per hub, step and bucket;
+the README ("Prometheus and Grafana") has the count for a fleet of 200 hubs.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
+from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from loginprobe.model import Code, ProbeResult
+from loginprobe.model import Code, ProbeResult, Severity
+from loginprobe.monitor.tracks.login import login_key
+from loginprobe.monitor.tracks.track import Action
 from loginprobe.store import OutboxStats
+
+# A step of a login takes from a few ms (a cached page) to ~10 s (an IdP asking for MFA); a step
+# slower than that is in +Inf and its exact time in probe_step_duration_seconds. Few buckets, so
+# 200 hubs stay cheap to scrape.
+STEP_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# From the first failing probe to the page: one probe when a cause is proven at once, else
+# `failures_to_alert` probes `retry_after_failure` apart (a minute or two with the defaults).
+PAGE_BUCKETS = (15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+# The actions that notify a person: a new incident, or a warning's incident turned into an outage.
+NEW_INCIDENT = frozenset({"opened", "escalated"})
 
 
 class Metrics:
@@ -82,14 +102,32 @@ class Metrics:
             "(a machine that does not keep up with the fleet)",
             registry=r,
         )
+        self.phase_duration = Histogram(
+            "probe_login_duration_seconds",
+            "Duration of each step (phase) of the login that completed, over all probes",
+            ["hub", "phase"],
+            buckets=STEP_BUCKETS,
+            registry=r,
+        )
+        self.time_to_page = Histogram(
+            "loginprobe_time_to_page_seconds",
+            "From the start of a hub's first failing probe to the end of the probe that opened "
+            "its outage incident (the page then goes to the outbox)",
+            buckets=PAGE_BUCKETS,
+            registry=r,
+        )
         self._last_labels: dict[str, tuple[str, str]] = {}
         self._steps: dict[str, set[str]] = {}
+        self._phases: dict[str, set[str]] = {}
+        self._outage_since: dict[str, float] = {}  # hub -> start of its first failing probe
 
-    def observe(self, result: ProbeResult) -> None:
+    def observe(self, result: ProbeResult, actions: Iterable[Action] = ()) -> None:
+        """A probe's result, and the PagerDuty actions its verdict caused."""
         hub, v = result.hub, result.verdict
         self.probes.labels(hub, str(v.code)).inc()
         if v.code is Code.PROBE_ERROR:
             return  # the prober failed: no evidence about the hub, its gauges stay as they were
+        self._time_to_page(result, actions)
         self.success.labels(hub).set(1 if v.ok else 0)
         self.duration.labels(hub).set(result.duration_ms / 1000)
         steps = {s.name: s.ms for s in result.observation.steps}
@@ -98,6 +136,12 @@ class Metrics:
         for name, ms in steps.items():
             self.step_duration.labels(hub, name).set(ms / 1000)
         self._steps[hub] = set(steps)
+        # Only steps that got through: how long a step takes to fail (a refused connection, a
+        # timeout) says nothing about how long a login takes.
+        for step in result.observation.steps:
+            if step.status == "ok":
+                self.phase_duration.labels(hub, step.name).observe(step.ms / 1000)
+                self._phases.setdefault(hub, set()).add(step.name)
         previous = self._last_labels.get(hub)
         current = (str(v.code), str(v.severity))
         if previous is not None and previous != current:
@@ -113,10 +157,31 @@ class Metrics:
         for step in self._steps.pop(hub, set()):
             with contextlib.suppress(KeyError):
                 self.step_duration.remove(hub, step)
+        for phase in self._phases.pop(hub, set()):
+            with contextlib.suppress(KeyError):
+                self.phase_duration.remove(hub, phase)
         labels = self._last_labels.pop(hub, None)
         if labels is not None:
             with contextlib.suppress(KeyError):
                 self.verdict.remove(hub, *labels)
+        self._outage_since.pop(hub, None)
+
+    def _time_to_page(self, result: ProbeResult, actions: Iterable[Action]) -> None:
+        """Probe clocks only: a run of outage verdicts starts at its first probe's start, and the
+        page is decided when the probe that opened the incident ends. A warning (the test account,
+        a changed page) is not an outage; a warning that turns into one pages from then."""
+        hub, v = result.hub, result.verdict
+        started = datetime.fromisoformat(result.started_at).timestamp()
+        if v.severity is not Severity.CRITICAL:
+            self._outage_since.pop(hub, None)
+            return
+        since = self._outage_since.setdefault(hub, started)
+        paged = any(
+            a.kind == "trigger" and a.dedup_key == login_key(hub) and a.reason in NEW_INCIDENT
+            for a in actions
+        )
+        if paged:
+            self.time_to_page.observe(max(0.0, started + result.duration_ms / 1000 - since))
 
     def outbox(self, stats: OutboxStats) -> None:
         self.outbox_depth.set(stats.depth)

@@ -248,7 +248,7 @@ class Pipeline:
         if tick:
             self.last_tick = now
         if fact is not None:  # a removed hub's series are gone: do not bring them back
-            self.metrics.observe(result)
+            self.metrics.observe(result, actions)
         expires = self.secret_expires(hub)
         if expires is not None:
             self.metrics.secret_expiry.labels(hub).set(
