@@ -28,6 +28,7 @@ from loginprobe.alerting.pagerduty import PagerDutySender
 from loginprobe.model import ProbeResult
 from loginprobe.monitor.checks import Checks, has_checks
 from loginprobe.monitor.health import Vitals, assess
+from loginprobe.monitor.heartbeat import Heartbeat
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.outbox import OutboxSender
 from loginprobe.monitor.pipeline import Pipeline
@@ -40,6 +41,7 @@ from loginprobe.prober.evidence import plan_for
 from loginprobe.prober.hub_probe import (
     CAPTURE_TIMEOUT_S,
     CONTEXT_CLOSE_S,
+    log_crash,
     probe_hub,
     prober_failed,
 )
@@ -92,6 +94,7 @@ class Monitor:
             clock=clock,
         )
         self.location = settings.loaded.config.monitor.location or socket.gethostname()
+        self.heartbeat = Heartbeat(lambda: self.settings.heartbeat, lambda: self.health()[0])
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._probing: set[str] = set()  # hubs with a browser probe running
 
@@ -110,11 +113,13 @@ class Monitor:
             self._schedule(hub, random.uniform(0, min(interval, 10.0 * len(hubs))))
             self._schedule_checks(hub, random.uniform(5.0, 15.0))
         self.outbox.start()
+        self.heartbeat.start()
         log.info("monitor started", hubs=hubs, pagerduty=self.outbox.sender is not None)
 
     async def stop(self) -> None:
         """Cancel probes in flight, try the outbox once more, close the browser."""
         self.stopping = True
+        await self.heartbeat.stop()
         self.scheduler.shutdown()
         for task in list(self._in_flight):
             task.cancel()
@@ -214,7 +219,7 @@ class Monitor:
         outcome = await self.pool.run(probe, limit)
         if isinstance(outcome, ProbeResult):
             return outcome
-        log.debug("probe crashed", hub=hub, exc_info=outcome)
+        log_crash(hub, outcome)
         return prober_failed(hub, spec, outcome, s.redactor, started_at, t0)
 
     # -- verdicts --------------------------------------------------------------------------------
