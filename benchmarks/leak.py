@@ -2,13 +2,13 @@
 
 Starts the sandbox, then one monitor process (the Monitor that `probe serve` runs, two hubs on the
 sandbox's hub, a 1 s interval, concurrency 2, evidence and traces as configured by default) and
-lets it probe. After a warm-up, and again after N more probes, with no probe in flight, it takes:
+lets it probe. After a warm-up, every 100 probes, and after N, with no probe in flight, it takes:
 RSS of the Python process; RSS, PSS and USS (private memory, which other programs' Chromium on the
 machine cannot blur as it does PSS) of its whole process tree (Python, Playwright's driver,
 Chromium); open files (the Python process and the tree); Chromium processes; listeners on the
 shared browser; the Playwright pages, contexts and journeys still alive; and prints the growth.
 
-    .venv/bin/python benchmarks/leak.py [--probes 500] [--warmup 20]
+    .venv/bin/python benchmarks/leak.py [--probes 500] [--warmup 20] [--every 100]
 
 Target: flat, every figure within 5%.
 """
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class Snapshot:
     python_files: int
     tree_files: int
     chromium: int
+    chromium_types: str
     listeners: int
     pages: int
     contexts: int
@@ -76,12 +78,22 @@ def _files(pid: int) -> int:
         return 0
 
 
-def _is_chromium(pid: int) -> bool:
+def _chromium_type(pid: int) -> str | None:
+    """ "browser", "renderer", "gpu-process", "utility", "zygote", ... for a Chromium process."""
     try:
-        exe = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        # Chromium rewrites its command line into one space-separated string.
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
     except OSError:
-        return False
-    return b"chrom" in os.path.basename(exe)
+        return None
+    if not argv:
+        return None
+    if b"chrom" not in os.path.basename(argv[0]):
+        return None
+    kind = next((a[7:].decode() for a in argv if a.startswith(b"--type=")), "browser")
+    sub = next(
+        (a.decode().split("=", 1)[1] for a in argv if a.startswith(b"--utility-sub-type=")), ""
+    )
+    return f"{kind}:{sub.rsplit('.', 1)[-1]}" if sub else kind
 
 
 def snapshot(probes: int) -> Snapshot:
@@ -96,6 +108,7 @@ def snapshot(probes: int) -> Snapshot:
     browsers = [o for o in objects if isinstance(o, Browser)]
     pids = _tree(os.getpid())
     rss, pss = tree_memory(os.getpid())
+    kinds = [k for p in pids if (k := _chromium_type(p)) is not None]
     return Snapshot(
         probes=probes,
         python_rss=int(Path("/proc/self/statm").read_text().split()[1]) * PAGE,
@@ -104,7 +117,8 @@ def snapshot(probes: int) -> Snapshot:
         tree_uss=sum(_uss(p) for p in pids),
         python_files=_files(os.getpid()),
         tree_files=sum(_files(p) for p in pids),
-        chromium=sum(_is_chromium(p) for p in pids),
+        chromium=len(kinds),
+        chromium_types=", ".join(f"{k} {n}" for k, n in sorted(Counter(kinds).items())),
         listeners=sum(b.listener_count(e) for b in browsers for e in b.event_names()),
         pages=sum(isinstance(o, Page) for o in objects),
         contexts=sum(isinstance(o, BrowserContext) for o in objects),
@@ -112,8 +126,9 @@ def snapshot(probes: int) -> Snapshot:
     )
 
 
-async def monitor_main(config: Path, warmup: int, n: int) -> int:
-    """The monitor process: probe, and measure itself at `warmup` and `warmup + n` probes."""
+async def monitor_main(config: Path, warmup: int, n: int, every: int) -> int:
+    """The monitor process: probe, and measure itself after `warmup` probes, every `every`
+    probes after that, and after `n` more."""
     from loginprobe.logs import configure_logging
     from loginprobe.monitor.metrics import Metrics
     from loginprobe.monitor.service import Monitor
@@ -149,8 +164,9 @@ async def monitor_main(config: Path, warmup: int, n: int) -> int:
 
     await monitor.start()
     try:
-        start = await quiet_snapshot(warmup)
-        end = await quiet_snapshot(start.probes + n)
+        start = end = await quiet_snapshot(warmup)
+        while end.probes < start.probes + n:  # the curve between, not only its ends
+            end = await quiet_snapshot(min(end.probes + every, start.probes + n))
     finally:
         await monitor.stop()
         monitor.store.close()
@@ -168,7 +184,7 @@ def fmt(s: Snapshot) -> str:
     return (
         f"python RSS {s.python_rss / 2**20:.1f} MiB, tree PSS {s.tree_pss / 2**20:.1f} MiB, "
         f"tree USS {s.tree_uss / 2**20:.1f} MiB, "
-        f"files {s.python_files}/{s.tree_files}, chromium {s.chromium}, "
+        f"files {s.python_files}/{s.tree_files}, chromium {s.chromium} ({s.chromium_types}), "
         f"listeners {s.listeners}, pages {s.pages}, contexts {s.contexts}"
     )
 
@@ -190,7 +206,7 @@ def report(start: Snapshot, end: Snapshot, probes_measured: int) -> None:
     print(f"\n{'':34} {'start':>10} {'end':>10} {'growth':>8}")
     print(f"{'probes':34} {start.probes:>10} {end.probes:>10} {'+' + str(probes_measured):>8}")
     for f in fields(Snapshot):
-        if f.name == "probes":
+        if f.name in ("probes", "chromium_types"):
             continue
         a, b = getattr(start, f.name), getattr(end, f.name)
         scale = 2**20 if f.name in ("python_rss", "tree_rss", "tree_pss", "tree_uss") else 1
@@ -218,10 +234,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--probes", type=int, default=500, help="probes between the two snapshots")
     parser.add_argument("--warmup", type=int, default=20, help="probes before the first snapshot")
+    parser.add_argument("--every", type=int, default=100, help="probes between snapshots")
     parser.add_argument("--monitor", type=Path, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.monitor is not None:
-        return asyncio.run(monitor_main(args.monitor, args.warmup, args.probes))
+        return asyncio.run(monitor_main(args.monitor, args.warmup, args.probes, args.every))
 
     from sandbox import Sandbox
 
@@ -244,6 +261,8 @@ def main() -> int:
                 str(args.warmup),
                 "--probes",
                 str(args.probes),
+                "--every",
+                str(args.every),
             ],
             env={**os.environ, **sb.probe_env()},
             cwd=tmp,
