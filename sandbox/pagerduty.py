@@ -9,6 +9,13 @@ event", "message": "Event object is invalid", "errors": [...]}.
 
 HTTPS with a certificate from a CA made here (trustme): the `pagerduty` client refuses anything
 else. Switches: answer 500, answer 429, or refuse connections; every accepted event is recorded.
+
+Behind the endpoint, PagerDuty's incident model decides who is woken, and tests assert on that,
+not on events (https://support.pagerduty.com/docs/event-management, "Deduplicate Alerts"): per
+dedup key, a trigger with no open incident opens one and notifies on-call; a trigger while an
+incident is open (even acknowledged) is appended to its alert log and notifies no one; acknowledge
+and resolve change an open incident and are ignored otherwise; after a resolve, the next trigger
+opens a new incident and notifies again.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +35,7 @@ import trustme
 from sandbox.https import JsonHandler, serve_https, server_context, stop_https
 
 Mode = Literal["ok", "500", "429", "refuse"]
+IncidentState = Literal["open", "acknowledged", "resolved"]
 SEVERITIES = {"critical", "error", "warning", "info"}
 ACTIONS = {"trigger", "acknowledge", "resolve"}
 TOP_LEVEL = {
@@ -125,6 +134,78 @@ def _links_and_images(event: dict[str, Any]) -> list[str]:
     return errors
 
 
+@dataclass(frozen=True)
+class Notification:
+    """What a person was told: an incident opened."""
+
+    dedup_key: str
+    summary: str
+    severity: str
+    at: float  # Unix time
+    incident: int  # which incident of this key it opened: 1, 2, ...
+
+
+@dataclass(frozen=True)
+class KeyIncidents:
+    """One dedup key as PagerDuty sees it."""
+
+    state: IncidentState  # of its latest incident
+    incidents: int  # incidents opened on this key so far (each one notified someone)
+    appended: int  # triggers folded into an open incident of this key (nobody notified)
+
+
+@dataclass
+class _Key:
+    state: IncidentState
+    incidents: int = 1
+    appended: int = 0
+
+
+class IncidentModel:
+    """PagerDuty's incidents, per dedup key, from the events it accepted. Not thread-safe: the
+    receiver calls it under its lock."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._keys: dict[str, _Key] = {}
+        self.notifications: list[Notification] = []
+
+    def apply(self, event: dict[str, Any]) -> None:
+        """An accepted event (validated, its dedup_key filled in)."""
+        key, action = event["dedup_key"], event["event_action"]
+        current = self._keys.get(key)
+        is_open = current is not None and current.state != "resolved"
+        if action == "trigger":
+            if current is not None and is_open:
+                current.appended += 1
+                return
+            if current is None:
+                self._keys[key] = current = _Key("open")
+            else:
+                current.state, current.incidents = "open", current.incidents + 1
+            payload = event["payload"]
+            self.notifications.append(
+                Notification(
+                    key, payload["summary"], payload["severity"], self._clock(), current.incidents
+                )
+            )
+        elif action == "acknowledge":
+            if current is not None and current.state == "open":
+                current.state = "acknowledged"
+        elif action == "resolve" and current is not None and is_open:
+            current.state = "resolved"
+
+    def acknowledge(self, key: str) -> None:
+        """On-call presses "Acknowledge" on the key's open incident."""
+        current = self._keys.get(key)
+        if current is None or current.state == "resolved":
+            raise ValueError(f"no open incident to acknowledge for {key!r}")
+        current.state = "acknowledged"
+
+    def incidents(self) -> dict[str, KeyIncidents]:
+        return {k: KeyIncidents(v.state, v.incidents, v.appended) for k, v in self._keys.items()}
+
+
 class PagerDutyReceiver:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -136,6 +217,8 @@ class PagerDutyReceiver:
         self.accepted: list[dict[str, Any]] = []  # every event answered 202, in order
         self.rejected: list[tuple[dict[str, Any], list[str]]] = []
         self.refused_or_failed = 0  # requests answered 500/429
+        self.model = IncidentModel()
+        # Reentrant (Condition's default lock): wait_for's predicate may read notifications.
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
@@ -199,8 +282,35 @@ class PagerDutyReceiver:
         key = event.get("dedup_key") or uuid.uuid4().hex
         with self._cond:
             self.accepted.append({**event, "dedup_key": key, "_received_at": time.time()})
+            self.model.apply({**event, "dedup_key": key})
             self._cond.notify_all()
         handler.answer(202, {"status": "success", "message": "Event processed", "dedup_key": key})
+
+    # -- what a person would see -------------------------------------------------------------
+    @property
+    def notifications(self) -> list[Notification]:
+        """Every incident that notified on-call, in order."""
+        with self._cond:
+            return list(self.model.notifications)
+
+    def incidents(self) -> dict[str, KeyIncidents]:
+        """Per dedup key: its latest incident's state, incidents so far, triggers appended."""
+        with self._cond:
+            return self.model.incidents()
+
+    def acknowledge(self, key: str) -> None:
+        """On-call acknowledges the key's open incident (ValueError if none is open)."""
+        with self._cond:
+            self.model.acknowledge(key)
+            self._cond.notify_all()
+
+    def reset(self) -> None:
+        """Forget every event and incident (a shared receiver between tests)."""
+        with self._cond:
+            self.accepted.clear()
+            self.rejected.clear()
+            self.refused_or_failed = 0
+            self.model = IncidentModel()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -23,6 +23,7 @@ def check(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] =
     try:
         loaded = cfg.load(path)
         cfg.resolve_secrets(loaded, loaded.config.hubs)
+        cfg.resolve_heartbeat_url(loaded)
     except cfg.ConfigError as e:
         if as_json:
             _print_json({"config": str(path), "ok": False, "hubs": [], "problems": e.lines})

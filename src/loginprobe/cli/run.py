@@ -34,11 +34,11 @@ from loginprobe.cli.app import (
     out,
 )
 from loginprobe.cli.tables import LiveSteps
-from loginprobe.logs import configure_logging
+from loginprobe.logs import configure_logging, handle_loop_exceptions
 from loginprobe.model import Code, ProbeResult
 from loginprobe.prober.browser import open_browser
 from loginprobe.prober.evidence import plan_for
-from loginprobe.prober.hub_probe import probe_hub, prober_failed
+from loginprobe.prober.hub_probe import log_crash, probe_hub, prober_failed
 from loginprobe.redact import Redactor
 
 
@@ -139,6 +139,7 @@ async def _run_once(
     redactor: Redactor,
     live: bool = False,
 ) -> ProbeResult:
+    handle_loop_exceptions()
     spec = loaded.config.hubs[hub]
     m = loaded.config.monitor
     started_at, t0 = datetime.now(UTC), time.monotonic()
@@ -167,7 +168,7 @@ async def _run_once(
                     progress=steps,
                 )
     except Exception as e:  # no browser, or the prober broke: a probe_error, never a hub outage
-        log.debug("probe crashed", hub=hub, exc_info=True)
+        log_crash(hub, e)
         return prober_failed(hub, spec, e, redactor, started_at, t0)
 
 

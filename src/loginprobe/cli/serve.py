@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from loginprobe import config as cfg
 from loginprobe.cli.app import State, _die, app, log
-from loginprobe.logs import configure_logging
+from loginprobe.logs import configure_logging, handle_loop_exceptions
 from loginprobe.prober.browser import BrowserNotFound, choose_executable
 from loginprobe.redact import Redactor
 
@@ -55,6 +55,7 @@ async def _serve(path: Path, settings: Settings, store: Store) -> None:
     from loginprobe.monitor.service import Monitor
     from loginprobe.web.app import make_app, start_site
 
+    handle_loop_exceptions()
     monitor = Monitor(settings, store, Metrics())
     host, port = settings.loaded.config.monitor.listen_address
     runner = await start_site(make_app(monitor), host, port)

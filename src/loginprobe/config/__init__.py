@@ -14,6 +14,7 @@ from loginprobe.config.schema import (
     Config,
     Duration,
     EnvName,
+    HeartbeatConfig,
     HttpUrl,
     HubConfig,
     MonitorConfig,
@@ -22,7 +23,12 @@ from loginprobe.config.schema import (
     SelectorsConfig,
     parse_duration,
 )
-from loginprobe.config.secrets import HubSecrets, resolve_routing_key, resolve_secrets
+from loginprobe.config.secrets import (
+    HubSecrets,
+    resolve_heartbeat_url,
+    resolve_routing_key,
+    resolve_secrets,
+)
 
 __all__ = [
     "CONFIG_ENV",
@@ -33,6 +39,7 @@ __all__ = [
     "ConfigError",
     "Duration",
     "EnvName",
+    "HeartbeatConfig",
     "HttpUrl",
     "HubConfig",
     "HubSecrets",
@@ -44,6 +51,7 @@ __all__ = [
     "config_path",
     "load",
     "parse_duration",
+    "resolve_heartbeat_url",
     "resolve_routing_key",
     "resolve_secrets",
 ]

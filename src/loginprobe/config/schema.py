@@ -218,6 +218,35 @@ class PagerDutyConfig(_Strict):
         return self
 
 
+class HeartbeatConfig(_Strict):
+    """Watch the watcher: a URL that `probe serve` calls every `interval` only while it is
+    healthy, for a dead man's switch (Healthchecks.io, Cronitor, Dead Man's Snitch) that pages
+    when the pings stop: the monitor died, hangs or cannot do its job."""
+
+    url_env: EnvName | None = Field(
+        None,
+        description="Environment variable holding the ping URL (e.g. "
+        "`https://hc-ping.com/<uuid>`). It usually carries a token, so it is a secret: never in "
+        "the file, masked in every output. This or `url_file` is required.",
+    )
+    url_file: str | None = Field(
+        None,
+        description="File holding the ping URL (relative to the config file), instead of "
+        "`url_env`.",
+    )
+    interval: Duration = Field(
+        60.0,
+        description="How often to ping while healthy; the first ping comes one interval after "
+        "start. Set the switch's grace period to a few intervals.",
+    )
+
+    @model_validator(mode="after")
+    def _url_named(self) -> HeartbeatConfig:
+        if self.url_env is None and self.url_file is None:
+            raise ValueError("needs url_env (or url_file) naming where the ping URL comes from")
+        return self
+
+
 class OAuthConfig(_Strict):
     """The hub's OAuth client, for the secret check and expiry warnings."""
 
@@ -376,6 +405,10 @@ class Config(_Strict):
     )
     pagerduty: PagerDutyConfig | None = Field(
         None, description="Paging; leave out to run without (incidents are still logged)."
+    )
+    heartbeat: HeartbeatConfig | None = Field(
+        None,
+        description="A dead man's switch for the monitor itself; leave out to run without.",
     )
     hubs: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")], HubConfig] = Field(
         min_length=1, description="The hubs to probe, at least one."

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,42 @@ def resolve_routing_key(
     if problems:
         raise ConfigError(problems)
     return key
+
+
+def resolve_heartbeat_url(
+    loaded: LoadedConfig, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The heartbeat's ping URL, or None when [heartbeat] is not configured. The URL is a secret:
+    no problem line quotes it."""
+    hb = loaded.config.heartbeat
+    if hb is None:
+        return None
+    where = f"{loaded.path}: heartbeat.url"
+    env = os.environ if environ is None else environ
+    url: str | None = None
+    source = ""
+    if hb.url_env is not None and hb.url_file is not None:
+        raise ConfigError([f"{where}_env: set either url_env or url_file, not both"])
+    if hb.url_env is not None:
+        url, source = (env.get(hb.url_env) or "").strip(), f"environment variable {hb.url_env}"
+        if not url:
+            raise ConfigError([f"{where}_env: {source} is not set"])
+    elif hb.url_file is not None:
+        source = hb.url_file
+        try:
+            url = loaded.file(hb.url_file).read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise ConfigError(
+                [f"{where}_file: cannot read {hb.url_file}: {err.strerror}"]
+            ) from None
+        if not url:
+            raise ConfigError([f"{where}_file: {hb.url_file} is empty"])
+    key = "url_env" if hb.url_env is not None else "url_file"
+    if url is None or not re.fullmatch(r"https?://[^\s/?#]+\S*", url):
+        raise ConfigError(
+            [f"{loaded.path}: heartbeat.{key}: {source} does not hold an http(s) URL"]
+        )
+    return url
 
 
 def resolve_secrets(

@@ -187,6 +187,11 @@ class BrowserPool:
             done, _ = await asyncio.wait(
                 {task, gone}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
             )
+        except asyncio.CancelledError:
+            # The probe's owner gave up on it (the monitor stops): so does the probe, or its
+            # page and context would live on, unwatched.
+            task.cancel()
+            raise
         finally:
             browser.remove_listener("disconnected", on_disconnect)
             if not gone.done():

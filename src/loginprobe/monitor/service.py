@@ -39,6 +39,7 @@ from loginprobe.monitor.capacity import (
 )
 from loginprobe.monitor.checks import Checks, has_checks
 from loginprobe.monitor.health import Role, Vitals, assess
+from loginprobe.monitor.heartbeat import Heartbeat
 from loginprobe.monitor.journal import Journal
 from loginprobe.monitor.lease import LeaseKeeper
 from loginprobe.monitor.metrics import Metrics
@@ -53,6 +54,7 @@ from loginprobe.prober.evidence import plan_for
 from loginprobe.prober.hub_probe import (
     CAPTURE_TIMEOUT_S,
     CONTEXT_CLOSE_S,
+    log_crash,
     probe_hub,
     prober_failed,
 )
@@ -127,6 +129,10 @@ class Monitor:
             probing=self.probing,
             clock=clock,
         )
+        self.heartbeat = Heartbeat(
+            lambda: self.settings.heartbeat,
+            lambda: self.health()[0] and self.role == "active",
+        )
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._probing: set[str] = set()  # hubs with a browser probe running
         self._deaths_counted: list[int] = []  # browser generations already counted
@@ -154,12 +160,14 @@ class Monitor:
             asyncio.create_task(self._read_inbox(), name="inbox"),
             asyncio.create_task(self._measure_costs(), name="costs"),
         ]
+        self.heartbeat.start()  # pings only while this monitor is active and healthy
         # Take the lease now if it is free, so a lone monitor starts probing at once.
         await self._try_lease()
 
     async def stop(self) -> None:
         """Cancel probes in flight, try the outbox once more, hand the lease over, close up."""
         self.stopping = True
+        await self.heartbeat.stop()
         for task in self._tasks:
             task.cancel()
         self.scheduler.shutdown()
@@ -394,7 +402,7 @@ class Monitor:
         if outcome.result is not None:
             return outcome.result, fault
         err = outcome.error or RuntimeError("the probe gave no result")
-        log.debug("probe crashed", hub=hub, exc_info=err)
+        log_crash(hub, err)
         return prober_failed(hub, spec, err, s.redactor, started_at, t0), fault
 
     def _browser_fault(self, outcome: Outcome) -> BrowserFault | None:

@@ -10,6 +10,7 @@ import httpx2
 
 from loginprobe import config as cfg
 from loginprobe.alerting.pagerduty import PagerDutySender
+from loginprobe.monitor.heartbeat import Target, secret_parts
 from loginprobe.monitor.tracks.track import Thresholds
 from loginprobe.redact import Redactor
 
@@ -19,6 +20,7 @@ class Settings:
     loaded: cfg.LoadedConfig
     secrets: dict[str, cfg.HubSecrets]
     routing_key: str | None
+    heartbeat_url: str | None = field(default=None, repr=False)
     redactor: Redactor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -27,13 +29,25 @@ class Settings:
     def secret_values(self) -> list[str]:
         """Every secret these settings hold: the hubs' and the routing key."""
         values = [v for s in self.secrets.values() for v in s.values()]
-        return [*values, *([self.routing_key] if self.routing_key else [])]
+        if self.routing_key:
+            values.append(self.routing_key)
+        if self.heartbeat_url:
+            values += secret_parts(self.heartbeat_url)
+        return values
 
     @classmethod
     def load(cls, path: Path) -> Settings:
         loaded = cfg.load(path)
         secrets = cfg.resolve_secrets(loaded, loaded.config.hubs)
-        return cls(loaded, secrets, cfg.resolve_routing_key(loaded))
+        routing_key = cfg.resolve_routing_key(loaded)
+        return cls(loaded, secrets, routing_key, cfg.resolve_heartbeat_url(loaded))
+
+    @property
+    def heartbeat(self) -> Target | None:
+        hb = self.loaded.config.heartbeat
+        if hb is None or self.heartbeat_url is None:
+            return None
+        return Target(self.heartbeat_url, hb.interval)
 
     @property
     def config(self) -> cfg.Config:

@@ -29,6 +29,7 @@ from loginprobe.model import (
     SecretCheck,
     Step,
 )
+from loginprobe.prober.browser import BrowserLaunchError, BrowserNotFound
 from loginprobe.prober.classify import classify
 from loginprobe.prober.evidence import Captured, EvidencePlan, TraceRecorder, save
 from loginprobe.prober.journey import Journey, run_journey
@@ -153,6 +154,16 @@ async def _capture(
     return captured
 
 
+def log_crash(hub: str, err: BaseException) -> None:
+    """The prober broke: its traceback at error, so a bug in loginprobe or in a flow is seen, not
+    just its one-line probe_error. A browser that cannot start is no bug, and the launch has
+    already said why in one line: its traceback is for debugging only."""
+    if isinstance(err, BrowserLaunchError | BrowserNotFound):
+        log.debug("probe crashed", hub=hub, exc_info=err)
+    else:
+        log.error("probe crashed", hub=hub, exc_info=err)
+
+
 def prober_failure(err: BaseException, redactor: Redactor) -> Failure:
     """What the prober's own failure looks like to the classifier: never a hub verdict."""
     first_line = (str(err).strip().splitlines() or [""])[0]
@@ -211,10 +222,12 @@ async def probe_hub(
     steps, failure = walk.steps, walk.failure
     if walk.error is not None:
         # The browser crashed or the flow has a bug: the prober broke, not the hub.
+        log_crash(name, walk.error)
         steps, failure = (), prober_failure(walk.error, redactor)
     if isinstance(secret, BaseException):
         if not isinstance(secret, Exception):
             raise secret
+        log_crash(name, secret)
         secret = SecretCheck("inconclusive", detail=f"secret check failed: {type(secret).__name__}")
     obs = Observation(hub=name, steps=steps, failure=failure, secret_check=secret, hub_url=hub.url)
     result = _result(obs, started_at, t0, aside)

@@ -74,15 +74,29 @@ class NavLog:
         self._page = page
         self._clock = clock
         self._changed = asyncio.Event()
+        self.closed = False
+        # The browser outlives the probe: its listener must go with the probe (detach), or
+        # every probe's log, page and context would stay alive as long as the browser.
+        self._browser = page.context.browser
         page.on("request", self._on_request)
         page.on("response", self._on_response)
         page.on("requestfailed", self._on_failed)
         # Any of these ends the page's life; waiters must hear of it, not wait out the timeout.
         page.on("close", self._on_close)
         page.on("crash", self._on_close)
-        if page.context.browser is not None:
-            page.context.browser.on("disconnected", self._on_close)
-        self.closed = False
+        if self._browser is not None:
+            self._browser.on("disconnected", self._on_close)
+
+    def detach(self) -> None:
+        """Stop listening: the probe is over."""
+        page = self._page
+        page.remove_listener("request", self._on_request)
+        page.remove_listener("response", self._on_response)
+        page.remove_listener("requestfailed", self._on_failed)
+        page.remove_listener("close", self._on_close)
+        page.remove_listener("crash", self._on_close)
+        if self._browser is not None:
+            self._browser.remove_listener("disconnected", self._on_close)
 
     def _on_close(self, _: object) -> None:
         self.closed = True
@@ -636,6 +650,8 @@ async def run_journey(
         step = journey.timed_out_step or "hub_start"
         where = "idp" if step.startswith("idp_") else "hub"
         failure = Failure(FailureKind.TIMEOUT, step, f"no answer within {timeout:g}s", where=where)  # type: ignore[arg-type]
+    finally:
+        journey.nav.detach()
     browser = context.browser
     if page.is_closed() or (browser is not None and not browser.is_connected()):
         # Whatever the journey concluded, it concluded it from a dying browser.
