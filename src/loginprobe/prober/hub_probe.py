@@ -31,6 +31,7 @@ from loginprobe.model import (
 )
 from loginprobe.prober.classify import classify
 from loginprobe.prober.evidence import Captured, EvidencePlan, TraceRecorder, save
+from loginprobe.prober.gist import gist
 from loginprobe.prober.journey import Journey, run_journey
 from loginprobe.prober.scrub import Scrubber
 from loginprobe.prober.secretcheck import check_secret
@@ -116,7 +117,7 @@ async def _journey(
         try:
             steps, failure = await run_journey(context, journey, timeout)
         except Exception as err:
-            note = redactor.text(f"the prober failed: {type(err).__name__}: {err}")[:300]
+            note = gist(f"the prober failed: {type(err).__name__}: {err}", redactor, limit=300)
             t = time.monotonic()
             captured = await _capture(recorder, context, note)
             walk = _Walk((), None, err, captured, time.monotonic() - t, codes())
@@ -155,8 +156,9 @@ async def _capture(
 
 def prober_failure(err: BaseException, redactor: Redactor) -> Failure:
     """What the prober's own failure looks like to the classifier: never a hub verdict."""
-    first_line = (str(err).strip().splitlines() or [""])[0]
-    detail = redactor.text(f"{type(err).__name__}: {first_line}")[:300]
+    # The whole message goes through gist (a secret may span its lines); the first line is kept.
+    first_line = gist(str(err), redactor, limit=300).split(" | ")[0]
+    detail = f"{type(err).__name__}: {first_line}"[:300]
     return Failure(FailureKind.PROBE_ERROR, "prober", detail, where="prober")
 
 
