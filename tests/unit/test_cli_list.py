@@ -61,7 +61,7 @@ def probe(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if not config.exists():
         config.write_text(HUBS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORCE_")}
-    env.update({"COLUMNS": "200", "U": "u", "P": "p"})
+    env.update({"COLUMNS": "200", "U": "u", "P": "p-at-least-8"})
     return subprocess.run(
         [sys.executable, "-m", "loginprobe", "--config", str(config), *args],
         capture_output=True,
@@ -194,3 +194,15 @@ def test_flows_lists_a_hub_s_own_flow_file_with_its_options(tmp_path: Path) -> N
         "used_by": ["alpha"],
     }
     assert "Login on the campus SSO." in probe(tmp_path, "flows").stdout
+
+
+def test_a_corrupt_or_empty_store_is_one_line_and_exit_2_for_list_and_history(
+    tmp_path: Path,
+) -> None:
+    for content in (b"", b"not a database " * 200):
+        (tmp_path / "state.sqlite").write_bytes(content)
+        for args in (("list",), ("history", "alpha")):
+            done = probe(tmp_path, *args)
+            assert done.returncode == 2, (args, done.stdout, done.stderr)
+            [line] = done.stderr.splitlines()
+            assert "monitor.state" in line and "Traceback" not in done.stderr

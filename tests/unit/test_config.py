@@ -406,8 +406,8 @@ def test_the_example_config_at_the_root_is_valid() -> None:
     assert set(loaded.config.hubs) == {"example", "research", "utoronto", "campus"}
     env = {
         "EXAMPLE_TEST_USERNAME": "u",
-        "EXAMPLE_TEST_PASSWORD": "p",
-        "EXAMPLE_CLIENT_SECRET": "c-secret",
+        "EXAMPLE_TEST_PASSWORD": "p-at-least-8",
+        "EXAMPLE_CLIENT_SECRET": "c-secret-value",
         "PAGERDUTY_ROUTING_KEY": "k" * 32,
     }
     assert resolve_secrets(loaded, ["example"], environ=env)["example"].username == "u"

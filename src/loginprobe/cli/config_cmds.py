@@ -15,23 +15,43 @@ from loginprobe.prober.registry import available_flows, describe_flow, is_flow_f
 
 @app.command()
 def check(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
-    """Validate the config and check that every secret it names is present."""
+    """Check everything `probe serve` checks at start: the config, every secret it names, the
+    routing key, the flows, the browser, the store and the listen address."""
+    from loginprobe.cli.serve import _playwright_chromium
+    from loginprobe.preflight import preflight
+
     path = cfg.config_path(State.config_arg)
     try:
         loaded = cfg.load(path)
-        cfg.resolve_secrets(loaded, loaded.config.hubs)
     except cfg.ConfigError as e:
         if as_json:
             _print_json({"config": str(path), "ok": False, "hubs": [], "problems": e.lines})
         _die(e.lines)
+    found = preflight(loaded, _playwright_chromium)
+    hubs = list(loaded.config.hubs)
     if as_json:
-        hubs = list(loaded.config.hubs)
-        _print_json({"config": str(loaded.path), "ok": True, "hubs": hubs, "problems": []})
+        _print_json(
+            {
+                "config": str(loaded.path),
+                "ok": not found.problems,
+                "hubs": hubs,
+                "problems": found.problems,
+                "notes": found.notes,
+                "sandbox": found.sandbox,
+            }
+        )
+    if found.problems:
+        _die([] if as_json else found.problems)
+    if as_json:
         return
-    names = ", ".join(loaded.config.hubs)
     out.print(
-        Text(f"{loaded.path}: OK — {len(loaded.config.hubs)} hub(s): {names}; every secret present")
+        Text(
+            f"{loaded.path}: OK — {len(hubs)} hub(s): {', '.join(hubs)}; every secret present, "
+            "flows, browser, store and listen address ready"
+        )
     )
+    for note in found.notes:
+        out.print(Text(f"note: {note}"))
 
 
 @app.command()

@@ -8,10 +8,8 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -39,6 +37,7 @@ from loginprobe.model import Code, ProbeResult
 from loginprobe.prober.browser import open_browser
 from loginprobe.prober.evidence import plan_for
 from loginprobe.prober.hub_probe import probe_hub, prober_failed
+from loginprobe.prober.scratch import ScratchDir
 from loginprobe.redact import Redactor
 
 
@@ -62,6 +61,8 @@ def run(
         _die(e.lines)
     if alert and routing_key is None:
         _die(f"{loaded.path}: --alert needs a [pagerduty] table with routing_key_env")
+    # Read once: Playwright's driver and Chromium, started below, never inherit them.
+    cfg.seal_environment(cfg.env_names(loaded))
     redactor = Redactor([*secrets.values(), *([routing_key] if routing_key else [])])
     configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "warning"), redactor)
     live = not as_json and _live_terminal()
@@ -148,15 +149,15 @@ async def _run_once(
     try:
         # Transient: the display goes away and the usual step table takes its place.
         with (
-            tempfile.TemporaryDirectory(prefix="loginprobe-traces-") as traces,
+            ScratchDir("traces") as traces,
             Live(console=out, transient=True, refresh_per_second=10, get_renderable=steps.render)
             if steps is not None
             else contextlib.nullcontext(),
         ):
-            plan = plan_for(m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, Path(traces))
+            plan = plan_for(m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces)
             async with (
                 async_playwright() as pw,
-                open_browser(pw, loaded.config.browser.executable, Path(traces)) as b,
+                open_browser(pw, loaded.config.browser.executable, traces) as b,
             ):
                 return await probe_hub(
                     b,

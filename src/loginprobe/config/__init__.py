@@ -10,6 +10,7 @@ from loginprobe.config.loading import (
 )
 from loginprobe.config.schema import (
     RUNBOOK_KEYS,
+    AuthConfig,
     BrowserConfig,
     Config,
     Duration,
@@ -22,12 +23,22 @@ from loginprobe.config.schema import (
     SelectorsConfig,
     parse_duration,
 )
-from loginprobe.config.secrets import HubSecrets, resolve_routing_key, resolve_secrets
+from loginprobe.config.secrets import (
+    HubSecrets,
+    ServerCredentials,
+    env_names,
+    resolve_auth,
+    resolve_routing_key,
+    resolve_secrets,
+    seal_environment,
+    secret_environ,
+)
 
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG",
     "RUNBOOK_KEYS",
+    "AuthConfig",
     "BrowserConfig",
     "Config",
     "ConfigError",
@@ -41,9 +52,14 @@ __all__ = [
     "OAuthConfig",
     "PagerDutyConfig",
     "SelectorsConfig",
+    "ServerCredentials",
     "config_path",
+    "env_names",
     "load",
     "parse_duration",
+    "resolve_auth",
     "resolve_routing_key",
     "resolve_secrets",
+    "seal_environment",
+    "secret_environ",
 ]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -19,6 +18,7 @@ from playwright.async_api import Browser, Playwright, async_playwright
 from loginprobe.model import ProbeResult
 from loginprobe.prober.browser import open_browser
 from loginprobe.prober.journey import BrowserGone
+from loginprobe.prober.scratch import ScratchDir
 
 # A probe past its own timeout by this much is hung (a wedged browser): cut it.
 HANG_GRACE_S = 15.0
@@ -92,10 +92,9 @@ class BrowserPool:
                 return self._browser
             await self._close_unlocked()
             assert self._pw is not None
-            # Playwright's working files of traces, private and gone with the browser.
-            self._traces_dir = Path(
-                self._stack.enter_context(tempfile.TemporaryDirectory(prefix="loginprobe-traces-"))
-            )
+            # Playwright's working files of traces, private and gone with the browser (or, if
+            # this process is killed, at the next start: scratch.sweep).
+            self._traces_dir = self._stack.enter_context(ScratchDir("traces"))
             self._browser = await self._stack.enter_async_context(
                 open_browser(self._pw, self.executable, self._traces_dir)
             )

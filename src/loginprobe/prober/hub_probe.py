@@ -35,6 +35,7 @@ from loginprobe.prober.gist import gist
 from loginprobe.prober.journey import Journey, run_journey
 from loginprobe.prober.scrub import Scrubber
 from loginprobe.prober.secretcheck import check_secret
+from loginprobe.prober.standin import PasswordStandIn
 from loginprobe.redact import Redactor
 
 log = structlog.get_logger("loginprobe")
@@ -86,7 +87,12 @@ async def _journey(
     context = await browser.new_context()
     recorder = TraceRecorder(context, plan) if plan is not None else None
     walk: _Walk | None = None
+    password = secrets.password.get_secret_value()
+    stand_in = PasswordStandIn(password) if hub.password_stand_in else None
     try:
+        if stand_in is not None:
+            # Before the trace starts: setting up the route is not the probe's business.
+            await stand_in.install(context)
         if recorder is not None:
             await recorder.start()
         journeys: list[Journey] = []
@@ -98,7 +104,7 @@ async def _journey(
                     hub_url=hub.url,
                     flow=flow,
                     username=secrets.username,
-                    password=secrets.password.get_secret_value(),
+                    password=stand_in.value if stand_in is not None else password,
                     totp_secret=(
                         secrets.totp_secret.get_secret_value() if secrets.totp_secret else None
                     ),
