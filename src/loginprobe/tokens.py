@@ -139,3 +139,16 @@ def mask_query_values(text: str) -> str:
     """Query values (plain, and percent-encoded inside another URL) outside SAFE_QUERY_KEYS."""
     text = _QUERY_VALUE.sub(_query, text)
     return _ENCODED_QUERY_VALUE.sub(_query, text)
+
+
+_NAME_CHARACTERS = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def looks_like_a_secret(value: str) -> bool:
+    """A value given where a name belongs (a `*_env` key) that is probably the secret itself,
+    pasted in by mistake: shaped like a token, mixing upper and lower case
+    (`CorrectHorseBatteryStaple9`), or holding characters no variable name has. `H_PASS` and the
+    typo `H-PASS` are names."""
+    if token_shaped(value) or _NAME_CHARACTERS.fullmatch(value) is None:
+        return True
+    return any(c.isupper() for c in value) and any(c.islower() for c in value)

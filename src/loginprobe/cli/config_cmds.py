@@ -10,6 +10,7 @@ from rich.text import Text
 
 from loginprobe import config as cfg
 from loginprobe.cli.app import State, _die, _print_json, app, out
+from loginprobe.cli.printable import shown
 from loginprobe.prober.registry import available_flows, describe_flow, is_flow_file
 
 
@@ -51,7 +52,7 @@ def check(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] =
         )
     )
     for note in found.notes:
-        out.print(Text(f"note: {note}"))
+        out.print(shown(f"note: {note}"))
 
 
 @app.command()
@@ -85,9 +86,9 @@ def flows(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] =
     table = Table("flow", "what it logs in to", "options", "hubs")
     for r in rows:
         table.add_row(
-            r["name"],
-            r["summary"],
-            "\n".join(f"{k}: {v}" for k, v in r["options"].items()),
-            ", ".join(r["used_by"]),
+            shown(r["name"]),
+            shown(r["summary"]),
+            shown("\n".join(f"{k}: {v}" for k, v in r["options"].items())),
+            shown(", ".join(r["used_by"])),
         )
     out.print(table)

@@ -31,6 +31,7 @@ from loginprobe.cli.app import (
     log,
     out,
 )
+from loginprobe.cli.printable import shown
 from loginprobe.cli.tables import LiveSteps
 from loginprobe.logs import configure_logging
 from loginprobe.model import Code, ProbeResult
@@ -178,32 +179,34 @@ _STATUS_STYLE = {"ok": "green", "failed": "bold red", "timeout": "bold yellow"}
 
 
 def _print_human(result: ProbeResult, redactor: Redactor) -> None:
-    table = Table("step", "status", "http", "ms", title=f"probe {result.hub}", title_justify="left")
+    table = Table(
+        "step", "status", "http", "ms", title=shown(f"probe {result.hub}"), title_justify="left"
+    )
     table.add_column("url / detail", overflow="fold")
     for s in result.observation.steps:
         where = s.url + (f"\n{s.detail}" if s.detail else "")
         table.add_row(
-            s.name,
-            Text(s.status, style=_STATUS_STYLE.get(s.status, "")),
-            str(s.http_status or ""),
-            str(s.ms),
-            Text(redactor.text(where)),
+            shown(s.name),
+            shown(s.status, style=_STATUS_STYLE.get(s.status, "")),
+            shown(s.http_status or ""),
+            shown(s.ms),
+            shown(redactor.text(where)),
         )
     if result.observation.steps:
         out.print(table)
     sc = result.observation.secret_check
     if sc is not None:
         out.print(
-            Text(
+            shown(
                 f"secret check: {sc.outcome} — {redactor.text(sc.detail)} "
                 f"[{redactor.text(sc.evidence)}]"
             )
         )
     v = result.verdict
     style = "bold green" if v.ok else ("bold yellow" if v.severity == "warning" else "bold red")
-    out.print(Text(f"{v.code}: ", style=style) + Text(redactor.text(v.summary)))
+    out.print(Text(f"{v.code}: ", style=style) + shown(redactor.text(v.summary)))
     ev = result.evidence
     if ev is not None:
-        out.print(Text(f"evidence: {ev.dir}"))
+        out.print(shown(f"evidence: {ev.dir}"))
         if ev.trace:
-            out.print(Text(f"trace:    playwright show-trace {shlex.quote(ev.trace)}"))
+            out.print(shown(f"trace:    playwright show-trace {shlex.quote(ev.trace)}"))

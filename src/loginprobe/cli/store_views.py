@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe import config as cfg
 from loginprobe.cli.app import _die, _load, _print_json, app, err, out
+from loginprobe.cli.printable import shown
 
 if TYPE_CHECKING:
     from loginprobe.monitor.tracks.track import Track
@@ -26,7 +26,7 @@ def _open_store_for_reading(loaded: cfg.LoadedConfig) -> Store | None:
     missing = sqlite_file_missing(url)
     if missing is not None:
         err.print(
-            Text(
+            shown(
                 f"{loaded.path}: monitor.state: no state store at {missing} yet "
                 "(`probe serve` has not run with this config here): no probe history to show"
             )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 from collections import ChainMap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,29 +26,17 @@ from pydantic import SecretStr
 
 from loginprobe.config.loading import ConfigError, LoadedConfig
 from loginprobe.secretforms import MIN_SECRET_LEN
+from loginprobe.tokens import looks_like_a_secret
 
 # The part of this process's environment that seal_environment() took out of it. The environment
 # is process-wide state already; this is where its secret part went, so that reloads still read it.
 _SEALED: dict[str, str] = {}
-# An environment variable's name as people write them: UPPER_CASE or lower_case, not random.
-_NAME_LIKE = re.compile(r"[A-Z][A-Z0-9_]*|[a-z][a-z0-9_]*|_[A-Za-z0-9_]*")
 
 
 def secret_environ() -> Mapping[str, str]:
     """The environment as the config's `*_env` keys see it: what was taken out at start, then the
     process's own."""
     return ChainMap(_SEALED, os.environ)
-
-
-def looks_like_a_secret(value: str) -> bool:
-    """A `*_env` value that is probably the secret itself pasted in by mistake."""
-    from loginprobe.tokens import token_shaped
-
-    return (
-        _NAME_LIKE.fullmatch(value) is None
-        or token_shaped(value)
-        or any(c.isdigit() for c in value[:1])
-    )
 
 
 def describe_env(key: str, name: str) -> str:
