@@ -10,6 +10,7 @@ regenerates it and compares it to the committed file.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import types
@@ -155,7 +156,7 @@ def _tables(model: type[BaseModel], name: str) -> Iterator[Table]:
         text = (field.description or "").replace("|", "\\|").replace("\n", " ")
         keys.append(Key(field_name, kind, _default(field, kind), text))
     if keys:
-        yield Table(name, (model.__doc__ or "").strip(), tuple(keys))
+        yield Table(name, " ".join(inspect.cleandoc(model.__doc__ or "").split()), tuple(keys))
     yield from below
 
 
