@@ -34,6 +34,7 @@ from typing import Any
 
 import pyotp
 
+from sandbox.hostile import Corpus
 from sandbox.pagerduty import PagerDutyReceiver
 
 HERE = Path(__file__).resolve().parent
@@ -52,6 +53,8 @@ IDP_FAULTS = {
     "js_form": "login form rendered by JavaScript after the page loads",
     "stay_signed_in": "a 'Stay signed in?' page after the password",
     "odd_form": "a login form whose username field no heuristic recognises",
+    "hostile": 'the hostile-page corpus (sandbox/hostile.py): "idp_error" or "idp_login" here',
+    "login_hang": "the IdP holds a login POST this many seconds before answering it",
     # The provider stand-ins (sandbox/standins) only:
     "clock_skew": "the IdP's clock runs this many seconds off the prober's (TOTP, Date header)",
     "totp_replayed": "the current window's TOTP code was already used (by another prober)",
@@ -64,7 +67,7 @@ IDP_FAULTS = {
 }
 # Faults only some IdPs have; the rest work everywhere.
 PROVIDER_FAULTS = {
-    "oidc": {"consent_blocked", "js_form", "stay_signed_in", "odd_form"},
+    "oidc": {"consent_blocked", "js_form", "stay_signed_in", "odd_form", "hostile", "login_hang"},
     "azuread": {"clock_skew", "totp_replayed", "aadsts", "new_ui", "mfa_push"},
     "github": {
         "clock_skew",
@@ -89,9 +92,14 @@ HUB_FAULTS = {
     "user_forbidden": "the hub refuses the test user (403)",
     "stale_secret": "the hub sends an old client secret (a reverted deployment)",
     "state_cookie_lost": "the hub's OAuth state cookie never reaches the callback",
+    "hostile": 'the hostile-page corpus: "hub" serves its page as /hub/oauth_login\'s 500',
 }
 FAULTS = {**IDP_FAULTS, **HUB_FAULTS}
-_IDP_WIRE_NAMES = {"idp_down": "down", "idp_slow": "slow_seconds"}
+_IDP_WIRE_NAMES = {
+    "idp_down": "down",
+    "idp_slow": "slow_seconds",
+    "login_hang": "login_hang_seconds",
+}
 
 
 class SandboxError(RuntimeError):
@@ -181,6 +189,9 @@ class Sandbox:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.faults: dict[str, Any] = {}
         self.pagerduty = PagerDutyReceiver(self.dir)
+        # Pages planted with leaks, for the `hostile` fault; `hostile.planted` says what is where.
+        self.hostile = Corpus(self.password, self.client_secret)
+        self.hostile_file = self.hostile.write(self.dir / "hostile.json")
 
     # -- addresses ----------------------------------------------------------------------------
     @property
@@ -273,6 +284,7 @@ class Sandbox:
             "IDP_USERNAME": self.username,
             "IDP_PASSWORD": self.password,
             "IDP_TOTP_SECRET": self.totp_secret or "",
+            "IDP_HOSTILE_FILE": str(self.hostile_file),
         }
         if self.provider == "oidc":
             argv = ["node", str(HERE / "idp" / "server.mjs")]
@@ -331,6 +343,7 @@ class Sandbox:
             "SANDBOX_HUB_LOG_LEVEL": self.hub_log_level,
             "SANDBOX_PROVIDER": self.provider,
             "SANDBOX_TENANT": self.tenant,
+            "SANDBOX_HOSTILE_FILE": str(self.hostile_file),
         }
         argv = [
             sys.executable,
