@@ -6,6 +6,7 @@ for every planted value and every secret, in every encoding (tests/leaks.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -126,12 +127,10 @@ artifacts_dir = "{work}/artifacts"
             timeout=60,
         )
         for pid in _descendants(serve.pid):
-            try:
-                found.environs[f"{pid} {Path(f'/proc/{pid}/comm').read_text().strip()}"] = (
-                    Path(f"/proc/{pid}/environ").read_bytes()
-                )
-            except OSError:
-                pass  # gone meanwhile
+            with contextlib.suppress(OSError):  # gone meanwhile
+                found.environs[f"{pid} {Path(f'/proc/{pid}/comm').read_text().strip()}"] = Path(
+                    f"/proc/{pid}/environ"
+                ).read_bytes()
     finally:
         sandbox.clear_faults()
         os.killpg(serve.pid, signal.SIGTERM)
@@ -145,9 +144,7 @@ artifacts_dir = "{work}/artifacts"
     for page, run in found.runs.items():
         found.outputs[f"run {page} stdout"] = run.stdout
         found.outputs[f"run {page} stderr"] = run.stderr
-        found.outputs.update(
-            {f"run {page} {p}": data for p, data in run.written_files().items()}
-        )
+        found.outputs.update({f"run {page} {p}": data for p, data in run.written_files().items()})
         if not PAGES[page][1]:
             found.human[f"probe run ({page})"] = run.stdout + run.stderr
     views = {"COLUMNS": "300"}
