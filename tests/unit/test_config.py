@@ -523,21 +523,33 @@ seal_environment(["LP_TEST_PASSWORD", "LP_NOT_SET"])
 own = open("/proc/self/environ", "rb").read()
 child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('LP_TEST_PASSWORD'))"],
                        capture_output=True, text=True).stdout.strip()
+# A reload reads the config again: the value read at start is what it finds.
+from pathlib import Path
+from loginprobe.monitor.settings import Settings
+config = Path(sys.argv[1])
+reloaded = Settings.load(config).secrets["h"].password.get_secret_value() == secret
 print(secret.encode() in own, child, secret_environ()["LP_TEST_PASSWORD"] == secret,
-      "LP_TEST_PASSWORD" in os.environ)
+      "LP_TEST_PASSWORD" in os.environ, reloaded)
 """
 
 
-def test_sealed_secrets_leave_the_process_environment_and_stay_readable_to_it() -> None:
+def test_sealed_secrets_leave_the_process_environment_and_a_reload_still_reads_them(
+    tmp_path: Path,
+) -> None:
     import subprocess
     import sys
 
-    env = {**os.environ, "LP_TEST_PASSWORD": "correct-horse-battery-staple-41"}
+    config = write(tmp_path, HUB.replace('"H_PASS"', '"LP_TEST_PASSWORD"'))
+    env = {**os.environ, "H_USER": "tester", "LP_TEST_PASSWORD": "correct-horse-battery-41"}
     done = subprocess.run(
-        [sys.executable, "-c", SEAL], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", SEAL, str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     # Not in /proc/self/environ, not inherited, still what the config's *_env keys read.
-    assert done.stdout.split() == ["False", "None", "True", "False"]
+    assert done.stdout.split() == ["False", "None", "True", "False", "True"]
 
 
 def test_env_names_are_every_env_key_the_config_names(tmp_path: Path) -> None:

@@ -249,7 +249,11 @@ def test_trace_snapshots_network_and_logs_follow_the_same_rules() -> None:
                         {"name": "SAMLart", "value": "net-aa11"},
                         {"name": "error", "value": "access_denied"},
                     ],
-                    "headers": [{"name": "Referer", "value": "https://hub/?ticket=ref-bb22"}],
+                    "headers": [
+                        {"name": "Referer", "value": "https://hub/?ticket=ref-bb22"},
+                        {"name": "X-Debug", "value": "plainwords hdr-cc44"},
+                        {"name": "Content-Type", "value": "text/html"},
+                    ],
                 },
                 "response": {"content": {"_sha1": "0123456789abcdef0123456789abcdef01234567.html"}},
             },
@@ -280,6 +284,7 @@ def test_trace_snapshots_network_and_logs_follow_the_same_rules() -> None:
         "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
         "net-aa11",
         "ref-bb22",
+        "hdr-cc44",
         "res-html",
         "res-js",
         "res-json",
@@ -290,3 +295,8 @@ def test_trace_snapshots_network_and_logs_follow_the_same_rules() -> None:
     assert '"callId": "c@1"' in everything and "[[1, 2]]" in everything
     network_out = json.loads(z.read("trace.network"))["snapshot"]["request"]
     assert network_out["queryString"][1] == {"name": "error", "value": "access_denied"}
+    # Headers: names stay, values only for ordinary ones.
+    assert network_out["headers"][1:] == [
+        {"name": "X-Debug", "value": "***"},
+        {"name": "Content-Type", "value": "text/html"},
+    ]

@@ -89,7 +89,46 @@ _TYPED_LOG = re.compile(
     r'((?:[^"\\]|\\.)*)(\\?"\))'
 )
 DROP_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})
-URL_HEADERS = frozenset({"location", "referer", "origin", "content-location", "refresh"})
+URL_HEADERS = frozenset({"location", "referer", "origin", "content-location"})
+# Headers whose values describe a request or a response without naming anyone or any session;
+# every other header keeps its name and loses its value.
+SAFE_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "accept-ranges",
+        "access-control-allow-credentials",
+        "access-control-allow-headers",
+        "access-control-allow-methods",
+        "access-control-allow-origin",
+        "age",
+        "cache-control",
+        "connection",
+        "content-encoding",
+        "content-language",
+        "content-length",
+        "content-security-policy",
+        "content-type",
+        "date",
+        "expires",
+        "host",
+        "keep-alive",
+        "last-modified",
+        "pragma",
+        "referrer-policy",
+        "server",
+        "strict-transport-security",
+        "transfer-encoding",
+        "upgrade-insecure-requests",
+        "user-agent",
+        "vary",
+        "via",
+        "x-content-type-options",
+        "x-frame-options",
+        "x-xss-protection",
+    }
+)
 IMAGE_SUFFIXES = (".png", ".jpeg", ".jpg", ".webp", ".gif", ".ico", ".avif", ".bmp")
 FONT_SUFFIXES = (".woff", ".woff2", ".ttf", ".otf", ".eot")
 SCRIPT_SUFFIXES = (".js", ".mjs", ".cjs")
@@ -257,8 +296,13 @@ class Scrubber:
             name = str(h.get("name", ""))
             if name.lower() in DROP_HEADERS:
                 continue
-            value = str(h.get("value", ""))
-            shown = self.url(value) if name.lower() in URL_HEADERS else self.text(value)
+            value, lower = str(h.get("value", "")), name.lower()
+            if lower in URL_HEADERS:
+                shown = self.url(value)
+            elif lower in SAFE_HEADERS or lower.startswith(("sec-fetch-", "sec-ch-ua")):
+                shown = self.text(value)
+            else:
+                shown = MASK if value else value
             out.append({**h, "name": self.known(name), "value": shown})
         return out
 
