@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -40,9 +41,17 @@ secret_expires = {expires}
 
 
 # -- reading the monitor's store ---------------------------------------------------------------
-HUBS = """
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# `probe check` tries the listen address: not the default port, which a monitor may hold.
+HUBS = f"""
 [monitor]
 state = "sqlite:///state.sqlite"
+listen = "127.0.0.1:{_free_port()}"
 [hubs.alpha]
 url = "https://alpha.example.org"
 flow = "generic_oidc"
@@ -158,12 +167,15 @@ def test_flows_and_check_speak_json(tmp_path: Path) -> None:
     assert set(flows["cilogon"]["options"]) == {"institution", "then"}
     ok = probe(tmp_path, "check", "--json")
     assert ok.returncode == 0
-    assert json.loads(ok.stdout) == {
+    report = json.loads(ok.stdout)
+    assert {k: report[k] for k in ("config", "ok", "hubs", "problems")} == {
         "config": str(tmp_path / "config.toml"),
         "ok": True,
         "hubs": ["alpha", "beta"],
         "problems": [],
     }
+    # Added: whether Chromium keeps its sandbox here, and notes on what runs but deserves a word.
+    assert isinstance(report["sandbox"], bool) and isinstance(report["notes"], list)
     (tmp_path / "config.toml").write_text(
         HUBS.replace('password_env = "P"', 'password_env = "X"', 1)
     )
