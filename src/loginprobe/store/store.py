@@ -98,7 +98,8 @@ def check_integrity(engine: Engine) -> None:
     with engine.connect() as conn:
         found = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check").all()]
     if found != ["ok"]:
-        raise StoreError(f"the state store is corrupt: {found[0] if found else 'no answer'}")
+        first = found[0].splitlines()[0] if found and found[0] else "no answer"
+        raise StoreError(f"the state store is corrupt: {first}")
 
 
 def check_writable(engine: Engine) -> None:
