@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import event
 
 from loginprobe.model import Code
+from loginprobe.monitor.heartbeat import Target
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.settings import Settings
@@ -123,6 +124,26 @@ def test_an_unwritable_store_fails_health_within_one_probe_and_the_page_still_go
             await until(lambda: pd.notified == ["loginprobe/a/login"], what="the page")
             assert b"loginprobe_store_errors_total" in m.metrics.render()
             assert m.tracks["loginprobe/a/login"].is_open  # kept in memory
+
+    go(scenario())
+
+
+def test_the_heartbeat_stops_while_the_store_cannot_be_written(tmp_path: Path) -> None:
+    pd, probes, pinged = FakePagerDuty(), FakeProbes(), []
+
+    async def ping(url: str, timeout: float) -> None:
+        pinged.append(url)
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a",), FAST), probes, pd) as m:
+            m.heartbeat.target = lambda: Target("http://127.0.0.1:9/ping/abc", 60.0)
+            m.heartbeat.send = ping
+            await until(lambda: m.pipeline.last_tick is not None, what="a probe")
+            assert await m.heartbeat.beat() and len(pinged) == 1  # healthy: it pings
+            _refuse_writes(m.store)
+            await until(lambda: not m.health()[0], what="health to fail")
+            assert not await m.heartbeat.beat()
+            assert len(pinged) == 1, "a monitor that cannot write its store kept the switch quiet"
 
     go(scenario())
 
