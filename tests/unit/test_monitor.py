@@ -128,6 +128,27 @@ def test_an_unwritable_store_fails_health_within_one_probe_and_the_page_still_go
     go(scenario())
 
 
+def test_a_probe_asked_for_while_the_hub_is_being_probed_runs_right_after(
+    tmp_path: Path,
+) -> None:
+    """The secret check's "probe at once" (or a handover) landing while a probe of the same hub
+    runs: the scheduler would skip that run (one instance per job); it must not be lost until
+    the next interval."""
+    pd, probes = FakePagerDuty(), FakeProbes()
+    slow = 'interval = "1h"\nretry_after_failure = "1h"\nlease_ttl = "900ms"'
+
+    async def scenario() -> None:
+        probes.block["a"] = asyncio.Event()
+        async with running(write_settings(tmp_path, ("a",), slow), probes, pd) as m:
+            await until(lambda: m.probing("a"), what="the first probe")
+            m.checks.probe_now("a")
+            await asyncio.sleep(0)
+            probes.block["a"].set()
+            await until(lambda: len(probes.ran) >= 2, what="the probe asked for")
+
+    go(scenario())
+
+
 def test_the_heartbeat_stops_while_the_store_cannot_be_written(tmp_path: Path) -> None:
     pd, probes, pinged = FakePagerDuty(), FakeProbes(), []
 
