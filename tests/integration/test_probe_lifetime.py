@@ -93,7 +93,8 @@ def test_no_listener_page_context_or_journey_outlives_its_probe(tmp_path: Path) 
                         evidence=plan,
                     )  # fmt: skip
 
-                return await pool.run(fn, timeout + 30)
+                outcome = await pool.run(fn, timeout + 30)
+                return outcome.result or outcome.error or RuntimeError("the probe gave nothing")
 
             try:
                 warm = await asyncio.gather(*(probe(h) for h in hubs))
