@@ -69,7 +69,7 @@ class Monitor:
             sum(
                 float(line.rsplit(" ", 1)[1])
                 for line in text.splitlines()
-                if line.startswith('loginprobe_probes_total{code="')
+                if line.startswith("loginprobe_probes_total{")
             )
         )
 
