@@ -62,7 +62,7 @@ class Serve:
             stdout=(self.workdir / f"stdout-{self.runs}.log").open("wb"),
             stderr=(self.workdir / f"stderr-{self.runs}.log").open("wb"),
         )
-        self.wait(lambda: self.healthz() is not None, 30, "serve never answered /healthz")
+        self.wait(lambda: self.healthz() is not None, 90, "serve never answered /healthz")
         return self
 
     def get(self, path: str) -> tuple[int, str] | None:

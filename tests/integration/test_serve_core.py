@@ -53,7 +53,7 @@ def test_a_second_serve_stands_by_pages_nothing_and_takes_over_after_sigkill(
     second = _serve(sandbox, tmp_path / "second", serves, state=first.state)
     first.start().wait_probes(1, "ok")
     second.start()
-    second.wait(lambda: (second.healthz() or {}).get("role") != "starting", 30, "a role")
+    second.wait(lambda: (second.healthz() or {}).get("role") != "starting", 90, "a role")
     health = second.healthz()
     assert health is not None and health["status"] == "standby", health
     sandbox.set_fault("secret_expired")
