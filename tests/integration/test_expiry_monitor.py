@@ -53,7 +53,7 @@ def test_expiry_pages_once_per_lead_time_and_resolves_when_the_date_is_updated(
 ) -> None:
     calendar = Calendar(datetime(2027, 7, 20, tzinfo=UTC))
     monitor = offline_monitor(
-        tmp_path, receiver, monkeypatch, HUB, env={"T_SECRET": "s-value"}, clock=calendar
+        tmp_path, receiver, monkeypatch, HUB, env={"T_SECRET": "s-value-long"}, clock=calendar
     )
 
     # A probe every 12 hours from 43 days before the date to the day before it.

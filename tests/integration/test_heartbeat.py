@@ -152,7 +152,7 @@ def test_serve_says_everything_on_stderr_as_json_lines_without_secrets(
         except ValueError:
             pytest.fail(f"not a JSON line on stderr of probe serve: {line!r}")
     events = {r["event"] for r in records}
-    assert {"monitor started", "probe", "monitor stopped"} <= events
+    assert {"monitor active", "probe", "monitor stopped"} <= events
     for secret in monitor.secrets():
         for path in monitor.workdir.rglob("*"):
             if path.is_file() and path != monitor.config:
