@@ -62,6 +62,10 @@ def _snapshot(monitor: Monitor, now: datetime) -> _Snapshot:
 
 def _read_store(snap: _Snapshot) -> dict[str, Any]:
     store, hubs = snap.store, []
+    try:
+        availability = store.availability(snap.now.timestamp())
+    except (SQLAlchemyError, OSError):
+        availability = {}
     for name, url, live in snap.hubs:
         try:
             recent = store.history(name, status.RECENT_PROBES)
@@ -80,6 +84,7 @@ def _read_store(snap: _Snapshot) -> dict[str, Any]:
                 tracks=snap.tracks,
                 now=snap.now,
                 last_failure=failures[0] if failures else None,
+                availability=availability.get(name),
                 **live,
             )
         )
