@@ -34,6 +34,11 @@ def seconds_text(ms: float) -> str:
     return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{round(ms)} ms"
 
 
+def axis_text(ms: float) -> str:
+    """An axis' label, exact: 1250 ms -> "1.25 s", 500 -> "500 ms"."""
+    return f"{ms / 1000:g} s" if ms >= 1000 else f"{ms:g} ms"
+
+
 def duration_text(seconds: float) -> str:
     """How long, to the second under 2 minutes: "45s", "12m", "3h 05m", "2d 4h"."""
     s = round(seconds)
@@ -67,7 +72,7 @@ def _next_nice(top: float) -> float:
 # -- login time ---------------------------------------------------------------------------------
 
 LT_HEIGHT = 190
-LT_LEFT, LT_RIGHT, LT_TOP, LT_BOTTOM = 52, 632, 12, 160
+LT_LEFT, LT_RIGHT, LT_TOP, LT_BOTTOM = 66, 632, 12, 160
 
 
 def login_chart(lt: LoginTimes, label: str) -> str:
@@ -131,7 +136,7 @@ def login_chart(lt: LoginTimes, label: str) -> str:
         grid.append(
             f'<line class="grid" x1="{LT_LEFT}" x2="{LT_RIGHT}" y1="{gy}" y2="{gy}"/>'
             f'<text class="axis" x="{LT_LEFT - 6}" y="{gy + 4}" text-anchor="end">'
-            f"{_e(seconds_text(top * frac) if frac else '0')}</text>"
+            f"{_e(axis_text(top * frac) if frac else '0')}</text>"
         )
     ticks = _time_ticks(lt.start, lt.end, LT_LEFT, LT_RIGHT, LT_BOTTOM + 18)
     title = f"Login time, {label}" + (

@@ -49,6 +49,7 @@ vertical-align:-1px}
 .k-ok{background:var(--ok)}.k-down{background:var(--down)}.k-warning{background:var(--warning)}
 .k-prober{background:var(--prober)}.k-none{background:var(--none);border:1px solid var(--line)}
 .k-line{background:var(--info);height:.2rem!important}.k-shade{background:var(--shade)}
+@media (max-width:40rem){svg .axis{font-size:20px}svg.strip .axis{font-size:15px}}
 ol.incidents{padding-left:1.4rem;margin:.4rem 0}ol.incidents li{margin:.2rem 0}
 code{font-size:.9em}
 """
