@@ -8,13 +8,16 @@ Each hub: the sandbox's seven steps; one outage a day (10 probes of hub_error, r
 as the monitor does), and a probe_error now and then. The probes are written in bulk and the hourly
 rollup made from them with the function migration 0003 uses (store/history.py, `rollup`);
 tests/unit/test_availability.py checks it agrees with the rollup written probe by probe. Also timed:
-writing one more probe with its rollup (Store.record) into the full store.
+writing one more probe with its rollup (Store.record) into the full store, and one hub's page.
+Each command's CPU time is printed beside its wall time: on a shared machine the wall time says
+more about the load than about the command.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -26,8 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from loginprobe.model import Code
+from loginprobe.monitor.tracks.track import Thresholds
 from loginprobe.store import Store
 from loginprobe.store.history import rollup
+from loginprobe.web import hub_page
+from loginprobe.web.app import hub_view
 from tests.unit.fakes import timed_result
 
 STEPS = [
@@ -102,15 +108,19 @@ def config(path: Path, store: Path, hubs: int) -> Path:
     return path
 
 
-def timed(args: list[str], runs: int) -> tuple[list[float], str]:
+def timed(args: list[str], runs: int) -> tuple[list[float], list[float], str]:
+    """Wall and CPU (user + system) seconds of each run, and the last run's output."""
     env = {**os.environ, "U": "u", "P": "p", "COLUMNS": "160"}
-    times, output = [], ""
+    times, cpu, output = [], [], ""
     for _ in range(runs):
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         proc = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
         times.append(time.perf_counter() - began)
+        now = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(now.ru_utime - used.ru_utime + now.ru_stime - used.ru_stime)
         output = proc.stdout
-    return times, output
+    return times, cpu, output
 
 
 def main() -> None:
@@ -138,10 +148,10 @@ def main() -> None:
             ("probe list", ["list"]),
             ("probe --help (Python start, for comparison)", ["--help"]),
         ):
-            times, output = timed(probe + extra, a.runs)
+            times, cpu, output = timed(probe + extra, a.runs)
             print(
-                f"{label}: median {statistics.median(times):.2f} s, max {max(times):.2f} s "
-                f"over {a.runs} runs"
+                f"{label}: median {statistics.median(times):.2f} s wall "
+                f"({statistics.median(cpu):.2f} s CPU), max {max(times):.2f} s over {a.runs} runs"
             )
             if extra[-1] == "--csv":
                 print(f"  {output.splitlines()[1]}")
@@ -167,14 +177,22 @@ def main() -> None:
             f"{statistics.median(writes) * 1000:.1f} ms, max {max(writes) * 1000:.1f} ms "
             f"over {len(writes)} probes"
         )
-        week = []
+        week, pages = [], []
         for _ in range(a.runs):
             began = time.perf_counter()
             rows = store.probes_since("hub001", time.time() - 7 * 86400)
             week.append(time.perf_counter() - began)
+            began = time.perf_counter()
+            html = hub_page.render(
+                hub_view(
+                    store, "hub001", "https://hub001.example.org", Thresholds(2, 2), time.time()
+                )
+            )
+            pages.append(time.perf_counter() - began)
         print(
-            f"Store.probes_since, one hub's week ({len(rows):,} probes, the hub page's read): "
-            f"median {statistics.median(week) * 1000:.0f} ms"
+            f"/hub/NAME, one hub's week ({len(rows):,} probes): reading and drawing median "
+            f"{statistics.median(pages) * 1000:.0f} ms ({len(html) / 1024:.0f} KiB), of which "
+            f"Store.probes_since {statistics.median(week) * 1000:.0f} ms"
         )
         store.close()
 

@@ -266,19 +266,14 @@ class Store:
                 .order_by(probes.c.started_at, probes.c.id)
             ).all()
         out = []
-        for r in rows:
+        for started, code, duration, packed in rows:
             steps = []
-            for pair in r.steps.split(","):
+            for pair in packed.split(","):
                 if pair:
                     step_id, _, ms = pair.partition(":")
                     steps.append((names.get(int(step_id), "?"), int(ms or 0)))
             out.append(
-                {
-                    "started_at": r.started_at,
-                    "code": r.code,
-                    "duration_ms": r.duration_ms,
-                    "steps": steps,
-                }
+                {"started_at": started, "code": code, "duration_ms": duration, "steps": steps}
             )
         return out
 
