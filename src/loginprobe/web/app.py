@@ -175,9 +175,15 @@ def make_app(monitor: Monitor) -> web.Application:
             raise web.HTTPNotFound(text=f"no hub named {name!r} in the config\n")
         m = config.monitor
         thresholds = Thresholds(m.failures_to_alert, m.successes_to_resolve)
-        view = await asyncio.to_thread(
-            hub_view, monitor.store, name, spec.url, thresholds, time.time()
-        )
+        try:
+            view = await asyncio.to_thread(
+                hub_view, monitor.store, name, spec.url, thresholds, time.time()
+            )
+        except (SQLAlchemyError, OSError) as e:
+            reason = (str(e).splitlines() or [""])[0]
+            raise web.HTTPServiceUnavailable(
+                text=f"hub {name!r}: the store cannot be read ({reason}): no history to show\n"
+            ) from None
         return web.Response(
             text=hub_page.render(view),
             content_type="text/html",
