@@ -110,7 +110,7 @@ async def read(url: str, shots: Path) -> dict[str, Any]:
             await page.screenshot(path=str(shots / f"hub-{name}.png"), full_page=True)
             if name == "desktop" and os.environ.get("LOGINPROBE_DOCS_SCREENSHOTS"):
                 # The README's picture: narrower, so that it stays small.
-                await page.set_viewport_size({"width": 820, "height": 900})
+                await page.set_viewport_size({"width": 720, "height": 900})
                 await page.screenshot(path=str(DOCS / "hub-page.png"), full_page=True)
             seen[name] = await page.evaluate(READ)
             await page.close()
