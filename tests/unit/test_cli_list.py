@@ -231,6 +231,9 @@ def test_list_and_report_show_availability_from_the_store(tmp_path: Path) -> Non
     assert (alpha["hub"], alpha["down_s"], beta["availability"]) == ("alpha", 600.0, None)
     assert beta["no_data_s"] == report["window_s"] == pytest.approx(7 * 86400, abs=3600)
     assert report["all"]["down_s"] == 600.0
+    # the fleet's row sums the hubs' time: beta's whole week is time without data
+    assert report["all"]["no_data_s"] == pytest.approx(alpha["no_data_s"] + beta["no_data_s"])
+    assert report["all"]["availability"] == alpha["availability"]
 
     lines = probe(tmp_path, "report", "--since", "30d", "--csv").stdout.splitlines()
     assert lines[0].split(",")[:4] == ["hub", "availability_percent", "up_s", "down_s"]

@@ -43,14 +43,14 @@ def report_rows(
     ]
 
 
-def fleet_row(rows: list[dict[str, Any]], window_s: float) -> dict[str, Any]:
+def fleet_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """All hubs together: every hub's time summed, so a hub down for an hour weighs an hour."""
     total = Availability(
         sum(r["up_s"] for r in rows),
         sum(r["down_s"] for r in rows),
         sum(r["probe_error_s"] for r in rows),
         sum(r["silenced_s"] for r in rows),
-        window_s * len(rows),
+        sum(r["window_s"] for r in rows),
     )
     return {"hub": "all hubs", **total.to_json()}
 
@@ -149,17 +149,24 @@ def report(
             }
         finally:
             store.close()
-    hubs = list(loaded.config.hubs)
-    rows = report_rows(hubs, found, window_s)
     # Windows are counted in whole hours back (the current one as far as it has gone).
     first = window_start_hour(now.timestamp(), window_s) * HOUR_S
+    rows = report_rows(list(loaded.config.hubs), found, now.timestamp() - first)
     start = iso(datetime.fromtimestamp(first, UTC)) or ""
     end = iso(now) or ""
     if as_csv:
         sys.stdout.write(report_csv(rows, start, end))
         return
-    fleet = fleet_row(rows, window_s)
+    fleet = fleet_row(rows)
     if as_json:
-        _print_json({"from": start, "to": end, "window_s": window_s, "hubs": rows, "all": fleet})
+        _print_json(
+            {
+                "from": start,
+                "to": end,
+                "window_s": round(now.timestamp() - first, 1),
+                "hubs": rows,
+                "all": fleet,
+            }
+        )
         return
     out.print(report_table(rows, fleet, f"availability {start} .. {end} (UTC)"))
