@@ -80,12 +80,16 @@ def replay(probes: Iterable[Mapping[str, Any]], thresholds: Thresholds) -> Timel
     run_start: float | None = None  # the first failing probe since the last ok
     ok_start: float | None = None  # the first ok of the current run of oks
     current: Incident | None = None
+    verdicts: dict[str, Verdict] = {}
     for p in probes:
-        started = float(p["started_at"])
-        ended = started + int(p.get("duration_ms") or 0) / 1000
-        verdict = _verdict(str(p["code"]))
+        code = str(p["code"])
+        if code == Code.OK and track.failures == 0 and not track.is_open:
+            continue  # a healthy hub staying healthy: nothing the timeline needs moves
+        verdict = verdicts.get(code) or verdicts.setdefault(code, _verdict(code))
         if verdict.code is Code.PROBE_ERROR:
             continue
+        started = float(p["started_at"])
+        ended = started + int(p.get("duration_ms") or 0) / 1000
         if verdict.ok:
             if track.successes == 0:
                 ok_start = started

@@ -61,10 +61,14 @@ def login_times(
     width = (end - start) / buckets
     totals: list[list[int]] = [[] for _ in range(buckets)]
     parts: list[list[int]] = [[] for _ in range(buckets)]
+    steps: list[int] = []
     for p in healthy:
         i = min(buckets - 1, int((p["started_at"] - start) // width))
         totals[i].append(int(p["duration_ms"]))
-        parts[i].extend(ms for name, ms in p["steps"] if name == slowest)
+        for name, ms in p["steps"]:
+            if name == slowest:
+                parts[i].append(ms)
+                steps.append(ms)
     out = []
     for i in range(buckets):
         median = _median(totals[i])
@@ -79,5 +83,4 @@ def login_times(
             )
         )
     every = [int(p["duration_ms"]) for p in healthy]
-    steps = [ms for p in healthy for name, ms in p["steps"] if name == slowest]
     return LoginTimes(start, end, out, slowest, _median(every), _median(steps))
