@@ -195,3 +195,14 @@ def test_the_fleets_availability_adds_the_latest_probes_span(store: Store) -> No
     assert (b.up_s, b.down_s, b.ratio) == (0.0, av.COVER_S, 0.0)
     month = got["a"]["30d"]  # nothing older: the same seconds in a longer window
     assert (month.up_s, month.down_s, month.window_s) == (a.up_s, a.down_s, 30 * 24 * H - 1)
+
+
+def test_pruning_probes_keeps_the_rollup_for_a_year(store: Store) -> None:
+    old = T0 - 500 * 86400  # older than ROLLUP_MAX_AGE_S
+    month = T0 - 40 * 86400  # older than history_max_age, inside a year
+    for t in (old, old + 60, month, month + 60, T0, T0 + 60):
+        store.record(timed_result("a", Code.OK, t), {}, [], t, "x")
+    assert store.prune(before=T0 - 30 * 86400) == 4
+    hours = [r["hour"] for r in store.hours("a", 0)]
+    assert hours == [int(month // H), T0 // H]  # the old year's gone, the month's kept
+    assert store.availability(T0 + 120)["a"]["30d"].up_s == pytest.approx(120.0)

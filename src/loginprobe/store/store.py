@@ -10,7 +10,6 @@ brings its schema up to date (Alembic migrations in migrations/versions/), in pl
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,8 @@ from loginprobe.store.schema import (
 # The newest migration (tests check it is Alembic's head): a store already there skips Alembic.
 SCHEMA_HEAD = "0003"
 
-# The hourly rollup outlives the probes (history_max_age): a year's availability stays reportable.
+# The hourly rollup outlives the probes by this much (past history_max_age): a year's availability
+# stays reportable.
 ROLLUP_MAX_AGE_S = 400 * 86400
 
 
@@ -156,11 +156,11 @@ class Store:
 
     def prune(self, before: float, batch: int = 5000) -> int:
         """Delete probes that started before `before` (and their whole results), a batch per
-        transaction so the writer is never blocked for long; and hourly rollups older than
-        ROLLUP_MAX_AGE_S. How many probes went."""
+        transaction so the writer is never blocked for long; and the hourly rollup from
+        ROLLUP_MAX_AGE_S before that. How many probes went."""
         gone = 0
         with self.engine.begin() as conn:
-            oldest = int((min(before, time.time()) - ROLLUP_MAX_AGE_S) // av.HOUR_S)
+            oldest = int((before - ROLLUP_MAX_AGE_S) // av.HOUR_S)
             conn.execute(delete(hourly).where(hourly.c.hour < oldest))
         while True:
             with self.engine.begin() as conn:
