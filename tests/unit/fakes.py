@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,28 @@ ENV = {"T_USER": "tester", "T_PASS": "hunter2-not-a-real-one", "T_ROUTING": ROUT
 
 def load(path: Path) -> Settings:
     return Settings.load(path)
+
+
+def timed_result(
+    hub: str, code: Code, started: float, steps: list[tuple[str, int]] | None = None
+) -> dict[str, Any]:
+    """A probe's stored JSON that started at `started` (Unix time) with these step timings (each
+    step ok but the last of a failing probe): what Store.record is given."""
+    data = verdict_result(hub, code).to_json()
+    walked = steps or [("hub", 100)]
+    data["started_at"] = datetime.fromtimestamp(started, UTC).isoformat()
+    data["duration_ms"] = sum(ms for _, ms in walked)
+    data["steps"] = [
+        {
+            "name": name,
+            "status": "failed" if code is not Code.OK and i == len(walked) - 1 else "ok",
+            "http_status": 200,
+            "url": "",
+            "ms": ms,
+            "detail": "",
+        }
+        for i, (name, ms) in enumerate(walked)
+    ]
+    if code is Code.OK:
+        data["verdict"]["summary"] = ok_summary(hub, data["duration_ms"])
+    return data

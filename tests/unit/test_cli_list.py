@@ -11,8 +11,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from loginprobe.model import Code
 from loginprobe.monitor.tracks.track import Track
 from loginprobe.store import Store
+from tests.unit.fakes import timed_result
 
 
 def test_list_shows_days_left_until_the_declared_secret_expiry(tmp_path: Path) -> None:
@@ -208,6 +212,56 @@ def test_flows_lists_a_hub_s_own_flow_file_with_its_options(tmp_path: Path) -> N
         "used_by": ["alpha"],
     }
     assert "Login on the campus SSO." in probe(tmp_path, "flows").stdout
+
+
+def _two_hours_with_a_ten_minute_outage(tmp_path: Path) -> None:
+    """alpha: a probe every 60 s for the last 2 h, ten of them hub_error; beta: never probed."""
+    store = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    now = datetime.now(UTC).timestamp()
+    for i in range(120):
+        code = Code.HUB_ERROR if 30 <= i < 40 else Code.OK
+        t = now - 7200 + i * 60
+        store.record(timed_result("alpha", code, t), {}, [], t, "x")
+    store.close()
+
+
+def test_list_and_report_show_availability_from_the_store(tmp_path: Path) -> None:
+    _two_hours_with_a_ten_minute_outage(tmp_path)
+    rows = json.loads(probe(tmp_path, "list", "--json").stdout)
+    day = rows[0]["availability"]["24h"]
+    assert day["down_s"] == 600.0
+    # the latest probe speaks from its start until the command's now
+    assert 6600.0 <= day["up_s"] <= 6660.0
+    assert day["availability"] == pytest.approx(day["up_s"] / (day["up_s"] + 600.0), abs=1e-6)
+    assert rows[0]["availability"]["30d"]["down_s"] == 600.0
+    assert rows[1]["availability"] == {"24h": None, "7d": None, "30d": None}
+    assert "91." in probe(tmp_path, "list").stdout  # 24 h: ~91.7%, red
+
+    report = json.loads(probe(tmp_path, "report", "--since", "7d", "--json").stdout)
+    alpha, beta = report["hubs"]
+    assert (alpha["hub"], alpha["down_s"], beta["availability"]) == ("alpha", 600.0, None)
+    assert beta["no_data_s"] == report["window_s"] == pytest.approx(7 * 86400, abs=3600)
+    assert report["all"]["down_s"] == 600.0
+    # the fleet's row sums the hubs' time: beta's whole week is time without data
+    assert report["all"]["no_data_s"] == pytest.approx(alpha["no_data_s"] + beta["no_data_s"])
+    assert report["all"]["availability"] == alpha["availability"]
+
+    lines = probe(tmp_path, "report", "--since", "30d", "--csv").stdout.splitlines()
+    assert lines[0].split(",")[:4] == ["hub", "availability_percent", "up_s", "down_s"]
+    csv_alpha = lines[1].split(",")
+    assert csv_alpha[0] == "alpha" and csv_alpha[3] == "600"
+    assert 91.6 < float(csv_alpha[1]) < 91.8
+    assert lines[2].startswith("beta,,0,0,")
+
+    table = probe(tmp_path, "report").stdout
+    assert re.search(r"alpha\s.*9[01]\.\d{3}%\s.*10m", table), table
+
+
+def test_report_names_a_bad_window_in_one_line(tmp_path: Path) -> None:
+    proc = probe(tmp_path, "report", "--since", "a month")
+    assert proc.returncode == 2
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("--since: invalid duration 'a month'")
 
 
 def test_a_corrupt_or_empty_store_is_one_line_and_exit_2_for_list_and_history(

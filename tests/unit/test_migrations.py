@@ -12,6 +12,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
+from loginprobe.history.availability import COVER_S
 from loginprobe.model import Code
 from loginprobe.store import Store
 from loginprobe.store.store import SCHEMA_HEAD
@@ -105,6 +106,12 @@ def test_an_old_store_is_converted_in_place_and_reads_back_the_same(tmp_path: Pa
         assert store.tracks()["loginprobe/a/login"].open_code == "hub_error"
         item = store.outbox.next_event()
         assert item is not None and item[0].dedup_key == "loginprobe/a/login"
+        # The rollup is made from the probes (a day apart: each speaks for COVER_S, the last
+        # for nothing yet).
+        hours = store.hours("a", 0)
+        assert [h["worst"] for h in hours] == ["ok", "ok", "hub_error", "hub_error", "ok"]
+        assert [h["up_s"] + h["down_s"] for h in hours] == [COVER_S] * 4 + [0.0]
+        assert sum(h["down_s"] for h in hours) == 2 * COVER_S
         tables = set(inspect(store.engine).get_table_names())
         assert "verdicts" not in tables and {"probes", "results", "hub_state"} <= tables
     finally:

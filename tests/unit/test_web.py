@@ -40,6 +40,21 @@ def test_healthz_status_and_metrics_follow_the_monitor(tmp_path: Path) -> None:
             assert "loginprobe_healthy 1.0" in metrics
             page = await (await client.get("/")).text()
             assert "hub_error" in page
+            # a has only failed (twice at least, so time was credited): 0% whatever the window
+            a = next(h for h in status["hubs"] if h["hub"] == "a")
+            assert {w: v["availability"] for w, v in a["availability"].items()} == {
+                "24h": 0.0,
+                "7d": 0.0,
+                "30d": 0.0,
+            }
+            hub = await client.get("/hub/a")
+            assert hub.status == 200
+            text = await hub.text()
+            # the strip and the timeline; no login time to draw for a hub never logged in to
+            assert text.count("<svg") == 2 and text.count("No probe logged in.") == 2
+            missing = await client.get("/hub/nope")
+            assert missing.status == 404
+            assert await missing.text() == "no hub named 'nope' in the config\n"
             task = m.outbox._task
             assert task is not None
             task.cancel()
@@ -64,5 +79,8 @@ def test_the_status_page_still_renders_when_the_store_cannot_be_read(tmp_path: P
             page = await client.get("/")
             assert page.status == 200
             assert "outbox cannot be read" in await page.text()
+            hub = await client.get("/hub/a")
+            assert hub.status == 503
+            assert (await hub.text()).startswith("hub 'a': the store cannot be read (")
 
     asyncio.run(asyncio.wait_for(scenario(), 30))

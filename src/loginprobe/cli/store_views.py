@@ -13,6 +13,7 @@ from loginprobe.cli.app import _die, _load, _print_json, app, err, out
 from loginprobe.cli.printable import shown
 
 if TYPE_CHECKING:
+    from loginprobe.history.availability import Availability
     from loginprobe.monitor.tracks.track import Track
     from loginprobe.store import Store
 
@@ -46,8 +47,8 @@ def _read_failed(loaded: cfg.LoadedConfig, e: Exception) -> NoReturn:
 
 @app.command("list")
 def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
-    """The configured hubs: verdict, last and next probe, open incidents (from the monitor's
-    store, when there is one), and secret expiry."""
+    """The configured hubs: verdict, last and next probe, open incidents, availability over 24 h,
+    7 d and 30 d (from the monitor's store, when there is one), and secret expiry."""
     from loginprobe.cli.tables import list_rows, list_table
 
     loaded = _load()
@@ -56,9 +57,11 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
     latest: dict[str, dict[str, Any] | None] = {}
     since: dict[str, str | None] = {}
     tracks: dict[str, Track] = {}
+    availability: dict[str, dict[str, Availability]] = {}
     if store is not None:
         try:
             tracks = store.tracks()
+            availability = store.availability(now.timestamp())
             for name in loaded.config.hubs:
                 rows = store.history(name, 1)
                 latest[name] = rows[0] if rows else None
@@ -67,7 +70,7 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
             _read_failed(loaded, e)
         finally:
             store.close()
-    rows = list_rows(loaded.config, latest, tracks, now, since)
+    rows = list_rows(loaded.config, latest, tracks, now, since, availability)
     if as_json:
         _print_json(rows)
         return

@@ -19,10 +19,18 @@ from rich.text import Text
 
 from loginprobe.cli.printable import shown
 from loginprobe.config import Config
+from loginprobe.history.availability import WINDOWS, Availability, percent
 from loginprobe.model import Step
 from loginprobe.monitor.tracks.login import login_key
 from loginprobe.monitor.tracks.track import Thresholds, Track
-from loginprobe.web.status import estimate_next_probe, hub_incidents, iso, parse_time, relative
+from loginprobe.web.status import (
+    availability_json,
+    estimate_next_probe,
+    hub_incidents,
+    iso,
+    parse_time,
+    relative,
+)
 
 _VERDICT_STYLE = {"ok": "green", "warning": "yellow", "info": "green"}
 
@@ -48,6 +56,7 @@ def list_rows(
     tracks: Mapping[str, Track],
     now: datetime,
     since: Mapping[str, str | None] | None = None,
+    availability: Mapping[str, Mapping[str, Availability]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per configured hub. `latest`: each hub's newest Store.history row (None: never
     probed, or no store). "next probe" is estimated from the store the way the monitor schedules:
@@ -87,9 +96,23 @@ def list_rows(
                 "next_probe_at": iso(nxt),
                 "incident": track.open_code if track.is_open else None,
                 "incidents": incidents,
+                "availability": availability_json((availability or {}).get(name)),
             }
         )
     return rows
+
+
+def availability_text(windows: Mapping[str, Any]) -> Text:
+    """ "100% · 99.9% · 98.7%" (24 h, 7 d, 30 d), each red below 99%."""
+    text = Text()
+    for i, name in enumerate(WINDOWS):
+        if i:
+            text.append(" · ", style="dim")
+        ratio = (windows.get(name) or {}).get("availability")
+        text.append(
+            percent(ratio, 1), style="bold red" if ratio is not None and ratio < 0.99 else ""
+        )
+    return text
 
 
 def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
@@ -99,6 +122,7 @@ def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
     table.add_column("last probe")
     table.add_column("next probe", no_wrap=True)
     table.add_column("incident", overflow="fold")
+    table.add_column("up 24h · 7d · 30d", no_wrap=True)
     table.add_column("secret expires")
     table.add_column("url", overflow="fold")
     for r in rows:
@@ -127,6 +151,7 @@ def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
             shown(when(r["last_probe_at"], now)),
             shown(next_shown),
             shown(incidents, style="bold red" if r["incidents"] else ""),
+            availability_text(r["availability"]),
             shown(expiry),
             shown(r["url"]),
         )

@@ -12,7 +12,7 @@ no question of the status page walks a hub's past.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -20,8 +20,18 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
+from loginprobe.history import availability
+from loginprobe.history.availability import Span
 from loginprobe.prober.classify import ok_summary
 from loginprobe.store import schema
+
+# Where a hub's silences come from when its probes' time is credited (hub id, from, to): none yet.
+# When the store holds silences (issue 12), this reads them; silenced time then counts neither way.
+Silences = Callable[[Connection, int, float, float], list[Span]]
+
+
+def no_silences(conn: Connection, hub_id: int, start: float, end: float) -> list[Span]:
+    return []
 
 
 def live_tables() -> SimpleNamespace:
@@ -31,6 +41,7 @@ def live_tables() -> SimpleNamespace:
         probes=schema.probes,
         results=schema.results,
         hub_state=schema.hub_state,
+        hourly=schema.hourly,
     )
 
 
@@ -66,6 +77,7 @@ class HistoryWriter:
     """Writes results in the compact layout. `t`: the tables (a migration passes its own)."""
 
     t: SimpleNamespace = field(default_factory=live_tables)
+    silences: Silences = no_silences
     _hub_ids: dict[str, int] = field(default_factory=dict)
     _step_ids: dict[str, int] = field(default_factory=dict)
 
@@ -107,6 +119,23 @@ class HistoryWriter:
         conn.execute(insert(t.results).values(probe_id=probe_id, result=json.dumps(result)))
         state = conn.execute(select(t.hub_state).where(t.hub_state.c.hub_id == hub_id)).first()
         failing = code != "ok"
+        if getattr(t, "hourly", None) is not None:
+            previous_start = (
+                conn.execute(
+                    select(t.probes.c.started_at).where(t.probes.c.id == state.last_probe_id)
+                ).scalar()
+                if state is not None
+                else None
+            )
+            spans = {}
+            if previous_start is not None and state is not None:
+                spans = availability.credit(
+                    previous_start,
+                    state.code,
+                    started,
+                    self.silences(conn, hub_id, previous_start, started),
+                )
+            add_hourly(conn, t.hourly, hub_id, spans, started, code)
         if state is None:
             conn.execute(
                 insert(t.hub_state).values(
@@ -135,6 +164,75 @@ class HistoryWriter:
             )
         )
         return probe_id
+
+
+def add_hourly(
+    conn: Connection,
+    table: Table,
+    hub_id: int,
+    spans: Mapping[int, Mapping[str, float]],
+    started: float,
+    code: str,
+) -> None:
+    """Add a probe to the hub's hourly rollup: the seconds the previous probe spoke for (`spans`,
+    availability.credit), and this probe's verdict to its hour's count and worst."""
+    hours = dict.fromkeys(spans, False)
+    hours[int(started // availability.HOUR_S)] = True
+    for hour, is_probe_hour in sorted(hours.items()):
+        seconds = {f"{k}_s": v for k, v in spans.get(hour, {}).items()}
+        where = (table.c.hub_id == hub_id) & (table.c.hour == hour)
+        row = conn.execute(select(table.c.worst, table.c.probes).where(where)).first()
+        if row is None:
+            conn.execute(
+                insert(table).values(
+                    hub_id=hub_id,
+                    hour=hour,
+                    up_s=seconds.get("up_s", 0.0),
+                    down_s=seconds.get("down_s", 0.0),
+                    prober_s=seconds.get("prober_s", 0.0),
+                    silenced_s=seconds.get("silenced_s", 0.0),
+                    probes=1 if is_probe_hour else 0,
+                    worst=code if is_probe_hour else None,
+                )
+            )
+            continue
+        values: dict[str, Any] = {k: table.c[k] + v for k, v in seconds.items()}
+        if is_probe_hour:
+            values["probes"] = table.c.probes + 1
+            values["worst"] = availability.worst([row.worst, code])
+        conn.execute(update(table).where(where).values(**values))
+
+
+def rollup(rows: Iterable[tuple[int, float, str]]) -> list[dict[str, Any]]:
+    """The `hourly` rows for probes given as (hub id, start, code), each hub's oldest first: what
+    writing them one by one would have left (a store's first rollup, benchmarks)."""
+    table: dict[tuple[int, int], dict[str, Any]] = {}
+    previous: dict[int, tuple[float, str]] = {}
+
+    def row(hub_id: int, hour: int) -> dict[str, Any]:
+        found = table.get((hub_id, hour))
+        if found is None:
+            found = table[(hub_id, hour)] = {
+                "hub_id": hub_id,
+                "hour": hour,
+                **{f"{k}_s": 0.0 for k in availability.KINDS},
+                "probes": 0,
+                "worst": None,
+            }
+        return found
+
+    for hub_id, started, code in rows:
+        if hub_id in previous:
+            before, before_code = previous[hub_id]
+            for hour, kinds in availability.credit(before, before_code, started).items():
+                target = row(hub_id, hour)
+                for kind, seconds in kinds.items():
+                    target[f"{kind}_s"] += seconds
+        this = row(hub_id, int(started // availability.HOUR_S))
+        this["probes"] += 1
+        this["worst"] = availability.worst([this["worst"], code])
+        previous[hub_id] = (started, code)
+    return list(table.values())
 
 
 class HistoryReader:

@@ -68,6 +68,23 @@ hub_state = Table(
     Column("last_failure_id", Integer),  # the latest probe that was not ok
 )
 
+# Availability's raw material (history/availability.py): per hub and hour (Unix time // 3600), the
+# seconds the hub's probes spoke for, by kind, and the worst verdict of the probes that started in
+# the hour. Written with each probe; what `probe report`, `probe list` and the hub page read, so that
+# none of them walks a month of probes.
+hourly = Table(
+    "hourly",
+    metadata,
+    Column("hub_id", Integer, ForeignKey("hubs.id"), primary_key=True),
+    Column("hour", Integer, primary_key=True),
+    Column("up_s", Float, nullable=False, default=0.0),
+    Column("down_s", Float, nullable=False, default=0.0),
+    Column("prober_s", Float, nullable=False, default=0.0),
+    Column("silenced_s", Float, nullable=False, default=0.0),
+    Column("probes", Integer, nullable=False, default=0),
+    Column("worst", String(40)),
+)
+
 tracks = Table(
     "tracks",
     metadata,

@@ -10,24 +10,39 @@ brings its schema up to date (Alembic migrations in migrations/versions/), in pl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, delete, insert, inspect, select, text, update
+from sqlalchemy import case, create_engine, delete, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from loginprobe.history import availability as av
 from loginprobe.monitor.tracks.track import Track
 from loginprobe.store.history import HistoryReader, HistoryWriter
 from loginprobe.store.inbox import Inbox
 from loginprobe.store.lease import Fence, Leases, check_fence
 from loginprobe.store.outbox import Outbox
-from loginprobe.store.schema import meta, outbox, probes, results, tracks
+from loginprobe.store.schema import (
+    hourly,
+    hub_state,
+    hubs,
+    meta,
+    outbox,
+    probes,
+    results,
+    step_names,
+    tracks,
+)
 
 # The newest migration (tests check it is Alembic's head): a store already there skips Alembic.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
+
+# The hourly rollup outlives the probes by this much (past history_max_age): a year's availability
+# stays reportable.
+ROLLUP_MAX_AGE_S = 400 * 86400
 
 
 class StoreError(Exception):
@@ -199,8 +214,12 @@ class Store:
 
     def prune(self, before: float, batch: int = 5000) -> int:
         """Delete probes that started before `before` (and their whole results), a batch per
-        transaction so the writer is never blocked for long. How many went."""
+        transaction so the writer is never blocked for long; and the hourly rollup from
+        ROLLUP_MAX_AGE_S before that. How many probes went."""
         gone = 0
+        with self.engine.begin() as conn:
+            oldest = int((before - ROLLUP_MAX_AGE_S) // av.HOUR_S)
+            conn.execute(delete(hourly).where(hourly.c.hour < oldest))
         while True:
             with self.engine.begin() as conn:
                 ids = (
@@ -222,6 +241,99 @@ class Store:
         when the probe saved any."""
         with self.engine.connect() as conn:
             return self._reader.recent(conn, hub, limit, failing)
+
+    def availability(
+        self, now: float, windows: Mapping[str, float] = av.WINDOWS
+    ) -> dict[str, dict[str, av.Availability]]:
+        """Every hub's availability over each window (name: seconds back from `now`), from the
+        hourly rollup: one aggregate query for the fleet, plus each hub's latest probe's span."""
+        firsts = {name: av.window_start_hour(now, w) for name, w in windows.items()}
+        columns: list[Any] = [hubs.c.name]
+        for name, first in firsts.items():
+            for kind in av.KINDS:
+                column = hourly.c[f"{kind}_s"]
+                columns.append(
+                    func.sum(case((hourly.c.hour >= first, column), else_=0.0)).label(
+                        f"{name}:{kind}"
+                    )
+                )
+        oldest = min(firsts.values(), default=0)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*columns)
+                .select_from(hourly.join(hubs, hubs.c.id == hourly.c.hub_id))
+                .where(hourly.c.hour >= oldest)
+                .group_by(hubs.c.name)
+            ).all()
+            latest = conn.execute(
+                select(hubs.c.name, probes.c.started_at, probes.c.code).select_from(
+                    hub_state.join(hubs, hubs.c.id == hub_state.c.hub_id).join(
+                        probes, probes.c.id == hub_state.c.last_probe_id
+                    )
+                )
+            ).all()
+        sums: dict[str, dict[str, dict[str, float]]] = {}
+        for row in rows:
+            data = row._mapping
+            sums[row.name] = {
+                w: {k: float(data[f"{w}:{k}"] or 0.0) for k in av.KINDS} for w in windows
+            }
+        spans = {r.name: av.open_span(r.started_at, r.code, now) for r in latest}
+        return {
+            hub: {
+                w: av.combine(sums.get(hub, {}).get(w, {}), spans.get(hub, {}), now, seconds)
+                for w, seconds in windows.items()
+            }
+            for hub in sorted(set(sums) | set(spans))
+        }
+
+    def hours(self, hub: str, since: float) -> list[dict[str, Any]]:
+        """A hub's hourly rollup rows from `since` on, oldest first: hour (Unix time // 3600),
+        the seconds by kind, the number of probes and the worst verdict of those."""
+        first = int(since // av.HOUR_S)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(hourly)
+                .select_from(hourly.join(hubs, hubs.c.id == hourly.c.hub_id))
+                .where(hubs.c.name == hub, hourly.c.hour >= first)
+                .order_by(hourly.c.hour)
+            ).all()
+        return [
+            {
+                "hour": r.hour,
+                "up_s": r.up_s,
+                "down_s": r.down_s,
+                "prober_s": r.prober_s,
+                "silenced_s": r.silenced_s,
+                "probes": r.probes,
+                "worst": r.worst,
+            }
+            for r in rows
+        ]
+
+    def probes_since(self, hub: str, since: float) -> list[dict[str, Any]]:
+        """A hub's probes from `since` on, oldest first, compact: start (Unix time), code,
+        duration, and (step name, ms) in the order walked. For one hub's pictures (a week at
+        60 s is ~10,000 small rows)."""
+        with self.engine.connect() as conn:
+            names = {r.id: r.name for r in conn.execute(select(step_names.c.id, step_names.c.name))}
+            rows = conn.execute(
+                select(probes.c.started_at, probes.c.code, probes.c.duration_ms, probes.c.steps)
+                .select_from(probes.join(hubs, hubs.c.id == probes.c.hub_id))
+                .where(hubs.c.name == hub, probes.c.started_at >= since)
+                .order_by(probes.c.started_at, probes.c.id)
+            ).all()
+        out = []
+        for started, code, duration, packed in rows:
+            steps = []
+            for pair in packed.split(","):
+                if pair:
+                    step_id, _, ms = pair.partition(":")
+                    steps.append((names.get(int(step_id), "?"), int(ms or 0)))
+            out.append(
+                {"started_at": started, "code": code, "duration_ms": duration, "steps": steps}
+            )
+        return out
 
     def since(self, hub: str) -> str | None:
         """When the hub's current verdict code began: the start of the first probe of the

@@ -1,5 +1,5 @@
-"""The monitor's HTTP endpoints: the status page (/ and /api/status), /healthz, /metrics and the
-evidence under /artifacts/.
+"""The monitor's HTTP endpoints: the status page (/ and /api/status), each hub's page with its
+pictures (/hub/NAME), /healthz, /metrics and the evidence under /artifacts/.
 
 Every response says it must not be framed, sniffed or allowed to load anything it does not need
 (SECURITY_HEADERS); `[monitor.auth]` guards the endpoints (web/auth.py); the socket caps
@@ -10,6 +10,7 @@ under /artifacts/, never by where it lies on the server's disk.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,12 +21,14 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe.config import ServerCredentials
+from loginprobe.history.incidents import replay
+from loginprobe.history.login_times import login_times
 from loginprobe.monitor.service import Monitor
-from loginprobe.monitor.tracks.track import Track
+from loginprobe.monitor.tracks.track import Thresholds, Track
 from loginprobe.prober.evidence import HTML, SCREENSHOT, TRACE, artifact_path
 from loginprobe.store import Store
+from loginprobe.web import hub_page, status
 from loginprobe.web import page as statuspage
-from loginprobe.web import status
 from loginprobe.web.auth import auth_middleware
 from loginprobe.web.listener import GuardedServer
 from loginprobe.web.listener import start_site as _start_site
@@ -83,6 +86,10 @@ def _snapshot(monitor: Monitor, now: datetime) -> _Snapshot:
 
 def _read_store(snap: _Snapshot) -> dict[str, Any]:
     store, hubs = snap.store, []
+    try:
+        availability = store.availability(snap.now.timestamp())
+    except (SQLAlchemyError, OSError):
+        availability = {}
     for name, url, live in snap.hubs:
         try:
             recent = [status.public_row(r) for r in store.history(name, status.RECENT_PROBES)]
@@ -101,6 +108,7 @@ def _read_store(snap: _Snapshot) -> dict[str, Any]:
                 tracks=snap.tracks,
                 now=snap.now,
                 last_failure=failures[0] if failures else None,
+                availability=availability.get(name),
                 **live,
             )
         )
@@ -114,6 +122,31 @@ async def status_document_async(monitor: Monitor) -> dict[str, Any]:
     steps while a page is built (20 hubs: ~60 ms of SQLite reads)."""
     snap = _snapshot(monitor, datetime.now(UTC))
     return await asyncio.to_thread(_read_store, snap)
+
+
+WEEK_S = 7 * 86400
+
+
+def hub_view(
+    store: Store, hub: str, url: str, thresholds: Thresholds, now: float
+) -> hub_page.HubView:
+    """What /hub/NAME shows, read from the store: the fleet's availability query (one aggregate),
+    the week's hourly rollup and the week's probes of this hub (~10,000 small rows at 60 s)."""
+    week_start = now - WEEK_S
+    probes = store.probes_since(hub, week_start)
+    latest = store.history(hub, 1)
+    return hub_page.HubView(
+        hub=hub,
+        url=url,
+        now=now,
+        verdict=latest[0] if latest else None,
+        availability=store.availability(now).get(hub, {}),
+        day=login_times(probes, now - 86400, now, 96),
+        week=login_times(probes, week_start, now, 168),
+        hours=store.hours(hub, week_start),
+        incidents=replay(probes, thresholds),
+        incidents_from=week_start,
+    )
 
 
 # A captured page is someone else's HTML: shown inert (no scripts, nothing loaded), never able
@@ -165,6 +198,29 @@ def make_app(monitor: Monitor, credentials: ServerCredentials | None = None) -> 
             await status_document_async(monitor), headers={"Cache-Control": "no-store"}
         )
 
+    async def hub(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        config = monitor.settings.loaded.config
+        spec = config.hubs.get(name)
+        if spec is None:
+            raise web.HTTPNotFound(text=f"no hub named {name!r} in the config\n")
+        m = config.monitor
+        thresholds = Thresholds(m.failures_to_alert, m.successes_to_resolve)
+        try:
+            view = await asyncio.to_thread(
+                hub_view, monitor.store, name, spec.url, thresholds, time.time()
+            )
+        except (SQLAlchemyError, OSError) as e:
+            reason = (str(e).splitlines() or [""])[0]
+            raise web.HTTPServiceUnavailable(
+                text=f"hub {name!r}: the store cannot be read ({reason}): no history to show\n"
+            ) from None
+        return web.Response(
+            text=hub_page.render(view),
+            content_type="text/html",
+            headers={"Cache-Control": "no-store"},
+        )
+
     async def artifact(request: web.Request) -> web.StreamResponse:
         m = request.match_info
         root = monitor.settings.loaded.config.monitor.artifacts_dir
@@ -182,6 +238,7 @@ def make_app(monitor: Monitor, credentials: ServerCredentials | None = None) -> 
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", page)
     app.router.add_get("/api/status", api_status)
+    app.router.add_get("/hub/{name}", hub)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     # Read-only; artifact_path admits only names evidence writes, inside artifacts_dir.

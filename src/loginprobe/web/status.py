@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from loginprobe.history.availability import WINDOWS, Availability
 from loginprobe.monitor.tracks.login import settled
 from loginprobe.monitor.tracks.prober import PROBER_KEY, prober_key
 from loginprobe.monitor.tracks.track import Thresholds, Track
@@ -133,8 +134,10 @@ def hub_status(
     secret_expires: date | None = None,
     secret_expires_source: str = "config",
     certificates: Mapping[str, datetime] | None = None,
+    availability: Mapping[str, Availability] | None = None,
 ) -> dict[str, Any]:
-    """One hub. `recent` and `last_failure` are Store.history rows, newest first."""
+    """One hub. `recent` and `last_failure` are Store.history rows, newest first;
+    `availability`: Store.availability's windows for the hub (24h, 7d, 30d)."""
     latest = recent[0] if recent else None
     return {
         "hub": name,
@@ -166,6 +169,15 @@ def hub_status(
         ],
         "last_failure": last_failure,
         "recent": recent,
+        "availability": availability_json(availability),
+    }
+
+
+def availability_json(windows: Mapping[str, Availability] | None) -> dict[str, Any]:
+    """{"24h": {"availability": 0.9993, "up_s": ..., "down_s": ..., ...}, "7d": ..., "30d": ...}
+    (history/availability.py says what counts); every window null without a store."""
+    return {
+        name: windows[name].to_json() if windows and name in windows else None for name in WINDOWS
     }
 
 
