@@ -40,6 +40,8 @@ def test_healthz_status_and_metrics_follow_the_monitor(tmp_path: Path) -> None:
             assert "loginprobe_healthy 1.0" in metrics
             page = await (await client.get("/")).text()
             assert "hub_error" in page
+            found = await (await client.get("/", params={"q": "healthy"})).text()
+            assert 'data-hub="b"' in found and 'data-hub="a"' not in found
             task = m.outbox._task
             assert task is not None
             task.cancel()

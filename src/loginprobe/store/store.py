@@ -14,8 +14,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, delete, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine, make_url
 
@@ -52,6 +50,10 @@ def migrate(conn: Connection) -> None:
     the first revision."""
     if _current_revision(conn) == SCHEMA_HEAD:
         return
+    # Imported only to migrate: Alembic takes longer to import than `probe list` takes to run.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "loginprobe.store:migrations")
     config.attributes["connection"] = conn

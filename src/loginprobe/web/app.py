@@ -124,7 +124,9 @@ def make_app(monitor: Monitor) -> web.Application:
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(
-            text=statuspage.render(await status_document_async(monitor)),
+            text=statuspage.render(
+                await status_document_async(monitor), query=request.query.get("q", "")
+            ),
             content_type="text/html",
             headers={"Cache-Control": "no-store"},
         )
