@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from playwright.async_api import async_playwright
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -36,9 +35,9 @@ from loginprobe.cli.app import (
 from loginprobe.cli.tables import LiveSteps
 from loginprobe.logs import configure_logging, handle_loop_exceptions
 from loginprobe.model import Code, ProbeResult
-from loginprobe.prober.browser import open_browser
-from loginprobe.prober.evidence import plan_for
-from loginprobe.prober.hub_probe import log_crash, probe_hub, prober_failed
+
+# Playwright and the prober are imported where a probe runs: every `probe` command imports this
+# module, and `probe list` on a fleet must answer within a second (README, "Numbers").
 from loginprobe.redact import Redactor
 
 
@@ -139,6 +138,12 @@ async def _run_once(
     redactor: Redactor,
     live: bool = False,
 ) -> ProbeResult:
+    from playwright.async_api import async_playwright
+
+    from loginprobe.prober.browser import open_browser
+    from loginprobe.prober.evidence import plan_for
+    from loginprobe.prober.hub_probe import log_crash, probe_hub, prober_failed
+
     handle_loop_exceptions()
     spec = loaded.config.hubs[hub]
     m = loaded.config.monitor

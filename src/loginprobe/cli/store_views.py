@@ -53,10 +53,9 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
     if store is not None:
         try:
             tracks = store.tracks()
-            for name in loaded.config.hubs:
-                rows = store.history(name, 1)
-                latest[name] = rows[0] if rows else None
-                since[name] = store.since(name)
+            for name, past in store.fleet_history(list(loaded.config.hubs), 1).items():
+                latest[name] = past.recent[0] if past.recent else None
+                since[name] = past.since
         finally:
             store.close()
     rows = list_rows(loaded.config, latest, tracks, now, since)

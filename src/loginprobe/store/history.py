@@ -12,13 +12,13 @@ no question of the status page walks a hub's past.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from loginprobe.prober.classify import ok_summary
 from loginprobe.store import schema
@@ -137,11 +137,80 @@ class HistoryWriter:
         return probe_id
 
 
+@dataclass
+class HubHistory:
+    """What the status page shows of a hub's past: its recent probes (newest first), its last
+    failure (a history row, or None) and since when its current code holds (ISO, or None)."""
+
+    recent: list[dict[str, Any]] = field(default_factory=list)
+    last_failure: dict[str, Any] | None = None
+    since: str | None = None
+
+
+def _recent_query() -> Any:
+    """A hub's newest probes, by hub id: built once, so a fleet's reads only bind and run it."""
+    p, r = schema.probes, schema.results
+    return (
+        select(p.c.id, p.c.started_at, p.c.code, p.c.duration_ms, p.c.steps, r.c.result)
+        .select_from(p.outerjoin(r, r.c.probe_id == p.c.id))
+        .where(p.c.hub_id == bindparam("hub_id"))
+        .order_by(p.c.started_at.desc(), p.c.id.desc())
+        .limit(bindparam("n"))
+    )
+
+
 class HistoryReader:
     """A hub's recent probes, since when, its last failure: each a bounded read."""
 
     def __init__(self) -> None:
         self._step_names: dict[int, str] = {}
+        self._recent = _recent_query()
+
+    def fleet(
+        self, conn: Connection, hubs: Sequence[str], limit: int, limit_ok: int | None = None
+    ) -> dict[str, HubHistory]:
+        """Every named hub's recent probes, last failure and since-when, on one connection: one
+        statement for all hubs' state, one indexed read of `limit` rows per hub (`limit_ok` for
+        a hub whose latest probe was ok, when given), and one for the last failures not among
+        the recent rows. A hub never probed gets an empty one."""
+        h, st, p, r = schema.hubs, schema.hub_state, schema.probes, schema.results
+        wanted = set(hubs)
+        states = [
+            row
+            for row in conn.execute(
+                select(h.c.name, h.c.id, st.c.code, st.c.since, st.c.last_failure_id).select_from(
+                    h.outerjoin(st, st.c.hub_id == h.c.id)
+                )
+            )
+            if row.name in wanted
+        ]
+        names = self._step_names or self._names(conn)
+        out = {name: HubHistory() for name in hubs}
+        missing: dict[int, str] = {}
+        for state in states:
+            n = limit_ok if limit_ok is not None and state.code == "ok" else limit
+            rows = conn.execute(self._recent, {"hub_id": state.id, "n": n}).all()
+            recent = [self._row(state.name, row, names) for row in rows]
+            if any(s["name"] is None for x in recent for s in x["steps"]):  # a step new to us
+                names = self._names(conn)
+                recent = [self._row(state.name, row, names, "?") for row in rows]
+            hist = out[state.name]
+            hist.recent = recent
+            hist.since = to_iso(state.since) if state.since is not None else None
+            shown = next((x for x in recent if x["code"] != "ok"), None)
+            if shown is not None:
+                hist.last_failure = shown
+            elif state.last_failure_id is not None:
+                missing[state.last_failure_id] = state.name
+        if missing:
+            query = (
+                select(p.c.id, p.c.started_at, p.c.code, p.c.duration_ms, p.c.steps, r.c.result)
+                .select_from(p.outerjoin(r, r.c.probe_id == p.c.id))
+                .where(p.c.id.in_(list(missing)))
+            )
+            for row in conn.execute(query):
+                out[missing[row.id]].last_failure = self._row(missing[row.id], row, names, "?")
+        return out
 
     def _names(self, conn: Connection) -> dict[int, str]:
         rows = conn.execute(select(schema.step_names.c.id, schema.step_names.c.name)).all()
@@ -179,9 +248,11 @@ class HistoryReader:
         names = self._step_names
         if any(int(pair.split(":")[0]) not in names for row in rows for pair in _pairs(row.steps)):
             names = self._names(conn)
-        return [self._row(hub, row, names) for row in rows]
+        return [self._row(hub, row, names, "?") for row in rows]
 
-    def _row(self, hub: str, row: Any, names: dict[int, str]) -> dict[str, Any]:
+    def _row(
+        self, hub: str, row: Any, names: dict[int, str], unknown: str | None = None
+    ) -> dict[str, Any]:
         if row.result is not None:
             result = _parse(row.result)
             verdict = result.get("verdict") or {}
@@ -201,7 +272,8 @@ class HistoryReader:
                 "evidence": evidence if isinstance(evidence, dict) else None,
             }
         timings = [
-            (names.get(int(i), "?"), int(ms)) for i, ms in (p.split(":") for p in _pairs(row.steps))
+            (names.get(int(i), unknown), int(ms))
+            for i, ms in (p.split(":") for p in _pairs(row.steps))
         ]
         steps = [
             {"name": name, "status": "ok", "http_status": None, "ms": ms} for name, ms in timings

@@ -10,7 +10,7 @@ brings its schema up to date (Alembic migrations in migrations/versions/), in pl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, delete, insert, inspect, select, text, upd
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from loginprobe.monitor.tracks.track import Track
-from loginprobe.store.history import HistoryReader, HistoryWriter
+from loginprobe.store.history import HistoryReader, HistoryWriter, HubHistory
 from loginprobe.store.inbox import Inbox
 from loginprobe.store.lease import Fence, Leases, check_fence
 from loginprobe.store.outbox import Outbox
@@ -166,6 +166,16 @@ class Store:
         when the probe saved any."""
         with self.engine.connect() as conn:
             return self._reader.recent(conn, hub, limit, failing)
+
+    def fleet_history(
+        self, hubs: Sequence[str], limit: int, limit_ok: int | None = None
+    ) -> dict[str, HubHistory]:
+        """For each named hub: its `limit` most recent verdicts (as history(); `limit_ok` of a
+        hub whose latest probe was ok, when given), its last failure and since(), read on one
+        connection in one statement per hub plus two: what the status page and `probe list`
+        show of a fleet."""
+        with self.engine.connect() as conn:
+            return self._reader.fleet(conn, hubs, limit, limit_ok)
 
     def since(self, hub: str) -> str | None:
         """When the hub's current verdict code began: the start of the first probe of the
