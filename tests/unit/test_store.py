@@ -23,6 +23,7 @@ from loginprobe.model import (
 from loginprobe.monitor.tracks.login import login_key
 from loginprobe.monitor.tracks.prober import PROBER_KEY
 from loginprobe.monitor.tracks.track import Action, Track
+from loginprobe.prober.classify import ok_summary
 from loginprobe.redact import Redactor
 from loginprobe.store import OutboxStats, Store, StoreError, sqlite_file_missing
 
@@ -292,6 +293,45 @@ def test_a_hub_that_never_changed_is_in_its_state_since_its_first_probe(store: S
     for i in range(3):
         record(store, result(Code.OK, started_at=f"2025-01-01T00:0{i}:00+00:00"))
     assert store.since(HUB) == "2025-01-01T00:00:00+00:00"
+
+
+def plain_ok(hub: str, started_at: str) -> dict[str, Any]:
+    """A healthy probe as the prober words it: stored as a compact row."""
+    data = result(Code.OK, hub=hub, started_at=started_at).to_json()
+    data["verdict"]["summary"] = ok_summary(hub, sum(s["ms"] for s in data["steps"]))
+    return data
+
+
+def test_a_fleets_history_read_at_once_is_what_each_hub_read_alone_says(store: Store) -> None:
+    # a: failing now, a failure older than its last 2 probes; b: healthy, failed long ago;
+    # c: never failed; d: configured, never probed.
+    plan = {
+        "a": [Code.HUB_ERROR, Code.OK, Code.OK, Code.TIMEOUT, Code.TIMEOUT],
+        "b": [Code.CALLBACK_ERROR, Code.OK, Code.OK, Code.OK, Code.OK],
+        "c": [Code.OK] * 5,
+    }
+    for i in range(5):
+        for hub, codes in plan.items():
+            at = f"2025-01-01T00:0{i}:00+00:00"
+            data = plain_ok(hub, at) if codes[i] is Code.OK else result(codes[i], hub, "", at)
+            store.record(data if isinstance(data, dict) else data.to_json(), {}, [], NOW, NOW_ISO)
+    hubs = ["a", "b", "c", "d"]
+    for limit, limit_ok in ((3, None), (1, None), (3, 1), (10, 2)):
+        fleet = store.fleet_history(hubs, limit, limit_ok)
+        assert list(fleet) == hubs
+        for hub in hubs:
+            n = limit_ok if limit_ok and hub in ("b", "c") else limit
+            assert fleet[hub].recent == store.history(hub, n), (hub, limit, limit_ok)
+            failures = [r for r in fleet[hub].recent if r["code"] != "ok"]
+            assert fleet[hub].last_failure == (failures or store.history(hub, 1, True) or [None])[0]
+            assert fleet[hub].since == store.since(hub)
+    fleet = store.fleet_history(hubs, 2)
+    assert (
+        fleet["b"].last_failure is not None and fleet["b"].last_failure["code"] == "callback_error"
+    )
+    assert fleet["c"].last_failure is None and fleet["d"].recent == [] and fleet["d"].since is None
+    # The compact rows come back with their step names, as history() gives them.
+    assert [s["name"] for s in fleet["c"].recent[0]["steps"]] == ["open hub", "callback"]
 
 
 def test_a_missing_sqlite_file_is_recognised_without_creating_it(tmp_path: Path) -> None:
