@@ -334,6 +334,18 @@ def test_a_fleets_history_read_at_once_is_what_each_hub_read_alone_says(store: S
     assert [s["name"] for s in fleet["c"].recent[0]["steps"]] == ["open hub", "callback"]
 
 
+def test_a_step_first_seen_after_a_fleet_read_still_has_its_name(store: Store) -> None:
+    store.record(plain_ok("a", "2025-01-01T00:00:00+00:00"), {}, [], NOW, NOW_ISO)
+    assert store.fleet_history(["a"], 5)["a"].recent  # the step names are now known
+    later = plain_ok("a", "2025-01-01T00:01:00+00:00")
+    later["steps"].append({**later["steps"][0], "name": "a new step", "ms": 7})
+    later["verdict"]["summary"] = ok_summary("a", sum(s["ms"] for s in later["steps"]))
+    store.record(later, {}, [], NOW, NOW_ISO)
+    store.record(plain_ok("a", "2025-01-01T00:02:00+00:00"), {}, [], NOW, NOW_ISO)
+    [_, compact, _] = store.fleet_history(["a"], 5)["a"].recent
+    assert [s["name"] for s in compact["steps"]] == ["open hub", "callback", "a new step"]
+
+
 def test_a_missing_sqlite_file_is_recognised_without_creating_it(tmp_path: Path) -> None:
     missing = tmp_path / "none.sqlite"
     assert sqlite_file_missing(f"sqlite:///{missing}") == str(missing)

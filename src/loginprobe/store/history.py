@@ -206,7 +206,7 @@ class HistoryReader:
             for found in rows.values()
             for row in found
             if row.result is None
-            for name in self._timings(row.steps, names, None)
+            for name, _ in self._timings(row.steps, names, None)
         ):  # a step new to us
             names = self._names(conn)
         out = {name: HubHistory() for name in hubs}
