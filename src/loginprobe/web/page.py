@@ -49,7 +49,9 @@ form.search{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;margin:0 0 
 form.search input{flex:1 1 12rem;min-width:0;font:inherit;padding:.3rem .5rem;
 border:1px solid var(--line);border-radius:4px;background:var(--card);color:var(--fg)}
 form.search button{font:inherit;padding:.3rem .8rem}
-.hub.compact{padding:.35rem .8rem;margin:0 0 .35rem}
+.hubs.folded{display:grid;grid-template-columns:repeat(auto-fill,minmax(18rem,1fr));
+gap:.35rem;align-items:start}
+.hub.compact{padding:.35rem .8rem;margin:0}
 .hub.compact summary{cursor:pointer;display:flex;flex-wrap:wrap;gap:.2rem .6rem;
 align-items:baseline}
 .hub.compact .name{font-weight:600}
@@ -335,7 +337,9 @@ def render(doc: dict[str, Any], refresh_s: int = REFRESH_S, query: str = "") -> 
         small = compact and a in ("healthy", "waiting")
         groups.append(
             f'<h2 class="group" id="{a}">{_e(GROUP_TITLES[a])} ({len(members)})</h2>'
+            f'<div class="hubs{" folded" if small else ""}">'
             + "".join(_hub(h, now, small) for h in members)
+            + "</div>"
         )
     if not shown:
         groups.append(f'<p class="lead">No hub matches {_e(repr(query.strip()))}.</p>')
