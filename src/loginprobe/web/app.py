@@ -1,5 +1,11 @@
 """The monitor's HTTP endpoints: the status page (/ and /api/status), /healthz, /metrics and the
-evidence under /artifacts/."""
+evidence under /artifacts/.
+
+Every response says it must not be framed, sniffed or allowed to load anything it does not need
+(SECURITY_HEADERS); `[monitor.auth]` guards the endpoints (web/auth.py); the socket caps
+connections and times out slow headers (web/listener.py). /api/status names evidence by its URL
+under /artifacts/, never by where it lies on the server's disk.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
+from loginprobe.config import ServerCredentials
 from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.tracks.track import Track
 from loginprobe.prober.evidence import HTML, SCREENSHOT, TRACE, artifact_path
@@ -20,6 +27,21 @@ from loginprobe.store import Store
 from loginprobe.store.history import HubHistory
 from loginprobe.web import page as statuspage
 from loginprobe.web import status
+from loginprobe.web.auth import auth_middleware
+from loginprobe.web.listener import GuardedServer
+from loginprobe.web.listener import start_site as _start_site
+
+# The status page is one server-rendered document with an inline style and same-origin images;
+# its one form (the search, a GET) goes back to the page itself.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def status_document(
@@ -73,15 +95,16 @@ def _read_store(snap: _Snapshot, recent_ok: int = status.RECENT_PROBES) -> dict[
     hubs = []
     for name, url, live in snap.hubs:
         hist = past.get(name) or HubHistory()
+        last_failure = status.public_row(hist.last_failure) if hist.last_failure else None
         hubs.append(
             status.hub_status(
                 name,
                 url=url,
-                recent=hist.recent,
+                recent=[status.public_row(r) for r in hist.recent],
                 since=hist.since,
                 tracks=snap.tracks,
                 now=snap.now,
-                last_failure=hist.last_failure,
+                last_failure=last_failure,
                 **live,
             )
         )
@@ -114,7 +137,17 @@ _HEADERS = {
 }
 
 
-def make_app(monitor: Monitor) -> web.Application:
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    policy = response.headers.get("Content-Security-Policy")
+    if policy is None:
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
+    elif "frame-ancestors" not in policy:
+        response.headers["Content-Security-Policy"] = f"{policy}; frame-ancestors 'none'"
+
+
+def make_app(monitor: Monitor, credentials: ServerCredentials | None = None) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         alive, body = monitor.health()
         return web.json_response(body, status=200 if alive else 503)
@@ -154,7 +187,8 @@ def make_app(monitor: Monitor) -> web.Application:
         }
         return web.FileResponse(path, headers=headers)
 
-    app = web.Application()
+    app = web.Application(middlewares=[auth_middleware(credentials)])
+    app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", page)
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/healthz", healthz)
@@ -164,8 +198,6 @@ def make_app(monitor: Monitor) -> web.Application:
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+async def start_site(app: web.Application, host: str, port: int) -> GuardedServer:
+    """Listen (web/listener.py); `cleanup()` on the result stops it."""
+    return await _start_site(app, host, port)
