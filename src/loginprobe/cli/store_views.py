@@ -33,7 +33,7 @@ def _open_store_for_reading(loaded: cfg.LoadedConfig) -> Store | None:
         )
         return None
     try:
-        return Store(url)
+        return Store(url, check_pages=False)
     except StoreError as e:
         # A store that is there but cannot be read is not "no history": say so, and stop.
         _die(f"{loaded.path}: monitor.state: {e}")
