@@ -359,7 +359,7 @@ def main() -> None:
     args = ap.parse_args()
     where = args.store or Path(tempfile.mkdtemp(prefix="lp-bench-"))
     where.mkdir(parents=True, exist_ok=True)
-    os.environ.update(U="u", P="p")
+    os.environ.update(U="bench-user", P="bench-password")  # secrets are 8 or more characters
     hubs = [f"hub{n}" for n in range(args.hubs)]
     config = where / "config.toml"
     db = where / "state.sqlite"
