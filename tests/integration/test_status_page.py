@@ -134,7 +134,7 @@ def test_status_page_in_chromium_shows_what_the_store_says(serve: Serve, tmp_pat
     assert (tmp_path / "status-phone.png").stat().st_size > 10_000
 
     page = {h["hub"]: h for h in seen["hubs"]}
-    assert list(page) == ["sandbox", DOWN]  # config order
+    assert list(page) == [DOWN, "sandbox"]  # the failing hub first
     good, down = page["sandbox"], page[DOWN]
     assert (good["code"], good["verdict"]) == ("ok", "ok")
     assert (down["code"], down["verdict"]) == ("hub_unreachable", "hub_unreachable")

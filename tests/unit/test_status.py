@@ -114,3 +114,40 @@ def test_the_document_names_failing_hubs_and_the_prober_incident() -> None:
     assert doc["prober_incident"] is not None
     assert doc["prober_incident"]["code"] == "probe_error"
     assert doc["generated_at"] == "2026-11-26T12:00:00+00:00"
+    assert doc["counts"] == {"failing": 1, "warning": 0, "waiting": 1, "healthy": 1}
+
+
+def test_where_a_hub_stands_outage_first_then_anything_a_person_should_look_at() -> None:
+    def stands(
+        code: str | None,
+        severity: str = "critical",
+        tracks: dict[str, Track] | None = None,
+        secret_expires: date | None = None,
+        certificates: dict[str, datetime] | None = None,
+    ) -> str:
+        r = row(code) if code else None
+        if r:
+            r["severity"] = severity
+        s = hub_status(
+            "h",
+            url="https://h",
+            recent=[r] if r else [],
+            since=None,
+            tracks=tracks or {},
+            now=NOW,
+            secret_expires=secret_expires,
+            certificates=certificates,
+        )
+        return str(s["attention"])
+
+    assert stands("hub_unreachable") == "failing"
+    assert stands("login_rejected", "warning") == "warning"  # the test account, not the hub
+    assert stands("probe_error", "error") == "warning"  # the prober, not the hub
+    assert stands("ok", "info") == "healthy"
+    assert stands(None) == "waiting"
+    open_expiry = {"loginprobe/h/expiry/14d": Track(open_code="secret_expiring", opened_at="x")}
+    assert stands("ok", "info", tracks=open_expiry) == "warning"
+    assert stands("ok", "info", secret_expires=date(2026, 12, 26)) == "warning"
+    assert stands("ok", "info", secret_expires=date(2026, 12, 27)) == "healthy"
+    cert = {"hub.example.org": NOW + timedelta(days=30, hours=1)}
+    assert stands("ok", "info", certificates=cert) == "warning"

@@ -200,4 +200,125 @@ def test_the_title_names_the_failing_hubs() -> None:
     )
     assert "<title>FAILING: uoft · loginprobe</title>" in render(doc(ok, failing_hub()))
     assert "<title>all ok · loginprobe</title>" in render(doc(ok))
-    assert "2 hubs · 1 failing · 0 incidents open" in render(doc(ok, failing_hub()))
+    assert (
+        "2 hubs · 1 failing · 1 healthy · 0 incidents open"
+        in Page(render(doc(ok, failing_hub()))).plain
+    )
+    many = [failing_hub() for _ in range(7)]
+    for n, h in enumerate(many):
+        h["hub"] = f"h{n}"
+    assert "<title>FAILING: h0, h1, h2, h3, h4 and 2 more · loginprobe</title>" in render(
+        doc(*many)
+    )
+
+
+def fleet_hub(name: str, code: str = "ok", **kw: Any) -> dict[str, Any]:
+    recent = [
+        probe_row(code, f"2026-11-26T11:{59 - i:02d}:00+00:00", summary=f"{name}: {code}")
+        for i in range(10)
+    ]
+    if code == "login_rejected":
+        for r in recent:
+            r["severity"] = "warning"
+    return hub_status(
+        name,
+        url=f"https://{name}.example.org",
+        recent=recent,
+        since=recent[-1]["started_at"],
+        tracks={},
+        now=NOW,
+        **kw,
+    )
+
+
+def fleet(n: int) -> list[dict[str, Any]]:
+    """n hubs in config order: every 40th failing, every 50th warning, the 3rd not probed yet."""
+    hubs = []
+    for i in range(n):
+        name = f"hub{i:03d}"
+        if i % 40 == 17:
+            hubs.append(fleet_hub(name, "hub_unreachable"))
+        elif i % 50 == 5:
+            hubs.append(fleet_hub(name, "login_rejected"))
+        elif i == 3:
+            hubs.append(hub_status(name, url="", recent=[], since=None, tracks={}, now=NOW))
+        else:
+            hubs.append(fleet_hub(name))
+    return hubs
+
+
+def order(page: Page) -> list[tuple[str | None, str | None]]:
+    return [(s["data-hub"], s["data-attention"]) for s in page.all("section", **{"data-hub": ""})]
+
+
+def test_failing_hubs_come_first_then_warnings_then_waiting_then_healthy() -> None:
+    page = Page(render(doc(*fleet(200))))
+    shown = order(page)
+    assert len(shown) == 200
+    assert shown[:5] == [(f"hub{i:03d}", "failing") for i in (17, 57, 97, 137, 177)]
+    assert shown[5:9] == [(f"hub{i:03d}", "warning") for i in (5, 55, 105, 155)]
+    assert shown[9] == ("hub003", "waiting")
+    healthy = [h for h, a in shown[10:] if a == "healthy"]
+    assert len(healthy) == 190 and healthy == sorted(healthy)  # config order within a group
+    assert [(h["id"], h.get("class")) for h in page.all("h2")] == [
+        ("failing", "group"),
+        ("warning", "group"),
+        ("waiting", "group"),
+        ("healthy", "group"),
+    ]
+    assert "200 hubs · 5 failing · 4 warnings · 1 not probed yet · 190 healthy" in page.plain
+    assert {a["href"] for a in page.all("a") if (a["href"] or "").startswith("#")} == {
+        "#failing",
+        "#warning",
+        "#waiting",
+        "#healthy",
+    }
+
+
+def test_a_fleet_page_folds_each_healthy_hub_into_one_line_and_keeps_failures_whole() -> None:
+    html = render(doc(*fleet(200)))
+    page = Page(html)
+    full = [s for s in page.all("section", **{"data-hub": ""}) if "compact" not in s["class"]]
+    assert [s["data-attention"] for s in full] == ["failing"] * 5 + ["warning"] * 4
+    assert len(page.all("details")) == 191  # the healthy and the waiting, one line each
+    # A failing hub keeps its whole card (all 10 probes); a folded one shows its latest probe.
+    probes = [p["data-started"] for p in page.all("li", **{"data-started": ""})]
+    assert len(probes) == 9 * 10 + 190
+    assert len(html.encode()) < 400_000, len(html.encode())
+    # A small fleet: every hub its whole card, nothing folded.
+    small = Page(render(doc(*fleet(12))))
+    assert not small.all("details") and len(small.all("li", **{"data-started": ""})) == 110
+
+
+def test_a_search_shows_only_the_hubs_holding_every_word_and_says_how_many() -> None:
+    hubs = fleet(200)
+    page = Page(render(doc(*hubs), query="HUB01"))
+    assert [h for h, _ in order(page)] == [
+        f"hub{i:03d}" for i in (17, 10, 11, 12, 13, 14, 15, 16, 18, 19)
+    ]
+    assert "10 of 200 match" in page.plain
+    assert "200 hubs · 5 failing" in page.plain  # the counts stay the fleet's
+    # Ten hubs or fewer: whole cards again.
+    assert not page.all("details")
+    assert [h for h, _ in order(Page(render(doc(*hubs), query="unreachable hub1")))] == [
+        "hub137",
+        "hub177",
+    ]
+    assert [h for h, _ in order(Page(render(doc(*hubs), query="warning")))] == [
+        "hub005",
+        "hub055",
+        "hub105",
+        "hub155",
+    ]
+    nothing = Page(render(doc(*hubs), query='<b>"x'))
+    assert not order(nothing) and "No hub matches '<b>\"x'." in nothing.plain
+
+
+def test_the_search_is_a_plain_get_form_that_keeps_what_was_searched() -> None:
+    page = Page(render(doc(*fleet(20)), query='a "b'))
+    [form] = page.all("form")
+    assert form["method"] == "get" and not page.all("script")
+    [box] = page.all("input", name="q")
+    assert box["value"] == 'a "b' and box["type"] == "search"
+    assert page.all("a", href="./")  # back to every hub
+    assert not Page(render(doc(*fleet(20)))).all("a", href="./")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe.alerting.pagerduty import build_event
 from loginprobe.model import (
@@ -23,6 +24,7 @@ from loginprobe.model import (
 from loginprobe.monitor.tracks.login import login_key
 from loginprobe.monitor.tracks.prober import PROBER_KEY
 from loginprobe.monitor.tracks.track import Action, Track
+from loginprobe.prober.classify import ok_summary
 from loginprobe.redact import Redactor
 from loginprobe.store import OutboxStats, Store, StoreError, sqlite_file_missing
 
@@ -294,6 +296,57 @@ def test_a_hub_that_never_changed_is_in_its_state_since_its_first_probe(store: S
     assert store.since(HUB) == "2025-01-01T00:00:00+00:00"
 
 
+def plain_ok(hub: str, started_at: str) -> dict[str, Any]:
+    """A healthy probe as the prober words it: stored as a compact row."""
+    data = result(Code.OK, hub=hub, started_at=started_at).to_json()
+    data["verdict"]["summary"] = ok_summary(hub, sum(s["ms"] for s in data["steps"]))
+    return data
+
+
+def test_a_fleets_history_read_at_once_is_what_each_hub_read_alone_says(store: Store) -> None:
+    # a: failing now, a failure older than its last 2 probes; b: healthy, failed long ago;
+    # c: never failed; d: configured, never probed.
+    plan = {
+        "a": [Code.HUB_ERROR, Code.OK, Code.OK, Code.TIMEOUT, Code.TIMEOUT],
+        "b": [Code.CALLBACK_ERROR, Code.OK, Code.OK, Code.OK, Code.OK],
+        "c": [Code.OK] * 5,
+    }
+    for i in range(5):
+        for hub, codes in plan.items():
+            at = f"2025-01-01T00:0{i}:00+00:00"
+            data = plain_ok(hub, at) if codes[i] is Code.OK else result(codes[i], hub, "", at)
+            store.record(data if isinstance(data, dict) else data.to_json(), {}, [], NOW, NOW_ISO)
+    hubs = ["a", "b", "c", "d"]
+    for limit, limit_ok in ((3, None), (1, None), (3, 1), (10, 2)):
+        fleet = store.fleet_history(hubs, limit, limit_ok)
+        assert list(fleet) == hubs
+        for hub in hubs:
+            n = limit_ok if limit_ok and hub in ("b", "c") else limit
+            assert fleet[hub].recent == store.history(hub, n), (hub, limit, limit_ok)
+            failures = [r for r in fleet[hub].recent if r["code"] != "ok"]
+            assert fleet[hub].last_failure == (failures or store.history(hub, 1, True) or [None])[0]
+            assert fleet[hub].since == store.since(hub)
+    fleet = store.fleet_history(hubs, 2)
+    assert (
+        fleet["b"].last_failure is not None and fleet["b"].last_failure["code"] == "callback_error"
+    )
+    assert fleet["c"].last_failure is None and fleet["d"].recent == [] and fleet["d"].since is None
+    # The compact rows come back with their step names, as history() gives them.
+    assert [s["name"] for s in fleet["c"].recent[0]["steps"]] == ["open hub", "callback"]
+
+
+def test_a_step_first_seen_after_a_fleet_read_still_has_its_name(store: Store) -> None:
+    store.record(plain_ok("a", "2025-01-01T00:00:00+00:00"), {}, [], NOW, NOW_ISO)
+    assert store.fleet_history(["a"], 5)["a"].recent  # the step names are now known
+    later = plain_ok("a", "2025-01-01T00:01:00+00:00")
+    later["steps"].append({**later["steps"][0], "name": "a new step", "ms": 7})
+    later["verdict"]["summary"] = ok_summary("a", sum(s["ms"] for s in later["steps"]))
+    store.record(later, {}, [], NOW, NOW_ISO)
+    store.record(plain_ok("a", "2025-01-01T00:02:00+00:00"), {}, [], NOW, NOW_ISO)
+    [_, compact, _] = store.fleet_history(["a"], 5)["a"].recent
+    assert [s["name"] for s in compact["steps"]] == ["open hub", "callback", "a new step"]
+
+
 def test_a_missing_sqlite_file_is_recognised_without_creating_it(tmp_path: Path) -> None:
     missing = tmp_path / "none.sqlite"
     assert sqlite_file_missing(f"sqlite:///{missing}") == str(missing)
@@ -419,3 +472,19 @@ def test_a_store_with_corrupt_pages_is_refused_at_open(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as info:
         Store(f"sqlite:///{path}")
     assert "\n" not in str(info.value)
+
+
+def test_a_reader_skips_the_page_check_and_corrupt_pages_fail_its_reads(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    store = Store(f"sqlite:///{path}")
+    for i in range(200):
+        record(store, result(Code.OK, started_at=f"2025-01-01T00:00:{i % 60:02d}+00:00"))
+    store.close()
+    data = bytearray(path.read_bytes())
+    for i in range(4096 * 2, len(data), 3):
+        data[i] = (data[i] * 7 + 13) % 256
+    path.write_bytes(bytes(data))
+    reader = Store(f"sqlite:///{path}", check_pages=False)  # no walk through the whole file
+    with pytest.raises(SQLAlchemyError):
+        reader.fleet_history([HUB], 10)
+    reader.close()

@@ -55,6 +55,8 @@ def test_healthz_status_and_metrics_follow_the_monitor(tmp_path: Path) -> None:
             missing = await client.get("/hub/nope")
             assert missing.status == 404
             assert await missing.text() == "no hub named 'nope' in the config\n"
+            found = await (await client.get("/", params={"q": "healthy"})).text()
+            assert 'data-hub="b"' in found and 'data-hub="a"' not in found
             task = m.outbox._task
             assert task is not None
             task.cancel()

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from playwright.async_api import async_playwright
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -35,11 +34,11 @@ from loginprobe.cli.printable import shown
 from loginprobe.cli.tables import LiveSteps
 from loginprobe.logs import configure_logging, handle_loop_exceptions
 from loginprobe.model import Code, ProbeResult
-from loginprobe.prober.browser import open_browser
-from loginprobe.prober.evidence import plan_for
-from loginprobe.prober.hub_probe import log_crash, probe_hub, prober_failed
 from loginprobe.prober.scratch import ScratchDir
 from loginprobe.redact import Redactor
+
+# Playwright and the prober are imported where a probe runs: every `probe` command imports this
+# module, and `probe list` on a fleet must answer within a second (README, "Numbers").
 
 
 @app.command()
@@ -141,6 +140,12 @@ async def _run_once(
     redactor: Redactor,
     live: bool = False,
 ) -> ProbeResult:
+    from playwright.async_api import async_playwright
+
+    from loginprobe.prober.browser import open_browser
+    from loginprobe.prober.evidence import plan_for
+    from loginprobe.prober.hub_probe import log_crash, probe_hub, prober_failed
+
     handle_loop_exceptions()
     spec = loaded.config.hubs[hub]
     m = loaded.config.monitor

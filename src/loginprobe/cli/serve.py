@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from loginprobe import config as cfg
 from loginprobe.cli.app import State, _die, app, log
 from loginprobe.logs import configure_logging, handle_loop_exceptions
-from loginprobe.prober.browser import BrowserNotFound, choose_executable
 from loginprobe.redact import Redactor
 
 if TYPE_CHECKING:
@@ -25,6 +24,7 @@ def serve() -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from loginprobe.monitor.settings import Settings
+    from loginprobe.prober.browser import BrowserNotFound, choose_executable
     from loginprobe.store import Store, StoreError
 
     path = cfg.config_path(State.config_arg)

@@ -34,7 +34,7 @@ def _open_store_for_reading(loaded: cfg.LoadedConfig) -> Store | None:
         )
         return None
     try:
-        return Store(url)
+        return Store(url, check_pages=False)
     except StoreError as e:
         # A store that is there but cannot be read is not "no history": say so, and stop.
         _die(f"{loaded.path}: monitor.state: {e}")
@@ -62,10 +62,9 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
         try:
             tracks = store.tracks()
             availability = store.availability(now.timestamp())
-            for name in loaded.config.hubs:
-                rows = store.history(name, 1)
-                latest[name] = rows[0] if rows else None
-                since[name] = store.since(name)
+            for name, past in store.fleet_history(list(loaded.config.hubs), 1).items():
+                latest[name] = past.recent[0] if past.recent else None
+                since[name] = past.since
         except (SQLAlchemyError, ValueError) as e:
             _read_failed(loaded, e)
         finally:

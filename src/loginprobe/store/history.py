@@ -12,13 +12,13 @@ no question of the status page walks a hub's past.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from loginprobe.history import availability
 from loginprobe.history.availability import Span
@@ -235,11 +235,112 @@ def rollup(rows: Iterable[tuple[int, float, str]]) -> list[dict[str, Any]]:
     return list(table.values())
 
 
+@dataclass
+class HubHistory:
+    """What the status page shows of a hub's past: its recent probes (newest first), its last
+    failure (a history row, or None) and since when its current code holds (ISO, or None)."""
+
+    recent: list[dict[str, Any]] = field(default_factory=list)
+    last_failure: dict[str, Any] | None = None
+    since: str | None = None
+
+
+def _recent_query() -> Any:
+    """A hub's newest probes, by hub id: built once, so a fleet's reads only bind and run it."""
+    p, r = schema.probes, schema.results
+    return (
+        select(p.c.id, p.c.started_at, p.c.code, p.c.duration_ms, p.c.steps, r.c.result)
+        .select_from(p.outerjoin(r, r.c.probe_id == p.c.id))
+        .where(p.c.hub_id == bindparam("hub_id"))
+        .order_by(p.c.started_at.desc(), p.c.id.desc())
+        .limit(bindparam("n"))
+    )
+
+
 class HistoryReader:
     """A hub's recent probes, since when, its last failure: each a bounded read."""
 
     def __init__(self) -> None:
         self._step_names: dict[int, str] = {}
+        self._recent = _recent_query()
+
+    def fleet(
+        self, conn: Connection, hubs: Sequence[str], limit: int, limit_ok: int | None = None
+    ) -> dict[str, HubHistory]:
+        """Every named hub's recent probes, last failure and since-when, on one connection: one
+        statement for all hubs' state, one indexed read of `limit` rows per hub (`limit_ok` for
+        a hub whose latest probe was ok, when given), and one for the last failures not among
+        the recent rows. A hub never probed gets an empty one."""
+        h, st = schema.hubs, schema.hub_state
+        wanted = set(hubs)
+        states = [
+            row
+            for row in conn.execute(
+                select(
+                    h.c.name,
+                    h.c.id,
+                    st.c.code,
+                    st.c.since,
+                    st.c.last_probe_id,
+                    st.c.last_failure_id,
+                ).select_from(h.outerjoin(st, st.c.hub_id == h.c.id))
+            )
+            if row.name in wanted and row.code is not None
+        ]
+        counts = {
+            s.name: limit_ok if limit_ok is not None and s.code == "ok" else limit for s in states
+        }
+        # A hub's latest probe is hub_state's: those asked for one probe are read all at once.
+        latest = self._by_id(conn, {s.last_probe_id: s.name for s in states if counts[s.name] == 1})
+        rows = {
+            s.name: [latest[s.last_probe_id]]
+            if counts[s.name] == 1
+            else conn.execute(self._recent, {"hub_id": s.id, "n": counts[s.name]}).all()
+            for s in states
+        }
+        names = self._step_names or self._names(conn)
+        if any(
+            name is None
+            for found in rows.values()
+            for row in found
+            if row.result is None
+            for name, _ in self._timings(row.steps, names, None)
+        ):  # a step new to us
+            names = self._names(conn)
+        out = {name: HubHistory() for name in hubs}
+        missing: dict[int, str] = {}
+        for s in states:
+            hist = out[s.name]
+            hist.recent = [self._row(s.name, row, names, "?") for row in rows[s.name]]
+            hist.since = to_iso(s.since) if s.since is not None else None
+            shown = next((x for x in hist.recent if x["code"] != "ok"), None)
+            if shown is not None:
+                hist.last_failure = shown
+            elif s.last_failure_id is not None:
+                missing[s.last_failure_id] = s.name
+        for probe_id, row in self._by_id(conn, missing).items():
+            out[missing[probe_id]].last_failure = self._row(missing[probe_id], row, names, "?")
+        return out
+
+    def _by_id(self, conn: Connection, ids: Mapping[int, str]) -> dict[int, Any]:
+        """Probes (with their whole result, if kept) by id, in one statement."""
+        if not ids:
+            return {}
+        p, r = schema.probes, schema.results
+        query = (
+            select(p.c.id, p.c.started_at, p.c.code, p.c.duration_ms, p.c.steps, r.c.result)
+            .select_from(p.outerjoin(r, r.c.probe_id == p.c.id))
+            .where(p.c.id.in_(list(ids)))
+        )
+        return {row.id: row for row in conn.execute(query)}
+
+    @staticmethod
+    def _timings(
+        steps: str, names: Mapping[int, str], unknown: str | None
+    ) -> list[tuple[str | None, int]]:
+        return [
+            (names.get(int(i), unknown), int(ms)) for i, ms in (p.split(":") for p in _pairs(steps))
+        ]
 
     def _names(self, conn: Connection) -> dict[int, str]:
         rows = conn.execute(select(schema.step_names.c.id, schema.step_names.c.name)).all()
@@ -277,9 +378,11 @@ class HistoryReader:
         names = self._step_names
         if any(int(pair.split(":")[0]) not in names for row in rows for pair in _pairs(row.steps)):
             names = self._names(conn)
-        return [self._row(hub, row, names) for row in rows]
+        return [self._row(hub, row, names, "?") for row in rows]
 
-    def _row(self, hub: str, row: Any, names: dict[int, str]) -> dict[str, Any]:
+    def _row(
+        self, hub: str, row: Any, names: dict[int, str], unknown: str | None = None
+    ) -> dict[str, Any]:
         if row.result is not None:
             result = _parse(row.result)
             verdict = result.get("verdict") or {}
@@ -298,9 +401,7 @@ class HistoryReader:
                 "steps": steps,
                 "evidence": evidence if isinstance(evidence, dict) else None,
             }
-        timings = [
-            (names.get(int(i), "?"), int(ms)) for i, ms in (p.split(":") for p in _pairs(row.steps))
-        ]
+        timings = self._timings(row.steps, names, unknown)
         steps = [
             {"name": name, "status": "ok", "http_status": None, "ms": ms} for name, ms in timings
         ]

@@ -27,16 +27,18 @@ from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.tracks.track import Thresholds, Track
 from loginprobe.prober.evidence import HTML, SCREENSHOT, TRACE, artifact_path
 from loginprobe.store import Store
+from loginprobe.store.history import HubHistory
 from loginprobe.web import hub_page, status
 from loginprobe.web import page as statuspage
 from loginprobe.web.auth import auth_middleware
 from loginprobe.web.listener import GuardedServer
 from loginprobe.web.listener import start_site as _start_site
 
-# The status page is one server-rendered document with an inline style and same-origin images.
+# The status page is one server-rendered document with an inline style and same-origin images;
+# its one form (the search, a GET) goes back to the page itself.
 PAGE_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -45,10 +47,13 @@ SECURITY_HEADERS = {
 }
 
 
-def status_document(monitor: Monitor, now: datetime | None = None) -> dict[str, Any]:
-    """What the status page shows, read from the running monitor and its store. Call it in the
-    event loop's thread; it does the store's reading in another (snapshot, then read)."""
-    return _read_store(_snapshot(monitor, now or datetime.now(UTC)))
+def status_document(
+    monitor: Monitor, now: datetime | None = None, recent_ok: int = status.RECENT_PROBES
+) -> dict[str, Any]:
+    """What the status page shows, read from the running monitor and its store (`recent_ok`:
+    how many recent probes of a hub whose latest was ok). Call it in the event loop's thread;
+    it does the store's reading in another (snapshot, then read)."""
+    return _read_store(_snapshot(monitor, now or datetime.now(UTC)), recent_ok)
 
 
 @dataclass(frozen=True)
@@ -84,30 +89,29 @@ def _snapshot(monitor: Monitor, now: datetime) -> _Snapshot:
     return _Snapshot(now, monitor.store, hubs, dict(monitor.tracks), monitor.location, health)
 
 
-def _read_store(snap: _Snapshot) -> dict[str, Any]:
-    store, hubs = snap.store, []
+def _read_store(snap: _Snapshot, recent_ok: int = status.RECENT_PROBES) -> dict[str, Any]:
+    names = [name for name, _, _ in snap.hubs]
     try:
-        availability = store.availability(snap.now.timestamp())
+        past = snap.store.fleet_history(names, status.RECENT_PROBES, recent_ok)
+    except (SQLAlchemyError, OSError):  # the page still shows what the monitor knows
+        past = {}
+    try:
+        availability = snap.store.availability(snap.now.timestamp())
     except (SQLAlchemyError, OSError):
         availability = {}
+    hubs = []
     for name, url, live in snap.hubs:
-        try:
-            recent = [status.public_row(r) for r in store.history(name, status.RECENT_PROBES)]
-            failures = [r for r in recent if r["code"] != "ok"] or [
-                status.public_row(r) for r in store.history(name, 1, failing=True)
-            ]
-            since = store.since(name)
-        except (SQLAlchemyError, OSError):  # the page still shows what the monitor knows
-            recent, failures, since = [], [], None
+        hist = past.get(name) or HubHistory()
+        last_failure = status.public_row(hist.last_failure) if hist.last_failure else None
         hubs.append(
             status.hub_status(
                 name,
                 url=url,
-                recent=recent,
-                since=since,
+                recent=[status.public_row(r) for r in hist.recent],
+                since=hist.since,
                 tracks=snap.tracks,
                 now=snap.now,
-                last_failure=failures[0] if failures else None,
+                last_failure=last_failure,
                 availability=availability.get(name),
                 **live,
             )
@@ -117,11 +121,13 @@ def _read_store(snap: _Snapshot) -> dict[str, Any]:
     )
 
 
-async def status_document_async(monitor: Monitor) -> dict[str, Any]:
+async def status_document_async(
+    monitor: Monitor, recent_ok: int = status.RECENT_PROBES
+) -> dict[str, Any]:
     """The same, with the store read in a worker thread: the event loop keeps timing the probes'
-    steps while a page is built (20 hubs: ~60 ms of SQLite reads)."""
+    steps while a page is built (200 hubs: README, Numbers)."""
     snap = _snapshot(monitor, datetime.now(UTC))
-    return await asyncio.to_thread(_read_store, snap)
+    return await asyncio.to_thread(_read_store, snap, recent_ok)
 
 
 WEEK_S = 7 * 86400
@@ -187,8 +193,11 @@ def make_app(monitor: Monitor, credentials: ServerCredentials | None = None) -> 
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def page(request: web.Request) -> web.Response:
+        # A fleet's page folds its healthy hubs to their latest probe: only that one is read.
+        fleet = len(monitor.settings.loaded.config.hubs) > statuspage.FULL_CARDS
+        doc = await status_document_async(monitor, 1 if fleet else status.RECENT_PROBES)
         return web.Response(
-            text=statuspage.render(await status_document_async(monitor)),
+            text=statuspage.render(doc, query=request.query.get("q", "")),
             content_type="text/html",
             headers={"Cache-Control": "no-store"},
         )

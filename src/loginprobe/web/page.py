@@ -2,6 +2,11 @@
 
 Pure: a dict in, a string out. No JavaScript, no external assets (the CSS is inline), readable on a
 phone, reloads itself. Every value is escaped: summaries quote what hubs and IdPs said.
+
+A fleet stays readable: hubs are listed failing first, then warnings, then those not probed yet,
+then the healthy ones; past FULL_CARDS hubs on the page the healthy (and waiting) ones shrink to
+one line each that opens (<details>) to their facts and latest probe. A GET form (`?q=`) narrows
+the page to the hubs whose name, URL, verdict or summary hold every word searched for.
 """
 
 from __future__ import annotations
@@ -13,9 +18,16 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from loginprobe.web.status import parse_time, relative
+from loginprobe.web.status import ATTENTION, parse_time, relative
 
 REFRESH_S = 30
+FULL_CARDS = 12  # up to this many hubs on the page, every hub gets its whole card
+GROUP_TITLES = {
+    "failing": "Failing",
+    "warning": "Warnings",
+    "waiting": "Not probed yet",
+    "healthy": "Healthy",
+}
 
 # Colours by severity; a healthy hub is green whatever its severity says.
 _CSS = """
@@ -27,10 +39,23 @@ _CSS = """
 *{box-sizing:border-box}
 body{margin:0 auto;max-width:64rem;padding:.75rem;font:15px/1.45 system-ui,-apple-system,
 "Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);overflow-wrap:anywhere}
-h1{font-size:1.3rem;margin:.2rem 0}h2{font-size:1.15rem;margin:0;display:flex;flex-wrap:wrap;
-gap:.5rem;align-items:center}h3{font-size:.95rem;margin:.8rem 0 .3rem;color:var(--muted)}
+h1{font-size:1.3rem;margin:.2rem 0}h2.group{font-size:1.05rem;margin:1.2rem 0 .5rem;
+color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
+h3{font-size:1.15rem;margin:0;display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}
+h4{font-size:.95rem;margin:.8rem 0 .3rem;color:var(--muted)}
 a{color:var(--info)}
 .lead{color:var(--muted);margin:.2rem 0 .8rem}
+form.search{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;margin:0 0 .8rem}
+form.search input{flex:1 1 12rem;min-width:0;font:inherit;padding:.3rem .5rem;
+border:1px solid var(--line);border-radius:4px;background:var(--card);color:var(--fg)}
+form.search button{font:inherit;padding:.3rem .8rem}
+.hubs.folded{display:grid;grid-template-columns:repeat(auto-fill,minmax(18rem,1fr));
+gap:.35rem;align-items:start}
+.hub.compact{padding:.35rem .8rem;margin:0}
+.hub.compact summary{cursor:pointer;display:flex;flex-wrap:wrap;gap:.2rem .6rem;
+align-items:baseline}
+.hub.compact .name{font-weight:600}
+.more{font-size:.85rem}
 .problems{border-left:4px solid var(--critical);background:var(--card);padding:.4rem .8rem;
 margin:0 0 .8rem}
 .hub{background:var(--card);border:1px solid var(--line);border-left:6px solid var(--sev);
@@ -160,12 +185,8 @@ def _failure(row: dict[str, Any] | None, now: datetime) -> str:
     )
 
 
-def _hub(h: dict[str, Any], now: datetime) -> str:
+def _facts(h: dict[str, Any], now: datetime) -> str:
     v = h.get("verdict")
-    sev = _sev(v)
-    name = _e(h["hub"])
-    url = str(h.get("url") or "")
-    title = f'<a href="{_e(url)}">{name}</a>' if url.startswith(("https://", "http://")) else name
     facts = []
     if v is not None:
         facts.append(("since", _time(h.get("since"), now)))
@@ -198,37 +219,102 @@ def _hub(h: dict[str, Any], now: datetime) -> str:
                 f"{_e(c['host'])} expires {_e(str(c['expires_at'])[:10])}: {_days(c['days_left'])}",
             )
         )
-    dl = "".join(f"<dt>{_e(k)}</dt><dd>{val}</dd>" for k, val in facts)
-    recent = h.get("recent") or []
-    probes = (
-        f'<h3>Last {len(recent)} probes</h3><ol class="probes">'
-        + "".join(_probe(r, now) for r in recent)
-        + "</ol>"
-        if recent
-        else '<p class="lead">No probe has finished yet.</p>'
-    )
+    return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{val}</dd>" for k, val in facts) + "</dl>"
+
+
+def _probes(recent: list[dict[str, Any]], now: datetime) -> str:
+    if not recent:
+        return '<p class="lead">No probe has finished yet.</p>'
+    heading = "Latest probe" if len(recent) == 1 else f"Last {len(recent)} probes"
     return (
-        f'<section class="hub sev-{sev}" id="hub-{name}" data-hub="{name}" '
-        f'data-code="{_e(v["code"] if v else "")}">'
-        f"<h2>{title} "
-        f'<span class="badge verdict">{_e(v["code"] if v else "not probed yet")}</span></h2>'
-        + (f'<p class="summary">{_e(v["summary"])}</p>' if v else "")
-        + f"<dl>{dl}</dl>"
+        f'<h4>{heading}</h4><ol class="probes">' + "".join(_probe(r, now) for r in recent) + "</ol>"
+    )
+
+
+def _hub(h: dict[str, Any], now: datetime, compact: bool = False) -> str:
+    """A hub's card; `compact`: one line that opens to its facts and latest probe."""
+    v = h.get("verdict")
+    sev = _sev(v)
+    name = _e(h["hub"])
+    url = str(h.get("url") or "")
+    link = f'<a href="{_e(url)}">{name}</a>' if url.startswith(("https://", "http://")) else name
+    code = _e(v["code"] if v else "")
+    badge = f'<span class="badge verdict">{_e(v["code"] if v else "not probed yet")}</span>'
+    more = f'<p class="more"><a href="hub/{quote(str(h["hub"]), safe="")}">{name}: history</a></p>'
+    opening = (
+        f'<section class="hub sev-{sev}{" compact" if compact else ""}" id="hub-{name}" '
+        f'data-hub="{name}" data-code="{code}" data-attention="{_e(h.get("attention"))}">'
+    )
+    summary = f'<p class="summary">{_e(v["summary"])}</p>' if v else ""
+    recent = h.get("recent") or []
+    if compact:
+        last = f'<span class="when">{_time(h.get("last_probe_at"), now)}</span>' if v else ""
+        return (
+            f'{opening}<details><summary><span class="name">{name}</span> {badge} {last}'
+            f"</summary>{link}{summary}{_facts(h, now)}{_probes(recent[:1], now)}{more}"
+            "</details></section>"
+        )
+    return (
+        f"{opening}<h3>{link} {badge}</h3>"
+        + summary
+        + _facts(h, now)
         + _failure(h.get("last_failure"), now)
-        + probes
+        + _probes(recent, now)
+        + more
         + "</section>"
     )
 
 
-def render(doc: dict[str, Any], refresh_s: int = REFRESH_S) -> str:
-    """The whole page for a status document (status.status_document)."""
+def matches(h: dict[str, Any], query: str) -> bool:
+    """Whether a hub holds every word of a search (case-insensitive) in its name, URL, verdict
+    code or summary, or in where it stands (failing, warning, waiting, healthy)."""
+    v = h.get("verdict") or {}
+    text = " ".join(
+        str(x or "")
+        for x in (h.get("hub"), h.get("url"), v.get("code"), v.get("summary"), h.get("attention"))
+    ).casefold()
+    return all(word in text for word in query.casefold().split())
+
+
+def _counts(hubs: list[dict[str, Any]], open_count: int) -> str:
+    """The fleet in one line: how many hubs stand where, each a link to its group."""
+    by = {a: sum(1 for h in hubs if h.get("attention") == a) for a in ATTENTION}
+    nouns = {"failing": "failing", "warning": "warning", "waiting": "not probed yet"}
+    parts = [_e(_n(len(hubs), "hub"))]
+    for a in ATTENTION:
+        if by[a] or a == "failing":
+            noun = _n(by[a], "warning") if a == "warning" else f"{by[a]} {nouns.get(a, a)}"
+            parts.append(f'<a href="#{a}">{_e(noun)}</a>' if by[a] else _e(noun))
+    parts.append(_e(f"{_n(open_count, 'incident')} open"))
+    return " · ".join(parts)
+
+
+def _search(query: str, shown: int, total: int) -> str:
+    form = (
+        '<form class="search" method="get" action="" role="search">'
+        '<label for="q">Find hubs</label>'
+        f'<input type="search" id="q" name="q" value="{_e(query)}" '
+        'placeholder="name, URL, verdict or failing/warning/healthy" autocomplete="off">'
+        '<button type="submit">Find</button>'
+    )
+    if query.strip():
+        form += (
+            f'<span class="found">{_e(f"{shown} of {total}")} match</span>'
+            ' <a href="./">show all</a>'
+        )
+    return form + "</form>"
+
+
+def render(doc: dict[str, Any], refresh_s: int = REFRESH_S, query: str = "") -> str:
+    """The whole page for a status document (status.status_document); `query`: show only the
+    hubs that match it (`matches`)."""
     now = parse_time(doc.get("generated_at"))
     assert now is not None, "a status document carries generated_at"
     hubs = doc.get("hubs") or []
     failing = doc.get("failing") or []
     open_count = len(doc.get("incidents_open") or [])
-    counts = f"{_n(len(hubs), 'hub')} · {len(failing)} failing · {_n(open_count, 'incident')} open"
-    title = f"{'FAILING: ' + ', '.join(failing) if failing else 'all ok'} · loginprobe"
+    named = ", ".join(failing[:5]) + (f" and {len(failing) - 5} more" if len(failing) > 5 else "")
+    title = f"{'FAILING: ' + named if failing else 'all ok'} · loginprobe"
     problems = list((doc.get("monitor") or {}).get("problems") or [])
     prober = doc.get("prober_incident")
     if prober:
@@ -241,15 +327,33 @@ def render(doc: dict[str, Any], refresh_s: int = REFRESH_S) -> str:
     if capacity and not capacity.get("enough", True):
         problems.append(str(capacity.get("summary", "")))
     where = f" · probing from {_e(doc['location'])}" if doc.get("location") else ""
+    shown = [h for h in hubs if matches(h, query)]
+    compact = len(shown) > FULL_CARDS
+    groups = []
+    for a in ATTENTION:
+        members = [h for h in shown if h.get("attention", "healthy") == a]
+        if not members:
+            continue
+        small = compact and a in ("healthy", "waiting")
+        groups.append(
+            f'<h2 class="group" id="{a}">{_e(GROUP_TITLES[a])} ({len(members)})</h2>'
+            f'<div class="hubs{" folded" if small else ""}">'
+            + "".join(_hub(h, now, small) for h in members)
+            + "</div>"
+        )
+    if not shown:
+        groups.append(f'<p class="lead">No hub matches {_e(repr(query.strip()))}.</p>')
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta http-equiv="refresh" content="{int(refresh_s)}">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-        f'<header><h1>loginprobe</h1><p class="lead">{_e(counts)}{where} · '
+        f'<header><h1>loginprobe</h1><p class="lead">'
+        f'<span class="counts">{_counts(hubs, open_count)}</span>{where} · '
         f"updated {_time(doc.get('generated_at'), now, False)}, every {int(refresh_s)}s</p>"
-        "</header>"
+        + _search(query, len(shown), len(hubs))
+        + "</header>"
         + (
             '<div class="problems" role="alert"><b>Monitor problems</b><ul>'
             + "".join(f"<li>{_e(p)}</li>" for p in problems)
@@ -258,7 +362,7 @@ def render(doc: dict[str, Any], refresh_s: int = REFRESH_S) -> str:
             else ""
         )
         + "<main>"
-        + "".join(_hub(h, now) for h in hubs)
+        + "".join(groups)
         + "</main><footer>"
         + (f'<p class="capacity">{_e(capacity.get("summary", ""))}</p>' if capacity else "")
         + 'The same as JSON: <a href="api/status">api/status</a> · '

@@ -17,6 +17,9 @@ from loginprobe.monitor.tracks.prober import PROBER_KEY, prober_key
 from loginprobe.monitor.tracks.track import Thresholds, Track
 
 RECENT_PROBES = 10
+# Where a hub stands, most urgent first: the order the status page lists them in.
+ATTENTION = ("failing", "warning", "waiting", "healthy")
+EXPIRY_WARNING_DAYS = 30
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -139,7 +142,7 @@ def hub_status(
     """One hub. `recent` and `last_failure` are Store.history rows, newest first;
     `availability`: Store.availability's windows for the hub (24h, 7d, 30d)."""
     latest = recent[0] if recent else None
-    return {
+    hub: dict[str, Any] = {
         "hub": name,
         "url": url,
         "verdict": (
@@ -171,6 +174,8 @@ def hub_status(
         "recent": recent,
         "availability": availability_json(availability),
     }
+    hub["attention"] = attention(hub)
+    return hub
 
 
 def availability_json(windows: Mapping[str, Availability] | None) -> dict[str, Any]:
@@ -179,6 +184,25 @@ def availability_json(windows: Mapping[str, Availability] | None) -> dict[str, A
     return {
         name: windows[name].to_json() if windows and name in windows else None for name in WINDOWS
     }
+
+
+def attention(hub: Mapping[str, Any]) -> str:
+    """How urgently a hub (hub_status) needs a person: "failing" (an outage: a critical verdict),
+    "warning" (any other verdict than ok — the test account, a changed login page, the prober —,
+    an open incident, or a secret or certificate expiring within EXPIRY_WARNING_DAYS), "waiting"
+    (not probed yet), else "healthy"."""
+    verdict = hub.get("verdict")
+    if verdict and verdict.get("code") != "ok" and verdict.get("severity") == "critical":
+        return "failing"
+    days = [c.get("days_left") for c in hub.get("certificates") or []]
+    days.append((hub.get("secret_expiry") or {}).get("days_left"))
+    if (
+        (verdict and verdict.get("code") != "ok")
+        or hub.get("incidents")
+        or any(d is not None and d <= EXPIRY_WARNING_DAYS for d in days)
+    ):
+        return "warning"
+    return "healthy" if verdict else "waiting"
 
 
 def status_document(
@@ -200,6 +224,7 @@ def status_document(
             "capacity": health.get("capacity") if health else None,
         },
         "failing": failing,
+        "counts": {a: sum(1 for h in hubs if h.get("attention") == a) for a in ATTENTION},
         "incidents_open": sorted(k for k, t in tracks.items() if t.is_open),
         "prober_incident": prober_incident(tracks),
         "hubs": hubs,
