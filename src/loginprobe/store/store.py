@@ -25,9 +25,10 @@ from loginprobe.store.inbox import Inbox
 from loginprobe.store.lease import Fence, Leases, check_fence
 from loginprobe.store.outbox import Outbox
 from loginprobe.store.schema import meta, outbox, probes, results, tracks
+from loginprobe.store.silences import Silences
 
 # The newest migration (tests check it is Alembic's head): a store already there skips Alembic.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 class StoreError(Exception):
@@ -77,6 +78,7 @@ class Store:
         self.outbox = Outbox(self.engine)
         self.leases = Leases(self.engine)
         self.inbox = Inbox(self.engine)
+        self.silences = Silences(self.engine)
         self._writer = HistoryWriter()
         self._reader = HistoryReader()
 
