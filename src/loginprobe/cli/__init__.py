@@ -3,11 +3,11 @@ order below is the order `probe --help` lists them in."""
 
 # ruff: noqa: I001
 from loginprobe.cli.app import app
-from loginprobe.cli import config_cmds, run, serve, alert, store_views
+from loginprobe.cli import config_cmds, run, serve, alert, store_views, silence_cmds
 
 
 def main() -> None:
     app()
 
 
-__all__ = ["alert", "app", "config_cmds", "main", "run", "serve", "store_views"]
+__all__ = ["alert", "app", "config_cmds", "main", "run", "serve", "silence_cmds", "store_views"]

@@ -12,6 +12,8 @@ from loginprobe import config as cfg
 from loginprobe.cli.app import _die, _load, _print_json, app, err, out
 
 if TYPE_CHECKING:
+    from loginprobe.monitor.silences import Silence
+    from loginprobe.monitor.tracks.shared import Fleet
     from loginprobe.monitor.tracks.track import Track
     from loginprobe.store import Store
 
@@ -38,6 +40,23 @@ def _open_store_for_reading(loaded: cfg.LoadedConfig) -> Store | None:
         return None
 
 
+def config_fleet(loaded: cfg.LoadedConfig, silences: list[Silence], now: datetime) -> Fleet:
+    """The hubs' groups (from the config: `probe list` has no probe of its own to look at) and
+    the silences in force."""
+    from loginprobe.monitor.groups import hub_groups, url_host
+    from loginprobe.monitor.silences import active, parse_window
+    from loginprobe.monitor.tracks.shared import Fleet
+
+    hubs = loaded.config.hubs
+    maintenance = {h: [parse_window(w) for w in spec.maintenance] for h, spec in hubs.items()}
+    return Fleet(
+        groups=hub_groups(hubs, {}),
+        hosts={h: url_host(spec.url) or h for h, spec in hubs.items()},
+        group_min_hubs=loaded.config.monitor.group_min_hubs,
+        silenced=active(silences, maintenance, now.timestamp()),
+    )
+
+
 @app.command("list")
 def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """The configured hubs: verdict, last and next probe, open incidents (from the monitor's
@@ -50,16 +69,18 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
     latest: dict[str, dict[str, Any] | None] = {}
     since: dict[str, str | None] = {}
     tracks: dict[str, Track] = {}
+    silences: list[Silence] = []
     if store is not None:
         try:
             tracks = store.tracks()
+            silences = store.silences.current(now.timestamp())
             for name in loaded.config.hubs:
                 rows = store.history(name, 1)
                 latest[name] = rows[0] if rows else None
                 since[name] = store.since(name)
         finally:
             store.close()
-    rows = list_rows(loaded.config, latest, tracks, now, since)
+    rows = list_rows(loaded.config, latest, tracks, now, since, config_fleet(loaded, silences, now))
     if as_json:
         _print_json(rows)
         return

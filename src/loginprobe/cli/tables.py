@@ -20,6 +20,7 @@ from rich.text import Text
 from loginprobe.config import Config
 from loginprobe.model import Step
 from loginprobe.monitor.tracks.login import login_key
+from loginprobe.monitor.tracks.shared import Fleet, covered_by
 from loginprobe.monitor.tracks.track import Thresholds, Track
 from loginprobe.web.status import estimate_next_probe, hub_incidents, iso, parse_time, relative
 
@@ -47,6 +48,7 @@ def list_rows(
     tracks: Mapping[str, Track],
     now: datetime,
     since: Mapping[str, str | None] | None = None,
+    fleet: Fleet | None = None,
 ) -> list[dict[str, Any]]:
     """One row per configured hub. `latest`: each hub's newest Store.history row (None: never
     probed, or no store). "next probe" is estimated from the store the way the monitor schedules:
@@ -60,7 +62,7 @@ def list_rows(
         expires: date | None = h.oauth.secret_expires if h.oauth else None
         last = latest.get(name)
         track = tracks.get(login_key(name), Track())
-        incidents = hub_incidents(name, tracks)
+        incidents = hub_incidents(name, tracks, fleet)
         nxt = estimate_next_probe(
             last["started_at"] if last else None,
             track,
@@ -73,6 +75,8 @@ def list_rows(
                 "hub": name,
                 "url": h.url,
                 "flow": h.flow,
+                "group": fleet.groups.get(name) if fleet is not None else None,
+                "covered_by": covered_by(name, tracks, fleet),
                 "secret_check": h.oauth is not None,
                 "timeout_s": config.hub_timeout(name),
                 "secret_expires": expires.isoformat() if expires else None,
@@ -94,6 +98,7 @@ def list_rows(
 def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
     table = Table()
     table.add_column("hub", no_wrap=True)
+    table.add_column("group", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("last probe")
     table.add_column("next probe", no_wrap=True)
@@ -122,6 +127,7 @@ def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
         incidents = ", ".join(f"{i['code']} ({i['concern']})" for i in r["incidents"]) or "—"
         table.add_row(
             r["hub"],
+            r.get("group") or "—",
             Text(r["verdict"] or "not probed", style=_verdict_style(r["verdict"], r["severity"])),
             when(r["last_probe_at"], now),
             next_shown,
@@ -146,6 +152,7 @@ def steps_text(steps: list[dict[str, Any]]) -> Text:
 def history_table(hub: str, rows: list[dict[str, Any]], now: datetime) -> Table:
     table = Table(title=f"history {hub}", title_justify="left")
     table.add_column("started")
+    table.add_column("group", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("ms", justify="right")
     table.add_column("steps (ms)", overflow="fold")

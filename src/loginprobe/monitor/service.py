@@ -222,6 +222,10 @@ class Monitor:
             tracks = {}
         self.pipeline.tracks.clear()
         self.pipeline.tracks.update(tracks)
+        try:
+            self.pipeline.silences = self.store.silences.current(time.time())
+        except (SQLAlchemyError, OSError):
+            log.error("cannot read the silences; none until the store answers", exc_info=True)
         self.journal.held.clear()
         self.role = "active"
         self.started_at = time.time()
@@ -480,11 +484,16 @@ class Monitor:
             if self.role != "active":
                 continue
             try:
+                await self.read_silences()
                 await self.take_handovers()
             except LeaseLost:
                 self._lease_lost()
             except Exception:
                 log.error("reading handed-over probes failed", exc_info=True)
+
+    async def read_silences(self) -> None:
+        """`probe silence` writes to the store; the pipeline holds pages by what is read here."""
+        self.pipeline.silences = await asyncio.to_thread(self.store.silences.current, time.time())
 
     async def take_handovers(self) -> None:
         items = await asyncio.to_thread(self.store.inbox.waiting)

@@ -42,6 +42,7 @@ class _Snapshot:
 def _snapshot(monitor: Monitor, now: datetime) -> _Snapshot:
     _, health = monitor.health()
     hubs = []
+    fleet = monitor.pipeline.fleet(now.timestamp())
     for name, spec in monitor.settings.loaded.config.hubs.items():
         expires, source = monitor.secret_expiry(name)
         hubs.append(
@@ -54,6 +55,7 @@ def _snapshot(monitor: Monitor, now: datetime) -> _Snapshot:
                     "secret_expires": expires,
                     "secret_expires_source": source,
                     "certificates": monitor.cert_expiry(name),
+                    "fleet": fleet,
                 },
             )
         )

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from loginprobe.model import Code, Severity, Verdict
 from loginprobe.monitor.groups import group_key, group_threshold, idp_side, unreachable
@@ -356,3 +357,51 @@ def _code(text: str) -> Code:
         return Code(text)
     except ValueError:
         return Code.IDP_ERROR
+
+
+# -- what people are shown ----------------------------------------------------------------------------
+def covered_by(hub: str, tracks: Mapping[str, Track], fleet: Fleet | None) -> str | None:
+    """What covers the hub now, in words for the status page and `probe list`: a shared incident
+    it is part of, or a silence in force."""
+    if fleet is None:
+        return None
+    network = tracks.get(NETWORK_KEY)
+    if network is not None and network.is_open and _member(network, hub, down_only=True):
+        return "covered by the prober's network incident"
+    group = fleet.groups.get(hub)
+    g = tracks.get(group_key(group)) if group is not None else None
+    if g is not None and g.is_open and _member(g, hub):
+        return f"covered by the {group} incident"
+    until = silenced_until(fleet.silenced or {}, hub, group, idp_side=True)
+    if until is not None:
+        return "silenced until " + datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return None
+
+
+def sharing(hub: str, tracks: Mapping[str, Track], fleet: Fleet) -> dict[str, Any] | None:
+    """The open shared incident the hub is part of, as one of its incidents (status.py)."""
+    network = tracks.get(NETWORK_KEY)
+    group = fleet.groups.get(hub)
+    for key, t, what in (
+        (NETWORK_KEY, network, "the prober's network"),
+        (
+            group_key(group) if group else "",
+            tracks.get(group_key(group)) if group else None,
+            f"the {group} IdP",
+        ),
+    ):
+        if t is not None and t.is_open and _member(t, hub, down_only=key == NETWORK_KEY):
+            n = sum(1 for m in t.members if m[1] != "reached")
+            return {
+                "key": key,
+                "concern": f"{what}, failing for {n} hubs",
+                "code": t.open_code,
+                "opened_at": t.opened_at,
+                "failures": 0,
+                "held": is_held(tracks, key),
+            }
+    return None
+
+
+def _member(t: Track, hub: str, down_only: bool = False) -> bool:
+    return any(m[0] == hub and not (down_only and m[1] == "reached") for m in t.members)
