@@ -197,3 +197,21 @@ def test_flows_lists_a_hub_s_own_flow_file_with_its_options(tmp_path: Path) -> N
         "used_by": ["alpha"],
     }
     assert "Login on the campus SSO." in probe(tmp_path, "flows").stdout
+
+
+def test_probe_list_shows_each_hubs_group_from_the_config() -> None:
+    from loginprobe.cli.tables import list_rows, list_table
+    from loginprobe.config.schema import Config
+    from loginprobe.monitor.tracks.shared import Fleet
+
+    hub = {"flow": "generic_oidc", "username_env": "U", "password_env": "P"}
+    config = Config(
+        hubs={
+            "a": {**hub, "url": "https://a.example.org", "idp": "cilogon"},
+            "b": {**hub, "url": "https://b.example.org"},
+        }
+    )
+    rows = list_rows(config, {}, {}, datetime.now(UTC), None, Fleet({"a": "cilogon"}, {}))
+    assert [(r["hub"], r["group"]) for r in rows] == [("a", "cilogon"), ("b", None)]
+    table = list_table(rows, datetime.now(UTC))
+    assert table.columns[1].header == "group"

@@ -309,3 +309,47 @@ def test_tracks_with_members_survive_the_store() -> None:
     t = run.tracks[IDP]
     assert Track.from_json(t.to_json(), IDP) == t
     assert "members" not in Track().to_json()
+
+
+# -- what people are shown (status page, /api/status, probe list) -------------------------------
+def test_the_status_of_a_covered_hub_names_the_group_and_what_covers_it() -> None:
+    from loginprobe.web.status import hub_incidents, hub_status
+
+    run = Run(CILOGON5)
+    run.feed(*rounds("abcde", Code.IDP_UNREACHABLE, 3))
+    status = hub_status(
+        "a",
+        url="https://a.example.org",
+        recent=[],
+        since=None,
+        tracks=run.tracks,
+        now=T0,
+        fleet=run.fleet,
+    )
+    assert status["group"] == "cilogon"
+    assert status["covered_by"] == "covered by the cilogon incident"
+    incidents = hub_incidents("a", run.tracks, run.fleet)
+    assert [(i["key"], i["held"]) for i in incidents] == [
+        (IDP, False),
+        ("loginprobe/a/login", True),
+    ]
+    assert incidents[1]["concern"] == "login, covered by the cilogon incident"
+
+
+def test_a_silenced_hub_shows_until_when() -> None:
+    from loginprobe.web.status import hub_status
+
+    until = (T0 + timedelta(minutes=30)).timestamp()
+    f = fleet({"a": "g"}, silenced={"a": until})
+    status = hub_status("a", url="", recent=[], since=None, tracks={}, now=T0, fleet=f)
+    assert status["silenced_until"] == "2026-11-30T05:55:00+00:00"
+    assert status["covered_by"] == "silenced until 2026-11-30 05:55 UTC"
+
+
+def test_held_pages_are_not_listed_as_open_incidents() -> None:
+    from loginprobe.web.status import status_document
+
+    run = Run(CILOGON5)
+    run.feed(*rounds("abcde", Code.IDP_UNREACHABLE, 3))
+    doc = status_document([], now=T0, tracks=run.tracks)
+    assert doc["incidents_open"] == [IDP]

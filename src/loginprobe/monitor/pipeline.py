@@ -41,6 +41,7 @@ from loginprobe.monitor.tracks.shared import (
     advance_group,
     advance_network,
     covered,
+    covered_by,
     hold,
     is_held,
 )
@@ -306,11 +307,17 @@ class Pipeline:
             groups=hub_groups(c.hubs, self.seen_idp),
             hosts={h: url_host(spec.url) or h for h, spec in c.hubs.items()},
             group_min_hubs=m.group_min_hubs,
-            # A hub's failure counts for its group for as long as its own page takes to confirm.
-            window_s=longest + m.retry_after_failure * m.failures_to_alert,
+            # A hub's failure counts for its group for as long as its own page could take to
+            # confirm on a busy monitor (probes late, each one taking its whole timeout).
+            window_s=2 * longest + m.failures_to_alert * (m.retry_after_failure + m.timeout),
             silenced=active(self.silences, maintenance, now),
             location=self.location(),
         )
+
+    def shared_incident_covers(self, hub: str) -> bool:
+        """Is the hub part of an open incident about its IdP or the prober's network?"""
+        why = covered_by(hub, self.tracks, self.fleet(time.time()))
+        return why is not None and why.startswith("covered by")
 
     async def on_probe(
         self,

@@ -374,8 +374,12 @@ class Monitor:
         started_at, t0 = datetime.now(UTC), time.monotonic()
         m = s.loaded.config.monitor
         due = self._due.pop(hub, t0)
-        # A confirming retry of a failing hub goes before the routine probes waiting for a slot.
-        retry = not settled(self.tracks.get(login_key(hub), Track()), s.thresholds)
+        # A confirming retry of a failing hub goes before the routine probes waiting for a slot,
+        # unless a shared incident (its IdP's, the prober's network) already speaks for it: eighty
+        # hubs of a failing IdP must not starve the probes of the hubs of the other IdPs.
+        retry = not settled(
+            self.tracks.get(login_key(hub), Track()), s.thresholds
+        ) and not self.pipeline.shared_incident_covers(hub)
 
         async def probe(browser: Browser, traces_dir: Path | None) -> ProbeResult:
             began = time.monotonic()
