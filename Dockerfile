@@ -2,8 +2,14 @@
 # Build: docker build -t loginprobe .
 # Run:   docker run -d -v $PWD/config.toml:/etc/loginprobe/config.toml:ro -v loginprobe-state:/var/lib/loginprobe \
 #          -e EXAMPLE_TEST_USERNAME -e EXAMPLE_TEST_PASSWORD -e EXAMPLE_CLIENT_SECRET -e PAGERDUTY_ROUTING_KEY \
+#          -e LOGINPROBE_STATUS_TOKEN -e LOGINPROBE_STATUS_PASSWORD \
 #          -p 9464:9464 loginprobe        (with monitor.listen = "0.0.0.0:9464" in the config; the
 #                                          default state file lands in the /var/lib/loginprobe volume)
+#        Published beyond the host, the endpoints need [monitor.auth] in the config (token_env =
+#        "LOGINPROBE_STATUS_TOKEN", password_env = "LOGINPROBE_STATUS_PASSWORD"): the status page
+#        and /artifacts/ show the evidence of failing probes. /healthz stays open for the HEALTHCHECK.
+#        Chromium keeps its sandbox as this non-root user where user namespaces are allowed
+#        (Docker's default seccomp profile may refuse them); `probe check` says which.
 #        One -e per *_env key in your config; for a *_file key mount the file (-v ./secrets:/run/secrets:ro).
 #        The HEALTHCHECK asks 127.0.0.1:9464, the default listen port: keep it, or pass --health-cmd.
 #        Kubernetes: deploy/. Checked outside Docker by tests/integration/test_dockerfile.py.

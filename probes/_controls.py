@@ -183,7 +183,9 @@ class Activity:
     earlier still counts as in flight."""
 
     def __init__(self, page: Page) -> None:
-        self.page = page
+        # Weakly: _ACTIVITY's value must not keep its own key (the page, and its whole journey)
+        # alive after the probe has closed it.
+        self._page = weakref.ref(page)
         self.pending: set[object] = set()
         self.last = time.monotonic()
         page.on("request", self._started)
@@ -201,7 +203,8 @@ class Activity:
     async def settled(self, quiet_s: float) -> bool:
         if self.pending or time.monotonic() - self.last < quiet_s:
             return False
-        return await settled(self.page, quiet_s * 1000)
+        page = self._page()
+        return page is not None and await settled(page, quiet_s * 1000)
 
 
 _ACTIVITY: weakref.WeakKeyDictionary[Page, Activity] = weakref.WeakKeyDictionary()

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 
-from loginprobe.flows import FlowChanged, FlowContext
+from loginprobe.flows import FlowChanged, FlowContext, gist
 
 from ._controls import activity_of, read_controls
 from ._names import explain
@@ -38,7 +38,7 @@ async def text_of(locator: Locator, limit: int = 240) -> str:
         text = await locator.first.inner_text(timeout=1000)
     except PlaywrightError:
         return ""
-    return " ".join(text.split())[:limit]
+    return gist(" ".join(text.split()), limit=limit)
 
 
 async def page_gist(page: Page, limit: int = 240) -> str:
@@ -46,7 +46,7 @@ async def page_gist(page: Page, limit: int = 240) -> str:
         text = await page.locator("body").inner_text(timeout=2000)
     except PlaywrightError:
         return ""
-    return " | ".join(ln.strip() for ln in text.splitlines() if ln.strip())[:limit]
+    return gist(text, limit=limit)
 
 
 def where(page: Page) -> str:

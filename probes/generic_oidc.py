@@ -22,7 +22,7 @@ import re
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 
-from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected
+from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected, gist
 
 from ._controls import activity_of, locate, read_controls
 from ._names import CONSENT, DECLINE, SUBMIT, Control, explain, pick
@@ -121,7 +121,7 @@ async def _first_line(locator: Locator) -> str:
         text = await locator.first.inner_text(timeout=1000)
     except PlaywrightError:
         return ""
-    return " ".join(text.split())[:200]
+    return gist(" ".join(text.split()), limit=200)
 
 
 async def _act_and_settle(
@@ -191,8 +191,7 @@ async def _no_known_page(page: Page, ctx: FlowContext, controls: list[Control]) 
     text = await _text(page)
     codes = ERROR_CODE.findall(text)
     if codes or ERROR_TEXT.search(text):
-        gist = " | ".join(ln.strip() for ln in text.splitlines() if ln.strip())[:240]
-        raise IdpErrorPage(f"IdP error page: {gist}", code=codes[0] if codes else None)
+        raise IdpErrorPage(f"IdP error page: {gist(text)}", code=codes[0] if codes else None)
     if CONSENT_TEXT.search(text):
         ctx.begin_step("idp_consent")
         raise LoginRejected(

@@ -37,6 +37,7 @@ from typing import Any
 import pyotp
 
 from sandbox import lemonldap
+from sandbox.hostile import Corpus
 from sandbox.pagerduty import PagerDutyReceiver
 
 HERE = Path(__file__).resolve().parent
@@ -55,6 +56,8 @@ IDP_FAULTS = {
     "js_form": "login form rendered by JavaScript after the page loads",
     "stay_signed_in": "a 'Stay signed in?' page after the password",
     "odd_form": "a login form whose username field no heuristic recognises",
+    "hostile": 'the hostile-page corpus (sandbox/hostile.py): "idp_error" or "idp_login" here',
+    "login_hang": "the IdP holds a login POST this many seconds before answering it",
     # The provider stand-ins (sandbox/standins) only:
     "clock_skew": "the IdP's clock runs this many seconds off the prober's (TOTP, Date header)",
     "totp_replayed": "the current window's TOTP code was already used (by another prober)",
@@ -67,7 +70,7 @@ IDP_FAULTS = {
 }
 # Faults only some IdPs have; the rest work everywhere.
 PROVIDER_FAULTS = {
-    "oidc": {"consent_blocked", "js_form", "stay_signed_in", "odd_form"},
+    "oidc": {"consent_blocked", "js_form", "stay_signed_in", "odd_form", "hostile", "login_hang"},
     "azuread": {"clock_skew", "totp_replayed", "aadsts", "new_ui", "mfa_push"},
     "github": {
         "clock_skew",
@@ -98,9 +101,14 @@ HUB_FAULTS = {
     "user_forbidden": "the hub refuses the test user (403)",
     "stale_secret": "the hub sends an old client secret (a reverted deployment)",
     "state_cookie_lost": "the hub's OAuth state cookie never reaches the callback",
+    "hostile": 'the hostile-page corpus: "hub" serves its page as /hub/oauth_login\'s 500',
 }
 FAULTS = {**IDP_FAULTS, **HUB_FAULTS}
-_IDP_WIRE_NAMES = {"idp_down": "down", "idp_slow": "slow_seconds"}
+_IDP_WIRE_NAMES = {
+    "idp_down": "down",
+    "idp_slow": "slow_seconds",
+    "login_hang": "login_hang_seconds",
+}
 
 
 class SandboxError(RuntimeError):
@@ -203,6 +211,9 @@ class Sandbox:
             if self.provider == "lemonldap"
             else None
         )
+        # Pages planted with leaks, for the `hostile` fault; `hostile.planted` says what is where.
+        self.hostile = Corpus(self.password, self.client_secret)
+        self.hostile_file = self.hostile.write(self.dir / "hostile.json")
 
     # -- addresses ----------------------------------------------------------------------------
     @property
@@ -301,6 +312,7 @@ class Sandbox:
             "IDP_USERNAME": self.username,
             "IDP_PASSWORD": self.password,
             "IDP_TOTP_SECRET": self.totp_secret or "",
+            "IDP_HOSTILE_FILE": str(self.hostile_file),
         }
         if self.provider == "oidc":
             argv = ["node", str(HERE / "idp" / "server.mjs")]
@@ -372,6 +384,7 @@ class Sandbox:
             "SANDBOX_HUB_LOG_LEVEL": self.hub_log_level,
             "SANDBOX_PROVIDER": self.provider,
             "SANDBOX_TENANT": self.tenant,
+            "SANDBOX_HOSTILE_FILE": str(self.hostile_file),
         }
         argv = [
             sys.executable,

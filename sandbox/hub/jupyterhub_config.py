@@ -44,10 +44,22 @@ BASES = {
 Base = BASES[PROVIDER]
 
 
+def hostile_page(name: str) -> tuple[str, dict[str, str]]:
+    """A page of the hostile-page corpus (sandbox/hostile.py) and the headers it is served with."""
+    corpus = json.loads(Path(os.environ["SANDBOX_HOSTILE_FILE"]).read_text())
+    return corpus["pages"][name], corpus["headers"]
+
+
 class SandboxLoginHandler(Base.login_handler):  # type: ignore[name-defined,misc]
     """/hub/oauth_login: where the hub sends the browser on to the IdP."""
 
     def get(self) -> object:
+        if fault("hostile") == "hub":
+            page, headers = hostile_page("hub")
+            self.set_status(500)
+            for name, value in headers.items():
+                self.set_header(name, value)
+            return self.finish(page)
         if fault("login_500"):
             # What a broken hub deployment looks like from outside: a 500 before the IdP.
             raise web.HTTPError(500, "sandbox fault: login_500")

@@ -7,6 +7,7 @@
 
 import http from 'node:http';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import Provider, { errors } from 'oidc-provider';
 
 const env = {
@@ -41,7 +42,15 @@ const NO_FAULTS = Object.freeze({
   js_form: false, // the login form is rendered by JavaScript after the page loads
   stay_signed_in: false, // a "Stay signed in?" interstitial after the password
   odd_form: false, // a login form whose username field no heuristic recognises
+  hostile: false, // "idp_error" | "idp_login": serve the hostile-page corpus (sandbox/hostile.py)
+  login_hang_seconds: 0, // after a login POST arrives, wait this long before answering it
 });
+// The hostile-page corpus, written by the Python side before the IdP starts.
+const hostile = process.env.IDP_HOSTILE_FILE
+  ? JSON.parse(fs.readFileSync(process.env.IDP_HOSTILE_FILE, 'utf8'))
+  : { pages: {}, headers: {} };
+// Login POSTs received: a test waits on it to act right after the password was sent.
+let loginsReceived = 0;
 let faults = { ...NO_FAULTS };
 
 function clientMetadata() {
@@ -213,12 +222,18 @@ async function interaction(ctx) {
     ctx.body = html;
   };
   if (ctx.method === 'GET' && !action) {
+    if (faults.hostile === 'idp_login') return sendHostile(ctx, 'idp_login', 200, uid);
     if (details.prompt.name === 'login') return send(loginForm(uid));
     return send(consentPage(uid, details.params.client_id));
   }
   if (ctx.method !== 'POST') ctx.throw(405);
   const form = await readForm(req);
   if (action === 'login') {
+    loginsReceived += 1;
+    if (faults.login_hang_seconds > 0) {
+      await new Promise((resolve) => setTimeout(resolve, faults.login_hang_seconds * 1000));
+    }
+    if (faults.hostile === 'idp_login') return sendHostile(ctx, 'idp_login_error', 200, uid);
     const user = form.get('user') ?? form.get('ident') ?? '';
     const password = form.get('pw') ?? form.get('secret');
     const expected = faults.password_wrong ? `changed-${env.password}` : env.password;
@@ -255,10 +270,18 @@ async function interaction(ctx) {
   ctx.throw(400, 'unknown interaction step');
 }
 
+function sendHostile(ctx, name, status, uid = '') {
+  ctx.status = status;
+  ctx.type = 'html';
+  for (const [header, value] of Object.entries(hostile.headers)) ctx.set(header, value);
+  ctx.body = hostile.pages[name].replaceAll('{uid}', uid);
+}
+
 provider.use(async (ctx, next) => {
   if (faults.slow_seconds > 0) {
     await new Promise((resolve) => setTimeout(resolve, faults.slow_seconds * 1000));
   }
+  if (faults.hostile === 'idp_error' && ctx.path === '/auth') return sendHostile(ctx, 'idp_error', 400);
   if (ctx.path.startsWith('/interaction/')) return interaction(ctx);
   return next();
 });
@@ -304,7 +327,7 @@ const control = http.createServer(async (req, res) => {
       await setDown(faults.down);
     }
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(faults));
+    res.end(JSON.stringify({ ...faults, logins_received: loginsReceived }));
   } catch (err) {
     res.writeHead(500, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: String(err) }));

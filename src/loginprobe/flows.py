@@ -17,6 +17,11 @@ whose value names another flow, a file path relative to the config like `flow`),
 one may hand the page to another (`load_flow("generic_oidc")(page, ctx)`), as CILogon hands the
 login to the institution's own page. A hub may name its own flow file instead of one in probes/:
 `flow = "flows/my_idp.py"` (relative to the config file).
+
+A flow that quotes the IdP's page in its message uses `gist(text)`: page text reaches the verdict's
+summary, and gist keeps only what is harmless (the journey applies it again to every message).
+The password a flow types (`ctx.password`) is a stand-in of the same length; the real one is put
+into the request the page sends (prober/standin.py).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from loginprobe.prober import totp
+from loginprobe.prober.gist import gist
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -179,5 +185,6 @@ __all__ = [
     "ProbeProblem",
     "SelectorOverrides",
     "flow_module",
+    "gist",
     "load_flow",
 ]

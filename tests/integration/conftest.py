@@ -23,6 +23,7 @@ from loginprobe.monitor.settings import Settings
 from loginprobe.store import Store
 from sandbox import Sandbox
 from sandbox.pagerduty import PagerDutyReceiver
+from tests.leaks import assert_no_leaks, named
 
 
 @pytest.fixture(scope="session")
@@ -108,12 +109,10 @@ class Prober:
         return run
 
     def assert_no_secrets(self, run: Run) -> None:
-        files = unzipped(run.written_files())  # a trace.zip's members are compressed
-        for secret in self.secrets:
-            assert secret not in run.stdout, "a secret leaked to stdout"
-            assert secret not in run.stderr, "a secret leaked to stderr"
-            for where, content in files.items():
-                assert secret.encode() not in content, f"a secret leaked to {where}"
+        """Every output searched for every secret in every encoding (tests/leaks.py)."""
+        outputs: dict[str, bytes | str] = {"stdout": run.stdout, "stderr": run.stderr}
+        outputs.update({str(p): data for p, data in run.written_files().items()})
+        assert_no_leaks(outputs, named(self.secrets))
 
 
 def unzipped(files: dict[Path, bytes]) -> dict[str, bytes]:
@@ -161,7 +160,7 @@ def offline_monitor(
     will ever probe."""
     for name, value in {
         "T_USER": "u",
-        "T_PASS": "p-value",
+        "T_PASS": "p-value-long",
         "T_ROUTING": TEST_ROUTING_KEY,
         **(env or {}),
     }.items():

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 import subprocess
+import tempfile
+import time
 import urllib.request
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -21,6 +25,7 @@ from loginprobe.prober.evidence import TraceRecorder, plan_for, stamp
 from sandbox import Sandbox
 from tests.integration.conftest import Prober
 from tests.integration.test_serve import KEY, Serve, serve  # noqa: F401  (the fixture)
+from tests.leaks import assert_no_leaks
 
 pytestmark = pytest.mark.sandbox
 
@@ -288,3 +293,45 @@ def test_two_probes_tracing_at_once_keep_both_traces_and_leave_no_working_files(
     first, second, left = asyncio.run(both())
     assert first and second and set(first) & set(second)  # they did share resources
     assert left == [], f"working files left behind: {left}"
+
+
+def test_a_probe_killed_after_typing_the_password_left_none_of_it_and_is_swept_at_the_next_start(
+    sandbox: Sandbox, prober: Prober, tmp_path: Path
+) -> None:
+    # The IdP holds the login POST: the password has been typed and sent when the probe dies.
+    tmpdir = Path(tempfile.mkdtemp(prefix="lp-", dir="/tmp"))
+    prober.tmpdirs.append(tmpdir)
+    env = {
+        **os.environ,
+        **sandbox.probe_env(),
+        "HOME": str(tmp_path),
+        "TMPDIR": str(tmpdir),
+    }
+    config = prober.config()
+    before = int(sandbox.idp_counters().get("logins_received", 0))
+    with sandbox.fault("login_hang", 60):
+        proc = subprocess.Popen(
+            ["probe", "--config", str(config), "run", "sandbox"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while int(sandbox.idp_counters().get("logins_received", 0)) <= before:
+            assert proc.poll() is None and time.monotonic() < deadline, "the login never came"
+            time.sleep(0.2)
+        time.sleep(0.5)  # let Playwright write what it writes as the request goes out
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    left = sorted(p.name.rsplit("-", 1)[0] for p in tmpdir.glob("loginprobe-*"))
+    assert "loginprobe-traces" in left and "loginprobe-browser" in left, left
+    files = {str(p): p.read_bytes() for p in tmpdir.rglob("*") if p.is_file()}
+    assert any(p.endswith(".network") for p in files), sorted(files)
+    assert_no_leaks(files, {"test password": sandbox.password})
+
+    # The next probe starts by removing what the killed one left.
+    again = prober.run("run", "sandbox", "--json", config=config, env={"TMPDIR": str(tmpdir)})
+    assert again.code == 0, again.stderr
+    assert list(tmpdir.glob("loginprobe-*")) == []

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from loginprobe.prober.browser import ENV_ALLOWLIST, BrowserNotFound, browser_env, choose_executable
+from loginprobe.prober.browser import (
+    ENV_ALLOWLIST,
+    QUIET_FLAGS,
+    BrowserNotFound,
+    browser_env,
+    choose_executable,
+    sandboxing,
+)
 
 
 def executable(path: Path) -> str:
@@ -111,3 +118,24 @@ def test_browser_env_never_contains_anything_outside_the_allowlist() -> None:
     allowed = set(ENV_ALLOWLIST) | {"HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"}
     assert set(env) <= allowed
     assert all(env[k] == "ok" for k in ENV_ALLOWLIST)
+
+
+# -- Chromium's sandbox -------------------------------------------------------------------------
+def test_root_runs_chromium_without_its_sandbox_and_says_why() -> None:
+    decided = sandboxing(euid=0, user_namespaces=lambda: True)
+    assert not decided.enabled
+    assert "root" in decided.why
+
+
+def test_without_user_namespaces_chromium_runs_without_its_sandbox() -> None:
+    decided = sandboxing(euid=1000, user_namespaces=lambda: False)
+    assert not decided.enabled
+    assert "user namespaces" in decided.why
+
+
+def test_a_non_root_user_with_user_namespaces_gets_the_sandbox() -> None:
+    assert sandboxing(euid=1000, user_namespaces=lambda: True).enabled
+
+
+def test_no_sandbox_is_never_a_fixed_flag() -> None:
+    assert "--no-sandbox" not in QUIET_FLAGS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -40,9 +41,17 @@ secret_expires = {expires}
 
 
 # -- reading the monitor's store ---------------------------------------------------------------
-HUBS = """
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# `probe check` tries the listen address: not the default port, which a monitor may hold.
+HUBS = f"""
 [monitor]
 state = "sqlite:///state.sqlite"
+listen = "127.0.0.1:{_free_port()}"
 [hubs.alpha]
 url = "https://alpha.example.org"
 flow = "generic_oidc"
@@ -61,7 +70,7 @@ def probe(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if not config.exists():
         config.write_text(HUBS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORCE_")}
-    env.update({"COLUMNS": "200", "U": "u", "P": "p"})
+    env.update({"COLUMNS": "200", "U": "u", "P": "p-at-least-8"})
     return subprocess.run(
         [sys.executable, "-m", "loginprobe", "--config", str(config), *args],
         capture_output=True,
@@ -158,15 +167,17 @@ def test_flows_and_check_speak_json(tmp_path: Path) -> None:
     assert set(flows["cilogon"]["options"]) == {"institution", "then"}
     ok = probe(tmp_path, "check", "--json")
     assert ok.returncode == 0
-    checked = json.loads(ok.stdout)
-    capacity = checked.pop("capacity")  # what this machine sustains for these two hubs
+    report = json.loads(ok.stdout)
+    capacity = report["capacity"]  # what this machine sustains for these two hubs
     assert capacity["enough"] is True and capacity["cpus"] >= 1
-    assert checked == {
+    assert {k: report[k] for k in ("config", "ok", "hubs", "problems")} == {
         "config": str(tmp_path / "config.toml"),
         "ok": True,
         "hubs": ["alpha", "beta"],
         "problems": [],
     }
+    # Added: whether Chromium keeps its sandbox here, and notes on what runs but deserves a word.
+    assert isinstance(report["sandbox"], bool) and isinstance(report["notes"], list)
     (tmp_path / "config.toml").write_text(
         HUBS.replace('password_env = "P"', 'password_env = "X"', 1)
     )
@@ -215,3 +226,15 @@ def test_probe_list_shows_each_hubs_group_from_the_config() -> None:
     assert [(r["hub"], r["group"]) for r in rows] == [("a", "cilogon"), ("b", None)]
     table = list_table(rows, datetime.now(UTC))
     assert table.columns[1].header == "group"
+
+
+def test_a_corrupt_or_empty_store_is_one_line_and_exit_2_for_list_and_history(
+    tmp_path: Path,
+) -> None:
+    for content in (b"", b"not a database " * 200):
+        (tmp_path / "state.sqlite").write_bytes(content)
+        for args in (("list",), ("history", "alpha")):
+            done = probe(tmp_path, *args)
+            assert done.returncode == 2, (args, done.stdout, done.stderr)
+            [line] = done.stderr.splitlines()
+            assert "monitor.state" in line and "Traceback" not in done.stderr

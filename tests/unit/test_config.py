@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,10 @@ from loginprobe.config import (
     ConfigError,
     LoadedConfig,
     MonitorConfig,
+    env_names,
     load,
     parse_duration,
+    resolve_auth,
     resolve_routing_key,
     resolve_secrets,
 )
@@ -406,8 +409,8 @@ def test_the_example_config_at_the_root_is_valid() -> None:
     assert set(loaded.config.hubs) == {"example", "research", "utoronto", "campus"}
     env = {
         "EXAMPLE_TEST_USERNAME": "u",
-        "EXAMPLE_TEST_PASSWORD": "p",
-        "EXAMPLE_CLIENT_SECRET": "c-secret",
+        "EXAMPLE_TEST_PASSWORD": "p-at-least-8",
+        "EXAMPLE_CLIENT_SECRET": "c-secret-value",
         "PAGERDUTY_ROUTING_KEY": "k" * 32,
     }
     assert resolve_secrets(loaded, ["example"], environ=env)["example"].username == "u"
@@ -510,3 +513,86 @@ def test_public_url_must_be_http_or_https(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load(path)
     assert e.value.lines == [f"{path}: monitor.public_url: not an http(s) URL: 'probe.example.org'"]
+
+
+SEAL = """
+import os, subprocess, sys
+from loginprobe.config import seal_environment, secret_environ
+secret = os.environ["LP_TEST_PASSWORD"]
+seal_environment(["LP_TEST_PASSWORD", "LP_NOT_SET"])
+own = open("/proc/self/environ", "rb").read()
+child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('LP_TEST_PASSWORD'))"],
+                       capture_output=True, text=True).stdout.strip()
+# A reload reads the config again: the value read at start is what it finds.
+from pathlib import Path
+from loginprobe.monitor.settings import Settings
+config = Path(sys.argv[1])
+reloaded = Settings.load(config).secrets["h"].password.get_secret_value() == secret
+print(secret.encode() in own, child, secret_environ()["LP_TEST_PASSWORD"] == secret,
+      "LP_TEST_PASSWORD" in os.environ, reloaded)
+"""
+
+
+def test_sealed_secrets_leave_the_process_environment_and_a_reload_still_reads_them(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    config = write(tmp_path, HUB.replace('"H_PASS"', '"LP_TEST_PASSWORD"'))
+    env = {**os.environ, "H_USER": "tester", "LP_TEST_PASSWORD": "correct-horse-battery-41"}
+    done = subprocess.run(
+        [sys.executable, "-c", SEAL, str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Not in /proc/self/environ, not inherited, still what the config's *_env keys read.
+    assert done.stdout.split() == ["False", "None", "True", "False", "True"]
+
+
+def test_env_names_are_every_env_key_the_config_names(tmp_path: Path) -> None:
+    text = HUB + OAUTH + PD + '\n[monitor.auth]\ntoken_env = "STATUS_TOKEN"\n'
+    loaded = load(write(tmp_path, text))
+    assert env_names(loaded) == {"H_USER", "H_PASS", "H_CLIENT_SECRET", "PD_KEY", "STATUS_TOKEN"}
+
+
+AUTH = """
+[monitor.auth]
+token_env = "STATUS_TOKEN"
+"""
+
+
+def test_the_endpoints_token_is_read_and_a_short_one_refused(tmp_path: Path) -> None:
+    loaded = load(write(tmp_path, AUTH + HUB))
+    creds = resolve_auth(loaded, environ={"STATUS_TOKEN": "a-long-enough-token-123"})
+    assert creds is not None and creds.token is not None
+    assert creds.token.get_secret_value() == "a-long-enough-token-123"
+    assert (creds.protect_healthz, creds.protect_metrics) == (False, True)
+    with pytest.raises(ConfigError) as info:
+        resolve_auth(loaded, environ={"STATUS_TOKEN": "short-token"})
+    [line] = info.value.lines
+    assert "monitor.auth.token" in line and "has 11 characters" in line
+    assert "short-token" not in line
+
+
+def test_auth_table_needs_a_token_or_a_password(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, '[monitor.auth]\nusername = "x"\n' + HUB))
+    [line] = info.value.lines
+    assert "monitor.auth" in line and "token_env" in line and "password_env" in line
+
+
+@pytest.mark.parametrize(
+    "pasted", ["CorrectHorseBatteryStaple9", "hunter2!x", "a8F3kd9Qz0x7Yb2WpL"]
+)
+def test_a_secret_pasted_into_an_env_key_is_never_repeated(tmp_path: Path, pasted: str) -> None:
+    text = HUB.replace('password_env = "H_PASS"', f'password_env = "{pasted}"')
+    try:
+        loaded = load(write(tmp_path, text))
+        lines = secret_errors(loaded, {"H_USER": "tester"})
+    except ConfigError as e:
+        lines = e.lines
+    assert lines and all(pasted not in line for line in lines), lines
+    assert any("password_env" in line for line in lines)

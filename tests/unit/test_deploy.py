@@ -219,3 +219,16 @@ def test_the_readmes_prometheusrule_recipe_wraps_the_rules_unchanged() -> None:
     assert rule["metadata"]["labels"]["app.kubernetes.io/name"] == "loginprobe"
     rules = yaml.safe_load((DEPLOY / "prometheus-rules.yaml").read_text(encoding="utf-8"))
     assert rule["spec"] == rules
+
+
+def test_the_endpoints_need_credentials_and_prometheus_sends_the_token() -> None:
+    config = tomllib.loads(_config_text())
+    auth = cfg.AuthConfig.model_validate(config["monitor"]["auth"])
+    assert auth.token_env and auth.password_env and auth.protect_metrics
+    # The kubelet's probes send no credentials: /healthz must stay open for them.
+    assert not auth.protect_healthz
+    (endpoint,) = _one("ServiceMonitor")["spec"]["endpoints"]
+    credentials = endpoint["authorization"]["credentials"]
+    assert endpoint["authorization"]["type"] == "Bearer"
+    assert credentials["name"] == _one("Secret")["metadata"]["name"]
+    assert credentials["key"] == auth.token_env and auth.token_env in _secret_env()

@@ -136,9 +136,9 @@ def test_scrubber_masks_a_secret_in_every_form_it_takes(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "kept"),
     [
-        ("http://hub/hub/oauth_callback?code=abc123&state=eyJzdGF0ZSI6IjEifQ&iss=x", "iss=x"),
-        ("/cb#access_token=tok.en.value&token_type=bearer", "token_type=bearer"),
-        ('{"access_token": "eyJabc", "token_type": "Bearer"}', '"token_type": "Bearer"'),
+        ("http://hub/hub/oauth_callback?code=abc123&state=eyJzdGF0ZSI6IjEifQ&error=x", "error=x"),
+        ("/cb#access_token=tok.en.value&token_type=bearer", "/cb"),
+        ('{"access_token": "eyJabc", "expires_in": 3600}', '"expires_in": 3600'),
         ("Location: /hub/oauth_callback?state=s1&amp;code=c2", "Location"),
         ('<input type="hidden" name="_xsrf" value="2|abc|def">', 'name="_xsrf"'),
     ],
@@ -227,7 +227,8 @@ def test_scrub_trace_masks_typed_text_input_values_bodies_and_cookies() -> None:
         assert value not in everything, value
     events = [json.loads(line) for line in z.read("trace.trace").splitlines()]
     assert events[0]["params"] == {"selector": "#pw", "value": "***"}
-    assert events[1]["params"]["url"] == "http://h/cb?code=***&x=1"
+    # Allow-listed: only diagnostics (error, ...) keep their values.
+    assert events[1]["params"]["url"] == "http://h/cb?code=***&x=***"
     assert events[2]["snapshot"]["html"][2][1]["__playwright_value_"] == "on"
     request = json.loads(z.read("trace.network"))["snapshot"]["request"]
     assert request["headers"] == [{"name": "Accept", "value": "text/html"}]

@@ -111,7 +111,7 @@ def test_unreadable_heartbeat_file_is_one_line(tmp_path: Path) -> None:
 def test_the_monitor_masks_the_heartbeat_url_and_its_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in {"H_USER": "u", "H_PASS": "p-value", "HB_URL": URL}.items():
+    for name, value in {"H_USER": "u", "H_PASS": "p-value-long", "HB_URL": URL}.items():
         monkeypatch.setenv(name, value)
     settings = Settings.load(config(tmp_path, 'url_env = "HB_URL"\ninterval = "30s"'))
     assert settings.heartbeat == Target(URL, 30.0)

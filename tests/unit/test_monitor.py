@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import event
 
 from loginprobe.model import Code
+from loginprobe.monitor.heartbeat import Target
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.settings import Settings
@@ -123,6 +124,47 @@ def test_an_unwritable_store_fails_health_within_one_probe_and_the_page_still_go
             await until(lambda: pd.notified == ["loginprobe/a/login"], what="the page")
             assert b"loginprobe_store_errors_total" in m.metrics.render()
             assert m.tracks["loginprobe/a/login"].is_open  # kept in memory
+
+    go(scenario())
+
+
+def test_a_probe_asked_for_while_the_hub_is_being_probed_runs_right_after(
+    tmp_path: Path,
+) -> None:
+    """The secret check's "probe at once" (or a handover) landing while a probe of the same hub
+    runs: the scheduler would skip that run (one instance per job); it must not be lost until
+    the next interval."""
+    pd, probes = FakePagerDuty(), FakeProbes()
+    slow = 'interval = "1h"\nretry_after_failure = "1h"\nlease_ttl = "900ms"'
+
+    async def scenario() -> None:
+        probes.block["a"] = asyncio.Event()
+        async with running(write_settings(tmp_path, ("a",), slow), probes, pd) as m:
+            await until(lambda: m.probing("a"), what="the first probe")
+            m.checks.probe_now("a")
+            await asyncio.sleep(0)
+            probes.block["a"].set()
+            await until(lambda: len(probes.ran) >= 2, what="the probe asked for")
+
+    go(scenario())
+
+
+def test_the_heartbeat_stops_while_the_store_cannot_be_written(tmp_path: Path) -> None:
+    pd, probes, pinged = FakePagerDuty(), FakeProbes(), []
+
+    async def ping(url: str, timeout: float) -> None:
+        pinged.append(url)
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a",), FAST), probes, pd) as m:
+            m.heartbeat.target = lambda: Target("http://127.0.0.1:9/ping/abc", 60.0)
+            m.heartbeat.send = ping
+            await until(lambda: m.pipeline.last_tick is not None, what="a probe")
+            assert await m.heartbeat.beat() and len(pinged) == 1  # healthy: it pings
+            _refuse_writes(m.store)
+            await until(lambda: not m.health()[0], what="health to fail")
+            assert not await m.heartbeat.beat()
+            assert len(pinged) == 1, "a monitor that cannot write its store kept the switch quiet"
 
     go(scenario())
 

@@ -394,3 +394,28 @@ def test_store_error_never_shows_a_database_password() -> None:
     assert "hunter2-db-password" not in message
     assert "postgresql://probe:***@127.0.0.1:1/loginprobe" in message
     assert "\n" not in message
+
+
+def test_an_empty_file_is_an_error_not_a_fresh_start(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(StoreError) as info:
+        Store(f"sqlite:///{path}")
+    assert "empty file (0 bytes)" in str(info.value) and "\n" not in str(info.value)
+    assert path.stat().st_size == 0  # nothing was created in it
+
+
+def test_a_store_with_corrupt_pages_is_refused_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    store = Store(f"sqlite:///{path}")
+    for i in range(200):
+        record(store, result(Code.OK, started_at=f"2025-01-01T00:00:{i % 60:02d}+00:00"))
+    store.close()
+    data = bytearray(path.read_bytes())
+    # Keep the header and the schema page; scribble over the verdicts' pages.
+    for i in range(4096 * 2, len(data), 3):
+        data[i] = (data[i] * 7 + 13) % 256
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError) as info:
+        Store(f"sqlite:///{path}")
+    assert "\n" not in str(info.value)

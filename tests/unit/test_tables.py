@@ -132,3 +132,31 @@ def test_live_display_shows_done_steps_with_ms_and_the_running_one_with_elapsed_
     live("hub_login", Step("hub_login", "failed", 500, "", 1250))
     shown = text(live.render())
     assert "✗ hub_login" in shown and "1250 ms" in shown
+
+
+HOSTILE_SUMMARY = (
+    "x: hub_error \x1b[2J\x1b[H\x1b]8;;https://evil.example/\x07click\x1b]8;;\x07 "
+    "\x1b[32mok\x1b[0m line\roverwritten \x9b31m \u202eexe.txt [bold]markup[/bold]"
+)
+ACTING = ("\x1b", "\x07", "\r", "\x9b", "\u202e")
+
+
+def test_a_summary_from_a_page_cannot_act_on_the_terminal() -> None:
+    row = {**history_row("hub_error", "2026-11-26T11:55:00+00:00"), "summary": HOSTILE_SUMMARY}
+    buf = io.StringIO()
+    # A real terminal: rich writes its own colours, but nothing the page sent.
+    Console(file=buf, width=400, force_terminal=True, color_system="truecolor").print(
+        history_table("bad", [row], NOW)
+    )
+    out = buf.getvalue()
+    for sequence in ("\x1b[2J", "\x1b[H", "\x1b]8;;", "\x07", "\r", "\x9b", "\u202e"):
+        assert sequence not in out, repr(sequence)
+    assert "\\x1b[2J" in text(history_table("bad", [row], NOW), width=400)  # shown, not acted on
+    assert "[bold]markup[/bold]" in text(history_table("bad", [row], NOW), width=400)
+
+
+def test_list_shows_control_characters_in_values_as_escapes() -> None:
+    (good, *_) = rows()
+    out = text(list_table([{**good, "url": "https://h/\x1b[2J"}], NOW), width=400)
+    assert not any(c in out for c in ACTING)
+    assert "\\x1b[2J" in out

@@ -16,9 +16,9 @@ from typing import Annotated, Any, NoReturn
 import structlog
 import typer
 from rich.console import Console
-from rich.text import Text
 
 from loginprobe import config as cfg
+from loginprobe.cli.printable import shown
 from loginprobe.logs import configure_logging
 
 EXIT_OK, EXIT_FAILING, EXIT_USAGE, EXIT_PROBE_ERROR = 0, 1, 2, 3
@@ -40,7 +40,7 @@ class State:
 
 def _die(lines: list[str] | str, code: int = EXIT_USAGE) -> NoReturn:
     for line in [lines] if isinstance(lines, str) else lines:
-        err.print(Text(line))  # Text: no rich markup parsing of file paths or values
+        err.print(shown(line))  # no markup, no control characters from paths or values
     raise typer.Exit(code)
 
 

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from loginprobe import config as cfg
 from loginprobe.cli.app import State, _die, _print_json, app, out
+from loginprobe.cli.printable import shown
 from loginprobe.prober.registry import available_flows, describe_flow, is_flow_file
 
 if TYPE_CHECKING:
@@ -18,33 +19,45 @@ if TYPE_CHECKING:
 
 @app.command()
 def check(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
-    """Validate the config and check that every secret it names is present."""
+    """Check everything `probe serve` checks at start: the config, every secret it names, the
+    routing key, the flows, the browser, the store and the listen address."""
+    from loginprobe.cli.serve import _playwright_chromium
+    from loginprobe.preflight import preflight
+
     path = cfg.config_path(State.config_arg)
     try:
         loaded = cfg.load(path)
-        cfg.resolve_secrets(loaded, loaded.config.hubs)
-        cfg.resolve_heartbeat_url(loaded)
     except cfg.ConfigError as e:
         if as_json:
             _print_json({"config": str(path), "ok": False, "hubs": [], "problems": e.lines})
         _die(e.lines)
+    found = preflight(loaded, _playwright_chromium)
+    hubs = list(loaded.config.hubs)
     capacity = _capacity(loaded.config)
     if as_json:
-        hubs = list(loaded.config.hubs)
         _print_json(
             {
                 "config": str(loaded.path),
-                "ok": True,
+                "ok": not found.problems,
                 "hubs": hubs,
-                "problems": [],
+                "problems": found.problems,
+                "notes": found.notes,
+                "sandbox": found.sandbox,
                 "capacity": capacity.to_json(),
             }
         )
+    if found.problems:
+        _die([] if as_json else found.problems)
+    if as_json:
         return
-    names = ", ".join(loaded.config.hubs)
     out.print(
-        Text(f"{loaded.path}: OK — {len(loaded.config.hubs)} hub(s): {names}; every secret present")
+        Text(
+            f"{loaded.path}: OK — {len(hubs)} hub(s): {', '.join(hubs)}; every secret present, "
+            "flows, browser, store and listen address ready"
+        )
     )
+    for note in found.notes:
+        out.print(shown(f"note: {note}"))
     out.print(Text(f"capacity: {capacity.line()}"))
 
 
@@ -91,9 +104,9 @@ def flows(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] =
     table = Table("flow", "what it logs in to", "options", "hubs")
     for r in rows:
         table.add_row(
-            r["name"],
-            r["summary"],
-            "\n".join(f"{k}: {v}" for k, v in r["options"].items()),
-            ", ".join(r["used_by"]),
+            shown(r["name"]),
+            shown(r["summary"]),
+            shown("\n".join(f"{k}: {v}" for k, v in r["options"].items())),
+            shown(", ".join(r["used_by"])),
         )
     out.print(table)

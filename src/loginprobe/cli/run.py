@@ -8,10 +8,8 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -33,12 +31,14 @@ from loginprobe.cli.app import (
     log,
     out,
 )
+from loginprobe.cli.printable import shown
 from loginprobe.cli.tables import LiveSteps
 from loginprobe.logs import configure_logging, handle_loop_exceptions
 from loginprobe.model import Code, ProbeResult
 from loginprobe.prober.browser import open_browser
 from loginprobe.prober.evidence import plan_for
 from loginprobe.prober.hub_probe import log_crash, probe_hub, prober_failed
+from loginprobe.prober.scratch import ScratchDir
 from loginprobe.redact import Redactor
 
 
@@ -74,6 +74,8 @@ def run(
         _die(e.lines)
     if alert and routing_key is None:
         _die(f"{loaded.path}: --alert needs a [pagerduty] table with routing_key_env")
+    # Read once: Playwright's driver and Chromium, started below, never inherit them.
+    cfg.seal_environment(cfg.env_names(loaded))
     redactor = Redactor([*secrets.values(), *([routing_key] if routing_key else [])])
     configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "warning"), redactor)
     live = not as_json and _live_terminal()
@@ -147,15 +149,15 @@ async def _run_once(
     try:
         # Transient: the display goes away and the usual step table takes its place.
         with (
-            tempfile.TemporaryDirectory(prefix="loginprobe-traces-") as traces,
+            ScratchDir("traces") as traces,
             Live(console=out, transient=True, refresh_per_second=10, get_renderable=steps.render)
             if steps is not None
             else contextlib.nullcontext(),
         ):
-            plan = plan_for(m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, Path(traces))
+            plan = plan_for(m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces)
             async with (
                 async_playwright() as pw,
-                open_browser(pw, loaded.config.browser.executable, Path(traces)) as b,
+                open_browser(pw, loaded.config.browser.executable, traces) as b,
             ):
                 return await probe_hub(
                     b,
@@ -176,35 +178,37 @@ _STATUS_STYLE = {"ok": "green", "failed": "bold red", "timeout": "bold yellow"}
 
 
 def _print_human(result: ProbeResult, redactor: Redactor) -> None:
-    table = Table("step", "status", "http", "ms", title=f"probe {result.hub}", title_justify="left")
+    table = Table(
+        "step", "status", "http", "ms", title=shown(f"probe {result.hub}"), title_justify="left"
+    )
     table.add_column("url / detail", overflow="fold")
     for s in result.observation.steps:
         where = s.url + (f"\n{s.detail}" if s.detail else "")
         table.add_row(
-            s.name,
-            Text(s.status, style=_STATUS_STYLE.get(s.status, "")),
-            str(s.http_status or ""),
-            str(s.ms),
-            Text(redactor.text(where)),
+            shown(s.name),
+            shown(s.status, style=_STATUS_STYLE.get(s.status, "")),
+            shown(s.http_status or ""),
+            shown(s.ms),
+            shown(redactor.text(where)),
         )
     if result.observation.steps:
         out.print(table)
     sc = result.observation.secret_check
     if sc is not None:
         out.print(
-            Text(
+            shown(
                 f"secret check: {sc.outcome} — {redactor.text(sc.detail)} "
                 f"[{redactor.text(sc.evidence)}]"
             )
         )
     v = result.verdict
     style = "bold green" if v.ok else ("bold yellow" if v.severity == "warning" else "bold red")
-    out.print(Text(f"{v.code}: ", style=style) + Text(redactor.text(v.summary)))
+    out.print(Text(f"{v.code}: ", style=style) + shown(redactor.text(v.summary)))
     ev = result.evidence
     if ev is not None:
-        out.print(Text(f"evidence: {ev.dir}"))
+        out.print(shown(f"evidence: {ev.dir}"))
         if ev.trace:
-            out.print(Text(f"trace:    playwright show-trace {shlex.quote(ev.trace)}"))
+            out.print(shown(f"trace:    playwright show-trace {shlex.quote(ev.trace)}"))
 
 
 def _print_explain(result: ProbeResult, hub: str, redactor: Redactor) -> None:
@@ -214,7 +218,7 @@ def _print_explain(result: ProbeResult, hub: str, redactor: Redactor) -> None:
         return
     out.print(Text(f"what the flow saw at {failure.url or failure.step}:", style="bold"))
     for line in failure.seen:
-        out.print(Text(f"  {redactor.text(line)}"))
+        out.print(shown(f"  {redactor.text(line)}"))
     out.print(
         Text(
             f"fix: name the elements in [hubs.{hub}.selectors] (username, password, submit, "

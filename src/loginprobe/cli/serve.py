@@ -22,23 +22,34 @@ if TYPE_CHECKING:
 @app.command()
 def serve() -> None:
     """Run the monitor: scheduled probes, PagerDuty pages, the status page, /healthz, /metrics."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from loginprobe.monitor.settings import Settings
     from loginprobe.store import Store, StoreError
 
     path = cfg.config_path(State.config_arg)
     try:
         settings = Settings.load(path)
+        credentials = cfg.resolve_auth(settings.loaded)
         choose_executable(settings.loaded.config.browser.executable, _playwright_chromium())
         store = Store(settings.loaded.config.monitor.state)
     except cfg.ConfigError as e:
         _die(e.lines)
     except (BrowserNotFound, StoreError) as e:
         _die(f"{path}: {e}")
-    configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "info"), settings.redactor)
+    # Read once: from here on the secrets live only in this process's memory (reloads read them
+    # there), not in its environment or its children's.
+    cfg.seal_environment(cfg.env_names(settings.loaded))
+    configure_logging(
+        os.environ.get("LOGINPROBE_LOG_LEVEL", "info"),
+        settings.redactor.extend(credentials.values() if credentials else []),
+    )
     try:
-        asyncio.run(_serve(path, settings, store))
+        asyncio.run(_serve(path, settings, store, credentials))
     except OSError as e:  # the listen address is taken or not ours
         _die(f"{path}: monitor.listen {settings.loaded.config.monitor.listen}: {e.strerror}")
+    except SQLAlchemyError as e:
+        _die(f"{path}: monitor.state: {(str(e).splitlines() or [''])[0]}")
     finally:
         store.close()
 
@@ -50,15 +61,21 @@ def _playwright_chromium() -> str:
         return pw.chromium.executable_path
 
 
-async def _serve(path: Path, settings: Settings, store: Store) -> None:
+async def _serve(
+    path: Path, settings: Settings, store: Store, credentials: cfg.ServerCredentials | None
+) -> None:
     from loginprobe.monitor.metrics import Metrics
     from loginprobe.monitor.service import Monitor
     from loginprobe.web.app import make_app, start_site
+    from loginprobe.web.auth import exposure_warning
 
     handle_loop_exceptions()
     monitor = Monitor(settings, store, Metrics())
     host, port = settings.loaded.config.monitor.listen_address
-    runner = await start_site(make_app(monitor), host, port)
+    runner = await start_site(make_app(monitor, credentials), host, port)
+    warning = exposure_warning(host, credentials is not None)
+    if warning:
+        log.warning(warning)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

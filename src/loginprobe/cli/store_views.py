@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe import config as cfg
 from loginprobe.cli.app import _die, _load, _print_json, app, err, out
+from loginprobe.cli.printable import shown
 
 if TYPE_CHECKING:
     from loginprobe.monitor.silences import Silence
@@ -27,7 +28,7 @@ def _open_store_for_reading(loaded: cfg.LoadedConfig) -> Store | None:
     missing = sqlite_file_missing(url)
     if missing is not None:
         err.print(
-            Text(
+            shown(
                 f"{loaded.path}: monitor.state: no state store at {missing} yet "
                 "(`probe serve` has not run with this config here): no probe history to show"
             )
@@ -36,8 +37,13 @@ def _open_store_for_reading(loaded: cfg.LoadedConfig) -> Store | None:
     try:
         return Store(url)
     except StoreError as e:
-        err.print(Text(f"{loaded.path}: monitor.state: {e}: no probe history to show"))
-        return None
+        # A store that is there but cannot be read is not "no history": say so, and stop.
+        _die(f"{loaded.path}: monitor.state: {e}")
+
+
+def _read_failed(loaded: cfg.LoadedConfig, e: Exception) -> NoReturn:
+    reason = (str(e).splitlines() or [""])[0]
+    _die(f"{loaded.path}: monitor.state: cannot read the state store: {reason}")
 
 
 def config_fleet(loaded: cfg.LoadedConfig, silences: list[Silence], now: datetime) -> Fleet:
@@ -78,6 +84,8 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
                 rows = store.history(name, 1)
                 latest[name] = rows[0] if rows else None
                 since[name] = store.since(name)
+        except (SQLAlchemyError, ValueError) as e:
+            _read_failed(loaded, e)
         finally:
             store.close()
     rows = list_rows(loaded.config, latest, tracks, now, since, config_fleet(loaded, silences, now))
@@ -107,6 +115,8 @@ def history(
     if store is not None:
         try:
             rows = store.history(hub, limit)
+        except (SQLAlchemyError, ValueError) as e:
+            _read_failed(loaded, e)
         finally:
             store.close()
     if as_json:

@@ -17,6 +17,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from loginprobe.cli.printable import shown
 from loginprobe.config import Config
 from loginprobe.model import Step
 from loginprobe.monitor.tracks.login import login_key
@@ -126,14 +127,14 @@ def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
             next_shown = relative(nxt, now)
         incidents = ", ".join(f"{i['code']} ({i['concern']})" for i in r["incidents"]) or "—"
         table.add_row(
-            r["hub"],
-            r.get("group") or "—",
-            Text(r["verdict"] or "not probed", style=_verdict_style(r["verdict"], r["severity"])),
-            when(r["last_probe_at"], now),
-            next_shown,
-            Text(incidents, style="bold red" if r["incidents"] else ""),
-            expiry,
-            r["url"],
+            shown(r["hub"]),
+            shown(r.get("group") or "—"),
+            shown(r["verdict"] or "not probed", style=_verdict_style(r["verdict"], r["severity"])),
+            shown(when(r["last_probe_at"], now)),
+            shown(next_shown),
+            shown(incidents, style="bold red" if r["incidents"] else ""),
+            shown(expiry),
+            shown(r["url"]),
         )
     return table
 
@@ -145,25 +146,24 @@ def steps_text(steps: list[dict[str, Any]]) -> Text:
         if i:
             text.append(" · ", style="dim")
         style = "" if s.get("status") == "ok" else "bold red"
-        text.append(f"{s.get('name')}:{s.get('ms')}", style=style)
+        text.append(shown(f"{s.get('name')}:{s.get('ms')}", style=style))
     return text
 
 
 def history_table(hub: str, rows: list[dict[str, Any]], now: datetime) -> Table:
-    table = Table(title=f"history {hub}", title_justify="left")
+    table = Table(title=shown(f"history {hub}"), title_justify="left")
     table.add_column("started")
-    table.add_column("group", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("ms", justify="right")
     table.add_column("steps (ms)", overflow="fold")
     table.add_column("summary", overflow="fold")
     for r in rows:
         table.add_row(
-            when(r["started_at"], now),
-            Text(r["code"], style=_verdict_style(r["code"], r["severity"])),
-            str(r["duration_ms"]),
+            shown(when(r["started_at"], now)),
+            shown(r["code"], style=_verdict_style(r["code"], r["severity"])),
+            shown(r["duration_ms"]),
             steps_text(r.get("steps") or []),
-            Text(r["summary"]),
+            shown(r["summary"]),
         )
     return table
 
@@ -193,7 +193,7 @@ class LiveSteps:
             lines.append(
                 Text.assemble(
                     (f"  {mark} ", style),
-                    (f"{s.name:<16}", ""),
+                    shown(f"{s.name:<16}"),
                     (f"{s.ms:>6} ms", "cyan"),
                     (f"  {s.http_status or ''}", "dim"),
                 )
@@ -201,7 +201,7 @@ class LiveSteps:
         now = self.clock()
         if self.current is not None:
             name, since = self.current
-            label = Text.assemble((f"{name:<16}", "bold"), (f"{now - since:>6.1f} s", "cyan"))
+            label = Text.assemble(shown(f"{name:<16}", "bold"), (f"{now - since:>6.1f} s", "cyan"))
         else:
             label = Text(f"{'starting Chromium' if not self.done else 'finishing'}…")
         running = Table.grid(padding=(0, 1))

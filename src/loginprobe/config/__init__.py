@@ -10,6 +10,7 @@ from loginprobe.config.loading import (
 )
 from loginprobe.config.schema import (
     RUNBOOK_KEYS,
+    AuthConfig,
     BrowserConfig,
     Config,
     Duration,
@@ -25,15 +26,21 @@ from loginprobe.config.schema import (
 )
 from loginprobe.config.secrets import (
     HubSecrets,
+    ServerCredentials,
+    env_names,
+    resolve_auth,
     resolve_heartbeat_url,
     resolve_routing_key,
     resolve_secrets,
+    seal_environment,
+    secret_environ,
 )
 
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG",
     "RUNBOOK_KEYS",
+    "AuthConfig",
     "BrowserConfig",
     "Config",
     "ConfigError",
@@ -48,10 +55,15 @@ __all__ = [
     "OAuthConfig",
     "PagerDutyConfig",
     "SelectorsConfig",
+    "ServerCredentials",
     "config_path",
+    "env_names",
     "load",
     "parse_duration",
+    "resolve_auth",
     "resolve_heartbeat_url",
     "resolve_routing_key",
     "resolve_secrets",
+    "seal_environment",
+    "secret_environ",
 ]

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from loginprobe.config.schema import Config
 from loginprobe.prober.registry import is_flow_file, option_problems, resolve_flow_options
+from loginprobe.tokens import looks_like_a_secret
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "LOGINPROBE_CONFIG"
@@ -48,6 +49,11 @@ def _describe(err: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "string_pattern_mismatch" and err["loc"][-1].endswith("_env"):
+        if looks_like_a_secret(str(err["input"])):
+            return (
+                "not an environment variable name, and it looks like a secret itself (not "
+                "shown; put the secret in a variable and name the variable here)"
+            )
         return f"not an environment variable name: {err['input']!r}"
     return msg.removeprefix("Value error, ")
 

@@ -156,7 +156,7 @@ def _tables(model: type[BaseModel], name: str) -> Iterator[Table]:
         text = (field.description or "").replace("|", "\\|").replace("\n", " ")
         keys.append(Key(field_name, kind, _default(field, kind), text))
     if keys:
-        yield Table(name, inspect.cleandoc(model.__doc__ or ""), tuple(keys))
+        yield Table(name, " ".join(inspect.cleandoc(model.__doc__ or "").split()), tuple(keys))
     yield from below
 
 

@@ -83,6 +83,61 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+class AuthConfig(_Strict):
+    """Who may read `probe serve`'s endpoints: a bearer token (machines), HTTP basic auth (people
+    with a browser), or both. With this table `/`, `/api/status` and `/artifacts/` always need
+    one of them; without it every endpoint is open to whoever reaches `listen`."""
+
+    token_env: EnvName | None = Field(
+        None,
+        description="Environment variable holding the bearer token, sent as `Authorization: "
+        "Bearer <token>` (Prometheus' `authorization`, Kubernetes probes' `httpHeaders`). At "
+        "least 16 characters.",
+    )
+    token_file: str | None = Field(
+        None,
+        description="File holding the bearer token (relative to the config file), instead of "
+        "`token_env`.",
+    )
+    username: str = Field(
+        "loginprobe", min_length=1, description="The user name for HTTP basic auth."
+    )
+    password_env: EnvName | None = Field(
+        None,
+        description="Environment variable holding the password for HTTP basic auth (what a "
+        "browser asks for). At least 16 characters.",
+    )
+    password_file: str | None = Field(
+        None,
+        description="File holding the basic-auth password (relative to the config file), "
+        "instead of `password_env`.",
+    )
+    protect_healthz: bool = Field(
+        False,
+        description="Require the credentials on `/healthz` too. Off by default: it says only "
+        "whether the monitor works, and the image's HEALTHCHECK and Kubernetes' probes ask it.",
+    )
+    protect_metrics: bool = Field(
+        True,
+        description="Require the credentials on `/metrics` (it names the hubs and their "
+        "verdicts). Prometheus sends the bearer token with `authorization: {credentials_file: "
+        "...}`.",
+    )
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> AuthConfig:
+        named = [self.token_env, self.token_file, self.password_env, self.password_file]
+        if not any(v is not None for v in named):
+            raise ValueError(
+                "needs token_env (or token_file) for a bearer token, or password_env (or "
+                "password_file) for basic auth"
+            )
+        for what in ("token", "password"):
+            if getattr(self, f"{what}_env") and getattr(self, f"{what}_file"):
+                raise ValueError(f"set either {what}_env or {what}_file, not both")
+        return self
+
+
 class MonitorConfig(_Strict):
     """How `probe serve` schedules probes, confirms incidents and where it keeps its state."""
 
@@ -133,9 +188,15 @@ class MonitorConfig(_Strict):
     listen: Annotated[str, BeforeValidator(_listen)] = Field(
         "127.0.0.1:9464",
         description="HOST:PORT of `probe serve`'s HTTP endpoints: the status page (`/`, "
-        "`/api/status`), `/healthz`, `/metrics` and the evidence (`/artifacts/`), none with "
-        'authentication. Use "0.0.0.0:9464" in a container so they can be reached from outside '
-        "it (the image's HEALTHCHECK asks port 9464).",
+        "`/api/status`), `/healthz`, `/metrics` and the evidence (`/artifacts/`). Anything but "
+        "loopback should have `[monitor.auth]` (`probe check` and `probe serve` warn without "
+        'it). Use "0.0.0.0:9464" in a container so they can be reached from outside it (the '
+        "image's HEALTHCHECK asks port 9464).",
+    )
+    auth: AuthConfig | None = Field(
+        None,
+        description="Authentication for the endpoints; without it they are open to whoever "
+        "reaches `listen`.",
     )
     artifacts_dir: str = Field(
         "artifacts",
@@ -364,6 +425,14 @@ class HubConfig(_Strict):
         None,
         description="File holding the TOTP secret (relative to the config file), instead of "
         "`totp_secret_env`.",
+    )
+    password_stand_in: bool = Field(
+        True,
+        description="The flow types a random stand-in of the password's length, and the real "
+        "password is put into the request the IdP's page sends: the browser's DOM and "
+        "Playwright's working files never hold it. Turn off only for an IdP whose page "
+        "transforms the password before sending it (hashes or encrypts it in the browser), "
+        "where the stand-in would make every login fail as `login_rejected`.",
     )
     interval: Duration | None = Field(
         None, description="This hub's probe interval; unset: `[monitor] interval`."

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from playwright.async_api import Browser, Playwright, async_playwright
 from loginprobe.model import Code, ProbeResult
 from loginprobe.prober.browser import open_browser
 from loginprobe.prober.journey import BrowserGone
+from loginprobe.prober.scratch import ScratchDir
 
 # A probe past its own timeout by this much is hung (a wedged browser): cut it.
 HANG_GRACE_S = 15.0
@@ -211,10 +211,9 @@ class BrowserPool:
                 return self._browser, self.generation
             await self._close_unlocked()
             self.generation += 1
-            # Playwright's working files of traces, private and gone with the browser.
-            self._traces_dir = Path(
-                self._stack.enter_context(tempfile.TemporaryDirectory(prefix="loginprobe-traces-"))
-            )
+            # Playwright's working files of traces, private and gone with the browser (or, if
+            # this process is killed, at the next start: scratch.sweep).
+            self._traces_dir = self._stack.enter_context(ScratchDir("traces"))
             self._browser = await self._stack.enter_async_context(
                 self._launcher.open(self.executable, self._traces_dir)
             )

@@ -137,6 +137,7 @@ class Monitor:
         self._probing: set[str] = set()  # hubs with a browser probe running
         self._deaths_counted: list[int] = []  # browser generations already counted
         self._due: dict[str, float] = {}  # hub -> when its pending probe is due (monotonic)
+        self._asked: dict[str, float] = {}  # hub -> delay asked for while its probe ran
         self._last_lag = 0.0  # how late the last probe got its slot
         self._lag_said = 0.0  # when a late start was last logged
         self.costs = CostMeter()
@@ -326,9 +327,15 @@ class Monitor:
 
     # -- scheduling -----------------------------------------------------------------------------
     def _schedule(self, hub: str, delay: float) -> None:
-        if not self.stopping and self.role == "active":
-            self._due[hub] = time.monotonic() + delay
-            self.scheduler.run_later(probe_job_id(hub), delay, self._probe_job, hub)
+        if self.stopping or self.role != "active":
+            return
+        if hub in self._probing:
+            # Its probe is running: the next one starts that much after it ends (a run due
+            # meanwhile would be skipped by the scheduler, one instance per job).
+            self._asked[hub] = min(delay, self._asked.get(hub, delay))
+            return
+        self._due[hub] = time.monotonic() + delay
+        self.scheduler.run_later(probe_job_id(hub), delay, self._probe_job, hub)
 
     def _schedule_checks(self, hub: str, delay: float) -> None:
         if not self.stopping and self.role == "active" and has_checks(self.settings, hub):
@@ -356,9 +363,14 @@ class Monitor:
                 await self.pipeline.on_probe(result, fault)
             except LeaseLost:
                 self._lease_lost()
+        except asyncio.CancelledError:
+            if not self.stopping and self.role == "active":
+                raise
+            # Cancelled by a stop or a stand-down: expected, not the scheduler's error to log.
         finally:
             self._probing.discard(hub)
             self._in_flight.discard(task)
+            asked = self._asked.pop(hub, None)
             if hub in self.settings.loaded.config.hubs:
                 track = self.tracks.get(login_key(hub), Track())
                 fast = not settled(track, self.settings.thresholds)
@@ -366,7 +378,9 @@ class Monitor:
                 period = m.retry_after_failure if fast else self.settings.interval(hub)
                 # Start to start: a probe's own duration does not stretch the interval (but a
                 # probe that overran it does not start the next one at once either).
-                self._schedule(hub, max(min(1.0, period), period - (time.monotonic() - began)))
+                delay = max(min(1.0, period), period - (time.monotonic() - began))
+                # Never 0 from here: this run still counts as running until it returns.
+                self._schedule(hub, delay if asked is None else max(0.2, min(asked, delay)))
 
     async def _probe(self, hub: str) -> tuple[ProbeResult, BrowserFault | None]:
         s = self.settings

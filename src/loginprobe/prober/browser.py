@@ -1,29 +1,36 @@
-"""Which Chromium to drive, and how to launch it quietly.
+"""Which Chromium to drive, and how to launch it quietly and as contained as the OS allows.
 
 Playwright's own Chromium where it is installed (the container image), else a system Chromium
 (Debian's /usr/bin/chromium), unless [browser] executable names one.
+
+Chromium keeps every page in a sandboxed renderer where the OS lets it: not as root (Chromium
+refuses), and only where this user may create user namespaces. Elsewhere it runs with
+`--no-sandbox`, and `probe check` says why. Before each launch the leftovers of killed probes are
+removed (scratch.sweep).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Mapping
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 from playwright.async_api import Browser, Playwright
 from playwright.async_api import Error as PlaywrightError
 
+from loginprobe.prober.scratch import ScratchDir, sweep
+
 log = structlog.get_logger("loginprobe")
 
 SYSTEM_CHROMIUMS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 # Without these Chromium dials out (updates, sync, field trials) on every start.
 QUIET_FLAGS = (
-    "--no-sandbox",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
@@ -78,31 +85,104 @@ def choose_executable(
     )
 
 
+# Run in a child process: whether this user may create a user namespace (CLONE_NEWUSER), which
+# Chromium's sandbox needs when it is not installed setuid (it never is in a container).
+_USERNS_PROBE = (
+    "import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+    "os._exit(0 if libc.unshare(0x10000000) == 0 else 1)"
+)
+
+
+def can_create_user_namespace() -> bool:
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _USERNS_PROBE],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+@dataclass(frozen=True)
+class Sandboxing:
+    enabled: bool
+    why: str  # a sentence: why it is on, or why Chromium must run without it
+
+
+def sandboxing(
+    euid: int | None = None, user_namespaces: Callable[[], bool] = can_create_user_namespace
+) -> Sandboxing:
+    """Whether Chromium can run with its sandbox here."""
+    if (os.geteuid() if euid is None else euid) == 0:
+        return Sandboxing(
+            False,
+            "Chromium runs without its sandbox: loginprobe runs as root, and Chromium refuses its "
+            "sandbox to root (run it as another user, as the container image does)",
+        )
+    if not user_namespaces():
+        return Sandboxing(
+            False,
+            "Chromium runs without its sandbox: this user may not create user namespaces "
+            "(allow them, e.g. sysctl kernel.unprivileged_userns_clone=1, or a seccomp profile "
+            "that permits unshare(CLONE_NEWUSER))",
+        )
+    return Sandboxing(True, "Chromium runs with its sandbox (user namespaces)")
+
+
 def browser_env(home: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     env = {k: environ[k] for k in ENV_ALLOWLIST if k in environ}
     env.update(HOME=home, XDG_CONFIG_HOME=f"{home}/.config", XDG_CACHE_HOME=f"{home}/.cache")
     return env
 
 
+async def _launch(
+    pw: Playwright, executable: str | None, sandbox: bool, home: Path, traces_dir: Path
+) -> Browser:
+    env: dict[str, str | float | bool] = dict(browser_env(str(home)))
+    return await pw.chromium.launch(
+        executable_path=executable,
+        args=[*QUIET_FLAGS, *([] if sandbox else ["--no-sandbox"])],
+        chromium_sandbox=sandbox,
+        env=env,
+        traces_dir=traces_dir,
+    )
+
+
 @asynccontextmanager
 async def open_browser(
-    pw: Playwright, configured: str = "", traces_dir: Path | None = None
+    pw: Playwright,
+    configured: str = "",
+    traces_dir: Path | None = None,
+    sandbox: Sandboxing | None = None,
 ) -> AsyncIterator[Browser]:
     """A Chromium with a private, throwaway home: whatever it writes there (profile, caches, a
     crash report despite the flags) is deleted when it closes. Playwright's working files of
     traces (typed text, form bodies) go to `traces_dir`, by default inside that home, never to a
     shared temporary directory."""
     executable = choose_executable(configured, pw.chromium.executable_path)
-    home = tempfile.mkdtemp(prefix="loginprobe-browser-")
+    sweep()
+    decided = sandbox or sandboxing()
+    home = ScratchDir("browser")
     try:
-        env: dict[str, str | float | bool] = dict(browser_env(home))
+        traces = traces_dir or home.path / "traces"
         try:
-            browser = await pw.chromium.launch(
-                executable_path=executable,
-                args=list(QUIET_FLAGS),
-                env=env,
-                traces_dir=traces_dir or Path(home) / "traces",
-            )
+            try:
+                browser = await _launch(pw, executable, decided.enabled, home.path, traces)
+            except PlaywrightError as err:
+                if not decided.enabled:
+                    raise
+                # The OS said yes to user namespaces and Chromium still would not start in
+                # its sandbox (a seccomp profile, an AppArmor rule): probing matters more.
+                log.error(
+                    "Chromium would not start with its sandbox; running it without",
+                    playwright_says=(err.message.strip().splitlines() or [""])[0],
+                )
+                browser = await _launch(pw, executable, False, home.path, traces)
         except PlaywrightError as err:
             first = (err.message.strip().splitlines() or ["no message"])[0]
             # Playwright's message carries Chromium's own output: the operator's best clue.
@@ -117,4 +197,4 @@ async def open_browser(
             ):  # already gone (crashed); nothing left to close
                 await browser.close()
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        home.remove()

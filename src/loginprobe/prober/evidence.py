@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from loginprobe.model import Evidence
+from loginprobe.prober.scratch import ScratchDir
 from loginprobe.prober.scrub import Scrubber, scrub_trace
 
 log = structlog.get_logger("loginprobe")
@@ -126,11 +126,11 @@ class Captured:
 
     screenshot: bytes | None
     html: str | None
-    raw_trace: Path | None  # in a private temporary directory; holds secrets until scrubbed
-    _tmp: Path
+    raw_trace: Path | None  # in a private scratch directory; holds a page's words until scrubbed
+    _tmp: ScratchDir
 
     def discard(self) -> None:
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._tmp.remove()
 
 
 class TraceRecorder:
@@ -141,8 +141,9 @@ class TraceRecorder:
         self.plan = plan
         self.name = f"loginprobe-{uuid.uuid4().hex}"
         self.started = False
-        # Private (0700) until the probe ends: the raw trace holds secrets until scrubbed.
-        self.tmp = Path(tempfile.mkdtemp(prefix="loginprobe-evidence-"))
+        # Private (0700) until the probe ends, and swept at the next start if the probe is killed:
+        # the raw trace holds what the pages said until it is scrubbed.
+        self.tmp = ScratchDir("evidence")
 
     async def start(self) -> None:
         if not self.plan.trace:
@@ -192,7 +193,7 @@ class TraceRecorder:
                 log.warning("no page HTML", error=f"{type(err).__name__}: {err}"[:200])
         raw: Path | None = None
         if self.started:
-            raw = tmp / TRACE
+            raw = tmp.path / TRACE
             try:
                 await self.context.tracing.stop(path=raw)
             except PlaywrightError as err:
@@ -203,7 +204,7 @@ class TraceRecorder:
 
     def forget(self) -> None:
         """Nothing of this trace is wanted (a probe cut short): remove what can be found of it."""
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.remove()
         self._remove_working_files()
 
     def _marker(self) -> Path:

@@ -32,9 +32,11 @@ from loginprobe.model import (
 from loginprobe.prober.browser import BrowserLaunchError, BrowserNotFound
 from loginprobe.prober.classify import classify
 from loginprobe.prober.evidence import Captured, EvidencePlan, TraceRecorder, save
+from loginprobe.prober.gist import gist
 from loginprobe.prober.journey import Journey, run_journey
 from loginprobe.prober.scrub import Scrubber
 from loginprobe.prober.secretcheck import check_secret
+from loginprobe.prober.standin import PasswordStandIn
 from loginprobe.redact import Redactor
 
 log = structlog.get_logger("loginprobe")
@@ -86,7 +88,12 @@ async def _journey(
     context = await browser.new_context()
     recorder = TraceRecorder(context, plan) if plan is not None else None
     walk: _Walk | None = None
+    password = secrets.password.get_secret_value()
+    stand_in = PasswordStandIn(password) if hub.password_stand_in else None
     try:
+        if stand_in is not None:
+            # Before the trace starts: setting up the route is not the probe's business.
+            await stand_in.install(context)
         if recorder is not None:
             await recorder.start()
         journeys: list[Journey] = []
@@ -98,7 +105,7 @@ async def _journey(
                     hub_url=hub.url,
                     flow=flow,
                     username=secrets.username,
-                    password=secrets.password.get_secret_value(),
+                    password=stand_in.value if stand_in is not None else password,
                     totp_secret=(
                         secrets.totp_secret.get_secret_value() if secrets.totp_secret else None
                     ),
@@ -117,7 +124,7 @@ async def _journey(
         try:
             steps, failure = await run_journey(context, journey, timeout)
         except Exception as err:
-            note = redactor.text(f"the prober failed: {type(err).__name__}: {err}")[:300]
+            note = gist(f"the prober failed: {type(err).__name__}: {err}", redactor, limit=300)
             t = time.monotonic()
             captured = await _capture(recorder, context, note)
             walk = _Walk((), None, err, captured, time.monotonic() - t, codes())
@@ -166,8 +173,9 @@ def log_crash(hub: str, err: BaseException) -> None:
 
 def prober_failure(err: BaseException, redactor: Redactor) -> Failure:
     """What the prober's own failure looks like to the classifier: never a hub verdict."""
-    first_line = (str(err).strip().splitlines() or [""])[0]
-    detail = redactor.text(f"{type(err).__name__}: {first_line}")[:300]
+    # The whole message goes through gist (a secret may span its lines); the first line is kept.
+    first_line = gist(str(err), redactor, limit=300).split(" | ")[0]
+    detail = f"{type(err).__name__}: {first_line}"[:300]
     return Failure(FailureKind.PROBE_ERROR, "prober", detail, where="prober")
 
 

@@ -33,6 +33,7 @@ from loginprobe.flows import (
     SelectorOverrides,
 )
 from loginprobe.model import Failure, FailureKind, Step
+from loginprobe.prober.gist import gist
 from loginprobe.redact import Redactor, redact_url
 
 # OAuth error codes (RFC 6749 §4.1.2.1, §5.2) and provider codes worth quoting as evidence.
@@ -238,7 +239,7 @@ class Journey:
                 http_status=http_status,
                 url=url,
                 ms=round((ended - started) * 1000),
-                detail=self.redactor.text(detail)[:300],
+                detail=gist(detail, self.redactor, limit=300),
             )
         )
         self._tell(name, self.steps[-1])
@@ -386,7 +387,7 @@ class Journey:
             Failure(
                 kind=kind,
                 step=step,
-                detail=self.redactor.text(detail),
+                detail=gist(detail, self.redactor, limit=300),
                 http_status=entry.status if entry else None,
                 url=redact_url(url),
                 code=code,
@@ -432,7 +433,7 @@ class Journey:
             if self.on_hub(last.url):
                 # The hub's error page says why (OAuthenticator: "An access token was not
                 # returned: ...", "OAuth state mismatch", "Forbidden"): keep its words.
-                message = _gist(await self.text_of(last))
+                message = gist(await self.text_of(last), self.redactor)
                 detail = f"answered {last.status}" + (f": {message}" if message else "")
                 raise self._fail(FailureKind.HTTP, self.step_for(last.url, step), detail, last)
             await self._idp_error(last, self.step_for(last.url, step))
@@ -443,7 +444,7 @@ class Journey:
         raise self._fail(
             FailureKind.IDP_ERROR,
             step,
-            f"IdP answered {entry.status}: {_gist(text)}",
+            f"IdP answered {entry.status}: {gist(text, self.redactor)}",
             entry,
             code=codes[0] if codes else None,
         )
@@ -575,7 +576,7 @@ class Journey:
 
         def on_code(code: str) -> None:
             self.codes.append(code)
-            self.redactor = self.redactor.extend([code])
+            self.redactor = self.redactor.with_tokens([code])
 
         self._current().placeholder = True
         ctx = FlowContext(
@@ -624,11 +625,6 @@ class Journey:
 
     def _open_name(self) -> str:
         return self._open.name if self._open else "idp_login"
-
-
-def _gist(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return " | ".join(lines)[:240]
 
 
 async def run_journey(

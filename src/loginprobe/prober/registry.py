@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pkgutil
 import sys
 from collections.abc import Mapping
@@ -83,7 +84,13 @@ def flow_module(ref: str) -> ModuleType:
             ) from None
         sys.modules[name] = module
         return module
-    if ref not in available_flows():
+    try:
+        os.stat(flows_dir() / f"{ref}.py")
+    except FileNotFoundError:
+        raise LookupError(f"no flow named {ref!r} in probes/") from None
+    except OSError as err:  # out of file handles, a permission: say so, not "no such flow"
+        raise LookupError(f"cannot read probes/{ref}.py: {err.strerror}") from None
+    if ref.startswith("_") or ref not in available_flows():
         raise LookupError(f"no flow named {ref!r} in probes/")
     _package()
     return importlib.import_module(f"{FLOW_PACKAGE}.{ref}")

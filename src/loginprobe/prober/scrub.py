@@ -1,17 +1,21 @@
-"""Rewriting what the browser recorded so that no secret leaves the probe: text, HTML, trace zips.
+"""Rewriting what the browser recorded so that nothing from a page reaches the evidence unless it is
+known to be harmless: page.html, and every member of a Playwright trace zip.
 
-Pure (bytes and strings in, bytes and strings out). A Playwright trace records what the script typed
-(`fill` of the password), what the browser sent (the login form's POST body, cookies, Authorization
-headers), every URL (OAuth `code` and `state` ride in the callback's query) and the DOM with the
-values of input fields. So every member of the zip is rewritten:
+Pure (bytes and strings in, bytes and strings out). An allow-list, not a deny-list:
 
-- JSON lines (trace.trace, trace.network): typed text is masked whatever it was (a TOTP code is
-  known to nobody but the browser), input values in DOM snapshots are masked, request bodies,
-  cookies and Cookie / Set-Cookie / Authorization headers are dropped, and every string goes
-  through `Scrubber.text`;
-- text resources (HTML, JSON, CSS, JS, ...) go through `Scrubber.html`;
-- request bodies saved as resources are left out; images are kept (a password field shows dots);
-- last, any member that still holds a secret's bytes in any encoding is left out.
+- HTML (page.html, HTML resources, the trace's DOM snapshots): scripts, comments and `<textarea>`
+  contents are dropped; attribute values are kept only for a short list of descriptive attributes
+  (`id`, `class`, `type`, `name`, ...) and for URL attributes (through redact_url); `value` only
+  for buttons, checkboxes and radios; text keeps only what is not shaped like a credential
+  (redact.mask_unknown);
+- trace events: typed text is masked whatever it was (a TOTP code is known to nobody but the
+  browser); request bodies, cookies and Cookie / Set-Cookie / Authorization headers are dropped;
+  URLs go through redact_url; every other string from a page through the text rules; the ids and
+  hashes that link the trace's parts stay as they are;
+- resources: HTML as above, CSS and JSON as text, scripts and request bodies left out, images and
+  fonts kept;
+- everywhere, every known secret in every form (secretforms.py) is masked, and last, a member that
+  still holds one is left out.
 """
 
 from __future__ import annotations
@@ -21,55 +25,60 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import quote, quote_plus
 
-from loginprobe.redact import MASK, Redactor
+from loginprobe.redact import MASK, SAFE_QUERY_KEYS, Redactor, mask_unknown, redact_url
 
-# Query/form/fragment parameters whose values are credentials or one-time OAuth material.
-SECRET_PARAMS = (
-    "code",
-    "state",
-    "session_state",
-    "id_token",
-    "access_token",
-    "refresh_token",
-    "token",
-    "code_verifier",
-    "code_challenge",
-    "client_secret",
-    "client_assertion",
-    "assertion",
-    "password",
-    "passwd",
-    "otp",
-    "totp",
-    "nonce",
-    "samlresponse",
-    "relaystate",
-    "_xsrf",
+# Attributes whose values describe a page without carrying anything of a person or a session.
+KEPT_ATTRIBUTES = frozenset(
+    {
+        "id",
+        "class",
+        "type",
+        "name",
+        "for",
+        "role",
+        "lang",
+        "dir",
+        "method",
+        "rel",
+        "colspan",
+        "rowspan",
+        "width",
+        "height",
+        "disabled",
+        "checked",
+        "selected",
+        "readonly",
+        "required",
+        "hidden",
+        "autocomplete",
+        "alt",
+        "title",
+        "placeholder",
+        "charset",
+        "media",
+        "tabindex",
+        "style",
+        "align",
+        "valign",
+        "border",
+        "maxlength",
+        "size",
+        "label",
+        "target",
+        "enctype",
+        "novalidate",
+        "multiple",
+    }
 )
-_PARAM = re.compile(
-    r"(?i)((?:^|[?&;#\s\"'/])(?:" + "|".join(map(re.escape, SECRET_PARAMS)) + r")=)"
-    r"(?!\*\*\*(?:[&#;\s\"'<>]|$))[^&#;\s\"'<>]+"
-)
-# The same inside a URL that rides in another's query, percent-encoded (GitHub's
-# /login?return_to=%2Flogin%2Foauth%2Fauthorize%3F...%26state%3D..., a hub's ?next=...%3Fcode%3D...).
-_PARAM_ENCODED = re.compile(
-    r"(?i)((?:%3F|%26|%23|%3B)(?:" + "|".join(map(re.escape, SECRET_PARAMS)) + r")(?:=|%3D))"
-    r"(?!\*\*\*)(?:(?!%26|%23|%3B)[^&#;\s\"'<>])+"
-)
-_JSON_FIELD = re.compile(
-    r'(?i)("(?:access_token|id_token|refresh_token|client_secret|password|code|state)"\s*:\s*")'
-    r'(?!\*\*\*")[^"]*(")'
-)
-_INPUT_TAG = re.compile(r"(?is)<input\b[^>]*>")
-_VALUE_ATTR = re.compile(r"""(?is)(\bvalue\s*=\s*)("[^"]*"|'[^']*'|[^\s>]+)""")
-_TYPE_ATTR = re.compile(r"""(?is)\btype\s*=\s*["']?([a-z]+)""")
+URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "cite", "poster", "background"})
 # Inputs whose value is harmless to show (a checkbox's "on", a button's label).
-_SHOWN_INPUT_TYPES = frozenset({"checkbox", "radio", "submit", "button", "reset", "image"})
+SHOWN_INPUT_TYPES = frozenset({"checkbox", "radio", "submit", "button", "reset", "image"})
+_IMAGE_DATA = re.compile(r"(?i)^data:image/(?:png|jpeg|gif|webp|avif|bmp|x-icon);")
 # Methods of Playwright's protocol that type text into the page: their text is never kept.
 TYPING_METHODS = frozenset(
     {"fill", "type", "pressSequentially", "insertText", "keyboardType", "keyboardInsertText"}
@@ -80,120 +89,254 @@ _TYPED_LOG = re.compile(
     r'((?:[^"\\]|\\.)*)(\\?"\))'
 )
 DROP_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})
+URL_HEADERS = frozenset({"location", "referer", "origin", "content-location"})
+# Headers whose values describe a request or a response without naming anyone or any session;
+# every other header keeps its name and loses its value.
+SAFE_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "accept-ranges",
+        "access-control-allow-credentials",
+        "access-control-allow-headers",
+        "access-control-allow-methods",
+        "access-control-allow-origin",
+        "age",
+        "cache-control",
+        "connection",
+        "content-encoding",
+        "content-language",
+        "content-length",
+        "content-security-policy",
+        "content-type",
+        "date",
+        "expires",
+        "host",
+        "keep-alive",
+        "last-modified",
+        "pragma",
+        "referrer-policy",
+        "server",
+        "strict-transport-security",
+        "transfer-encoding",
+        "upgrade-insecure-requests",
+        "user-agent",
+        "vary",
+        "via",
+        "x-content-type-options",
+        "x-frame-options",
+        "x-xss-protection",
+    }
+)
 IMAGE_SUFFIXES = (".png", ".jpeg", ".jpg", ".webp", ".gif", ".ico", ".avif", ".bmp")
 FONT_SUFFIXES = (".woff", ".woff2", ".ttf", ".otf", ".eot")
+SCRIPT_SUFFIXES = (".js", ".mjs", ".cjs")
+HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".svg")
 _SNAPSHOT_VALUE = "__playwright_value_"
-
-
-def secret_forms(secret: str) -> set[str]:
-    """A secret as it may appear in a page, a URL, a form body or JSON."""
-    return {
-        secret,
-        quote(secret, safe=""),
-        quote_plus(secret),
-        html.escape(secret),
-        html.escape(secret, quote=False),
-        json.dumps(secret)[1:-1],
+# What the trace format uses to link its parts (calls, pages, snapshots, resources by hash):
+# rewriting these would break the trace, and they come from Playwright, not from a page.
+STRUCTURAL_KEYS = frozenset(
+    {
+        "type",
+        "method",
+        "class",
+        "callId",
+        "parentId",
+        "pageId",
+        "frameId",
+        "snapshotName",
+        "sha1",
+        "_sha1",
+        "_file",
+        "mimeType",
+        "apiName",
+        "stepId",
+        "guid",
+        "version",
+        "origin",
+        "browserName",
+        "platform",
+        "playwrightVersion",
+        "sdkLanguage",
+        "contextId",
+        "pageref",
+        "_frameref",
+        "beforeSnapshot",
+        "afterSnapshot",
+        "inputSnapshot",
+        "channel",
+        "name",
     }
+)
+
+
+def _url_value(value: str, known: Callable[[str], str]) -> str:
+    v = value.strip()
+    if _IMAGE_DATA.match(v):
+        return v
+    if v.lower().startswith(("javascript:", "data:", "vbscript:", "blob:")):
+        return MASK
+    if v.startswith("#"):
+        return "#" + mask_unknown(known(v[1:]))
+    return known(redact_url(v)) if v else v
 
 
 @dataclass(frozen=True)
 class Scrubber:
-    """Knows the secret values of a probe and every form they take."""
+    """Knows the secret values of a probe and every form they take, and the rules for a page."""
 
     secrets: tuple[str, ...]
-    # Short one-time values (TOTP codes typed this probe): six digits also occur inside hashes
-    # and numbers, so they are masked, and looked for, only where they stand alone.
+    # One-time values typed this probe (TOTP codes): masked, and looked for, only standing alone.
     tokens: tuple[str, ...] = ()
     _redactor: Redactor = field(init=False, repr=False, compare=False)
-    _needles: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
-    _token_text: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
-    _token_bytes: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        forms = {f for s in self.secrets for f in secret_forms(s)}
-        object.__setattr__(self, "_redactor", Redactor(forms))
-        needles = {f.encode() for f in forms if len(f) >= 4}
-        object.__setattr__(self, "_needles", tuple(sorted(needles, key=len, reverse=True)))
-        alone = "|".join(re.escape(t) for t in self.tokens if t)
-        pattern = rf"(?<![0-9A-Za-z])(?:{alone})(?![0-9A-Za-z])" if alone else None
-        object.__setattr__(self, "_token_text", re.compile(pattern) if pattern else None)
-        object.__setattr__(self, "_token_bytes", re.compile(pattern.encode()) if pattern else None)
+        object.__setattr__(self, "_redactor", Redactor(self.secrets, self.tokens))
 
     @classmethod
     def of(cls, secrets: Iterable[str], tokens: Iterable[str] = ()) -> Scrubber:
         return cls(tuple(s for s in secrets if s), tuple(t for t in tokens if t))
 
+    # -- strings ---------------------------------------------------------------------------------
+    def known(self, value: str) -> str:
+        """Known secrets and typed text masked; for strings the trace format itself made."""
+        return self._redactor.text(_TYPED_LOG.sub(rf"\g<1>{MASK}\g<3>", value))
+
     def text(self, value: str) -> str:
-        value = _TYPED_LOG.sub(rf"\g<1>{MASK}\g<3>", value)
-        value = self._redactor.text(value)
-        if self._token_text is not None:
-            value = self._token_text.sub(MASK, value)
-        value = _PARAM.sub(rf"\g<1>{MASK}", value)
-        value = _PARAM_ENCODED.sub(rf"\g<1>{MASK}", value)
-        return _JSON_FIELD.sub(rf"\g<1>{MASK}\g<2>", value)
+        """Text from a page: known secrets, and whatever is shaped like a credential, masked."""
+        return mask_unknown(self.known(value))
+
+    def url(self, value: str) -> str:
+        return _url_value(value, self.known)
+
+    def attribute(self, tag: str, name: str, value: str, kind: str) -> str:
+        """An attribute's value as evidence may show it (`kind`: the element's type attribute)."""
+        n = name.lower()
+        if n in URL_ATTRIBUTES:
+            return self.url(value)
+        if n == "value" or n == _SNAPSHOT_VALUE:
+            shown = (tag.lower() == "input" and kind.lower() in SHOWN_INPUT_TYPES) or (
+                tag.lower() == "button" and n == "value"
+            )
+            return self.text(value) if shown else (MASK if value else value)
+        if n in KEPT_ATTRIBUTES or n.startswith("aria-"):
+            return self.text(value)
+        if n.startswith("__playwright_"):
+            # Playwright's own bookkeeping (scroll offsets, checked state, bounding boxes).
+            if n == "__playwright_current_src__":
+                return self.url(value)
+            return self.text(value) if "style" in n else self.known(value)
+        return MASK
 
     def html(self, value: str) -> str:
-        """Text, and the values of <input> fields (hidden ones carry CSRF tokens and OAuth state)."""
-        return self.text(_INPUT_TAG.sub(_mask_input_tag, value))
+        """A page's HTML rewritten to the allow-list."""
+        rewriter = _HtmlRewriter(self)
+        rewriter.feed(value)
+        rewriter.close()
+        # A secret split across elements (<b>pa</b>ss) is found once the tags are out of its way.
+        return self.known("".join(rewriter.out))
 
     def leaks(self, data: bytes) -> bool:
-        if self._token_bytes is not None and self._token_bytes.search(data):
-            return True
-        return any(n in data for n in self._needles)
+        return self._redactor.found(data.decode("utf-8", errors="surrogateescape"))
 
     # -- Playwright trace events ------------------------------------------------------------------
-    def event(self, value: Any, key: str = "") -> Any:
+    def event(self, value: Any) -> Any:
+        """One line of trace.trace or trace.network."""
+        if not isinstance(value, dict):
+            return self._walk(value, "")
+        kind = value.get("type")
+        if kind == "frame-snapshot" and isinstance(value.get("snapshot"), dict):
+            snap = dict(value["snapshot"])
+            html_tree = snap.pop("html", None)
+            out = self._walk({**value, "snapshot": snap}, "")
+            if html_tree is not None:
+                out["snapshot"]["html"] = self._snapshot_node(html_tree, "")
+            return out
+        if kind == "before" and value.get("method") in TYPING_METHODS:
+            params = value.get("params")
+            if isinstance(params, dict):
+                masked = {k: MASK if k in ("value", "text") else v for k, v in params.items()}
+                return self._walk({**value, "params": masked}, "")
+        return self._walk(value, "")
+
+    def _walk(self, value: Any, key: str) -> Any:
         if isinstance(value, str):
+            if key in STRUCTURAL_KEYS or key.endswith(("Id", "Ref", "ref")):
+                return self.known(value)
+            if key in ("url", "frameUrl", "redirectURL") or key.endswith(("Url", "URL")):
+                return self.url(value)
+            if key == "value" and value.lstrip()[:1] == "<" and "</" in value:
+                return self.html(value)  # page.content() and the like, recorded as a result
             return self.text(value)
         if isinstance(value, list):
-            if (
-                len(value) > 1
-                and isinstance(value[0], str)
-                and value[0].upper() in ("INPUT", "TEXTAREA")
-                and isinstance(value[1], dict)
-                and str(value[1].get("type", "")).lower() not in _SHOWN_INPUT_TYPES
-                and value[1].get("value")
-            ):
-                # A DOM snapshot's element: [tag, attributes, ...]. A hidden input's value
-                # attribute carries OAuth code/state (form_post) or a CSRF token.
-                value = [value[0], {**value[1], "value": MASK}, *value[2:]]
-            if key == "headers":
-                value = [
-                    h
-                    for h in value
-                    if not (isinstance(h, dict) and str(h.get("name", "")).lower() in DROP_HEADERS)
-                ]
-            if key == "cookies":
-                return []
-            return [self.event(v) for v in value]
+            return [self._walk(v, key) for v in value]
         if isinstance(value, dict):
-            return self._event_dict(value)
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                if k == "cookies":
+                    out[k] = []
+                elif k == "headers" and isinstance(v, list):
+                    out[k] = self._headers(v)
+                elif k == "postData" and isinstance(v, dict):
+                    mime = self.known(str(v.get("mimeType", "")))
+                    out[k] = {"mimeType": mime, "text": "", "params": []}
+                elif k == "queryString" and isinstance(v, list):
+                    out[k] = [self._query_pair(p) for p in v]
+                else:
+                    out[k] = self._walk(v, k)
+            return out
         return value
 
-    def _event_dict(self, value: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        typing = value.get("type") == "before" and value.get("method") in TYPING_METHODS
-        for k, v in value.items():
-            if k == "postData" and isinstance(v, dict):
-                out[k] = {
-                    "mimeType": self.text(str(v.get("mimeType", ""))),
-                    "text": "",
-                    "params": [],
-                }
-            elif k == "params" and typing and isinstance(v, dict):
-                out[k] = {
-                    pk: (MASK if pk in ("value", "text") else self.event(pv, pk))
-                    for pk, pv in v.items()
-                }
-            elif (
-                k == _SNAPSHOT_VALUE
-                and str(value.get("type", "")).lower() not in _SHOWN_INPUT_TYPES
-            ):
-                out[k] = MASK if v else v
+    def _headers(self, headers: list[Any]) -> list[Any]:
+        out = []
+        for h in headers:
+            if not isinstance(h, dict):
+                continue
+            name = str(h.get("name", ""))
+            if name.lower() in DROP_HEADERS:
+                continue
+            value, lower = str(h.get("value", "")), name.lower()
+            if lower in URL_HEADERS:
+                shown = self.url(value)
+            elif lower in SAFE_HEADERS or lower.startswith(("sec-fetch-", "sec-ch-ua")):
+                shown = self.text(value)
             else:
-                out[k] = self.event(v, k)
+                shown = MASK if value else value
+            out.append({**h, "name": self.known(name), "value": shown})
         return out
+
+    def _query_pair(self, pair: Any) -> Any:
+        if not isinstance(pair, dict):
+            return pair
+        name, value = str(pair.get("name", "")), str(pair.get("value", ""))
+        shown = self.text(value) if name.lower() in SAFE_QUERY_KEYS else MASK
+        return {**pair, "name": self.known(name), "value": shown}
+
+    def _snapshot_node(self, node: Any, parent: str) -> Any:
+        """A DOM snapshot node: text, [[snapshot, node]] (a reference to an earlier snapshot), or
+        [TAG, {attributes}, ...children]."""
+        if isinstance(node, str):
+            if parent == "SCRIPT":
+                return ""
+            if parent == "TEXTAREA":
+                return MASK if node.strip() else node
+            return self.text(node)
+        if not isinstance(node, list) or not node or not isinstance(node[0], str):
+            return node
+        tag = node[0]
+        rest = node[1:]
+        attrs: dict[str, Any] = {}
+        if rest and isinstance(rest[0], dict):
+            raw = rest[0]
+            kind = str(raw.get("type", ""))
+            attrs = {
+                k: self.attribute(tag, k, v, kind) if isinstance(v, str) else v
+                for k, v in raw.items()
+            }
+            rest = rest[1:]
+            return [tag, attrs, *(self._snapshot_node(c, tag.upper()) for c in rest)]
+        return [tag, *(self._snapshot_node(c, tag.upper()) for c in rest)]
 
     def json_lines(self, data: bytes) -> bytes:
         lines = []
@@ -207,12 +350,60 @@ class Scrubber:
         return ("\n".join(lines) + "\n").encode()
 
 
-def _mask_input_tag(match: re.Match[str]) -> str:
-    tag = match.group(0)
-    kind = _TYPE_ATTR.search(tag)
-    if kind is not None and kind.group(1).lower() in _SHOWN_INPUT_TYPES:
-        return tag
-    return _VALUE_ATTR.sub(rf'\g<1>"{MASK}"', tag)
+class _HtmlRewriter(HTMLParser):
+    def __init__(self, scrubber: Scrubber) -> None:
+        super().__init__(convert_charrefs=True)
+        self.scrubber = scrubber
+        self.out: list[str] = []
+        self._inside: str | None = None  # script, style or textarea
+
+    def _tag(self, tag: str, attrs: list[tuple[str, str | None]], end: str) -> str:
+        kind = next((v or "" for k, v in attrs if k == "type"), "")
+        parts = [tag]
+        for name, value in attrs:
+            if value is None:
+                parts.append(name)
+            else:
+                shown = self.scrubber.attribute(tag, name, value, kind)
+                parts.append(f'{name}="{html.escape(shown, quote=True)}"')
+        return f"<{' '.join(parts)}{end}>"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.out.append(self._tag(tag, attrs, ""))
+        if tag in ("script", "style", "textarea"):
+            self._inside = tag
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.out.append(self._tag(tag, attrs, " /"))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.out.append(f"</{tag}>")
+        if tag == self._inside:
+            self._inside = None
+
+    def handle_data(self, data: str) -> None:
+        if self._inside == "script":
+            return
+        if self._inside == "textarea":
+            self.out.append(MASK if data.strip() else data)
+        elif self._inside == "style":
+            self.out.append(self.scrubber.text(data).replace("</", "<\\/"))
+        else:
+            self.out.append(html.escape(self.scrubber.text(data), quote=False))
+
+    def handle_decl(self, decl: str) -> None:
+        if decl.lower().startswith("doctype"):
+            self.out.append(f"<!{decl}>")
+
+    # Comments, processing instructions and CDATA sections are left out.
+    def handle_comment(self, data: str) -> None:
+        return
+
+    def handle_pi(self, data: str) -> None:
+        return
+
+    def unknown_decl(self, data: str) -> None:
+        return
 
 
 def post_body_files(network: bytes) -> set[str]:
@@ -233,7 +424,7 @@ def post_body_files(network: bytes) -> set[str]:
 @dataclass(frozen=True)
 class ScrubReport:
     kept: tuple[str, ...]
-    dropped: tuple[str, ...]  # left out: request bodies, and anything still holding a secret
+    dropped: tuple[str, ...]  # left out: request bodies, scripts, anything still holding a secret
 
 
 def scrub_trace(raw: bytes, scrubber: Scrubber) -> tuple[bytes, ScrubReport]:
@@ -249,7 +440,7 @@ def scrub_trace(raw: bytes, scrubber: Scrubber) -> tuple[bytes, ScrubReport]:
                 bodies |= post_body_files(src.read(name))
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
             for name in names:
-                if name in bodies:
+                if name in bodies or name.lower().endswith(SCRIPT_SUFFIXES):
                     dropped.append(name)
                     continue
                 data = _scrub_member(name, src.read(name), scrubber)
@@ -271,4 +462,6 @@ def _scrub_member(name: str, data: bytes, scrubber: Scrubber) -> bytes:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return data  # binary: kept only if it holds no secret (checked by the caller)
-    return scrubber.html(text).encode()
+    if lower.endswith(HTML_SUFFIXES) or text.lstrip()[:1] == "<":
+        return scrubber.html(text).encode()
+    return scrubber.text(text).encode()

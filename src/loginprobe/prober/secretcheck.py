@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from loginprobe.model import SecretCheck
+from loginprobe.prober.gist import gist
 
 # A code no server ever issued; recognisable in the IdP's logs.
 INVALID_CODE = "loginprobe-secret-check-invalid-code"
@@ -26,6 +27,7 @@ GRANT_ERRORS = frozenset({"invalid_grant", "bad_verification_code", "invalid_cod
 # Azure AD: AADSTS7000222 expired secret; AADSTS7000215 invalid secret.
 _EXPIRED = re.compile(r"AADSTS7000222|secret[^.]{0,40}\bexpired|expired[^.]{0,40}secret", re.I)
 _AADSTS = re.compile(r"AADSTS\d+")
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def interpret(status: int, body: str) -> SecretCheck:
@@ -40,12 +42,17 @@ def interpret(status: int, body: str) -> SecretCheck:
     error = data.get("error")
     description = data.get("error_description")
     error = error if isinstance(error, str) else None
-    description = " ".join(description.split())[:300] if isinstance(description, str) else None
-    codes = _AADSTS.findall(description or "")
+    codes = _AADSTS.findall(description if isinstance(description, str) else "")
+    expired = _EXPIRED.search(
+        f"{description if isinstance(description, str) else ''} {body[:2000]}"
+    )
+    # The server's words reach the summary: quoted like a page (gist), the code only if it is one.
+    description = gist(description, limit=300) if isinstance(description, str) else None
+    error = error if error is None or _ERROR_CODE.fullmatch(error) else gist(error, limit=64)
     code_note = f" ({codes[0]})" if codes else ""
 
     if error in CLIENT_ERRORS or (error is None and status == 401):
-        if _EXPIRED.search(f"{description or ''} {body[:2000]}"):
+        if expired:
             return SecretCheck(
                 "expired",
                 status,

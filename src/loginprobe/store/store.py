@@ -61,16 +61,74 @@ def migrate(conn: Connection) -> None:
     command.upgrade(config, "head")
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite store's URL; None for other databases and in-memory ones."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    db = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not db or db == ":memory:":
+        return None
+    if parsed.query.get("uri") == "true" and db.startswith("file:"):
+        db = db.removeprefix("file:").split("?")[0]  # sqlite:///file:PATH?mode=ro&uri=true
+    return Path(db)
+
+
+def refuse_empty_file(url: str) -> None:
+    """A 0-byte SQLite file is a store that lost everything (a failed copy, a full disk), not a
+    fresh start: opening it would silently forget every open incident."""
+    path = sqlite_path(url)
+    try:
+        empty = path is not None and path.is_file() and path.stat().st_size == 0
+    except OSError:
+        return  # opening it says what is wrong
+    if empty:
+        raise StoreError(
+            f"the state store {str(path)!r} is an empty file (0 bytes): it has lost its open "
+            "incidents and undelivered pages; restore it from a backup, or delete it to start "
+            "afresh"
+        )
+
+
+def check_integrity(engine: Engine) -> None:
+    """SQLite's own check of a store's pages: a corrupt file is refused at the start, not found
+    by a traceback in the middle of a probe."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        found = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check").all()]
+    if found != ["ok"]:
+        first = found[0].splitlines()[0] if found and found[0] else "no answer"
+        raise StoreError(f"the state store is corrupt: {first}")
+
+
+def check_writable(engine: Engine) -> None:
+    """Write (and roll back) one value of the file's header: a read-only file or directory
+    says so here, not at the first verdict."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+        conn.exec_driver_sql(f"PRAGMA user_version = {version}")
+        conn.exec_driver_sql("ROLLBACK")
+
+
 class Store:
     """One database. Its parts: `outbox` (PagerDuty events), `leases` (one holder at a time),
     `inbox` (probes handed over by `probe run --alert`); the verdict history and the tracks are
     read and written here, together."""
 
     def __init__(self, url: str) -> None:
+        refuse_empty_file(url)
         try:
             self.engine: Engine = create_engine(url)
+            check_integrity(self.engine)
             with self.engine.begin() as conn:
                 migrate(conn)
+        except StoreError as err:
+            raise StoreError(str(err).replace(url, _hide_password(url))) from None
         except Exception as err:  # a bad URL, an unreachable database, a read-only file
             shown = _hide_password(url)
             reason = (str(err).replace(url, shown).splitlines() or [""])[0]

@@ -1,5 +1,11 @@
 """The monitor's HTTP endpoints: the status page (/ and /api/status), /healthz, /metrics and the
-evidence under /artifacts/."""
+evidence under /artifacts/.
+
+Every response says it must not be framed, sniffed or allowed to load anything it does not need
+(SECURITY_HEADERS); `[monitor.auth]` guards the endpoints (web/auth.py); the socket caps
+connections and times out slow headers (web/listener.py). /api/status names evidence by its URL
+under /artifacts/, never by where it lies on the server's disk.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,27 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
+from loginprobe.config import ServerCredentials
 from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.tracks.track import Track
 from loginprobe.prober.evidence import HTML, SCREENSHOT, TRACE, artifact_path
 from loginprobe.store import Store
 from loginprobe.web import page as statuspage
 from loginprobe.web import status
+from loginprobe.web.auth import auth_middleware
+from loginprobe.web.listener import GuardedServer
+from loginprobe.web.listener import start_site as _start_site
+
+# The status page is one server-rendered document with an inline style and same-origin images.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def status_document(monitor: Monitor, now: datetime | None = None) -> dict[str, Any]:
@@ -66,10 +87,10 @@ def _read_store(snap: _Snapshot) -> dict[str, Any]:
     store, hubs = snap.store, []
     for name, url, live in snap.hubs:
         try:
-            recent = store.history(name, status.RECENT_PROBES)
-            failures = [r for r in recent if r["code"] != "ok"] or store.history(
-                name, 1, failing=True
-            )
+            recent = [status.public_row(r) for r in store.history(name, status.RECENT_PROBES)]
+            failures = [r for r in recent if r["code"] != "ok"] or [
+                status.public_row(r) for r in store.history(name, 1, failing=True)
+            ]
             since = store.since(name)
         except (SQLAlchemyError, OSError):  # the page still shows what the monitor knows
             recent, failures, since = [], [], None
@@ -112,7 +133,17 @@ _HEADERS = {
 }
 
 
-def make_app(monitor: Monitor) -> web.Application:
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    policy = response.headers.get("Content-Security-Policy")
+    if policy is None:
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
+    elif "frame-ancestors" not in policy:
+        response.headers["Content-Security-Policy"] = f"{policy}; frame-ancestors 'none'"
+
+
+def make_app(monitor: Monitor, credentials: ServerCredentials | None = None) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         alive, body = monitor.health()
         return web.json_response(body, status=200 if alive else 503)
@@ -149,7 +180,8 @@ def make_app(monitor: Monitor) -> web.Application:
         }
         return web.FileResponse(path, headers=headers)
 
-    app = web.Application()
+    app = web.Application(middlewares=[auth_middleware(credentials)])
+    app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", page)
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/healthz", healthz)
@@ -159,8 +191,6 @@ def make_app(monitor: Monitor) -> web.Application:
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+async def start_site(app: web.Application, host: str, port: int) -> GuardedServer:
+    """Listen (web/listener.py); `cleanup()` on the result stops it."""
+    return await _start_site(app, host, port)

@@ -114,6 +114,26 @@ def prober_incident(tracks: Mapping[str, Track]) -> dict[str, Any] | None:
     }
 
 
+def public_evidence(evidence: object) -> dict[str, Any] | None:
+    """A stored result's evidence as /api/status shows it: its place under /artifacts/, never
+    the server's own paths."""
+    if not isinstance(evidence, dict) or not isinstance(evidence.get("ref"), str):
+        return None
+    ref = evidence["ref"]
+    out: dict[str, Any] = {"ref": ref}
+    for label in ("screenshot", "html", "trace"):
+        path = evidence.get(label)
+        out[label] = (
+            f"/artifacts/{ref}/{path.rsplit('/', 1)[-1]}" if isinstance(path, str) else None
+        )
+    return out
+
+
+def public_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A Store.history row for the status page and /api/status."""
+    return {**row, "evidence": public_evidence(row.get("evidence"))}
+
+
 def hub_status(
     name: str,
     *,

@@ -1,16 +1,17 @@
-"""Benchmark: does a monitor that runs for months grow? N probes in one monitor process.
+"""Benchmark (soak): does a monitor that runs for months grow? N probes in one monitor process.
 
 Starts the sandbox, then one monitor process (the Monitor that `probe serve` runs, two hubs on the
 sandbox's hub, a 1 s interval, concurrency 2, evidence and traces as configured by default) and
 lets it probe. After a warm-up, every 100 probes, and after N, with no probe in flight, it takes:
 RSS of the Python process; RSS, PSS and USS (private memory, which other programs' Chromium on the
 machine cannot blur as it does PSS) of its whole process tree (Python, Playwright's driver,
-Chromium); open files (the Python process and the tree); Chromium processes; listeners on the
-shared browser; the Playwright pages, contexts and journeys still alive; and prints the growth.
+Chromium); open files (the Python process and the tree); Chromium processes; zombies (ended
+children nobody reaped); listeners on the shared browser; the Playwright pages, contexts and
+journeys still alive; the store's size on disk; and prints the growth.
 
-    .venv/bin/python benchmarks/leak.py [--probes 500] [--warmup 20] [--every 100]
+    .venv/bin/python benchmarks/soak.py [--probes 2000] [--warmup 20] [--every 100]
 
-Target: flat, every figure within 5%.
+Target: flat, every figure within 5% apart from the store (which grows by its history).
 """
 
 from __future__ import annotations
@@ -44,10 +45,24 @@ class Snapshot:
     tree_files: int
     chromium: int
     chromium_types: str
+    zombies: int
     listeners: int
     pages: int
     contexts: int
     journeys: int
+    store_bytes: int
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _store_bytes(state: Path) -> int:
+    """The SQLite file with its write-ahead log."""
+    return sum(p.stat().st_size for p in state.parent.glob(state.name + "*") if p.is_file())
 
 
 def _tree(root: int) -> list[int]:
@@ -96,7 +111,7 @@ def _chromium_type(pid: int) -> str | None:
     return f"{kind}:{sub.rsplit('.', 1)[-1]}" if sub else kind
 
 
-def snapshot(probes: int) -> Snapshot:
+def snapshot(probes: int, state: Path) -> Snapshot:
     from playwright._impl.browser import Browser
     from playwright._impl.browser_context import BrowserContext
     from playwright._impl.page import Page
@@ -119,10 +134,12 @@ def snapshot(probes: int) -> Snapshot:
         tree_files=sum(_files(p) for p in pids),
         chromium=len(kinds),
         chromium_types=", ".join(f"{k} {n}" for k, n in sorted(Counter(kinds).items())),
+        zombies=sum(_zombie(p) for p in pids),
         listeners=sum(b.listener_count(e) for b in browsers for e in b.event_names()),
         pages=sum(isinstance(o, Page) for o in objects),
         contexts=sum(isinstance(o, BrowserContext) for o in objects),
         journeys=sum(isinstance(o, Journey) for o in objects),
+        store_bytes=_store_bytes(state),
     )
 
 
@@ -139,6 +156,7 @@ async def monitor_main(config: Path, warmup: int, n: int, every: int) -> int:
     configure_logging("warning", settings.redactor)
     metrics = Metrics()
     monitor = Monitor(settings, Store(settings.loaded.config.monitor.state), metrics)
+    state = Path(settings.loaded.config.monitor.state.removeprefix("sqlite:///"))
 
     def probes() -> int:
         return int(
@@ -158,7 +176,7 @@ async def monitor_main(config: Path, warmup: int, n: int, every: int) -> int:
         while probes() < at or any(monitor.probing(h) for h in HUBS):  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # polling the monitor from inside its own loop
         took = time.monotonic() - began
-        snap = snapshot(probes())
+        snap = snapshot(probes(), state)
         print(f"  {snap.probes} probes ({took:.0f}s): {fmt(snap)}", file=sys.stderr, flush=True)
         return snap
 
@@ -185,7 +203,8 @@ def fmt(s: Snapshot) -> str:
         f"python RSS {s.python_rss / 2**20:.1f} MiB, tree PSS {s.tree_pss / 2**20:.1f} MiB, "
         f"tree USS {s.tree_uss / 2**20:.1f} MiB, "
         f"files {s.python_files}/{s.tree_files}, chromium {s.chromium} ({s.chromium_types}), "
-        f"listeners {s.listeners}, pages {s.pages}, contexts {s.contexts}"
+        f"zombies {s.zombies}, listeners {s.listeners}, pages {s.pages}, "
+        f"contexts {s.contexts}, store {s.store_bytes / 2**20:.1f} MiB"
     )
 
 
@@ -198,10 +217,12 @@ def report(start: Snapshot, end: Snapshot, probes_measured: int) -> None:
         "python_files": "open files, Python process",
         "tree_files": "open files, process tree",
         "chromium": "Chromium processes",
+        "zombies": "zombie processes",
         "listeners": "listeners on the browser",
         "pages": "Playwright pages alive",
         "contexts": "browser contexts alive",
         "journeys": "journeys alive",
+        "store_bytes": "store on disk (MiB; grows by design)",
     }
     print(f"\n{'':34} {'start':>10} {'end':>10} {'growth':>8}")
     print(f"{'probes':34} {start.probes:>10} {end.probes:>10} {'+' + str(probes_measured):>8}")
@@ -209,7 +230,8 @@ def report(start: Snapshot, end: Snapshot, probes_measured: int) -> None:
         if f.name in ("probes", "chromium_types"):
             continue
         a, b = getattr(start, f.name), getattr(end, f.name)
-        scale = 2**20 if f.name in ("python_rss", "tree_rss", "tree_pss", "tree_uss") else 1
+        mib = ("python_rss", "tree_rss", "tree_pss", "tree_uss", "store_bytes")
+        scale = 2**20 if f.name in mib else 1
         growth = f"{(b - a) / a * 100:+.1f}%" if a else ("0" if b == 0 else f"+{b}")
         fa, fb = (f"{a / scale:.1f}", f"{b / scale:.1f}") if scale > 1 else (str(a), str(b))
         print(f"{labels[f.name]:34} {fa:>10} {fb:>10} {growth:>8}")
@@ -232,7 +254,9 @@ def two_hub_config(sb: object, path: Path, state: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--probes", type=int, default=500, help="probes between the two snapshots")
+    parser.add_argument(
+        "--probes", type=int, default=2000, help="probes between the first and last snapshots"
+    )
     parser.add_argument("--warmup", type=int, default=20, help="probes before the first snapshot")
     parser.add_argument("--every", type=int, default=100, help="probes between snapshots")
     parser.add_argument("--monitor", type=Path, help=argparse.SUPPRESS)  # the child process
@@ -242,7 +266,7 @@ def main() -> int:
 
     from sandbox import Sandbox
 
-    with Sandbox() as sb, tempfile.TemporaryDirectory(prefix="loginprobe-leak-") as tmp:
+    with Sandbox() as sb, tempfile.TemporaryDirectory(prefix="loginprobe-soak-") as tmp:
         config = two_hub_config(sb, Path(tmp) / "config.toml", Path(tmp) / "state.sqlite")
         print(
             f"{args.warmup} warm-up probes, then {args.probes} more: two hubs, interval 1s, "

@@ -1,0 +1,287 @@
+"""Benchmark: how close does `probe serve` come to the browser's floor?
+
+Both sides in one run, on one sandbox (JupyterHub + oidc-provider), one after the other:
+
+- the floor: a bare Playwright script doing the same login (a fresh context per login, one warm
+  shared Chromium launched as loginprobe launches it, the same concurrency), no verdicts, no
+  evidence, no store;
+- `probe serve` with N hub entries on the sandbox's hub, an interval short enough that it is always
+  busy, the same concurrency, evidence as configured by default (or off with --no-evidence).
+
+Each side gets a warm-up, then a measured window; for each it prints logins per minute, the median
+login, CPU-seconds per login (the whole process tree: Python, Playwright's driver, Chromium, its
+renderers included once they end) and peak PSS of the tree; then the ratios to the floor.
+
+    .venv/bin/python benchmarks/throughput.py [--hubs 24] [--interval 10] [--concurrency 4]
+        [--warmup 25] [--seconds 90] [--no-evidence] [--side both|bare|serve]
+
+Target (issue 11): throughput >= 0.95x the floor, CPU per login <= 1.05x, evidence on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from probe_run import tree_memory  # the process-tree memory accounting, shared
+
+from loginprobe.monitor.capacity import process_tree_cpu
+from sandbox import Sandbox, free_port
+
+
+@dataclass
+class Side:
+    name: str
+    logins: int
+    seconds: float
+    median_s: float
+    cpu_s: float
+    peak_pss: int
+
+    @property
+    def per_min(self) -> float:
+        return self.logins * 60 / self.seconds
+
+    @property
+    def cpu_per_login(self) -> float:
+        return self.cpu_s / max(1, self.logins)
+
+    def row(self) -> str:
+        return (
+            f"| {self.name} | {self.per_min:.0f} | {self.median_s:.1f} s | "
+            f"{self.cpu_per_login:.2f} s | {self.peak_pss / 2**30:.2f} GiB |"
+        )
+
+
+class Sampler:
+    """Peak PSS of a process tree, sampled every half second in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak = max(self.peak, tree_memory(self.pid)[1])
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# -- the floor: a bare Playwright login loop, run as its own process ---------------------------------
+async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
+    """Logs in, `concurrency` at a time, for `seconds`; one JSON line per finished login."""
+    from playwright.async_api import async_playwright
+
+    from loginprobe.prober.browser import QUIET_FLAGS, SYSTEM_CHROMIUMS, choose_executable
+
+    username = os.environ["SANDBOX_USERNAME"]
+    password = os.environ["SANDBOX_PASSWORD"]
+    async with async_playwright() as pw:
+        executable = choose_executable("", pw.chromium.executable_path, SYSTEM_CHROMIUMS)
+        browser = await pw.chromium.launch(
+            executable_path=executable,
+            args=[*QUIET_FLAGS, *([] if os.geteuid() else ["--no-sandbox"])],
+            chromium_sandbox=os.geteuid() != 0,
+        )
+        end = time.monotonic() + seconds
+
+        async def one() -> None:
+            t0 = time.monotonic()
+            context = await browser.new_context()
+            try:
+                page = await context.new_page()
+                await page.goto(hub_url + "/hub/login")
+                await page.locator('a[href*="oauth_login"]').first.click()
+                await page.fill("#user", username)
+                await page.fill("#pw", password)
+                await page.locator('button[type="submit"]').click()
+                await page.get_by_role("button", name="Allow").click()
+                await page.wait_for_url(re.compile(r"/(hub/home|hub/spawn|user/)"))
+                ok = True
+            except Exception:
+                ok = False
+            finally:
+                await context.close()
+            print(json.dumps({"ok": ok, "s": time.monotonic() - t0, "at": time.time()}), flush=True)
+
+        async def lane() -> None:
+            while time.monotonic() < end:
+                await one()
+
+        await asyncio.gather(*(lane() for _ in range(concurrency)))
+        await browser.close()
+
+
+def _bare(sb: Sandbox, args: argparse.Namespace) -> Side:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--bare-worker", sb.hub_url],
+        env={**os.environ, **sb.probe_env(), "BENCH_SECONDS": str(args.warmup + args.seconds)},
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+    assert proc.stdout is not None
+    logins: list[dict[str, float]] = []
+    reader = threading.Thread(target=lambda: logins.extend(map(json.loads, proc.stdout)))
+    reader.start()
+    with Sampler(proc.pid) as sampler:
+        time.sleep(args.warmup)
+        cpu0, t0 = process_tree_cpu(proc.pid), time.time()
+        time.sleep(args.seconds)
+        cpu1, t1 = process_tree_cpu(proc.pid), time.time()
+    proc.wait()
+    reader.join()
+    window = [x for x in logins if t0 <= x["at"] <= t1]
+    failed = sum(1 for x in window if not x["ok"])
+    if failed:
+        print(f"bare: {failed} of {len(window)} logins failed", file=sys.stderr)
+    ok = [x["s"] for x in window if x["ok"]]
+    return Side(
+        "bare Playwright (the floor)",
+        len(ok),
+        t1 - t0,
+        statistics.median(ok),
+        cpu1 - cpu0,
+        sampler.peak,
+    )
+
+
+# -- probe serve ------------------------------------------------------------------------------------
+def _fleet_config(sb: Sandbox, workdir: Path, args: argparse.Namespace, port: int) -> Path:
+    artifacts = "" if args.no_evidence else str(workdir / "artifacts")
+    text = sb.config_text(
+        hub="h00",
+        monitor=(
+            f'interval = "{args.interval}s"\nconcurrency = {args.concurrency}\n'
+            f'state = "sqlite:///{workdir / "state.sqlite"}"\nlisten = "127.0.0.1:{port}"\n'
+            f'artifacts_dir = "{artifacts}"'
+        ),
+    )
+    head, hub = text.split("[hubs.h00]", 1)
+    hubs = "".join(
+        f"[hubs.h{i:02d}]" + hub.replace("[hubs.h00.", f"[hubs.h{i:02d}.") for i in range(args.hubs)
+    )
+    path = workdir / "config.toml"
+    path.write_text(head + hubs)
+    return path
+
+
+def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir, port = Path(tmp), free_port()
+        config = _fleet_config(sb, workdir, args, port)
+        stderr = (workdir / "stderr.log").open("w+")
+        probe = Path(sys.executable).with_name("probe")
+        proc = subprocess.Popen(
+            [str(probe), "--config", str(config), "serve"],
+            env={**os.environ, **sb.probe_env(), "HOME": tmp},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not _healthy(port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    stderr.seek(0)
+                    raise SystemExit(f"probe serve did not start:\n{stderr.read()[-3000:]}")
+                time.sleep(0.2)
+            with Sampler(proc.pid) as sampler:
+                time.sleep(args.warmup)
+                cpu0, t0 = process_tree_cpu(proc.pid), time.time()
+                time.sleep(args.seconds)
+                cpu1, t1 = process_tree_cpu(proc.pid), time.time()
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        stderr.seek(0)
+        probes = []
+        for line in stderr:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "probe":
+                probes.append(event)
+    window = [p for p in probes if t0 <= _epoch(p["timestamp"]) <= t1]
+    codes: dict[str, int] = {}
+    for p in window:
+        codes[p["verdict"]] = codes.get(p["verdict"], 0) + 1
+    if set(codes) - {"ok"}:
+        print(f"serve: verdicts in the window: {codes}", file=sys.stderr)
+    ok = [p["ms"] / 1000 for p in window if p["verdict"] == "ok"]
+    name = "`probe serve`" + (", evidence off" if args.no_evidence else "")
+    return Side(name, len(ok), t1 - t0, statistics.median(ok), cpu1 - cpu0, sampler.peak)
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--bare-worker":
+        seconds = float(os.environ["BENCH_SECONDS"])
+        asyncio.run(_bare_worker(sys.argv[2], seconds, int(os.environ.get("BENCH_LANES", "4"))))
+        return 0
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hubs", type=int, default=24)
+    parser.add_argument("--interval", type=int, default=10, help="seconds between a hub's probes")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--warmup", type=float, default=25.0)
+    parser.add_argument("--seconds", type=float, default=90.0)
+    parser.add_argument("--no-evidence", action="store_true", help='artifacts_dir = ""')
+    parser.add_argument("--side", choices=("both", "bare", "serve"), default="both")
+    args = parser.parse_args()
+    os.environ["BENCH_LANES"] = str(args.concurrency)
+    sides: list[Side] = []
+    with Sandbox() as sb:
+        if args.side in ("both", "bare"):
+            sides.append(_bare(sb, args))
+            print(sides[-1].row(), flush=True)
+        if args.side in ("both", "serve"):
+            sides.append(_serve(sb, args))
+            print(sides[-1].row(), flush=True)
+    print()
+    print("| | logins/min | median login | CPU per login | peak PSS |")
+    print("|---|---|---|---|---|")
+    for side in sides:
+        print(side.row())
+    if len(sides) == 2:
+        floor, serve = sides
+        print(
+            f"\nthroughput {serve.per_min / floor.per_min:.2f}x the floor (target >= 0.95), "
+            f"CPU per login {serve.cpu_per_login / floor.cpu_per_login:.2f}x (target <= 1.05)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

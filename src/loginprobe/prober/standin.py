@@ -1,0 +1,85 @@
+"""The password never enters the browser: a flow types a stand-in of the same length, and the
+request the page sends is rewritten on its way out, with the real password where the stand-in was.
+
+Playwright writes what a script types (`fill("…")`), the DOM with every field's value and what the
+browser sends (the login form's body) into its working files of the trace as the probe goes, long
+before anything is scrubbed: a probe killed right after typing left the password there in plain
+text. With the stand-in, all of that holds a random string that opens nothing.
+
+The rewrite is the one Playwright call that carries the real password. A public call is recorded
+in the trace with its parameters (`Route.continue` with the new body, base64), so it is made as an
+internal call, which Playwright does not record — the one place loginprobe uses Playwright's
+private API (`_impl_obj`, `_wrap_api_call`); tests/integration/test_evidence.py fails if a
+Playwright upgrade changes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from typing import Any
+from urllib.parse import quote_plus
+
+from playwright._impl.channel_owner import ApiCallOptions
+from playwright.async_api import BrowserContext, Request, Route
+from playwright.async_api import Error as PlaywrightError
+
+
+def stand_in_for(password: str) -> str:
+    """Random hex of the password's length: hex is the same in every encoding of a request body,
+    and the same length passes a page's own checks on the field."""
+    return secrets.token_hex(len(password) // 2 + 1)[: len(password)]
+
+
+def encoded_for(content_type: str, password: str) -> bytes:
+    """The password as it must appear in a body of this content type."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        return quote_plus(password).encode()
+    if kind == "application/json" or kind.endswith("+json"):
+        return json.dumps(password, ensure_ascii=False)[1:-1].encode()
+    return password.encode()
+
+
+def swap(body: bytes, content_type: str, stand_in: str, password: str) -> bytes | None:
+    """The body with the real password in place of the stand-in; None if it holds no stand-in."""
+    needle = stand_in.encode()
+    if needle not in body:
+        return None
+    return body.replace(needle, encoded_for(content_type, password))
+
+
+class PasswordStandIn:
+    """One probe's stand-in, and the route that puts the real password in its place."""
+
+    def __init__(self, password: str) -> None:
+        self._password = password
+        self.value = stand_in_for(password)
+        self.sent = 0  # requests that carried the stand-in (and left with the password)
+
+    def __repr__(self) -> str:
+        return "PasswordStandIn(***)"
+
+    async def install(self, context: BrowserContext) -> None:
+        await context.route("**/*", self._route)
+
+    async def _route(self, route: Route, request: Request) -> None:
+        body = request.post_data_buffer
+        new = None
+        if body:
+            new = swap(body, request.headers.get("content-type", ""), self.value, self._password)
+        if new is not None:
+            self.sent += 1
+        # The page or the browser may have gone away meanwhile: then nothing is left to send.
+        with contextlib.suppress(PlaywrightError):
+            await _continue_unrecorded(route, new)
+
+
+async def _continue_unrecorded(route: Route, post_data: bytes | None) -> None:
+    """`route.continue_(post_data=...)`, as an internal call that the trace does not record. Every
+    request goes through here, so the trace's action list is not filled with them either."""
+    impl: Any = route._impl_obj
+    await impl._wrap_api_call(
+        lambda _zone: impl.continue_(None, None, None, post_data), ApiCallOptions(internal=True)
+    )
