@@ -1,5 +1,5 @@
-"""The monitor's HTTP endpoints: the status page (/ and /api/status), /healthz, /metrics and the
-evidence under /artifacts/.
+"""The monitor's HTTP endpoints: the status page (/ and /api/status), /healthz, /metrics, the
+evidence under /artifacts/, and silences (/api/silences, web/silences.py).
 
 Every response says it must not be framed, sniffed or allowed to load anything it does not need
 (SECURITY_HEADERS); `[monitor.auth]` guards the endpoints (web/auth.py); the socket caps
@@ -25,7 +25,7 @@ from loginprobe.monitor.tracks.track import Track
 from loginprobe.prober.evidence import HTML, SCREENSHOT, TRACE, artifact_path
 from loginprobe.store import Store
 from loginprobe.web import page as statuspage
-from loginprobe.web import status
+from loginprobe.web import silences, status
 from loginprobe.web.auth import auth_middleware
 from loginprobe.web.listener import GuardedServer
 from loginprobe.web.listener import start_site as _start_site
@@ -188,6 +188,7 @@ def make_app(monitor: Monitor, credentials: ServerCredentials | None = None) -> 
     app.router.add_get("/metrics", metrics)
     # Read-only; artifact_path admits only names evidence writes, inside artifacts_dir.
     app.router.add_get("/artifacts/{hub}/{stamp}/{file}", artifact)
+    silences.add_routes(app, monitor, credentials)
     return app
 
 
