@@ -143,15 +143,17 @@ def test_an_idp_outage_is_one_incident_and_a_hubs_own_cause_still_pages_during_i
     assert page.summary.startswith(f"{GROUP} is failing for ")
     assert "idp_unreachable" in page.summary and page.severity == "critical"
 
-    # Hub e's client secret runs out during the outage (Graph says so): that hub still pages.
-    graph.end = datetime.now(UTC) - timedelta(days=1)
-    pd.wait_for(lambda ev: any(e["dedup_key"] == EXPIRED_KEY for e in ev), 60)
-
-    # Hubs fail past their own failures_to_alert (3); none pages on its own.
+    # Hubs fail past their own failures_to_alert (3): none pages on its own.
     def failing() -> list[str]:
         return [h for h in HUBS if fleet.hub_probes(h, "idp_unreachable") >= 3]
 
-    fleet.wait(lambda: len(failing()) >= 3, 90, "three hubs past their own threshold")
+    fleet.wait(lambda: len(failing()) >= 1, 120, "a hub past its own threshold")
+    own_page_s = time.time() - down_at  # when the first hub's own page would have gone out
+    print(f"IdP down to the first hub past its own failures_to_alert: {own_page_s:.1f}s")
+
+    # Hub e's client secret runs out during the outage (Graph says so): that hub still pages.
+    graph.end = datetime.now(UTC) - timedelta(days=1)
+    pd.wait_for(lambda ev: any(e["dedup_key"] == EXPIRED_KEY for e in ev), 60)
     status = json.loads((fleet.get("/api/status") or (0, "{}"))[1])
     covered = {h["hub"]: h.get("covered_by") for h in status["hubs"] if h["hub"] in failing()}
     assert covered == dict.fromkeys(covered, f"covered by the {GROUP} incident"), covered
