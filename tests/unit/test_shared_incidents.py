@@ -353,3 +353,18 @@ def test_held_pages_are_not_listed_as_open_incidents() -> None:
     run.feed(*rounds("abcde", Code.IDP_UNREACHABLE, 3))
     doc = status_document([], now=T0, tracks=run.tracks)
     assert doc["incidents_open"] == [IDP]
+
+
+def test_the_status_page_says_which_incident_covers_a_hub() -> None:
+    from loginprobe.web import page
+    from loginprobe.web.status import hub_status, status_document
+
+    run = Run(CILOGON5)
+    run.feed(*rounds("abcde", Code.IDP_UNREACHABLE, 3))
+    hubs = [
+        hub_status(h, url="", recent=[], since=None, tracks=run.tracks, now=T0, fleet=run.fleet)
+        for h in "ab"
+    ]
+    html = page.render(status_document(hubs, now=T0, tracks=run.tracks))
+    assert "the cilogon IdP, failing for 5 hubs" in html
+    assert "login, covered by the cilogon incident" in html
