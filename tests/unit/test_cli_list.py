@@ -264,6 +264,24 @@ def test_report_names_a_bad_window_in_one_line(tmp_path: Path) -> None:
     assert line.startswith("--since: invalid duration 'a month'")
 
 
+def test_probe_list_shows_each_hubs_group_from_the_config() -> None:
+    from loginprobe.cli.tables import list_rows, list_table
+    from loginprobe.config.schema import Config
+    from loginprobe.monitor.tracks.shared import Fleet
+
+    hub = {"flow": "generic_oidc", "username_env": "U", "password_env": "P"}
+    config = Config(
+        hubs={
+            "a": {**hub, "url": "https://a.example.org", "idp": "cilogon"},
+            "b": {**hub, "url": "https://b.example.org"},
+        }
+    )
+    rows = list_rows(config, {}, {}, datetime.now(UTC), None, None, Fleet({"a": "cilogon"}, {}))
+    assert [(r["hub"], r["group"]) for r in rows] == [("a", "cilogon"), ("b", None)]
+    table = list_table(rows, datetime.now(UTC))
+    assert table.columns[1].header == "group"
+
+
 def test_a_corrupt_or_empty_store_is_one_line_and_exit_2_for_list_and_history(
     tmp_path: Path,
 ) -> None:

@@ -14,6 +14,8 @@ from loginprobe.cli.printable import shown
 
 if TYPE_CHECKING:
     from loginprobe.history.availability import Availability
+    from loginprobe.monitor.silences import Silence
+    from loginprobe.monitor.tracks.shared import Fleet
     from loginprobe.monitor.tracks.track import Track
     from loginprobe.store import Store
 
@@ -45,6 +47,23 @@ def _read_failed(loaded: cfg.LoadedConfig, e: Exception) -> NoReturn:
     _die(f"{loaded.path}: monitor.state: cannot read the state store: {reason}")
 
 
+def config_fleet(loaded: cfg.LoadedConfig, silences: list[Silence], now: datetime) -> Fleet:
+    """The hubs' groups (from the config: `probe list` has no probe of its own to look at) and
+    the silences in force."""
+    from loginprobe.monitor.groups import hub_groups, url_host
+    from loginprobe.monitor.silences import active, parse_window
+    from loginprobe.monitor.tracks.shared import Fleet
+
+    hubs = loaded.config.hubs
+    maintenance = {h: [parse_window(w) for w in spec.maintenance] for h, spec in hubs.items()}
+    return Fleet(
+        groups=hub_groups(hubs, {}),
+        hosts={h: url_host(spec.url) or h for h, spec in hubs.items()},
+        group_min_hubs=loaded.config.monitor.group_min_hubs,
+        silenced=active(silences, maintenance, now.timestamp()),
+    )
+
+
 @app.command("list")
 def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """The configured hubs: verdict, last and next probe, open incidents, availability over 24 h,
@@ -58,9 +77,11 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
     since: dict[str, str | None] = {}
     tracks: dict[str, Track] = {}
     availability: dict[str, dict[str, Availability]] = {}
+    silences: list[Silence] = []
     if store is not None:
         try:
             tracks = store.tracks()
+            silences = store.silences.current(now.timestamp())
             availability = store.availability(now.timestamp())
             for name, past in store.fleet_history(list(loaded.config.hubs), 1).items():
                 latest[name] = past.recent[0] if past.recent else None
@@ -69,7 +90,8 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
             _read_failed(loaded, e)
         finally:
             store.close()
-    rows = list_rows(loaded.config, latest, tracks, now, since, availability)
+    fleet = config_fleet(loaded, silences, now)
+    rows = list_rows(loaded.config, latest, tracks, now, since, availability, fleet)
     if as_json:
         _print_json(rows)
         return

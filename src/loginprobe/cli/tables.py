@@ -22,6 +22,7 @@ from loginprobe.config import Config
 from loginprobe.history.availability import WINDOWS, Availability, percent
 from loginprobe.model import Step
 from loginprobe.monitor.tracks.login import login_key
+from loginprobe.monitor.tracks.shared import Fleet, covered_by
 from loginprobe.monitor.tracks.track import Thresholds, Track
 from loginprobe.web.status import (
     availability_json,
@@ -57,6 +58,7 @@ def list_rows(
     now: datetime,
     since: Mapping[str, str | None] | None = None,
     availability: Mapping[str, Mapping[str, Availability]] | None = None,
+    fleet: Fleet | None = None,
 ) -> list[dict[str, Any]]:
     """One row per configured hub. `latest`: each hub's newest Store.history row (None: never
     probed, or no store). "next probe" is estimated from the store the way the monitor schedules:
@@ -70,7 +72,7 @@ def list_rows(
         expires: date | None = h.oauth.secret_expires if h.oauth else None
         last = latest.get(name)
         track = tracks.get(login_key(name), Track())
-        incidents = hub_incidents(name, tracks)
+        incidents = hub_incidents(name, tracks, fleet)
         nxt = estimate_next_probe(
             last["started_at"] if last else None,
             track,
@@ -83,6 +85,8 @@ def list_rows(
                 "hub": name,
                 "url": h.url,
                 "flow": h.flow,
+                "group": fleet.groups.get(name) if fleet is not None else None,
+                "covered_by": covered_by(name, tracks, fleet),
                 "secret_check": h.oauth is not None,
                 "timeout_s": config.hub_timeout(name),
                 "secret_expires": expires.isoformat() if expires else None,
@@ -118,6 +122,7 @@ def availability_text(windows: Mapping[str, Any]) -> Text:
 def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
     table = Table()
     table.add_column("hub", no_wrap=True)
+    table.add_column("group", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("last probe")
     table.add_column("next probe", no_wrap=True)
@@ -147,6 +152,7 @@ def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
         incidents = ", ".join(f"{i['code']} ({i['concern']})" for i in r["incidents"]) or "—"
         table.add_row(
             shown(r["hub"]),
+            shown(r.get("group") or "—"),
             shown(r["verdict"] or "not probed", style=_verdict_style(r["verdict"], r["severity"])),
             shown(when(r["last_probe_at"], now)),
             shown(next_shown),

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from loginprobe.model import Code
+from loginprobe.monitor.silences import parse_window
 from loginprobe.prober.registry import available_flows, is_flow_file
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -63,6 +64,13 @@ RUNBOOK_KEYS = (*(str(c) for c in Code), "secret_expiring", "tls_expiring", "def
 def _runbook_key(value: object) -> str:
     if not isinstance(value, str) or value not in RUNBOOK_KEYS:
         raise ValueError(f"unknown verdict code {value!r}; known: {', '.join(RUNBOOK_KEYS)}")
+    return value
+
+
+def _weekly_window(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f'expected a window such as "Sun 02:00-03:00 UTC", got {value!r}')
+    parse_window(value)
     return value
 
 
@@ -216,6 +224,13 @@ class MonitorConfig(_Strict):
         "",
         description="Where the probes run from, named in every page; empty: this machine's "
         "hostname.",
+    )
+    group_min_hubs: int = Field(
+        3,
+        ge=2,
+        description="Hubs of one IdP (a group, see `[hubs.NAME] idp`) failing IdP-side at once "
+        "that make one incident about the IdP (`loginprobe/idp/<group>/login`) instead of a page "
+        "per hub; all of a smaller group's hubs (a group of one hub pages on its own).",
     )
     expiry_warn_days: list[int] = Field(
         default_factory=lambda: [30, 14, 7, 1],
@@ -437,6 +452,19 @@ class HubConfig(_Strict):
     oauth: OAuthConfig | None = Field(
         None,
         description="The hub's OAuth client: enables the secret check and expiry warnings.",
+    )
+    idp: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        description="The hub's group: a name for the IdP it logs in through (e.g. "
+        '`"cilogon"`). Unset: the host of `oauth.token_url`, else the host of the IdP pages its '
+        "probes walk through. Hubs of a group whose IdP fails share one incident.",
+    )
+    maintenance: list[Annotated[str, BeforeValidator(_weekly_window)]] = Field(
+        default_factory=list,
+        description="Weekly windows in which this hub's outages page nobody, e.g. "
+        '`["Sun 02:00-03:00 UTC"]` (probes and history go on; still failing at the end, it pages '
+        "then, saying since when).",
     )
 
     @field_validator("flow")

@@ -21,9 +21,11 @@ import structlog
 
 from loginprobe.alerting.pagerduty import build_event, build_expiry_event
 from loginprobe.model import Code, ProbeResult
+from loginprobe.monitor.groups import group_key, hub_groups, seen_idp_host, url_host
 from loginprobe.monitor.journal import Journal
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.settings import Settings
+from loginprobe.monitor.silences import Silence, active, parse_window
 from loginprobe.monitor.tracks.expiry import (
     ExpiryNotice,
     advance_expiry,
@@ -33,6 +35,16 @@ from loginprobe.monitor.tracks.expiry import (
 )
 from loginprobe.monitor.tracks.login import advance_login, login_key
 from loginprobe.monitor.tracks.prober import PROBER_KEY, advance_prober, prober_key
+from loginprobe.monitor.tracks.shared import (
+    NETWORK_KEY,
+    Fleet,
+    advance_group,
+    advance_network,
+    covered,
+    covered_by,
+    hold,
+    is_held,
+)
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 
 log = structlog.get_logger("loginprobe")
@@ -82,6 +94,8 @@ class Context:
     calendar: datetime  # today, from the injectable clock (expiry dates)
     lead_days: tuple[int, ...]
     secret_expires: Mapping[str, date | None]  # hub -> the secret's end date (Graph or config)
+    # The hubs' groups, the silences in force: for the incidents many hubs share (shared.py).
+    fleet: Fleet = field(default_factory=lambda: Fleet(groups={}, hosts={}))
 
 
 class TrackKind(Protocol):
@@ -188,23 +202,71 @@ class TlsExpiryTrack:
         return {key: track}, actions
 
 
+class GroupTrack:
+    """Is the IdP a group of hubs shares failing for many of them? (loginprobe/idp/<group>/login)"""
+
+    def react(self, fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
+        if not isinstance(fact, ProbeFact | HubGone):
+            return {}, []
+        hub = fact.result.hub if isinstance(fact, ProbeFact) else fact.hub
+        group = ctx.fleet.groups.get(hub)
+        if group is None:
+            return {}, []
+        key = group_key(group)
+        verdict = fact.result.verdict if isinstance(fact, ProbeFact) else None
+        was = tracks.get(key, Track())
+        track, actions = advance_group(
+            was, group, hub, verdict, ctx.now_iso, ctx.thresholds, ctx.fleet
+        )
+        if track.is_open and not was.is_open:
+            actions += covered(track.members, tracks)
+        return {key: track}, actions
+
+
+class NetworkTrack:
+    """Do hubs in different places all fail as unreachable at once? (loginprobe/prober/network)"""
+
+    def react(self, fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
+        if not isinstance(fact, ProbeFact | HubGone):
+            return {}, []
+        hub = fact.result.hub if isinstance(fact, ProbeFact) else fact.hub
+        verdict = fact.result.verdict if isinstance(fact, ProbeFact) else None
+        was = tracks.get(NETWORK_KEY, Track())
+        track, actions = advance_network(was, hub, verdict, ctx.now_iso, ctx.thresholds, ctx.fleet)
+        if track.is_open and not was.is_open:
+            down = [m for m in track.members if m[1] != "reached"]
+            actions += covered(down, tracks)
+            for group in set(ctx.fleet.groups.values()):
+                g = tracks.get(group_key(group))
+                if g is not None and g.is_open and g.open_code == str(Code.IDP_UNREACHABLE):
+                    actions.append(Action("trigger", group_key(group), reason="covered"))
+        return {NETWORK_KEY: track}, actions
+
+
 TRACKS: tuple[TrackKind, ...] = (
     LoginTrack(),
     HubProberTrack(),
     BrowserTrack(),
     SecretExpiryTrack(),
     TlsExpiryTrack(),
+    GroupTrack(),
+    NetworkTrack(),
 )
 
 
 def react(fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
-    """Every track's reaction to one fact (pure): the tracks it moved and the actions."""
+    """Every track's reaction to one fact (pure): the tracks it moved and the actions, less what
+    a shared incident or a silence holds back (shared.py)."""
     moved: dict[str, Track] = {}
     actions: list[Action] = []
     for kind in TRACKS:
         m, a = kind.react(fact, {**tracks, **moved}, ctx)
         moved.update(m)
         actions += a
+    hub = fact.result.hub if isinstance(fact, ProbeFact) else None
+    verdict = fact.result.verdict if isinstance(fact, ProbeFact) else None
+    held, actions = hold(actions, hub, verdict, {**tracks, **moved}, ctx.now_iso, ctx.fleet)
+    moved.update(held)
     return moved, actions
 
 
@@ -223,12 +285,39 @@ class Pipeline:
     clock: Callable[[], float] = time.time  # the calendar for expiry dates
     graph_end: dict[str, date] = field(default_factory=dict)  # secret end dates read from Graph
     last_tick: float | None = None  # when a probe's verdict was last handled
+    # The silences from the store (the service rereads them every second) and the IdP host each
+    # hub's latest probe walked through (its group when the config names none).
+    silences: list[Silence] = field(default_factory=list)
+    seen_idp: dict[str, str] = field(default_factory=dict)
     _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def secret_expires(self, hub: str) -> date | None:
         spec = self.settings().loaded.config.hubs.get(hub)
         declared = spec.oauth.secret_expires if spec and spec.oauth else None
         return self.graph_end.get(hub, declared)
+
+    def fleet(self, now: float) -> Fleet:
+        """The hubs' groups and hosts and the silences in force at `now`."""
+        s = self.settings()
+        c = s.loaded.config
+        m = c.monitor
+        maintenance = {h: [parse_window(w) for w in spec.maintenance] for h, spec in c.hubs.items()}
+        longest = max((s.interval(h) for h in c.hubs), default=m.interval)
+        return Fleet(
+            groups=hub_groups(c.hubs, self.seen_idp),
+            hosts={h: url_host(spec.url) or h for h, spec in c.hubs.items()},
+            group_min_hubs=m.group_min_hubs,
+            # A hub's failure counts for its group for as long as its own page could take to
+            # confirm on a busy monitor (probes late, each one taking its whole timeout).
+            window_s=2 * longest + m.failures_to_alert * (m.retry_after_failure + m.timeout),
+            silenced=active(self.silences, maintenance, now),
+            location=self.location(),
+        )
+
+    def shared_incident_covers(self, hub: str) -> bool:
+        """Is the hub part of an open incident about its IdP or the prober's network?"""
+        why = covered_by(hub, self.tracks, self.fleet(time.time()))
+        return why is not None and why.startswith("covered by")
 
     async def on_probe(
         self,
@@ -240,6 +329,9 @@ class Pipeline:
         """A probe's verdict. `tick`: it counts as this monitor probing (for /healthz)."""
         now = time.time()
         hub = result.hub
+        seen = seen_idp_host(result.observation.steps, result.observation.hub_url)
+        if seen is not None:
+            self.seen_idp[hub] = seen
         if hub in self.settings().loaded.config.hubs:
             fact: Fact | None = ProbeFact(result, browser_fault, confirmed)
         else:
@@ -288,6 +380,7 @@ class Pipeline:
             calendar=datetime.fromtimestamp(self.clock(), UTC),
             lead_days=tuple(s.loaded.config.monitor.expiry_warn_days),
             secret_expires={hub: self.secret_expires(hub)},
+            fleet=self.fleet(now),
         )
         moved, actions = react(fact, self.tracks, ctx) if fact is not None else ({}, [])
         paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
@@ -300,7 +393,13 @@ class Pipeline:
             now_iso,
         )
         self.tracks.update(moved)
-        self.metrics.incidents_open.set(sum(1 for t in self.tracks.values() if t.is_open))
+        self.metrics.incidents_open.set(
+            sum(
+                1
+                for t in self.tracks.values()
+                if t.is_open and not is_held(self.tracks, t.open_key)
+            )
+        )
         for a in actions:
             log.warning(
                 "incident " + a.kind,
@@ -329,9 +428,10 @@ class Pipeline:
                 public_url=public_url,
             )
         about_hub = action.dedup_key.startswith(login_key(hub))
+        shared = action.dedup_key.startswith(("loginprobe/idp/", NETWORK_KEY))
         return build_event(
             action,
-            result,
+            None if shared else result,
             hub_url=hub_url if about_hub else "",
             location=self.location(),
             runbook_url=c.runbook(str(action.verdict.code)) if action.verdict else "",

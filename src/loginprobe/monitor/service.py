@@ -223,6 +223,10 @@ class Monitor:
             tracks = {}
         self.pipeline.tracks.clear()
         self.pipeline.tracks.update(tracks)
+        try:
+            self.pipeline.silences = self.store.silences.current(time.time())
+        except (SQLAlchemyError, OSError):
+            log.error("cannot read the silences; none until the store answers", exc_info=True)
         self.journal.held.clear()
         self.role = "active"
         self.started_at = time.time()
@@ -384,8 +388,12 @@ class Monitor:
         started_at, t0 = datetime.now(UTC), time.monotonic()
         m = s.loaded.config.monitor
         due = self._due.pop(hub, t0)
-        # A confirming retry of a failing hub goes before the routine probes waiting for a slot.
-        retry = not settled(self.tracks.get(login_key(hub), Track()), s.thresholds)
+        # A confirming retry of a failing hub goes before the routine probes waiting for a slot,
+        # unless a shared incident (its IdP's, the prober's network) already speaks for it: eighty
+        # hubs of a failing IdP must not starve the probes of the hubs of the other IdPs.
+        retry = not settled(
+            self.tracks.get(login_key(hub), Track()), s.thresholds
+        ) and not self.pipeline.shared_incident_covers(hub)
 
         async def probe(browser: Browser, traces_dir: Path | None) -> ProbeResult:
             began = time.monotonic()
@@ -494,11 +502,16 @@ class Monitor:
             if self.role != "active":
                 continue
             try:
+                await self.read_silences()
                 await self.take_handovers()
             except LeaseLost:
                 self._lease_lost()
             except Exception:
                 log.error("reading handed-over probes failed", exc_info=True)
+
+    async def read_silences(self) -> None:
+        """`probe silence` writes to the store; the pipeline holds pages by what is read here."""
+        self.pipeline.silences = await asyncio.to_thread(self.store.silences.current, time.time())
 
     async def take_handovers(self) -> None:
         items = await asyncio.to_thread(self.store.inbox.waiting)

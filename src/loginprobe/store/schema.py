@@ -140,3 +140,18 @@ meta = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# Silences (`probe silence`): a hub's, or a group's IdP's (`idp:GROUP`), outages page nobody from
+# `starts` to `until`; `ended_at` when someone ended it early (`probe unsilence`).
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target", String(300), nullable=False),
+    Column("starts", Float, nullable=False),
+    Column("until", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("ended_at", Float),
+    Index("ix_silences_until", "until"),
+)

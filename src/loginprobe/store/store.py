@@ -34,9 +34,10 @@ from loginprobe.store.schema import (
     step_names,
     tracks,
 )
+from loginprobe.store.silences import Silences
 
 # The newest migration (tests check it is Alembic's head): a store already there skips Alembic.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 # The hourly rollup outlives the probes by this much (past history_max_age): a year's availability
 # stays reportable.
@@ -156,6 +157,7 @@ class Store:
         self.outbox = Outbox(self.engine)
         self.leases = Leases(self.engine)
         self.inbox = Inbox(self.engine)
+        self.silences = Silences(self.engine)
         self._writer = HistoryWriter()
         self._reader = HistoryReader()
 

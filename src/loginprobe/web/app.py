@@ -1,5 +1,6 @@
 """The monitor's HTTP endpoints: the status page (/ and /api/status), each hub's page with its
-pictures (/hub/NAME), /healthz, /metrics and the evidence under /artifacts/.
+pictures (/hub/NAME), /healthz, /metrics, the evidence under /artifacts/, and silences
+(/api/silences, web/silences.py).
 
 Every response says it must not be framed, sniffed or allowed to load anything it does not need
 (SECURITY_HEADERS); `[monitor.auth]` guards the endpoints (web/auth.py); the socket caps
@@ -28,7 +29,7 @@ from loginprobe.monitor.tracks.track import Thresholds, Track
 from loginprobe.prober.evidence import HTML, SCREENSHOT, TRACE, artifact_path
 from loginprobe.store import Store
 from loginprobe.store.history import HubHistory
-from loginprobe.web import hub_page, status
+from loginprobe.web import hub_page, silences, status
 from loginprobe.web import page as statuspage
 from loginprobe.web.auth import auth_middleware
 from loginprobe.web.listener import GuardedServer
@@ -71,6 +72,7 @@ class _Snapshot:
 def _snapshot(monitor: Monitor, now: datetime) -> _Snapshot:
     _, health = monitor.health()
     hubs = []
+    fleet = monitor.pipeline.fleet(now.timestamp())
     for name, spec in monitor.settings.loaded.config.hubs.items():
         expires, source = monitor.secret_expiry(name)
         hubs.append(
@@ -83,6 +85,7 @@ def _snapshot(monitor: Monitor, now: datetime) -> _Snapshot:
                     "secret_expires": expires,
                     "secret_expires_source": source,
                     "certificates": monitor.cert_expiry(name),
+                    "fleet": fleet,
                 },
             )
         )
@@ -252,6 +255,7 @@ def make_app(monitor: Monitor, credentials: ServerCredentials | None = None) -> 
     app.router.add_get("/metrics", metrics)
     # Read-only; artifact_path admits only names evidence writes, inside artifacts_dir.
     app.router.add_get("/artifacts/{hub}/{stamp}/{file}", artifact)
+    silences.add_routes(app, monitor, credentials)
     return app
 
 

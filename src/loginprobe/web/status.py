@@ -14,6 +14,7 @@ from typing import Any
 from loginprobe.history.availability import WINDOWS, Availability
 from loginprobe.monitor.tracks.login import settled
 from loginprobe.monitor.tracks.prober import PROBER_KEY, prober_key
+from loginprobe.monitor.tracks.shared import Fleet, covered_by, is_held, sharing
 from loginprobe.monitor.tracks.track import Thresholds, Track
 
 RECENT_PROBES = 10
@@ -72,23 +73,37 @@ def estimate_next_probe(
     return last + timedelta(seconds=period)
 
 
-def hub_incidents(hub: str, tracks: Mapping[str, Track]) -> list[dict[str, Any]]:
+def hub_incidents(
+    hub: str, tracks: Mapping[str, Track], fleet: Fleet | None = None
+) -> list[dict[str, Any]]:
     """The hub's open incidents (login, secret expiry, TLS, its probes failing on our side), each
-    with the concern and the dedup key PagerDuty holds it under (e.g. loginprobe/<hub>/expiry/7d)."""
+    with the concern and the dedup key PagerDuty holds it under (e.g. loginprobe/<hub>/expiry/7d).
+    With the `fleet`: the shared incident that covers the hub (its IdP's, the prober's network),
+    and its own pages held back say by what ("login, covered by the cilogon incident")."""
     prefix = f"loginprobe/{hub}/"
     mine = {k: k.removeprefix(prefix) for k in tracks if k.startswith(prefix)}
     mine[prober_key(hub)] = "prober"
-    return [
-        {
-            "key": t.open_key or key,
-            "concern": concern,
-            "code": t.open_code,
-            "opened_at": t.opened_at,
-            "failures": t.failures,
-        }
-        for key, concern in sorted(mine.items())
-        if (t := tracks.get(key)) is not None and t.is_open
-    ]
+    out: list[dict[str, Any]] = []
+    for key, concern in sorted(mine.items()):
+        t = tracks.get(key)
+        if t is None or not t.is_open:
+            continue
+        held = is_held(tracks, t.open_key or key)
+        why = covered_by(hub, tracks, fleet) if held and fleet is not None else None
+        out.append(
+            {
+                "key": t.open_key or key,
+                "concern": concern + (f", {why}" if why else ", held back" if held else ""),
+                "code": t.open_code,
+                "opened_at": t.opened_at,
+                "failures": t.failures,
+                "held": held,
+            }
+        )
+    shared = sharing(hub, tracks, fleet) if fleet is not None else None
+    if shared is not None:
+        out.insert(0, shared)
+    return out
 
 
 def prober_incident(tracks: Mapping[str, Track]) -> dict[str, Any] | None:
@@ -138,13 +153,19 @@ def hub_status(
     secret_expires_source: str = "config",
     certificates: Mapping[str, datetime] | None = None,
     availability: Mapping[str, Availability] | None = None,
+    fleet: Fleet | None = None,
 ) -> dict[str, Any]:
     """One hub. `recent` and `last_failure` are Store.history rows, newest first;
-    `availability`: Store.availability's windows for the hub (24h, 7d, 30d)."""
+    `availability`: Store.availability's windows for the hub (24h, 7d, 30d). `fleet`: the hubs'
+    groups and the silences in force (its group, what covers it)."""
     latest = recent[0] if recent else None
+    silenced = (fleet.silenced or {}).get(name) if fleet is not None else None
     hub: dict[str, Any] = {
         "hub": name,
         "url": url,
+        "group": fleet.groups.get(name) if fleet is not None else None,
+        "covered_by": covered_by(name, tracks, fleet) if fleet is not None else None,
+        "silenced_until": iso(datetime.fromtimestamp(silenced, UTC)) if silenced else None,
         "verdict": (
             {k: latest[k] for k in ("code", "severity", "summary", "step")} if latest else None
         ),
@@ -152,7 +173,7 @@ def hub_status(
         "last_probe_at": latest["started_at"] if latest else None,
         "next_probe_at": iso(next_probe_at),
         "probing": probing,
-        "incidents": hub_incidents(name, tracks),
+        "incidents": hub_incidents(name, tracks, fleet),
         "secret_expiry": (
             {
                 "date": secret_expires.isoformat(),
@@ -225,7 +246,9 @@ def status_document(
         },
         "failing": failing,
         "counts": {a: sum(1 for h in hubs if h.get("attention") == a) for a in ATTENTION},
-        "incidents_open": sorted(k for k, t in tracks.items() if t.is_open),
+        "incidents_open": sorted(
+            k for k, t in tracks.items() if t.is_open and not is_held(tracks, t.open_key or k)
+        ),
         "prober_incident": prober_incident(tracks),
         "hubs": hubs,
     }

@@ -29,19 +29,25 @@ class Track:
     # The dedup key PagerDuty holds open for this incident (a concern may escalate to a new key:
     # PagerDuty notifies nobody of a trigger on a key that is already open).
     open_key: str | None = None
+    # A track about many hubs (an IdP's group, the prober's network): each hub's latest verdict
+    # that counts, as (hub, code, since, last seen), ISO 8601 times.
+    members: tuple[tuple[str, str, str, str], ...] = ()
 
     @property
     def is_open(self) -> bool:
         return self.open_code is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "failures": self.failures,
             "successes": self.successes,
             "open_code": self.open_code,
             "opened_at": self.opened_at,
             "open_key": self.open_key,
         }
+        if self.members:
+            out["members"] = [list(m) for m in self.members]
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any], key: str | None = None) -> Track:
@@ -54,6 +60,9 @@ class Track:
             open_code=open_code,
             opened_at=data.get("opened_at"),
             open_key=data.get("open_key") or (key if open_code else None),
+            members=tuple(
+                (str(m[0]), str(m[1]), str(m[2]), str(m[3])) for m in data.get("members") or []
+            ),
         )
 
 

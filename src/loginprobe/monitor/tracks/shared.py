@@ -1,0 +1,407 @@
+"""Incidents about a cause many hubs share (pure): one page for an IdP that fails for a whole group
+of hubs, one page when the prober's own network fails, and the holding back of the hubs' own pages
+while such an incident (or a silence) covers them.
+
+- `loginprobe/idp/<group>/login`: at least `threshold` of a group's hubs fail IdP-side (unreachable,
+  an error page, 5xx, a timeout at an IdP step), each seen within one confirm window. Agreeing hubs
+  confirm each other, so it opens at the first failing probe of the last of them, without waiting
+  for any hub's own `failures_to_alert`. It resolves when fewer than `threshold` still fail and
+  `successes_to_resolve` probes of its hubs in a row logged in.
+- `loginprobe/prober/network`: hubs in different places (groups, hosts) all fail as unreachable at
+  once and no probe since reached anything: the monitor's own network or DNS. Severity `error`.
+
+Holding: a hub's trigger that such an open incident explains (an IdP-side verdict under its group's
+incident, an unreachable one under the network's) or that a silence covers is not sent; the page is
+remembered as *held* (`held:<dedup key>`). A resolve of a held page is dropped (PagerDuty never
+heard of it). When nothing covers it any more and the hub still fails, its next probe sends the page,
+once, saying since when. A hub-side cause (callback_error, client_secret_*, hub_error,
+access_denied, login_rejected) is never held by a group's incident.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from loginprobe.model import Code, Severity, Verdict
+from loginprobe.monitor.groups import group_key, group_threshold, idp_side, unreachable
+from loginprobe.monitor.silences import silenced_until
+from loginprobe.monitor.tracks.login import login_key
+from loginprobe.monitor.tracks.track import Action, Thresholds, Track
+
+NETWORK_KEY = "loginprobe/prober/network"
+Member = tuple[str, str, str, str]  # hub, code, since, last seen (ISO 8601)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """What the shared tracks know about the hubs besides one verdict."""
+
+    groups: Mapping[str, str]  # hub -> its group (hubs whose IdP is unknown are absent)
+    hosts: Mapping[str, str]  # hub -> its own host
+    group_min_hubs: int = 3
+    window_s: float = 120.0  # one confirm window: a hub's failure older than this is stale
+    silenced: Mapping[str, float] | None = None  # target -> until (silences.active)
+    location: str = ""
+
+    def size(self, group: str) -> int:
+        return sum(1 for g in self.groups.values() if g == group)
+
+
+def held_key(dedup_key: str) -> str:
+    return f"held:{dedup_key}"
+
+
+def is_held(tracks: Mapping[str, Track], dedup_key: str | None) -> bool:
+    """Was this page held back (not sent to PagerDuty)?"""
+    if dedup_key is None:
+        return False
+    t = tracks.get(held_key(dedup_key))
+    return t is not None and t.open_key is not None
+
+
+def _t(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def _hhmm(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%H:%M UTC")
+
+
+def _update(members: tuple[Member, ...], hub: str, code: str | None, now: str) -> list[Member]:
+    """The members with `hub`'s latest verdict (`code`; None drops the hub)."""
+    out = [m for m in members if m[0] != hub]
+    if code is not None:
+        was = next((m for m in members if m[0] == hub and m[1] == code), None)
+        out.append((hub, code, was[2] if was else now, now))
+    return out
+
+
+def _fresh(members: list[Member], now: str, window_s: float) -> list[Member]:
+    return [m for m in members if _t(now) - _t(m[3]) <= window_s]
+
+
+# -- an IdP's group ---------------------------------------------------------------------------------
+def group_verdict(group: str, members: tuple[Member, ...], details: str = "") -> Verdict:
+    """The group incident's page: which hubs, what they see, since when."""
+    codes = Counter(m[1] for m in members)
+    code = codes.most_common(1)[0][0] if codes else str(Code.IDP_ERROR)
+    since = min((m[2] for m in members), default="")
+    why = f"{code}" + (f" ({details})" if details else "")
+    n = len(members)
+    summary = f"{group} is failing for {n} hub{'s' if n != 1 else ''}: {why}"
+    if since:
+        summary += f" — since {_hhmm(since)}"
+    return Verdict(
+        code=_code(code),
+        severity=Severity.CRITICAL,
+        summary=summary,
+        step=None,
+        evidence={
+            "group": group,
+            "failing_hubs": sorted(m[0] for m in members),
+            "codes": dict(codes),
+            "since": since,
+        },
+    )
+
+
+def advance_group(
+    track: Track,
+    group: str,
+    hub: str,
+    verdict: Verdict | None,
+    now: str,
+    t: Thresholds,
+    fleet: Fleet,
+) -> tuple[Track, list[Action]]:
+    """Move a group's track by one of its hubs' verdicts (None: the hub was removed)."""
+    threshold = group_threshold(fleet.group_min_hubs, fleet.size(group))
+    if verdict is not None and verdict.code is Code.PROBE_ERROR:
+        return track, []  # no evidence about the IdP
+    failing = verdict is not None and idp_side(verdict)
+    code = str(verdict.code) if failing and verdict is not None else None
+    members = _fresh(_update(track.members, hub, code, now), now, fleet.window_s)
+    successes = 0 if failing else track.successes + (1 if verdict is not None and verdict.ok else 0)
+    moved = replace(track, members=tuple(members), successes=successes)
+    key = group_key(group)
+    detail = str(verdict.evidence.get("detail") or "") if failing and verdict else ""
+    if threshold is None:
+        if track.is_open:  # the group shrank to one hub: its own page speaks for it now
+            return Track(members=tuple(members)), [Action("resolve", key, reason="group shrank")]
+        return moved, []
+    if not track.is_open:
+        if len(members) >= threshold:
+            gv = group_verdict(group, moved.members, detail)
+            opened = replace(moved, open_code=str(gv.code), opened_at=now, open_key=key)
+            return opened, [Action("trigger", key, gv, reason="opened")]
+        return moved, []
+    if len(members) < threshold and successes >= t.successes_to_resolve:
+        return Track(successes=successes, members=tuple(members)), [
+            Action("resolve", key, reason="recovered")
+        ]
+    if failing and hub not in {m[0] for m in track.members}:
+        # One more hub: the same incident, its list of hubs brought up to date (PagerDuty appends
+        # it to the open incident and notifies nobody).
+        return moved, [Action("trigger", key, group_verdict(group, moved.members, detail), "grew")]
+    return moved, []
+
+
+# -- the prober's own network -------------------------------------------------------------------
+def network_verdict(members: list[Member], places: list[str], location: str) -> Verdict:
+    since = min(m[2] for m in members)
+    where = f" at {location}" if location else ""
+    return Verdict(
+        code=Code.PROBE_ERROR,
+        severity=Severity.ERROR,
+        summary=(
+            f"the prober{where} cannot reach {len(members)} hubs and IdPs in {len(places)} "
+            f"places ({', '.join(places[:5])}{', ...' if len(places) > 5 else ''}) — its own "
+            f"network or DNS is the likely cause, not the hubs — since {_hhmm(since)}"
+        ),
+        step=None,
+        evidence={
+            "probe_location": location,
+            "unreachable_hubs": sorted(m[0] for m in members),
+            "places": places,
+            "since": since,
+        },
+    )
+
+
+def _place(m: Member, fleet: Fleet) -> str:
+    if m[1] == Code.IDP_UNREACHABLE:
+        return fleet.groups.get(m[0]) or fleet.hosts.get(m[0]) or m[0]
+    return fleet.hosts.get(m[0]) or m[0]
+
+
+def advance_network(
+    track: Track, hub: str, verdict: Verdict | None, now: str, t: Thresholds, fleet: Fleet
+) -> tuple[Track, list[Action]]:
+    """Move the network track by one verdict. Every hub's latest verdict is a member (code "ok"
+    for anything that reached a hub or IdP)."""
+    if verdict is not None and verdict.code is Code.PROBE_ERROR:
+        return track, []
+    down = verdict is not None and unreachable(verdict)
+    code = None if verdict is None else (str(verdict.code) if down else "reached")
+    members = _fresh(_update(track.members, hub, code, now), now, fleet.window_s)
+    out = [m for m in members if m[1] != "reached"]
+    successes = 0 if down else track.successes + (1 if verdict is not None else 0)
+    moved = replace(track, members=tuple(members), successes=successes)
+    if track.is_open:
+        if not down and successes >= t.successes_to_resolve:
+            return Track(successes=successes, members=tuple(members)), [
+                Action("resolve", NETWORK_KEY, reason="reached again")
+            ]
+        return moved, []
+    if not out:
+        return moved, []
+    first = min(m[2] for m in out)
+    reached_since = any(m[1] == "reached" and _t(m[3]) >= _t(first) for m in members)
+    places = sorted({_place(m, fleet) for m in out})
+    need = max(2, min(fleet.group_min_hubs, len(fleet.hosts) or 2))
+    if not reached_since and len(out) >= need and len(places) >= 2:
+        nv = network_verdict(out, places, fleet.location)
+        opened = replace(moved, open_code="network", opened_at=now, open_key=NETWORK_KEY)
+        return opened, [Action("trigger", NETWORK_KEY, nv, reason="opened")]
+    return moved, []
+
+
+# -- holding back what a shared incident or a silence covers --------------------------------------
+def cover(hub: str, verdict: Verdict, tracks: Mapping[str, Track], fleet: Fleet) -> str | None:
+    """What covers a page about `hub` with `verdict`, in words, or None: it pages."""
+    network = tracks.get(NETWORK_KEY)
+    if network is not None and network.is_open and unreachable(verdict):
+        return "the prober's network incident"
+    group = fleet.groups.get(hub)
+    side = idp_side(verdict)
+    if group is not None and side:
+        g = tracks.get(group_key(group))
+        if g is not None and g.is_open:
+            return f"the {group} incident"
+    until = silenced_until(fleet.silenced or {}, hub, group, side)
+    if until is not None:
+        return "silenced until " + datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return None
+
+
+def _hub_of(key: str, hub: str) -> bool:
+    return key in (login_key(hub), login_key(hub) + "/warning")
+
+
+def hold(
+    actions: list[Action],
+    hub: str | None,
+    verdict: Verdict | None,
+    tracks: Mapping[str, Track],
+    now: str,
+    fleet: Fleet,
+) -> tuple[dict[str, Track], list[Action]]:
+    """Hold back what is covered, drop resolves of held pages, release held pages nothing covers
+    any more (`hub`'s, if it still fails). `tracks`: every track, as moved by this fact."""
+    moved: dict[str, Track] = {}
+    out: list[Action] = []
+    acted: set[str] = set()
+
+    def view() -> Mapping[str, Track]:
+        return {**tracks, **moved}
+
+    for a in actions:
+        acted.add(a.dedup_key)
+        if a.kind == "resolve":
+            if is_held(view(), a.dedup_key):
+                moved[held_key(a.dedup_key)] = Track()
+                continue
+            out.append(a)
+            continue
+        if a.reason == "covered":  # a page already out, now part of a shared incident
+            moved[held_key(a.dedup_key)] = Track(opened_at=now, open_key=a.dedup_key)
+            out.append(Action("resolve", a.dedup_key, reason="covered by a shared incident"))
+            continue
+        why = _cover_action(a, hub, view(), fleet)
+        if why is None:
+            if is_held(view(), a.dedup_key):  # the page goes out now: no longer held
+                moved[held_key(a.dedup_key)] = Track()
+            out.append(a)
+            continue
+        was = view().get(held_key(a.dedup_key))
+        since = was.opened_at if was is not None and was.open_key else now
+        moved[held_key(a.dedup_key)] = Track(opened_at=since, open_key=a.dedup_key)
+    if hub is not None and verdict is not None and not verdict.ok:
+        for key in (login_key(hub), login_key(hub) + "/warning", group_key_of(hub, fleet)):
+            if key is None or key in acted or not is_held(view(), key):
+                continue
+            open_track = view().get(key)
+            if open_track is None or not open_track.is_open or open_track.open_key != key:
+                continue
+            release = _release_verdict(key, hub, verdict, open_track, view(), fleet)
+            if release is None:
+                continue
+            since = view()[held_key(key)].opened_at or now
+            moved[held_key(key)] = Track()
+            note = f" — failing since {_hhmm(since)}, held back until now"
+            out.append(
+                Action("trigger", key, replace(release, summary=release.summary + note), "released")
+            )
+    return moved, out
+
+
+def group_key_of(hub: str, fleet: Fleet) -> str | None:
+    group = fleet.groups.get(hub)
+    return group_key(group) if group is not None else None
+
+
+def _cover_action(
+    a: Action, hub: str | None, tracks: Mapping[str, Track], fleet: Fleet
+) -> str | None:
+    if a.verdict is None:
+        return None  # expiry notices: a date, not an outage; never held
+    if hub is not None and _hub_of(a.dedup_key, hub):
+        return cover(hub, a.verdict, tracks, fleet)
+    group = next((g for g in set(fleet.groups.values()) if group_key(g) == a.dedup_key), None)
+    if group is not None:
+        network = tracks.get(NETWORK_KEY)
+        if network is not None and network.is_open and a.verdict.code is Code.IDP_UNREACHABLE:
+            return "the prober's network incident"
+        until = (fleet.silenced or {}).get("idp:" + group)
+        if until is not None:
+            return "silenced until " + datetime.fromtimestamp(until, UTC).strftime("%H:%M UTC")
+    return None
+
+
+def _release_verdict(
+    key: str,
+    hub: str,
+    verdict: Verdict,
+    track: Track,
+    tracks: Mapping[str, Track],
+    fleet: Fleet,
+) -> Verdict | None:
+    """The page to send now for a held `key`, or None while something still covers it."""
+    if _hub_of(key, hub):
+        if verdict.code is Code.PROBE_ERROR or cover(hub, verdict, tracks, fleet) is not None:
+            return None
+        return verdict
+    group = fleet.groups.get(hub)
+    if group is None or not track.members:
+        return None
+    gv = group_verdict(group, track.members)
+    probe = Action("trigger", key, gv)
+    if _cover_action(probe, None, tracks, fleet) is not None:
+        return None
+    return gv
+
+
+def covered(
+    members: tuple[Member, ...] | list[Member], tracks: Mapping[str, Track]
+) -> list[Action]:
+    """When a shared incident opens: the hubs among `members` whose own page is already out are
+    resolved into it (reason "covered", so hold() records them as held and sends the resolve)."""
+    out = []
+    for m in members:
+        t = tracks.get(login_key(m[0]))
+        if t is not None and t.is_open and t.open_key and not is_held(tracks, t.open_key):
+            out.append(Action("trigger", t.open_key, _covered_verdict(m), reason="covered"))
+    return out
+
+
+def _covered_verdict(m: Member) -> Verdict:
+    return Verdict(_code(m[1]), Severity.CRITICAL, f"{m[0]}: covered by a shared incident")
+
+
+def _code(text: str) -> Code:
+    try:
+        return Code(text)
+    except ValueError:
+        return Code.IDP_ERROR
+
+
+# -- what people are shown ----------------------------------------------------------------------------
+def covered_by(hub: str, tracks: Mapping[str, Track], fleet: Fleet | None) -> str | None:
+    """What covers the hub now, in words for the status page and `probe list`: a shared incident
+    it is part of, or a silence in force."""
+    if fleet is None:
+        return None
+    network = tracks.get(NETWORK_KEY)
+    if network is not None and network.is_open and _member(network, hub, down_only=True):
+        return "covered by the prober's network incident"
+    group = fleet.groups.get(hub)
+    g = tracks.get(group_key(group)) if group is not None else None
+    if g is not None and g.is_open and _member(g, hub):
+        return f"covered by the {group} incident"
+    until = silenced_until(fleet.silenced or {}, hub, group, idp_side=True)
+    if until is not None:
+        return "silenced until " + datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return None
+
+
+def sharing(hub: str, tracks: Mapping[str, Track], fleet: Fleet) -> dict[str, Any] | None:
+    """The open shared incident the hub is part of, as one of its incidents (status.py)."""
+    network = tracks.get(NETWORK_KEY)
+    group = fleet.groups.get(hub)
+    for key, t, what in (
+        (NETWORK_KEY, network, "the prober's network"),
+        (
+            group_key(group) if group else "",
+            tracks.get(group_key(group)) if group else None,
+            f"the {group} IdP",
+        ),
+    ):
+        if t is not None and t.is_open and _member(t, hub, down_only=key == NETWORK_KEY):
+            n = sum(1 for m in t.members if m[1] != "reached")
+            return {
+                "key": key,
+                "concern": f"{what}, failing for {n} hubs",
+                "code": t.open_code,
+                "opened_at": t.opened_at,
+                "failures": 0,
+                "held": is_held(tracks, key),
+            }
+    return None
+
+
+def _member(t: Track, hub: str, down_only: bool = False) -> bool:
+    return any(m[0] == hub and not (down_only and m[1] == "reached") for m in t.members)
