@@ -399,9 +399,11 @@ class Monitor:
             began = time.monotonic()
             self._started_late(hub, began - due)
             # Like Playwright's "on first retry": a healthy hub's probes record no trace (it costs
-            # CPU on every probe); after a failure, the confirming retry records one.
+            # CPU on every probe); after a failure, the confirming retry records one. A monitor
+            # that pages at the first failure has no retry to wait for: every probe records one.
+            trace = retry or s.thresholds.failures_to_alert <= 1
             plan = plan_for(
-                m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces_dir, trace=retry
+                m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces_dir, trace=trace
             )
             try:
                 return await self._probe_hub(
