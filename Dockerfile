@@ -51,7 +51,8 @@ WORKDIR /var/lib/loginprobe
 VOLUME ["/var/lib/loginprobe"]
 EXPOSE 9464
 
-# /healthz answers 503 when no probe has finished for two cycles (a stuck scheduler).
+# /healthz answers 503 while the monitor starts and whenever a page could be missed (no probe
+# finished for two cycles, the outbox sender stopped, the store cannot be written).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4)"]
 
