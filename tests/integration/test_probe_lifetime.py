@@ -75,6 +75,7 @@ def test_no_listener_page_context_or_journey_outlives_its_probe(tmp_path: Path) 
                 # Cut by the journey's timeout (before any hub page: hub_unreachable).
                 "hanging": (f"{url}/hang", 1.0),
             }
+            baseline = {kind: alive(kind) for kind in (NavLog, Journey, PageImpl, ContextImpl)}
             pool = BrowserPool("", concurrency=2)
             await pool.start()
             seen: list[Browser] = []
@@ -111,10 +112,12 @@ def test_no_listener_page_context_or_journey_outlives_its_probe(tmp_path: Path) 
                 }
                 assert set(seen) == {browser}, "the browser was relaunched: nothing was measured"
                 assert listeners(browser) == before, "a probe left a listener on the browser"
-                assert alive(NavLog) == 0
-                assert alive(Journey) == 0
-                assert alive(PageImpl) == 0
-                assert alive(ContextImpl) == 0
+                # Against what the process held before (other tests in this process may keep
+                # theirs): nothing of these probes is left.
+                assert alive(NavLog) <= baseline[NavLog]
+                assert alive(Journey) <= baseline[Journey]
+                assert alive(PageImpl) <= baseline[PageImpl]
+                assert alive(ContextImpl) <= baseline[ContextImpl]
             finally:
                 await pool.stop()
 
