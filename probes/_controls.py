@@ -186,18 +186,20 @@ class Activity:
         # Weakly: _ACTIVITY's value must not keep its own key (the page, and its whole journey)
         # alive after the probe has closed it.
         self._page = weakref.ref(page)
-        self.pending: set[object] = set()
+        # Requests by id, not the objects: a request never finished (cut by the context's close)
+        # would otherwise hold its frame and page, and _ACTIVITY the page, for good.
+        self.pending: set[int] = set()
         self.last = time.monotonic()
         page.on("request", self._started)
         page.on("requestfinished", self._ended)
         page.on("requestfailed", self._ended)
 
     def _started(self, request: object) -> None:
-        self.pending.add(request)
+        self.pending.add(id(request))
         self.last = time.monotonic()
 
     def _ended(self, request: object) -> None:
-        self.pending.discard(request)
+        self.pending.discard(id(request))
         self.last = time.monotonic()
 
     async def settled(self, quiet_s: float) -> bool:
