@@ -296,7 +296,8 @@ class PagerDutyConfig(_Strict):
 
 class HeartbeatConfig(_Strict):
     """Watch the watcher: a URL that `probe serve` calls every `interval` only while it is
-    healthy, for a dead man's switch (Healthchecks.io, Cronitor, Dead Man's Snitch) that pages
+    active and healthy (a standby sends none: give one check to the fleet's monitors, not one
+    each), for a dead man's switch (Healthchecks.io, Cronitor, Dead Man's Snitch) that pages
     when the pings stop: the monitor died, hangs or cannot do its job."""
 
     url_env: EnvName | None = Field(

@@ -220,7 +220,7 @@ def resolve_heartbeat_url(
     if hb.url_env is not None and hb.url_file is not None:
         raise ConfigError([f"{where}_env: set either url_env or url_file, not both"])
     if hb.url_env is not None:
-        url, source = (env.get(hb.url_env) or "").strip(), f"environment variable {hb.url_env}"
+        url, source = (env.get(hb.url_env) or "").strip(), describe_env("url_env", hb.url_env)
         if not url:
             raise ConfigError([f"{where}_env: {source} is not set"])
     elif hb.url_file is not None:

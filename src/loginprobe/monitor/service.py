@@ -125,7 +125,7 @@ class Monitor:
             settings=lambda: self.settings,
             pipeline=self.pipeline,
             metrics=metrics,
-            probe_now=lambda hub: self._schedule(hub, 0.0),
+            probe_now=self._probe_now,
             probing=self.probing,
             clock=clock,
         )
@@ -138,6 +138,7 @@ class Monitor:
         self._deaths_counted: list[int] = []  # browser generations already counted
         self._due: dict[str, float] = {}  # hub -> when its pending probe is due (monotonic)
         self._asked: dict[str, float] = {}  # hub -> delay asked for while its probe ran
+        self._trace_next: set[str] = set()  # hubs whose next probe records a trace
         self._last_lag = 0.0  # how late the last probe got its slot
         self._lag_said = 0.0  # when a late start was last logged
         self.costs = CostMeter()
@@ -326,6 +327,12 @@ class Monitor:
         return True
 
     # -- scheduling -----------------------------------------------------------------------------
+    def _probe_now(self, hub: str) -> None:
+        """The secret check turned to rejecting: probe at once, and record a trace, since a
+        login failing at the callback now pages at first sight."""
+        self._trace_next.add(hub)
+        self._schedule(hub, 0.0)
+
     def _schedule(self, hub: str, delay: float) -> None:
         if self.stopping or self.role != "active":
             return
@@ -401,7 +408,8 @@ class Monitor:
             # Like Playwright's "on first retry": a healthy hub's probes record no trace (it costs
             # CPU on every probe); after a failure, the confirming retry records one. A monitor
             # that pages at the first failure has no retry to wait for: every probe records one.
-            trace = retry or s.thresholds.failures_to_alert <= 1
+            trace = retry or s.thresholds.failures_to_alert <= 1 or hub in self._trace_next
+            self._trace_next.discard(hub)
             plan = plan_for(
                 m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces_dir, trace=trace
             )
