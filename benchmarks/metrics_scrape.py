@@ -22,21 +22,13 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when tests import this module
 import prometheus_client.metrics
+from sandbox_steps import STEPS
 
 from loginprobe.model import Code, Observation, ProbeResult, Severity, Step, Verdict
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.store import OutboxStats
-
-STEPS = [
-    ("hub_start", 244),
-    ("hub_login", 282),
-    ("idp_page", 5),
-    ("idp_login", 440),
-    ("idp_consent", 193),
-    ("oauth_callback", 88),
-    ("hub_landing", 199),
-]
 
 
 def probe(hub: str, code: Code = Code.OK) -> ProbeResult:

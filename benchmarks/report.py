@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sandbox_steps import STEPS
+
 from loginprobe.model import Code
 from loginprobe.monitor.tracks.track import Thresholds
 from loginprobe.store import Store
@@ -35,16 +37,6 @@ from loginprobe.store.history import rollup
 from loginprobe.web import hub_page
 from loginprobe.web.app import hub_view
 from tests.unit.fakes import timed_result
-
-STEPS = [
-    ("hub_start", 244),
-    ("hub_login", 282),
-    ("idp_page", 5),
-    ("idp_login", 440),
-    ("idp_consent", 193),
-    ("oauth_callback", 88),
-    ("hub_landing", 199),
-]
 
 
 def hub_probes(hub_id: int, start: float, end: float, interval: float) -> list[tuple[float, str]]:

@@ -38,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiohttp.test_utils import TestClient, TestServer
+from sandbox_steps import STEPS
 
 from loginprobe.model import (
     Evidence,
@@ -58,16 +59,6 @@ from loginprobe.store.history import HistoryWriter, to_iso
 from loginprobe.store.schema import hub_state
 from loginprobe.web.app import make_app
 
-# The sandbox's seven steps and their typical ms.
-STEPS = [
-    ("hub_start", 244),
-    ("hub_login", 282),
-    ("idp_page", 5),
-    ("idp_login", 440),
-    ("idp_consent", 193),
-    ("oauth_callback", 88),
-    ("hub_landing", 199),
-]
 LAST = 10  # the newest probes of each hub, written through Store.record
 TARGETS = {"page_ms": 100.0, "list_s": 1.0, "size_gib": 1.5}
 
