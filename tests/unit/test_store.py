@@ -458,32 +458,29 @@ def test_an_empty_file_is_an_error_not_a_fresh_start(tmp_path: Path) -> None:
     assert path.stat().st_size == 0  # nothing was created in it
 
 
-def test_a_store_with_corrupt_pages_is_refused_at_open(tmp_path: Path) -> None:
+def _corrupt_store(tmp_path: Path) -> Path:
+    """A store of 200 verdicts whose pages past the header and the schema are scribbled over."""
     path = tmp_path / "state.sqlite"
     store = Store(f"sqlite:///{path}")
     for i in range(200):
         record(store, result(Code.OK, started_at=f"2025-01-01T00:00:{i % 60:02d}+00:00"))
     store.close()
     data = bytearray(path.read_bytes())
-    # Keep the header and the schema page; scribble over the verdicts' pages.
     for i in range(4096 * 2, len(data), 3):
         data[i] = (data[i] * 7 + 13) % 256
     path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_store_with_corrupt_pages_is_refused_at_open(tmp_path: Path) -> None:
+    path = _corrupt_store(tmp_path)
     with pytest.raises(StoreError) as info:
         Store(f"sqlite:///{path}")
     assert "\n" not in str(info.value)
 
 
 def test_a_reader_skips_the_page_check_and_corrupt_pages_fail_its_reads(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite"
-    store = Store(f"sqlite:///{path}")
-    for i in range(200):
-        record(store, result(Code.OK, started_at=f"2025-01-01T00:00:{i % 60:02d}+00:00"))
-    store.close()
-    data = bytearray(path.read_bytes())
-    for i in range(4096 * 2, len(data), 3):
-        data[i] = (data[i] * 7 + 13) % 256
-    path.write_bytes(bytes(data))
+    path = _corrupt_store(tmp_path)
     reader = Store(f"sqlite:///{path}", check_pages=False)  # no walk through the whole file
     with pytest.raises(SQLAlchemyError):
         reader.fleet_history([HUB], 10)
