@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from loginprobe.model import Code
+from loginprobe.monitor.tracks.login import login_key
 from loginprobe.web.app import make_app
 from tests.unit.fakes import ENV, FakePagerDuty, FakeProbes, until, write_settings
 from tests.unit.test_monitor import FAST, running
@@ -29,6 +30,8 @@ def test_healthz_status_and_metrics_follow_the_monitor(tmp_path: Path) -> None:
         config = write_settings(tmp_path, ("a", "b"), FAST)
         async with running(config, probes, pd) as m, TestClient(TestServer(make_app(m))) as client:
             await until(lambda: pd.notified == ["loginprobe/a/login"], what="the page")
+            # b's first start is spread up to an interval in: the search below needs its verdict
+            await until(lambda: login_key("b") in m.tracks, what="b's first verdict")
             health = await client.get("/healthz")
             assert health.status == 200
             assert (await health.json())["incidents_open"] == ["loginprobe/a/login"]
