@@ -8,7 +8,7 @@ import time
 
 from loginprobe.config import Config
 from loginprobe.monitor.capacity import CostMeter, estimate, needed_per_min, process_tree_cpu
-from loginprobe.monitor.pool import Slots
+from loginprobe.monitor.pool import RETRY_HEAD_START_S, Slots
 
 
 def fleet(hubs: int, interval: str = "60s", concurrency: int = 4) -> Config:
@@ -66,32 +66,47 @@ def test_the_process_tree_cpu_counts_children_that_ended() -> None:
     assert process_tree_cpu(os.getpid()) - before >= 0.25
 
 
-def test_queued_probes_go_retries_first_then_longest_due() -> None:
+def queue_order(waiting: list[tuple[str, float, bool]]) -> list[str]:
+    """The order in which `waiting` (name, due, retry) get the one slot, queued behind a probe
+    that holds it."""
     order: list[str] = []
 
     async def scenario() -> None:
         slots = Slots(1)
         gate = asyncio.Event()
 
-        async def probe(name: str, priority: int, due: float) -> None:
-            async with slots.hold(priority, due):
+        async def probe(name: str, due: float, retry: bool) -> None:
+            async with slots.hold(due, retry):
                 order.append(name)
                 if name == "running":
                     await gate.wait()
 
-        running = asyncio.ensure_future(probe("running", 1, 0.0))
+        running = asyncio.ensure_future(probe("running", 0.0, False))
         await asyncio.sleep(0)
-        waiting = [
-            asyncio.ensure_future(probe(name, prio, due))
-            for name, prio, due in [("late", 1, 1.0), ("later", 1, 5.0), ("retry", 0, 9.0)]
-        ]
+        queued = [asyncio.ensure_future(probe(*w)) for w in waiting]
         await asyncio.sleep(0)
-        assert slots.oldest_due() == 1.0
+        assert slots.oldest_due() == min(due for _, due, _ in waiting)
         gate.set()
-        await asyncio.gather(running, *waiting)
+        await asyncio.gather(running, *queued)
 
     asyncio.run(scenario())
-    assert order == ["running", "retry", "late", "later"]
+    return order[1:]
+
+
+def test_queued_probes_go_retries_first_then_longest_due() -> None:
+    assert queue_order([("late", 1.0, False), ("later", 5.0, False), ("retry", 9.0, True)]) == [
+        "retry",
+        "late",
+        "later",
+    ]
+
+
+def test_a_probe_waiting_longer_than_the_retries_head_start_goes_before_them() -> None:
+    starved = 100.0 - RETRY_HEAD_START_S - 1
+    order = queue_order(
+        [("retry1", 100.0, True), ("healthy", starved, False), ("retry2", 101.0, True)]
+    )
+    assert order == ["healthy", "retry1", "retry2"]
 
 
 def test_a_waiter_that_gives_up_does_not_keep_a_slot() -> None:

@@ -26,6 +26,10 @@ from loginprobe.prober.scratch import ScratchDir
 
 # A probe past its own timeout by this much is hung (a wedged browser): cut it.
 HANG_GRACE_S = 15.0
+# A confirming retry queues as if due this much earlier than it is: ahead of probes that fell due
+# within the last minute, behind one that has waited longer (a fleet of failing hubs cannot starve
+# the healthy ones of their probes).
+RETRY_HEAD_START_S = 60.0
 
 ProbeFn = Callable[[Browser, Path | None], Coroutine[Any, Any, ProbeResult]]
 
@@ -77,13 +81,13 @@ class Outcome:
 
 class Slots:
     """At most `capacity` probes at once (the capacity can change while it runs: a reload).
-    When probes queue for a slot, the most urgent go first: lower `priority` (a confirming retry
-    of a failing hub), then the one due longest ago, so no hub is starved."""
+    When probes queue for a slot, the one due longest ago goes first, a confirming retry of a
+    failing hub counting as due RETRY_HEAD_START_S earlier: retries first, yet no hub starves."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.in_use = 0
-        self._queue: list[tuple[int, float, int, asyncio.Future[None]]] = []
+        self._queue: list[tuple[float, int, float, asyncio.Future[None]]] = []
         self._seq = 0
 
     def resize(self, capacity: int) -> None:
@@ -92,7 +96,7 @@ class Slots:
 
     def oldest_due(self) -> float | None:
         """When the longest-waiting queued probe was due (None: nobody waits)."""
-        waiting = [due for _, due, _, fut in self._queue if not fut.done()]
+        waiting = [due for _, _, due, fut in self._queue if not fut.done()]
         return min(waiting) if waiting else None
 
     def _grant(self) -> None:
@@ -108,13 +112,14 @@ class Slots:
         self._grant()
 
     @contextlib.asynccontextmanager
-    async def hold(self, priority: int = 1, due: float = 0.0) -> AsyncIterator[None]:
+    async def hold(self, due: float = 0.0, retry: bool = False) -> AsyncIterator[None]:
         if self.in_use < self.capacity and not self._queue:
             self.in_use += 1
         else:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._seq += 1
-            heapq.heappush(self._queue, (priority, due, self._seq, fut))
+            rank = due - RETRY_HEAD_START_S if retry else due
+            heapq.heappush(self._queue, (rank, self._seq, due, fut))
             try:
                 await fut
             except asyncio.CancelledError:
@@ -148,11 +153,11 @@ class BrowserPool:
         await self._launcher.stop()
 
     async def run(
-        self, probe: ProbeFn, limit: float, priority: int = 1, due: float = 0.0
+        self, probe: ProbeFn, limit: float, due: float = 0.0, retry: bool = False
     ) -> Outcome:
-        """Run `probe(browser, traces_dir)` in a slot (queued by `priority`, then `due`, a
-        monotonic time); its result, or why there is none."""
-        async with self.slots.hold(priority, due):
+        """Run `probe(browser, traces_dir)` in a slot (queued by `due`, a monotonic time, a
+        confirming `retry` ahead; see Slots); its result, or why there is none."""
+        async with self.slots.hold(due, retry):
             try:
                 browser, generation = await self._ensure_browser()
             except Exception as err:  # Chromium would not start: the browser's fault

@@ -429,7 +429,7 @@ class Monitor:
         # Past the journey's timeout a failing probe still takes its evidence (bounded) and
         # closes its context (bounded): only beyond those is it hung.
         limit = timeout + CAPTURE_TIMEOUT_S + CONTEXT_CLOSE_S + HANG_GRACE_S
-        outcome = await self.pool.run(probe, limit, priority=0 if retry else 1, due=due)
+        outcome = await self.pool.run(probe, limit, due=due, retry=retry)
         fault = self._browser_fault(outcome)
         if outcome.result is not None:
             return outcome.result, fault
