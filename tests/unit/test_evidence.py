@@ -12,6 +12,7 @@ import pytest
 
 from loginprobe.prober.evidence import Retention, artifact_path, parse_stamp, prune, stamp, to_prune
 from loginprobe.prober.scrub import Scrubber, scrub_trace
+from tests.tracezip import event_lines, trace_zip
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 DAY = 86400.0
@@ -150,25 +151,8 @@ def test_scrubber_masks_oauth_codes_states_and_tokens(text: str, kept: str) -> N
     assert kept in out
 
 
-def test_scrubber_leaves_checkbox_and_button_values() -> None:
-    html = '<input type="submit" value="Sign in"><input type="checkbox" value="on">'
-    assert SCRUB.html(html) == html
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
-def _lines(*events: object) -> bytes:
-    return ("\n".join(json.dumps(e) for e in events) + "\n").encode()
-
-
 def test_scrub_trace_masks_typed_text_input_values_bodies_and_cookies() -> None:
-    trace = _lines(
+    trace = event_lines(
         {"type": "before", "method": "fill", "params": {"selector": "#pw", "value": "123456"}},
         {"type": "before", "method": "goto", "params": {"url": "http://h/cb?code=zz9&x=1"}},
         {
@@ -182,7 +166,7 @@ def test_scrub_trace_masks_typed_text_input_values_bodies_and_cookies() -> None:
             },
         },
     )
-    network = _lines(
+    network = event_lines(
         {
             "type": "resource-snapshot",
             "snapshot": {
@@ -206,7 +190,7 @@ def test_scrub_trace_masks_typed_text_input_values_bodies_and_cookies() -> None:
             },
         }
     )
-    raw = _zip(
+    raw = trace_zip(
         {
             "trace.trace": trace,
             "trace.network": network,
@@ -244,11 +228,11 @@ def test_scrub_trace_masks_typed_text_input_values_bodies_and_cookies() -> None:
 def test_playwright_log_lines_that_echo_typed_text_are_masked() -> None:
     # Found by the provider tests: the trace's "log" events say `fill("433810")` — a TOTP code
     # that no Scrubber knows, since the flow computed it during the probe.
-    trace = _lines(
+    trace = event_lines(
         {"type": "log", "callId": "c@1", "time": 1.0, "message": '  fill("433810")'},
         {"type": "log", "callId": "c@2", "time": 2.0, "message": '  press("Enter")'},
     )
-    out, _ = scrub_trace(_zip({"trace.trace": trace}), Scrubber.of(["pw-secret"]))
+    out, _ = scrub_trace(trace_zip({"trace.trace": trace}), Scrubber.of(["pw-secret"]))
     text = zipfile.ZipFile(io.BytesIO(out)).read("trace.trace").decode()
     assert "433810" not in text
     assert 'fill(\\"***\\")' in text and "Enter" in text

@@ -15,6 +15,7 @@ from loginprobe.prober.gist import gist
 from loginprobe.prober.scrub import Scrubber, scrub_trace
 from loginprobe.redact import Redactor, mask_unknown, redact_url
 from tests.leaks import base64_forms, found_in, text_forms
+from tests.tracezip import event_lines, trace_zip
 
 PASSWORD = "Correct/Horse+Battery9"
 CLIENT_SECRET = 'cs-"0123456789&abcdef'
@@ -207,18 +208,6 @@ def test_checkbox_and_button_values_stay() -> None:
 
 
 # -- the trace ------------------------------------------------------------------------------------
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
-def _lines(*events: object) -> bytes:
-    return ("\n".join(json.dumps(e) for e in events) + "\n").encode()
-
-
 def test_trace_snapshots_network_and_logs_follow_the_same_rules() -> None:
     snapshot = [
         "HTML",
@@ -230,7 +219,7 @@ def test_trace_snapshots_network_and_logs_follow_the_same_rules() -> None:
         ["P", {"data-sid": "snap-data-66ff"}, "ticket=snap-text-77aa"],
         [[1, 2]],
     ]
-    trace = _lines(
+    trace = event_lines(
         {"type": "frame-snapshot", "snapshot": {"callId": "c@1", "html": snapshot}},
         {"type": "log", "callId": "c@2", "message": 'navigated to "https://idp/x?sid=log-88bb"'},
         {
@@ -239,7 +228,7 @@ def test_trace_snapshots_network_and_logs_follow_the_same_rules() -> None:
             "result": {"value": "<p>ok</p><script>res-99cc</script>"},
         },
     )
-    network = _lines(
+    network = event_lines(
         {
             "type": "resource-snapshot",
             "snapshot": {
@@ -259,7 +248,7 @@ def test_trace_snapshots_network_and_logs_follow_the_same_rules() -> None:
             },
         }
     )
-    raw = _zip(
+    raw = trace_zip(
         {
             "trace.trace": trace,
             "trace.network": network,
