@@ -107,7 +107,7 @@ def monitor(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def test_pings_arrive_stop_while_the_monitor_is_frozen_and_resume_after(monitor: Monitor) -> None:
     switch = monitor.switch
-    monitor.wait(lambda: monitor.probes() >= 1, 60, "a first probe")
+    monitor.wait(lambda: monitor.probes() >= 1, 120, "a first probe")
     pings = switch.wait_for(3, 30)
     assert {(p.method, p.user_agent) for p in pings} == {("GET", "loginprobe-heartbeat")}
     assert switch.unknown == 0
@@ -138,7 +138,7 @@ def test_serve_says_everything_on_stderr_as_json_lines_without_secrets(
     monitor: Monitor,
 ) -> None:
     sb = monitor.sandbox
-    monitor.wait(lambda: monitor.probes() >= 1, 60, "a first probe")
+    monitor.wait(lambda: monitor.probes() >= 1, 120, "a first probe")
     n = monitor.probes()
     with sb.fault("login_500"):  # failing probes: warnings, evidence written
         monitor.wait(lambda: monitor.probes() >= n + 2, 60, "two failing probes")

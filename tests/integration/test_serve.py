@@ -345,9 +345,9 @@ def test_scheduled_secret_check_catches_an_expired_secret_when_no_probe_is_due(
     try:
         s.start().wait_probes(1, "ok")  # the first browser probe; the next is 10 minutes away
         sandbox.set_fault("secret_expired")
-        started = time.monotonic()
-        sandbox.pagerduty.wait_for(lambda ev: len(ev) >= 1, 30)
-        assert time.monotonic() - started < 20  # one check interval + one probe, not 10 minutes
+        # One check interval and one probe (seconds), not the next scheduled probe (10 minutes):
+        # the bound is generous for a loaded machine and still far below the schedule.
+        sandbox.pagerduty.wait_for(lambda ev: len(ev) >= 1, 120)
         assert events(sandbox) == [f"trigger {KEY} client_secret_expired"]
         assert "probing the hub now" in s.logs()
         sandbox.set_fault("secret_expired", False)
