@@ -2,20 +2,22 @@
 
 A probe's verdict, the tracks it moved and the events it caused are written in one transaction,
 so a crash at any point loses nothing and doubles nothing: either all of it happened or none.
-An event leaves the outbox only once PagerDuty accepted it. Default: a SQLite file; any SQLAlchemy
-URL works. No secret is ever stored (events are stored without the routing key). Opening a store
+An event leaves the outbox only once PagerDuty accepted it. Default: a SQLite file; PostgreSQL
+(`postgresql+psycopg://...`, psycopg 3) for stores that outgrow one file or one machine. No secret is ever stored (events are stored without the routing key). Opening a store
 brings its schema up to date (Alembic migrations in migrations/versions/), in place.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import case, create_engine, delete, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine.url import URL
 
 from loginprobe.history import availability as av
 from loginprobe.monitor.tracks.track import Track
@@ -53,6 +55,54 @@ def _hide_password(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparseable database URL>"
+
+
+def shown_url(url: str) -> str:
+    """The store's URL as logs, errors and pages may show it: without its password."""
+    return _hide_password(url)
+
+
+def _password(url: str) -> str | None:
+    try:
+        return make_url(url).password or None
+    except Exception:
+        return None
+
+
+# What a driver puts before the reason: SQLAlchemy's "(psycopg.OperationalError) ", libpq's
+# "connection failed: connection to server at "HOST", port N failed: " (the URL names both) and
+# the server's "FATAL:  ".
+_REASON_PREFIXES = re.compile(
+    r"^(\([\w.]+\) )?(connection failed: )?"
+    r"(connection to server (at|on) .*? failed: )?(FATAL: +)?"
+)
+
+
+def store_error_reason(err: BaseException, url: str = "") -> str:
+    """The first line of a database error, without the driver's prefixes and without the URL's
+    password (whole, or wherever the driver echoes it)."""
+    line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    line = _REASON_PREFIXES.sub("", line) or line
+    if url:
+        line = line.replace(url, _hide_password(url))
+        password = _password(url)
+        if password:
+            line = line.replace(password, "***")
+    return line
+
+
+def _engine(url: str) -> Engine:
+    parsed: URL = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return create_engine(parsed)
+    return create_engine(
+        parsed,
+        # A connection the server closed (a restart, a failover) is replaced before it is used,
+        # instead of failing one write; an unreachable server is given up on within seconds, not
+        # the minutes a TCP connect may hang.
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10},
+    )
 
 
 def _current_revision(conn: Connection) -> str | None:
@@ -121,11 +171,14 @@ def check_integrity(engine: Engine) -> None:
 
 
 def check_writable(engine: Engine) -> None:
-    """Write (and roll back) one value of the file's header: a read-only file or directory
-    says so here, not at the first verdict."""
-    if engine.dialect.name != "sqlite":
-        return
+    """Write (and roll back) one value: a read-only file or directory, a read-only database (a
+    standby) or a role without the right to write says so here, not at the first verdict."""
     with engine.connect() as conn:
+        if engine.dialect.name != "sqlite":
+            with conn.begin() as tx:
+                conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                tx.rollback()
+            return
         conn.exec_driver_sql("BEGIN IMMEDIATE")
         version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
         conn.exec_driver_sql(f"PRAGMA user_version = {version}")
@@ -143,17 +196,18 @@ class Store:
     def __init__(self, url: str, check_pages: bool = True) -> None:
         refuse_empty_file(url)
         try:
-            self.engine: Engine = create_engine(url)
+            self.engine: Engine = _engine(url)
             if check_pages:
                 check_integrity(self.engine)
             with self.engine.begin() as conn:
                 migrate(conn)
         except StoreError as err:
-            raise StoreError(str(err).replace(url, _hide_password(url))) from None
+            raise StoreError(store_error_reason(err, url)) from None
         except Exception as err:  # a bad URL, an unreachable database, a read-only file
             shown = _hide_password(url)
-            reason = (str(err).replace(url, shown).splitlines() or [""])[0]
+            reason = store_error_reason(err, url)
             raise StoreError(f"cannot open the state store {shown!r}: {reason}") from None
+        self.url = shown_url(url)
         self.outbox = Outbox(self.engine)
         self.leases = Leases(self.engine)
         self.inbox = Inbox(self.engine)
@@ -379,7 +433,7 @@ def peek_meta(url: str, key: str) -> Any:
     if sqlite_file_missing(url) is not None:
         return None
     try:
-        engine = create_engine(url)
+        engine = _engine(url)
         try:
             with engine.connect() as conn:
                 if not inspect(conn).has_table("meta"):
