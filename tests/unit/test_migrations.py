@@ -8,13 +8,17 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from loginprobe.history.availability import COVER_S
 from loginprobe.model import Code
 from loginprobe.store import Store
+from loginprobe.store.schema import metadata
 from loginprobe.store.store import SCHEMA_HEAD
 from tests.unit.fakes import verdict_result
 
@@ -118,8 +122,8 @@ def test_an_old_store_is_converted_in_place_and_reads_back_the_same(tmp_path: Pa
         store.close()
 
 
-def test_a_healthy_probe_keeps_only_its_compact_row_once_another_follows(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path}/s.sqlite")
+def test_a_healthy_probe_keeps_only_its_compact_row_once_another_follows(store_url: str) -> None:
+    store = Store(store_url)
     try:
         for _ in range(3):
             result = verdict_result("a", Code.OK).to_json()
@@ -133,11 +137,20 @@ def test_a_healthy_probe_keeps_only_its_compact_row_once_another_follows(tmp_pat
         store.close()
 
 
-def test_the_store_knows_the_newest_revision(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with nothing in it yet: every migration runs, from the first."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/new.sqlite"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def test_the_store_knows_the_newest_revision(empty_url: str) -> None:
     config = Config()
     config.set_main_option("script_location", "loginprobe.store:migrations")
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
-    store = Store(f"sqlite:///{tmp_path}/new.sqlite")
+    store = Store(empty_url)
     with store.engine.connect() as conn:
         assert (
             conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == SCHEMA_HEAD
@@ -145,8 +158,18 @@ def test_the_store_knows_the_newest_revision(tmp_path: Path) -> None:
     store.close()
 
 
-def test_history_older_than_the_limit_is_pruned_with_its_results(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path}/s.sqlite")
+def test_the_migrations_from_empty_make_exactly_the_tables_the_code_uses(empty_url: str) -> None:
+    store = Store(empty_url)
+    try:
+        with store.engine.connect() as conn:
+            drift = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        store.close()
+    assert drift == []
+
+
+def test_history_older_than_the_limit_is_pruned_with_its_results(store_url: str) -> None:
+    store = Store(store_url)
     try:
         for i, code in enumerate([Code.HUB_ERROR, Code.OK, Code.OK]):
             result = verdict_result("a", code).to_json()
