@@ -160,7 +160,9 @@ class PostgresServer:
         """Stop the server and wait until its postmaster is gone (its children go with it)."""
         pid = self.pid()
         if pid is not None:
-            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+            self._run(
+                str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"
+            )
             deadline = time.monotonic() + 30
             while _alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)

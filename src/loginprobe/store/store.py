@@ -10,7 +10,6 @@ brings its schema up to date (Alembic migrations in migrations/versions/), in pl
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from loginprobe.store.schema import (
     tracks,
 )
 from loginprobe.store.silences import Silences
+from loginprobe.store.url import shown_url, store_error_reason
 
 # The newest migration (tests check it is Alembic's head): a store already there skips Alembic.
 SCHEMA_HEAD = "0004"
@@ -48,47 +48,6 @@ ROLLUP_MAX_AGE_S = 400 * 86400
 
 class StoreError(Exception):
     pass
-
-
-def _hide_password(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable database URL>"
-
-
-def shown_url(url: str) -> str:
-    """The store's URL as logs, errors and pages may show it: without its password."""
-    return _hide_password(url)
-
-
-def _password(url: str) -> str | None:
-    try:
-        return make_url(url).password or None
-    except Exception:
-        return None
-
-
-# What a driver puts before the reason: SQLAlchemy's "(psycopg.OperationalError) ", libpq's
-# "connection failed: connection to server at "HOST", port N failed: " (the URL names both) and
-# the server's "FATAL:  ".
-_REASON_PREFIXES = re.compile(
-    r"^(\([\w.]+\) )?(connection failed: )?"
-    r"(connection to server (at|on) .*? failed: )?(FATAL: +)?"
-)
-
-
-def store_error_reason(err: BaseException, url: str = "") -> str:
-    """The first line of a database error, without the driver's prefixes and without the URL's
-    password (whole, or wherever the driver echoes it)."""
-    line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    line = _REASON_PREFIXES.sub("", line) or line
-    if url:
-        line = line.replace(url, _hide_password(url))
-        password = _password(url)
-        if password:
-            line = line.replace(password, "***")
-    return line
 
 
 def _engine(url: str) -> Engine:
@@ -204,7 +163,7 @@ class Store:
         except StoreError as err:
             raise StoreError(store_error_reason(err, url)) from None
         except Exception as err:  # a bad URL, an unreachable database, a read-only file
-            shown = _hide_password(url)
+            shown = shown_url(url)
             reason = store_error_reason(err, url)
             raise StoreError(f"cannot open the state store {shown!r}: {reason}") from None
         self.url = shown_url(url)
