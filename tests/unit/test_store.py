@@ -571,3 +571,30 @@ def test_a_writable_postgresql_store_passes_the_write_check(store_url: str) -> N
         assert store.tracks() == {}  # the check's write was rolled back, the store still works
     finally:
         store.close()
+
+
+def test_connections_the_postgresql_server_dropped_are_replaced_before_use(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.fresh_store_database()
+    store = Store(url)
+    try:
+        record(store, result())  # a pooled connection now exists
+        admin = create_engine(postgres_server.url("postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                # What a server restart or a failover does to every open connection.
+                dropped = conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = :db"
+                    ),
+                    {"db": make_url(url).database},
+                ).scalar()
+        finally:
+            admin.dispose()
+        assert dropped == 1
+        record(store, result(Code.OK), now=NOW + 60)  # no error: not a lost write
+        assert [h["code"] for h in store.history(HUB)] == ["ok", "callback_error"]
+    finally:
+        store.close()
