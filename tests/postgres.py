@@ -195,11 +195,30 @@ def _last_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[-1] if lines else f"exit status {done.returncode}"
 
 
+PREFIX = "loginprobe-pg-"
+OWNER = "owner.pid"  # the test process a server belongs to
+
+
+def stop_orphans() -> None:
+    """Stop the servers of test sessions that were killed before their teardown (a timeout, a
+    SIGKILL): each server's directory names the process it belongs to."""
+    for root in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            owner = int((root / OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if not _alive(owner):
+            as_user = ["runuser", "-u", SYSTEM_USER, "--"] if os.geteuid() == 0 else []
+            PostgresServer(root, 0, _bin_dir(), as_user).stop()
+
+
 def start_server() -> PostgresServer:
     """A running server, or PostgresUnavailable saying why not."""
     bin_dir = _bin_dir()
+    stop_orphans()
     as_user: list[str] = []
-    root = Path(tempfile.mkdtemp(prefix="loginprobe-pg-"))
+    root = Path(tempfile.mkdtemp(prefix=PREFIX))
+    (root / OWNER).write_text(str(os.getpid()))
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(SYSTEM_USER)

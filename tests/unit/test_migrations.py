@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -182,3 +183,29 @@ def test_history_older_than_the_limit_is_pruned_with_its_results(store_url: str)
             assert conn.exec_driver_sql("SELECT count(*) FROM results").scalar() == 1
     finally:
         store.close()
+
+
+def test_replicas_starting_at_once_on_an_empty_postgresql_database_all_open_it(
+    postgres_url: str,
+) -> None:
+    # Two pods of a new deployment start together: each would create the tables.
+    opened: list[Store] = []
+    failed: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            opened.append(Store(postgres_url))
+        except BaseException as e:
+            failed.append(e)
+
+    threads = [threading.Thread(target=open_store, daemon=True) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    # Without a lock they deadlock on each other's new tables, or one fails on a duplicate.
+    assert not any(t.is_alive() for t in threads), "the migrations hang"
+    for store in opened:
+        store.close()
+    assert failed == []
+    assert len(opened) == 3

@@ -41,6 +41,9 @@ from loginprobe.store.url import shown_url, store_error_reason
 # The newest migration (tests check it is Alembic's head): a store already there skips Alembic.
 SCHEMA_HEAD = "0004"
 
+# PostgreSQL's advisory lock that one store's migrations take (any number unique to loginprobe).
+MIGRATION_LOCK = 0x6C6F67696E  # "login"
+
 # The hourly rollup outlives the probes by this much (past history_max_age): a year's availability
 # stays reportable.
 ROLLUP_MAX_AGE_S = 400 * 86400
@@ -75,6 +78,13 @@ def migrate(conn: Connection) -> None:
     the first revision."""
     if _current_revision(conn) == SCHEMA_HEAD:
         return
+    if conn.dialect.name == "postgresql":
+        # Replicas starting together on a new (or older) database would each create (or alter) the
+        # tables: one migrates while the others wait here, then find the schema up to date. The
+        # lock is the transaction's, let go when it ends.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        if _current_revision(conn) == SCHEMA_HEAD:
+            return
     # Imported only to migrate: Alembic takes longer to import than `probe list` takes to run.
     from alembic import command
     from alembic.config import Config
@@ -166,7 +176,6 @@ class Store:
             shown = shown_url(url)
             reason = store_error_reason(err, url)
             raise StoreError(f"cannot open the state store {shown!r}: {reason}") from None
-        self.url = shown_url(url)
         self.outbox = Outbox(self.engine)
         self.leases = Leases(self.engine)
         self.inbox = Inbox(self.engine)
