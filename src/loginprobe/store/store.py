@@ -3,8 +3,9 @@
 A probe's verdict, the tracks it moved and the events it caused are written in one transaction,
 so a crash at any point loses nothing and doubles nothing: either all of it happened or none.
 An event leaves the outbox only once PagerDuty accepted it. Default: a SQLite file; PostgreSQL
-(`postgresql+psycopg://...`, psycopg 3) for stores that outgrow one file or one machine. No secret is ever stored (events are stored without the routing key). Opening a store
-brings its schema up to date (Alembic migrations in migrations/versions/), in place.
+(`postgresql+psycopg://...`, psycopg 3) for a store more than one machine reaches. No secret is
+ever stored (events are stored without the routing key). Opening a store brings its schema up to
+date (Alembic migrations in migrations/versions/), in place.
 """
 
 from __future__ import annotations
