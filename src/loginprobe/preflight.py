@@ -41,6 +41,7 @@ def store_problem(url: str) -> str | None:
 
     from loginprobe.store import Store, StoreError
     from loginprobe.store.store import check_writable, sqlite_path
+    from loginprobe.store.url import store_error_reason
 
     path = sqlite_path(url)
     if path is not None and not path.exists():
@@ -58,7 +59,7 @@ def store_problem(url: str) -> str | None:
     try:
         check_writable(store.engine)
     except SQLAlchemyError as e:
-        return f"the state store is not writable: {(str(e).splitlines() or [''])[0]}"
+        return f"the state store is not writable: {store_error_reason(e, url)}"
     finally:
         store.close()
     return None

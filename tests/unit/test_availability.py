@@ -4,7 +4,6 @@ hourly rollup, written probe by probe, agrees with the same sums made from scrat
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -130,8 +129,8 @@ def test_a_percentage_never_rounds_a_down_hub_up_to_100(ratio: float | None, sho
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path}/s.sqlite")
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
     yield s
     s.close()
 

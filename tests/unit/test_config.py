@@ -596,3 +596,34 @@ def test_a_secret_pasted_into_an_env_key_is_never_repeated(tmp_path: Path, paste
         lines = e.lines
     assert lines and all(pasted not in line for line in lines), lines
     assert any("password_env" in line for line in lines)
+
+
+# -- the store's URL from the environment (monitor.state_env) -----------------------------------
+
+STATE_URL = "postgresql+psycopg://probe:db-pass-7c1e9a@db.example.org:5432/loginprobe"
+
+
+def test_state_env_puts_the_variables_url_where_every_reader_of_the_store_looks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LP_STATE", STATE_URL)
+    loaded = load(write(tmp_path, f'[monitor]\nstate_env = "LP_STATE"\n{HUB}'))
+    assert loaded.config.monitor.state == STATE_URL
+    assert "LP_STATE" in env_names(loaded)  # sealed at start like every other secret
+
+
+def test_state_env_naming_an_unset_variable_is_one_line_without_a_default_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LP_STATE", raising=False)
+    path = write(tmp_path, f'[monitor]\nstate_env = "LP_STATE"\n{HUB}')
+    assert errors_of(path) == [
+        f"{path}: monitor.state_env: environment variable LP_STATE is not set"
+    ]
+
+
+def test_state_and_state_env_together_are_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, f'[monitor]\nstate = "sqlite:///s.sqlite"\nstate_env = "LP_STATE"\n{HUB}'
+    )
+    assert errors_of(path) == [f"{path}: monitor: set either state or state_env, not both"]

@@ -198,7 +198,7 @@ def test_the_servicemonitor_scrapes_the_services_metrics_port() -> None:
 
 def test_deploy_readme_names_every_file() -> None:
     text = (DEPLOY / "README.md").read_text(encoding="utf-8")
-    for path in [*DEPLOY.glob("*.yaml"), *DEPLOY.glob("*.json")]:
+    for path in [*DEPLOY.glob("*.yaml"), *DEPLOY.glob("*.json"), *REPLICATED.glob("*.yaml")]:
         assert path.name in text, path.name
 
 
@@ -232,3 +232,129 @@ def test_the_endpoints_need_credentials_and_prometheus_sends_the_token() -> None
     assert endpoint["authorization"]["type"] == "Bearer"
     assert credentials["name"] == _one("Secret")["metadata"]["name"]
     assert credentials["key"] == auth.token_env and auth.token_env in _secret_env()
+
+
+# -- deploy/replicated/: two pods on PostgreSQL (CloudNativePG), over the base -------------------
+
+REPLICATED = DEPLOY / "replicated"
+DB_URL = "postgresql://loginprobe:db-password-from-cnpg@loginprobe-db-rw.ns:5432/loginprobe"
+
+
+def _merge(base: Any, patch: Any) -> Any:
+    """Kubernetes' strategic merge, as far as these patches use it: maps merge key by key (null
+    deletes), lists of named items merge by name, other lists are replaced."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        merged = dict(base)
+        for key, value in patch.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = _merge(base.get(key), value)
+        return merged
+    named = isinstance(patch, list) and all(isinstance(i, dict) and "name" in i for i in patch)
+    if named and isinstance(base, list):
+        out = list(base)
+        for item in patch:
+            at = next((i for i, b in enumerate(out) if b.get("name") == item["name"]), None)
+            if at is None:
+                out.append(item)
+            else:
+                out[at] = _merge(out[at], item)
+        return out
+    return patch
+
+
+def _replicated() -> list[dict[str, Any]]:
+    """What `kubectl apply -k deploy/replicated/` applies: the base's resources and the overlay's,
+    with its patches applied."""
+    kustomization = yaml.safe_load((REPLICATED / "kustomization.yaml").read_text())
+    docs: list[dict[str, Any]] = []
+    for resource in kustomization["resources"]:
+        if resource == "../":
+            base = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+            paths = [DEPLOY / r for r in base["resources"]]
+        else:
+            paths = [REPLICATED / resource]
+        for path in paths:
+            docs += list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    for entry in kustomization["patches"]:
+        patch = yaml.safe_load((REPLICATED / entry["path"]).read_text(encoding="utf-8"))
+        key = (patch["kind"], patch["metadata"]["name"])
+        (at,) = [i for i, d in enumerate(docs) if (d["kind"], d["metadata"]["name"]) == key]
+        if patch.get("$patch") == "delete":
+            del docs[at]
+        else:
+            docs[at] = _merge(docs[at], patch)
+    return docs
+
+
+def _replicated_one(kind: str) -> dict[str, Any]:
+    (doc,) = [d for d in _replicated() if d["kind"] == kind]
+    return doc
+
+
+def _replicated_config(tmp_path: Path, monkeypatch: Any) -> cfg.LoadedConfig:
+    path = tmp_path / "config.toml"
+    path.write_text(str(_replicated_one("ConfigMap")["data"]["config.toml"]), encoding="utf-8")
+    monkeypatch.setenv("LOGINPROBE_STATE", DB_URL)
+    return cfg.load(path)
+
+
+def test_the_replicated_kustomization_names_every_file_beside_it() -> None:
+    kustomization = yaml.safe_load((REPLICATED / "kustomization.yaml").read_text())
+    named = {*kustomization["resources"], *(p["path"] for p in kustomization["patches"])}
+    assert named == {p.name for p in REPLICATED.glob("*.yaml")} - {"kustomization.yaml"} | {"../"}
+
+
+def test_the_replicated_config_loads_with_the_store_from_cloudnativepgs_secret(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    loaded = _replicated_config(tmp_path, monkeypatch)
+    assert loaded.config.monitor.state == DB_URL
+    assert cfg.resolve_secrets(loaded, loaded.config.hubs, environ=_secret_env())
+    assert cfg.resolve_routing_key(loaded, environ=_secret_env()) is not None
+    named = dict(_env_keys(tomllib.loads((tmp_path / "config.toml").read_text())))
+    (container,) = _replicated_one("Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    cluster = _replicated_one("Cluster")
+    for key, variable in named.items():
+        if key == "monitor.state_env":
+            # The Secret CloudNativePG makes for the cluster's owner: `uri` holds the URL.
+            assert env[variable] == {"name": f"{cluster['metadata']['name']}-app", "key": "uri"}
+        else:
+            assert env[variable]["name"] == _one("Secret")["metadata"]["name"], key
+            assert env[variable]["key"] in _secret_env(), key
+
+
+def test_two_replicas_rolled_one_at_a_time_and_never_both_evicted() -> None:
+    deployment = _replicated_one("Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    strategy = deployment["spec"]["strategy"]
+    assert strategy["type"] == "RollingUpdate" and strategy["rollingUpdate"]["maxUnavailable"] == 0
+    pdb = _replicated_one("PodDisruptionBudget")
+    assert pdb["apiVersion"] == "policy/v1" and pdb["spec"]["minAvailable"] == 1
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_the_replicated_pods_share_no_volume_and_write_only_to_their_own(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    assert not [d for d in _replicated() if d["kind"] == "PersistentVolumeClaim"]
+    pod = _replicated_one("Deployment")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert all("persistentVolumeClaim" not in v for v in volumes.values())
+    (container,) = pod["containers"]
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+    artifacts = Path(_replicated_config(tmp_path, monkeypatch).config.monitor.artifacts_dir)
+    volume = next(v for p, v in mounts.items() if artifacts.is_relative_to(p))
+    assert "emptyDir" in volume
+
+
+def test_the_database_is_cloudnativepgs_with_the_owner_the_url_names() -> None:
+    cluster = _replicated_one("Cluster")
+    assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
+    assert cluster["spec"]["instances"] >= 2
+    initdb = cluster["spec"]["bootstrap"]["initdb"]
+    assert (initdb["database"], initdb["owner"]) == ("loginprobe", "loginprobe")
+    assert "cloudnative-pg.io" in (REPLICATED / "postgres-cluster.yaml").read_text()

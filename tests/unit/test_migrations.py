@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from loginprobe.history.availability import COVER_S
 from loginprobe.model import Code
 from loginprobe.store import Store
+from loginprobe.store.schema import metadata
 from loginprobe.store.store import SCHEMA_HEAD
 from tests.unit.fakes import verdict_result
 
@@ -118,8 +123,8 @@ def test_an_old_store_is_converted_in_place_and_reads_back_the_same(tmp_path: Pa
         store.close()
 
 
-def test_a_healthy_probe_keeps_only_its_compact_row_once_another_follows(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path}/s.sqlite")
+def test_a_healthy_probe_keeps_only_its_compact_row_once_another_follows(store_url: str) -> None:
+    store = Store(store_url)
     try:
         for _ in range(3):
             result = verdict_result("a", Code.OK).to_json()
@@ -133,11 +138,20 @@ def test_a_healthy_probe_keeps_only_its_compact_row_once_another_follows(tmp_pat
         store.close()
 
 
-def test_the_store_knows_the_newest_revision(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with nothing in it yet: every migration runs, from the first."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/new.sqlite"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def test_the_store_knows_the_newest_revision(empty_url: str) -> None:
     config = Config()
     config.set_main_option("script_location", "loginprobe.store:migrations")
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
-    store = Store(f"sqlite:///{tmp_path}/new.sqlite")
+    store = Store(empty_url)
     with store.engine.connect() as conn:
         assert (
             conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == SCHEMA_HEAD
@@ -145,8 +159,18 @@ def test_the_store_knows_the_newest_revision(tmp_path: Path) -> None:
     store.close()
 
 
-def test_history_older_than_the_limit_is_pruned_with_its_results(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path}/s.sqlite")
+def test_the_migrations_from_empty_make_exactly_the_tables_the_code_uses(empty_url: str) -> None:
+    store = Store(empty_url)
+    try:
+        with store.engine.connect() as conn:
+            drift = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        store.close()
+    assert drift == []
+
+
+def test_history_older_than_the_limit_is_pruned_with_its_results(store_url: str) -> None:
+    store = Store(store_url)
     try:
         for i, code in enumerate([Code.HUB_ERROR, Code.OK, Code.OK]):
             result = verdict_result("a", code).to_json()
@@ -159,3 +183,29 @@ def test_history_older_than_the_limit_is_pruned_with_its_results(tmp_path: Path)
             assert conn.exec_driver_sql("SELECT count(*) FROM results").scalar() == 1
     finally:
         store.close()
+
+
+def test_replicas_starting_at_once_on_an_empty_postgresql_database_all_open_it(
+    postgres_url: str,
+) -> None:
+    # Two pods of a new deployment start together: each would create the tables.
+    opened: list[Store] = []
+    failed: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            opened.append(Store(postgres_url))
+        except BaseException as e:
+            failed.append(e)
+
+    threads = [threading.Thread(target=open_store, daemon=True) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    # Without a lock they deadlock on each other's new tables, or one fails on a duplicate.
+    assert not any(t.is_alive() for t in threads), "the migrations hang"
+    for store in opened:
+        store.close()
+    assert failed == []
+    assert len(opened) == 3

@@ -1,4 +1,5 @@
-"""store: verdict history, incident tracks and the outbox, in a real SQLite file."""
+"""store: verdict history, incident tracks and the outbox, in a real SQLite file and a real
+PostgreSQL database (each test that takes `store` or `store_url` runs on both)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe.alerting.pagerduty import build_event
@@ -27,6 +30,8 @@ from loginprobe.monitor.tracks.track import Action, Track
 from loginprobe.prober.classify import ok_summary
 from loginprobe.redact import Redactor
 from loginprobe.store import OutboxStats, Store, StoreError, sqlite_file_missing
+from loginprobe.store.store import check_writable
+from tests.postgres import PASSWORD, PostgresServer
 
 HUB = "utoronto"
 KEY = login_key(HUB)
@@ -68,17 +73,32 @@ def resolve_event(key: str = KEY) -> dict[str, Any]:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "s.sqlite"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{db_path}")
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
     try:
         yield s
     finally:
         s.close()
+
+
+def everything_stored(url: str) -> bytes:
+    """All the store holds: a SQLite file's every byte (free pages too); every row of every
+    table of a PostgreSQL database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database
+        return Path(parsed.database).read_bytes()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = [
+                "\t".join(map(str, row)).encode()
+                for table in inspect(conn).get_table_names()
+                for row in conn.execute(text(f'SELECT * FROM "{table}"'))
+            ]
+    finally:
+        engine.dispose()
+    return b"\n".join(rows)
 
 
 def record(
@@ -360,8 +380,8 @@ def test_a_missing_sqlite_file_is_recognised_without_creating_it(tmp_path: Path)
 # -- durability and errors ---------------------------------------------------------------------
 
 
-def test_state_survives_closing_and_reopening(db_path: Path) -> None:
-    url = f"sqlite:///{db_path}"
+def test_state_survives_closing_and_reopening(store_url: str) -> None:
+    url = store_url
     first = Store(url)
     r = result()
     open_track = Track(failures=2, open_code="callback_error", opened_at=NOW_ISO, open_key=KEY)
@@ -405,37 +425,37 @@ def test_unwritable_location_raises_store_error(tmp_path: Path) -> None:
 SECRET = "hunter2-client-secret-9f8e7d6c"
 
 
-def test_events_stored_in_the_outbox_hold_no_routing_key(store: Store, db_path: Path) -> None:
+def test_events_stored_in_the_outbox_hold_no_routing_key(store: Store, store_url: str) -> None:
     routing_key = "R0ut1ngK3ySecretR0ut1ngK3ySecret"
     r = result()
     record(store, r, {KEY: Track(failures=2)}, [trigger_event(r), resolve_event()])
     store.close()
-    raw = db_path.read_bytes()
+    raw = everything_stored(store_url)
     assert routing_key.encode() not in raw
     assert b"routing_key" not in raw
     assert b"loginprobe/utoronto/login" in raw  # sanity: the events are in this file
 
 
 def test_redacted_result_details_keep_the_secret_out_of_the_file(
-    store: Store, db_path: Path
+    store: Store, store_url: str
 ) -> None:
     r = result(detail=f"token endpoint said: bad client_secret={SECRET}")
     redactor = Redactor([SECRET])
     store.record(redactor.data(r.to_json()), {KEY: Track(failures=1)}, [], NOW, NOW_ISO)
     store.close()
-    raw = db_path.read_bytes()
+    raw = everything_stored(store_url)
     assert b"token endpoint said" in raw  # sanity: the result is in this file
     assert SECRET.encode() not in raw
 
 
-def test_secret_in_a_verdict_summary_never_reaches_the_file(store: Store, db_path: Path) -> None:
+def test_secret_in_a_verdict_summary_never_reaches_the_file(store: Store, store_url: str) -> None:
     # The summary quotes the token endpoint's error_description, which the secret check keeps
     # unredacted; the caller hands record() the redacted JSON, as monitor.handle does.
     r = result(summary=f'{HUB}: client secret rejected (invalid_client "bad secret {SECRET}")')
     redactor = Redactor([SECRET])
     store.record(redactor.data(r.to_json()), {KEY: Track(failures=1)}, [], NOW, NOW_ISO)
     store.close()
-    raw = db_path.read_bytes()
+    raw = everything_stored(store_url)
     assert b"client secret rejected" in raw  # sanity: the verdict is in this file
     assert SECRET.encode() not in raw
 
@@ -485,3 +505,96 @@ def test_a_reader_skips_the_page_check_and_corrupt_pages_fail_its_reads(tmp_path
     with pytest.raises(SQLAlchemyError):
         reader.fleet_history([HUB], 10)
     reader.close()
+
+
+# -- PostgreSQL: what goes wrong says so in one line, without the password ----------------------
+
+
+@pytest.mark.parametrize(
+    ("password", "database", "reason"),
+    [
+        ("wrong-password", "postgres", 'password authentication failed for user "loginprobe"'),
+        (PASSWORD, "no_such_db", 'database "no_such_db" does not exist'),
+    ],
+)
+def test_a_postgresql_store_that_refuses_us_says_why_in_one_line_without_the_password(
+    postgres_server: PostgresServer, password: str, database: str, reason: str
+) -> None:
+    url = postgres_server.url(database, password)
+    with pytest.raises(StoreError) as info:
+        Store(url)
+    shown = url.replace(f":{password}@", ":***@")
+    assert str(info.value) == f"cannot open the state store {shown!r}: {reason}"
+    assert password not in str(info.value)
+
+
+def test_a_postgresql_server_that_is_not_there_says_so_in_one_line() -> None:
+    url = f"postgresql+psycopg://loginprobe:{PASSWORD}@127.0.0.1:1/loginprobe"
+    with pytest.raises(StoreError) as info:
+        Store(url)
+    assert str(info.value) == (
+        "cannot open the state store 'postgresql+psycopg://loginprobe:***@127.0.0.1:1/loginprobe': "
+        "Connection refused"
+    )
+
+
+def test_a_read_only_postgresql_database_is_found_before_the_first_verdict(
+    postgres_server: PostgresServer,
+) -> None:
+    from loginprobe.preflight import store_problem
+
+    url = postgres_server.fresh_store_database()
+    name = make_url(url).database
+    engine = create_engine(postgres_server.url("postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            # What a hot standby, or a database an operator froze, answers to every write.
+            conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+    finally:
+        engine.dispose()
+    store = Store(url)  # at the newest schema: opening it reads only
+    try:
+        with pytest.raises(SQLAlchemyError, match="read-only transaction"):
+            check_writable(store.engine)
+    finally:
+        store.close()
+    problem = store_problem(url)
+    assert problem is not None
+    assert problem.startswith("the state store is not writable: ")
+    assert "read-only transaction" in problem and PASSWORD not in problem
+
+
+def test_a_writable_postgresql_store_passes_the_write_check(store_url: str) -> None:
+    store = Store(store_url)
+    try:
+        check_writable(store.engine)
+        assert store.tracks() == {}  # the check's write was rolled back, the store still works
+    finally:
+        store.close()
+
+
+def test_connections_the_postgresql_server_dropped_are_replaced_before_use(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.fresh_store_database()
+    store = Store(url)
+    try:
+        record(store, result())  # a pooled connection now exists
+        admin = create_engine(postgres_server.url("postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                # What a server restart or a failover does to every open connection.
+                dropped = conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = :db"
+                    ),
+                    {"db": make_url(url).database},
+                ).scalar()
+        finally:
+            admin.dispose()
+        assert dropped == 1
+        record(store, result(Code.OK), now=NOW + 60)  # no error: not a lost write
+        assert [h["code"] for h in store.history(HUB)] == ["ok", "callback_error"]
+    finally:
+        store.close()

@@ -75,7 +75,15 @@ def run(
         _die(f"{loaded.path}: --alert needs a [pagerduty] table with routing_key_env")
     # Read once: Playwright's driver and Chromium, started below, never inherit them.
     cfg.seal_environment(cfg.env_names(loaded))
-    redactor = Redactor([*secrets.values(), *([routing_key] if routing_key else [])])
+    from loginprobe.store.url import url_secrets
+
+    redactor = Redactor(
+        [
+            *secrets.values(),
+            *([routing_key] if routing_key else []),
+            *url_secrets(loaded.config.monitor.state),
+        ]
+    )
     configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "warning"), redactor)
     live = not as_json and _live_terminal()
     result = asyncio.run(_run_once(loaded, hub, secrets, redactor, live=live))

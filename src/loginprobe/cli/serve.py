@@ -26,6 +26,7 @@ def serve() -> None:
     from loginprobe.monitor.settings import Settings
     from loginprobe.prober.browser import BrowserNotFound, choose_executable
     from loginprobe.store import Store, StoreError
+    from loginprobe.store.url import store_error_reason, url_secrets
 
     path = cfg.config_path(State.config_arg)
     try:
@@ -42,14 +43,21 @@ def serve() -> None:
     cfg.seal_environment(cfg.env_names(settings.loaded))
     configure_logging(
         os.environ.get("LOGINPROBE_LOG_LEVEL", "info"),
-        settings.redactor.extend(credentials.values() if credentials else []),
+        settings.redactor.extend(
+            [
+                *(credentials.values() if credentials else []),
+                *url_secrets(settings.loaded.config.monitor.state),
+            ]
+        ),
     )
     try:
         asyncio.run(_serve(path, settings, store, credentials))
     except OSError as e:  # the listen address is taken or not ours
         _die(f"{path}: monitor.listen {settings.loaded.config.monitor.listen}: {e.strerror}")
     except SQLAlchemyError as e:
-        _die(f"{path}: monitor.state: {(str(e).splitlines() or [''])[0]}")
+        _die(
+            f"{path}: monitor.state: {store_error_reason(e, settings.loaded.config.monitor.state)}"
+        )
     finally:
         store.close()
 

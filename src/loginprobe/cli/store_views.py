@@ -43,7 +43,9 @@ def _open_store_for_reading(loaded: cfg.LoadedConfig) -> Store | None:
 
 
 def _read_failed(loaded: cfg.LoadedConfig, e: Exception) -> NoReturn:
-    reason = (str(e).splitlines() or [""])[0]
+    from loginprobe.store.url import store_error_reason
+
+    reason = store_error_reason(e, loaded.config.monitor.state)
     _die(f"{loaded.path}: monitor.state: cannot read the state store: {reason}")
 
 

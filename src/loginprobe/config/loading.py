@@ -94,7 +94,24 @@ def load(path: Path) -> LoadedConfig:
     problems = _check_flows(path, config)
     if problems:
         raise ConfigError(problems)
-    return LoadedConfig(path, config)
+    return LoadedConfig(path, _with_state(path, config))
+
+
+def _with_state(path: Path, config: Config) -> Config:
+    """The config with `monitor.state` read from the variable `state_env` names: every reader of
+    the store finds its URL in one place."""
+    from loginprobe.config.secrets import describe_env, secret_environ
+
+    name = config.monitor.state_env
+    if name is None:
+        return config
+    url = secret_environ().get(name, "").strip()
+    if not url:
+        raise ConfigError(
+            [f"{path}: monitor.state_env: {describe_env('state_env', name)} is not set"]
+        )
+    monitor = config.monitor.model_copy(update={"state": url})
+    return config.model_copy(update={"monitor": monitor})
 
 
 def _check_flows(path: Path, config: Config) -> list[str]:

@@ -183,7 +183,16 @@ class MonitorConfig(_Strict):
     state: str = Field(
         "sqlite:///loginprobe.sqlite",
         description="SQLAlchemy URL of the store: verdict history, incident state and the "
-        "PagerDuty outbox. A relative SQLite path is relative to the working directory.",
+        "PagerDuty outbox. A SQLite file (a relative path is relative to the working directory) "
+        'or PostgreSQL: "postgresql+psycopg://USER@HOST:5432/DB" (README, "SQLite or '
+        'PostgreSQL"). A password in the URL is never shown; better, keep it out of this file '
+        "with `state_env`.",
+    )
+    state_env: EnvName | None = Field(
+        None,
+        description="Name of an environment variable holding `state`, for a URL with a "
+        "password (CloudNativePG's `<cluster>-app` Secret has one under `uri`). Set either this "
+        "or `state`.",
     )
     listen: Annotated[str, BeforeValidator(_listen)] = Field(
         "127.0.0.1:9464",
@@ -238,6 +247,12 @@ class MonitorConfig(_Strict):
         description="Days before a client secret or TLS certificate expires at which to warn, "
         "once each (severity `error` in the last 7 days).",
     )
+
+    @model_validator(mode="after")
+    def _one_state(self) -> MonitorConfig:
+        if self.state_env is not None and "state" in self.model_fields_set:
+            raise ValueError("set either state or state_env, not both")
+        return self
 
     @field_validator("expiry_warn_days")
     @classmethod

@@ -2,9 +2,10 @@
 
 A probe's verdict, the tracks it moved and the events it caused are written in one transaction,
 so a crash at any point loses nothing and doubles nothing: either all of it happened or none.
-An event leaves the outbox only once PagerDuty accepted it. Default: a SQLite file; any SQLAlchemy
-URL works. No secret is ever stored (events are stored without the routing key). Opening a store
-brings its schema up to date (Alembic migrations in migrations/versions/), in place.
+An event leaves the outbox only once PagerDuty accepted it. Default: a SQLite file; PostgreSQL
+(`postgresql+psycopg://...`, psycopg 3) for a store more than one machine reaches. No secret is
+ever stored (events are stored without the routing key). Opening a store brings its schema up to
+date (Alembic migrations in migrations/versions/), in place.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import case, create_engine, delete, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine.url import URL
 
 from loginprobe.history import availability as av
 from loginprobe.monitor.tracks.track import Track
@@ -35,9 +37,13 @@ from loginprobe.store.schema import (
     tracks,
 )
 from loginprobe.store.silences import Silences
+from loginprobe.store.url import shown_url, store_error_reason
 
 # The newest migration (tests check it is Alembic's head): a store already there skips Alembic.
 SCHEMA_HEAD = "0004"
+
+# PostgreSQL's advisory lock that one store's migrations take (any number unique to loginprobe).
+MIGRATION_LOCK = 0x6C6F67696E  # "login"
 
 # The hourly rollup outlives the probes by this much (past history_max_age): a year's availability
 # stays reportable.
@@ -48,11 +54,18 @@ class StoreError(Exception):
     pass
 
 
-def _hide_password(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable database URL>"
+def _engine(url: str) -> Engine:
+    parsed: URL = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return create_engine(parsed)
+    return create_engine(
+        parsed,
+        # A connection the server closed (a restart, a failover) is replaced before it is used,
+        # instead of failing one write; an unreachable server is given up on within seconds, not
+        # the minutes a TCP connect may hang.
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10},
+    )
 
 
 def _current_revision(conn: Connection) -> str | None:
@@ -66,6 +79,13 @@ def migrate(conn: Connection) -> None:
     the first revision."""
     if _current_revision(conn) == SCHEMA_HEAD:
         return
+    if conn.dialect.name == "postgresql":
+        # Replicas starting together on a new (or older) database would each create (or alter) the
+        # tables: one migrates while the others wait here, then find the schema up to date. The
+        # lock is the transaction's, let go when it ends.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        if _current_revision(conn) == SCHEMA_HEAD:
+            return
     # Imported only to migrate: Alembic takes longer to import than `probe list` takes to run.
     from alembic import command
     from alembic.config import Config
@@ -121,11 +141,14 @@ def check_integrity(engine: Engine) -> None:
 
 
 def check_writable(engine: Engine) -> None:
-    """Write (and roll back) one value of the file's header: a read-only file or directory
-    says so here, not at the first verdict."""
-    if engine.dialect.name != "sqlite":
-        return
+    """Write (and roll back) one value: a read-only file or directory, a read-only database (a
+    standby) or a role without the right to write says so here, not at the first verdict."""
     with engine.connect() as conn:
+        if engine.dialect.name != "sqlite":
+            with conn.begin() as tx:
+                conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                tx.rollback()
+            return
         conn.exec_driver_sql("BEGIN IMMEDIATE")
         version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
         conn.exec_driver_sql(f"PRAGMA user_version = {version}")
@@ -143,16 +166,16 @@ class Store:
     def __init__(self, url: str, check_pages: bool = True) -> None:
         refuse_empty_file(url)
         try:
-            self.engine: Engine = create_engine(url)
+            self.engine: Engine = _engine(url)
             if check_pages:
                 check_integrity(self.engine)
             with self.engine.begin() as conn:
                 migrate(conn)
         except StoreError as err:
-            raise StoreError(str(err).replace(url, _hide_password(url))) from None
+            raise StoreError(store_error_reason(err, url)) from None
         except Exception as err:  # a bad URL, an unreachable database, a read-only file
-            shown = _hide_password(url)
-            reason = (str(err).replace(url, shown).splitlines() or [""])[0]
+            shown = shown_url(url)
+            reason = store_error_reason(err, url)
             raise StoreError(f"cannot open the state store {shown!r}: {reason}") from None
         self.outbox = Outbox(self.engine)
         self.leases = Leases(self.engine)
@@ -379,7 +402,7 @@ def peek_meta(url: str, key: str) -> Any:
     if sqlite_file_missing(url) is not None:
         return None
     try:
-        engine = create_engine(url)
+        engine = _engine(url)
         try:
             with engine.connect() as conn:
                 if not inspect(conn).has_table("meta"):
