@@ -18,6 +18,7 @@ from datetime import time as dtime
 from typing import Any, Literal, Protocol
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe.alerting.pagerduty import build_event, build_expiry_event
 from loginprobe.model import Code, ProbeResult
@@ -46,8 +47,19 @@ from loginprobe.monitor.tracks.shared import (
     is_held,
 )
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
+from loginprobe.store import TrackConflict
 
 log = structlog.get_logger("loginprobe")
+
+# Tracks about many hubs at once, which replicas sharing the hubs all move: read from the store
+# before every reaction and written only if unchanged since (compare-and-set), else read again.
+SHARED_PREFIXES = ("loginprobe/idp/", NETWORK_KEY, PROBER_KEY)
+CONFLICT_RETRIES = 5
+
+
+def is_shared(key: str) -> bool:
+    key = key.removeprefix("held:")
+    return key.startswith("loginprobe/idp/") or key in (NETWORK_KEY, PROBER_KEY)
 
 
 # -- what moves the tracks ----------------------------------------------------------------------
@@ -372,6 +384,42 @@ class Pipeline:
     async def _apply_now(
         self, fact: Fact | None, hub: str, result: ProbeResult | None, now: float
     ) -> list[Action]:
+        for attempt in range(CONFLICT_RETRIES + 1):
+            expect = await self._refresh_shared() if attempt < CONFLICT_RETRIES else None
+            try:
+                return await self._react_and_write(fact, hub, result, now, expect)
+            except TrackConflict as conflict:
+                log.info("a shared track moved meanwhile; reacting again", key=str(conflict))
+        raise AssertionError("unreachable: the last attempt writes without comparing")
+
+    async def _refresh_shared(self) -> dict[str, str] | None:
+        """The shared tracks as the store has them now (other replicas move them too), taken
+        into memory; None when they cannot be read, or while this replica holds writes in memory
+        (the store's copy is older than memory's then)."""
+        if self.journal.held:
+            return None
+        prefixes = [p for key in SHARED_PREFIXES for p in (key, "held:" + key)]
+        try:
+            fresh = await asyncio.to_thread(self.journal.store.tracks_starting, prefixes)
+        except (SQLAlchemyError, OSError):
+            return None
+        for key in [k for k in self.tracks if is_shared(k) and k not in fresh]:
+            del self.tracks[key]  # never written: as the store has it, absent
+        texts: dict[str, str] = {}
+        for key, (track, text) in fresh.items():
+            if is_shared(key):
+                self.tracks[key] = track
+                texts[key] = text
+        return texts
+
+    async def _react_and_write(
+        self,
+        fact: Fact | None,
+        hub: str,
+        result: ProbeResult | None,
+        now: float,
+        read: dict[str, str] | None,
+    ) -> list[Action]:
         s = self.settings()
         now_iso = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
         ctx = Context(
@@ -385,12 +433,15 @@ class Pipeline:
         moved, actions = react(fact, self.tracks, ctx) if fact is not None else ({}, [])
         paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
         events = [s.redactor.data(self._event(a, hub, result)) for a in actions] if paging else []
+        expect = {k: read.get(k) for k in moved if is_shared(k)} if read is not None else None
         await self.journal.write(
             s.redactor.data(result.to_json()) if result is not None else None,
             moved,
             events,
             now,
             now_iso,
+            hub,
+            expect,
         )
         self.tracks.update(moved)
         self.metrics.incidents_open.set(
