@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
@@ -60,6 +60,18 @@ CONFLICT_RETRIES = 5
 def is_shared(key: str) -> bool:
     key = key.removeprefix("held:")
     return key.startswith("loginprobe/idp/") or key in (NETWORK_KEY, PROBER_KEY)
+
+
+def track_hub(key: str, hubs: Collection[str]) -> str | None:
+    """Which of `hubs` a track is about (its login, prober, expiry and TLS tracks, and their held
+    pages); None for the shared tracks and for hubs not among `hubs`."""
+    key = key.removeprefix("held:")
+    if is_shared(key):
+        return None
+    for hub in hubs:
+        if key.startswith(f"loginprobe/{hub}/") or key == f"{PROBER_KEY}/{hub}":
+            return hub
+    return None
 
 
 # -- what moves the tracks ----------------------------------------------------------------------
