@@ -149,6 +149,7 @@ class Monitor:
         self.costs = CostMeter()
         self._tasks: list[asyncio.Task[None]] = []
         self._probe_task: dict[str, asyncio.Task[Any]] = {}  # hub -> its probe job running
+        self._mine: set[str] = set()  # the hubs this replica has started probing
         self._wake_lease = asyncio.Event()
 
     @property
@@ -259,6 +260,7 @@ class Monitor:
         if starting:
             self.role = "active"
             self.started_at = time.time()
+        self._mine.update(gained)
         for hub in gained:
             interval = self.settings.interval(hub)
             if starting:
@@ -298,6 +300,9 @@ class Monitor:
     async def _drop_hub(self, hub: str, why: str) -> None:
         """No longer this replica's hub: no more probes, writes or pages about it."""
         self.hubs.drop(hub)
+        if hub not in self._mine:
+            return  # already let go (a refused write and the next round of leases both say it)
+        self._mine.discard(hub)
         self.scheduler.cancel(probe_job_id(hub))
         self.scheduler.cancel(checks_job_id(hub))
         task = self._probe_task.get(hub)
