@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from loginprobe.model import Code
 from loginprobe.monitor.journal import Journal
@@ -211,3 +212,44 @@ def test_a_group_split_across_replicas_pages_once_for_its_idp(tmp_path: Path) ->
             assert pd.notified == ["loginprobe/idp/g/login"], pd.brief()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def _cut_off(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_: object, **__: object) -> None:
+        raise OperationalError("UPDATE replicas", {}, Exception("the database is unreachable"))
+
+    monkeypatch.setattr(store.replicas, "beat", fail)
+
+
+def test_a_replica_cut_off_from_the_store_lets_its_hubs_go_within_one_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, clock = f"sqlite:///{tmp_path}/s.sqlite", Clock()
+    mine, theirs = Store(url), Store(url)
+    r1, r2 = HubLeases(mine, 30.0, "r1", clock=clock), HubLeases(theirs, 30.0, "r2", clock=clock)
+    r1.tick(["a", "b"])
+    r2.tick(["a", "b"])
+    r1.tick(["a", "b"])  # now it knows of r2
+    held = set(r1.hubs)
+    assert held and r1.good()
+    _cut_off(mine, monkeypatch)
+    clock.now += 15
+    assert r1.tick(["a", "b"]).lost == [] and r1.hubs  # its leases still run
+    clock.now += 6
+    assert not r1.good()  # no page from memory this close to the end of its leases
+    clock.now += 10
+    assert sorted(r1.tick(["a", "b"]).lost) == sorted(held)
+    assert r1.hubs == set()
+    assert r2.tick(["a", "b"]).gained  # the other takes them once they have expired
+    assert r2.hubs == {"a", "b"}
+
+
+def test_a_lone_replica_on_sqlite_keeps_its_hubs_when_the_store_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, clock = Store(f"sqlite:///{tmp_path}/s.sqlite"), Clock()
+    alone = HubLeases(store, 30.0, "r1", clock=clock)
+    alone.tick(["a"])
+    _cut_off(store, monkeypatch)
+    clock.now += 3600
+    assert alone.tick(["a"]).lost == [] and alone.hubs == {"a"} and alone.good()

@@ -10,6 +10,7 @@ Every concern is one entry in TRACKS; adding a concern adds an entry, never a br
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ log = structlog.get_logger("loginprobe")
 # before every reaction and written only if unchanged since (compare-and-set), else read again.
 SHARED_PREFIXES = ("loginprobe/idp/", NETWORK_KEY, PROBER_KEY)
 CONFLICT_RETRIES = 5
+# The IdP host each hub's latest probe walked through (its group, when the config names none),
+# kept in the store so that every replica knows the groups of the hubs the others probe.
+SEEN_IDP_META = "seen-idp/"
 
 
 def is_shared(key: str) -> bool:
@@ -354,8 +358,10 @@ class Pipeline:
         now = time.time()
         hub = result.hub
         seen = seen_idp_host(result.observation.steps, result.observation.hub_url)
-        if seen is not None:
+        if seen is not None and self.seen_idp.get(hub) != seen:
             self.seen_idp[hub] = seen
+            with contextlib.suppress(SQLAlchemyError, OSError):  # memory has it meanwhile
+                await asyncio.to_thread(self.journal.store.set_meta, SEEN_IDP_META + hub, seen, now)
         if hub in self.settings().loaded.config.hubs:
             fact: Fact | None = ProbeFact(result, browser_fault, confirmed)
         else:
@@ -397,24 +403,28 @@ class Pipeline:
         self, fact: Fact | None, hub: str, result: ProbeResult | None, now: float
     ) -> list[Action]:
         for attempt in range(CONFLICT_RETRIES + 1):
-            expect = await self._refresh_shared() if attempt < CONFLICT_RETRIES else None
+            expect = await self._refresh_shared(hub) if attempt < CONFLICT_RETRIES else None
             try:
                 return await self._react_and_write(fact, hub, result, now, expect)
             except TrackConflict as conflict:
                 log.info("a shared track moved meanwhile; reacting again", key=str(conflict))
         raise AssertionError("unreachable: the last attempt writes without comparing")
 
-    async def _refresh_shared(self) -> dict[str, str] | None:
+    async def _refresh_shared(self, hub: str) -> dict[str, str] | None:
         """The shared tracks as the store has them now (other replicas move them too), taken
-        into memory; None when they cannot be read, or while this replica holds writes in memory
-        (the store's copy is older than memory's then)."""
+        into memory, and the IdP hosts the other hubs' probes saw; None when they cannot be read,
+        or while this replica holds writes in memory (the store's copy is older than memory's
+        then)."""
         if self.journal.held:
             return None
         prefixes = [p for key in SHARED_PREFIXES for p in (key, "held:" + key)]
+        store = self.journal.store
         try:
-            fresh = await asyncio.to_thread(self.journal.store.tracks_starting, prefixes)
+            fresh = await asyncio.to_thread(store.tracks_starting, prefixes)
+            seen = await asyncio.to_thread(store.meta_starting, SEEN_IDP_META)
         except (SQLAlchemyError, OSError):
             return None
+        self.seen_idp.update({h: str(v) for h, v in seen.items() if h != hub})
         for key in [k for k in self.tracks if is_shared(k) and k not in fresh]:
             del self.tracks[key]  # never written: as the store has it, absent
         texts: dict[str, str] = {}

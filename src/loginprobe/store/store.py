@@ -261,6 +261,16 @@ class Store:
             value = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
         return None if value is None else json.loads(value)
 
+    def meta_starting(self, prefix: str) -> dict[str, Any]:
+        """The facts whose keys start with `prefix`, by the rest of their key."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(meta.c.key, meta.c.value).where(
+                    meta.c.key.startswith(prefix, autoescape=True)
+                )
+            ).all()
+        return {key.removeprefix(prefix): json.loads(value) for key, value in rows}
+
     def set_meta(self, key: str, value: Any, now: float) -> None:
         text_value = json.dumps(value)
         with self.engine.begin() as conn:
