@@ -37,7 +37,8 @@ def default_replica_name() -> str:
 @dataclass
 class Change:
     gained: list[str] = field(default_factory=list)
-    lost: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # its lease ran out or passed to another
+    released: list[str] = field(default_factory=list)  # over this replica's share: handed back
 
 
 class HubLeases:
@@ -90,6 +91,13 @@ class HubLeases:
 
     def _tick(self, hubs: list[str], now: float) -> Change:
         change = Change()
+        if self.fences and now - (self.expires_at - self.ttl) > self.ttl * 2 / 3:
+            log.warning(
+                "the hub leases are renewed late: this machine or the store is too slow for "
+                "lease_ttl, and hubs may pass between replicas",
+                late_s=round(now - (self.expires_at - self.ttl), 1),
+                lease_ttl_s=self.ttl,
+            )
         self.store.replicas.beat(self.name, self.ttl, now, self.started_at, self.location)
         held = {f.name: f.token for f in self.fences.values()}
         kept = self.store.leases.renew_all(self.name, held, self.ttl, now)
@@ -111,7 +119,7 @@ class HubLeases:
         for hub in p.release:
             if hub in self.fences:
                 self._release(hub)
-                change.lost.append(hub)
+                change.released.append(hub)
         # A named replica restarted: the leases under its own name are its own, from before.
         mine_before = [
             h

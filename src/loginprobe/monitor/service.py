@@ -21,9 +21,10 @@ import random
 import socket
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 import structlog
@@ -75,6 +76,7 @@ RESTART_KEYS: dict[str, Callable[[cfg.Config], str]] = {
     "monitor.listen": lambda c: c.monitor.listen,
     "browser.executable": lambda c: c.browser.executable,
 }
+T = TypeVar("T")
 # What runs one probe of one hub in a browser: probe_hub, or a fake in tests.
 HubProbe = Callable[..., Coroutine[Any, Any, ProbeResult]]
 
@@ -151,6 +153,7 @@ class Monitor:
         self._probe_task: dict[str, asyncio.Task[Any]] = {}  # hub -> its probe job running
         self._mine: set[str] = set()  # the hubs this replica has started probing
         self._wake_lease = asyncio.Event()
+        self._lease_thread = ThreadPoolExecutor(1, thread_name_prefix="leases")
 
     @property
     def location(self) -> str:
@@ -186,6 +189,7 @@ class Monitor:
         self.hubs.leave()
         if self.lease.held:
             self.lease.release()
+        self._lease_thread.shutdown(wait=False)
         log.info("monitor stopped")
 
     async def _keep_lease(self) -> None:
@@ -203,14 +207,16 @@ class Monitor:
         if self.stopping:
             return
         if self.lease.held:
-            if await asyncio.to_thread(self.lease.renew) == "lost":
+            if await self._off_loop(self.lease.renew) == "lost":
                 self._outbox_lost()
-        elif await asyncio.to_thread(self.lease.acquire):
+        elif await self._off_loop(self.lease.acquire):
             self._start_outbox()
         hubs = list(self.settings.loaded.config.hubs)
-        change = await asyncio.to_thread(self.hubs.tick, hubs)
+        change = await self._off_loop(lambda: self.hubs.tick(hubs))
         for hub in change.lost:
-            await self._drop_hub(hub, "its lease passed to another replica or ran out")
+            await self._drop_hub(hub, "its lease ran out or passed to another replica")
+        for hub in change.released:
+            await self._drop_hub(hub, "handed back: over this replica's share of the hubs")
         if change.gained:
             await asyncio.to_thread(self._load, change.gained)
             self._start_hubs(change.gained)
@@ -223,6 +229,11 @@ class Monitor:
                 outbox_holder=holder.holder if holder else None,
                 lease_ttl_s=self.lease.ttl,
             )
+
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        """The leases' own thread: a renewal never queues behind the probes' database work in
+        the shared worker threads (a busy store must not cost a replica its hubs)."""
+        return await asyncio.get_running_loop().run_in_executor(self._lease_thread, work)
 
     def take_over(self) -> bool:
         """Take the store's lease and every hub, and read where the last holder left off (no
