@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -57,7 +58,11 @@ class HubLeases:
         self.location = location
         self.clock = clock
         self.started_at = clock()
-        self.fences: dict[str, Fence] = {}  # hub -> the fence of its lease, held by this replica
+        # hub -> the fence of its lease, held by this replica. Replaced, never changed in place:
+        # the event loop reads it while the renewer's thread renews.
+        self.fences: dict[str, Fence] = {}
+        self._lost: set[str] = set()  # found lost by a renewal, for the next tick to report
+        self._lock = threading.Lock()
         self.expires_at = 0.0  # when the leases renewed last run out
         self.replicas = 1  # live replicas at the last look (this one included)
         self.shared = not store.engine.dialect.name.startswith("sqlite")
@@ -75,37 +80,58 @@ class HubLeases:
             return True  # a lone replica on SQLite: nobody else can take over
         return self.clock() < self.expires_at - self.ttl / 3
 
+    def renew(self) -> None:
+        """Renew the heartbeat and the hub leases (the renewer's thread calls this every third
+        of the lease, whatever the event loop is busy with); hubs found lost are reported by the
+        next tick."""
+        with self._lock:
+            self._renew(self.clock())
+
     def tick(self, hubs: Collection[str]) -> Change:
         """Renew, then follow the spread. Never raises for the store: it says what changed."""
-        now = self.clock()
-        try:
-            return self._tick(sorted(hubs), now)
-        except (SQLAlchemyError, OSError) as err:
-            log.warning("cannot reach the store's leases", error=str(err).splitlines()[0][:300])
-            alone_on_sqlite = not self.shared and self.replicas <= 1
-            if self.fences and not alone_on_sqlite and now >= self.expires_at:
-                lost = sorted(self.fences)
-                self.fences.clear()
-                return Change(lost=lost)
-            return Change()
+        with self._lock:
+            now = self.clock()
+            change = Change()
+            if self._renew(now):
+                try:
+                    self._spread(sorted(hubs), now, change)
+                except (SQLAlchemyError, OSError) as err:
+                    self._unreachable(err)
+            change.lost = sorted(self._lost)
+            self._lost.clear()
+            return change
 
-    def _tick(self, hubs: list[str], now: float) -> Change:
-        change = Change()
-        if self.fences and now - (self.expires_at - self.ttl) > self.ttl * 2 / 3:
+    def _renew(self, now: float) -> bool:
+        """True if the store answered."""
+        fences = self.fences
+        renewed = self.expires_at - self.ttl
+        if fences and now - renewed > self.ttl * 2 / 3:
             log.warning(
                 "the hub leases are renewed late: this machine or the store is too slow for "
                 "lease_ttl, and hubs may pass between replicas",
-                late_s=round(now - (self.expires_at - self.ttl), 1),
+                late_s=round(now - renewed, 1),
                 lease_ttl_s=self.ttl,
             )
-        self.store.replicas.beat(self.name, self.ttl, now, self.started_at, self.location)
-        held = {f.name: f.token for f in self.fences.values()}
-        kept = self.store.leases.renew_all(self.name, held, self.ttl, now)
-        for hub, f in list(self.fences.items()):
-            if f.name not in kept:
-                del self.fences[hub]
-                change.lost.append(hub)
+        try:
+            self.store.replicas.beat(self.name, self.ttl, now, self.started_at, self.location)
+            held = {f.name: f.token for f in fences.values()}
+            kept = self.store.leases.renew_all(self.name, held, self.ttl, now)
+        except (SQLAlchemyError, OSError) as err:
+            self._unreachable(err)
+            alone_on_sqlite = not self.shared and self.replicas <= 1
+            if self.fences and not alone_on_sqlite and now >= self.expires_at:
+                self._lost.update(self.fences)
+                self.fences = {}
+            return False
+        self._lost.update(h for h, f in fences.items() if f.name not in kept)
+        self.fences = {h: f for h, f in fences.items() if f.name in kept}
         self.expires_at = now + self.ttl
+        return True
+
+    def _unreachable(self, err: BaseException) -> None:
+        log.warning("cannot reach the store's leases", error=str(err).splitlines()[0][:300])
+
+    def _spread(self, hubs: list[str], now: float, change: Change) -> None:
         live = [r.name for r in self.store.replicas.live(now)]
         self.replicas = len(set(live) | {self.name})
         owners = {
@@ -136,25 +162,27 @@ class HubLeases:
                 steal_from=self.name if self.named else None,
             )
             if info is not None:
-                self.fences[hub] = Fence(info.name, info.holder, info.token)
+                self.fences = {**self.fences, hub: Fence(info.name, info.holder, info.token)}
                 change.gained.append(hub)
-        return change
 
     def _release(self, hub: str) -> None:
-        fence = self.fences.pop(hub, None)
+        fence = self.fences.get(hub)
         if fence is not None:
+            self.fences = {h: f for h, f in self.fences.items() if h != hub}
             self.store.leases.release(fence)
 
     def drop(self, hub: str) -> None:
         """The store says the hub's lease is another's now (a write was refused)."""
-        self.fences.pop(hub, None)
+        with self._lock:
+            self.fences = {h: f for h, f in self.fences.items() if h != hub}
 
     def leave(self) -> None:
         """A clean stop: hand every hub back and leave, so the others take them at once."""
-        try:
-            for hub in list(self.fences):
-                self._release(hub)
-            self.store.replicas.leave(self.name)
-        except (SQLAlchemyError, OSError):
-            pass  # they expire by themselves
-        self.fences.clear()
+        with self._lock:
+            try:
+                for hub in list(self.fences):
+                    self._release(hub)
+                self.store.replicas.leave(self.name)
+            except (SQLAlchemyError, OSError):
+                pass  # they expire by themselves
+            self.fences = {}

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -154,6 +155,9 @@ class Monitor:
         self._mine: set[str] = set()  # the hubs this replica has started probing
         self._wake_lease = asyncio.Event()
         self._lease_thread = ThreadPoolExecutor(1, thread_name_prefix="leases")
+        self._renewer_stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew_leases, name="renewer", daemon=True)
+        self._sending = False  # the outbox was started on the "monitor" lease
 
     @property
     def location(self) -> str:
@@ -175,10 +179,12 @@ class Monitor:
         self.heartbeat.start()  # pings only while this monitor is active and healthy
         # Take the leases now if they are free, so a lone monitor starts probing at once.
         await self._tick()
+        self._renewer.start()
 
     async def stop(self) -> None:
         """Cancel probes in flight, try the outbox once more, hand the lease over, close up."""
         self.stopping = True
+        self._renewer_stop.set()
         await self.heartbeat.stop()
         for task in self._tasks:
             task.cancel()
@@ -202,16 +208,32 @@ class Monitor:
             except Exception:
                 log.error("keeping the leases failed", exc_info=True)
 
+    def _renew_leases(self) -> None:
+        """The renewer's thread: every third of the lease, whatever the event loop is busy with
+        (a CPU-starved loop must not cost a live replica its hubs). Taking and handing back
+        hubs, and acting on what was lost, is the loop's `_tick`."""
+        while not self._renewer_stop.wait(self.lease.ttl / 3) and not self.stopping:
+            try:
+                self.hubs.renew()
+                if self.lease.held:
+                    self.lease.renew()  # "lost": the loop's next tick stops the outbox
+            except Exception:
+                log.error("renewing the leases failed", exc_info=True)
+
     async def _tick(self) -> None:
         """Renew or take the outbox's lease, then this replica's share of the hubs."""
         if self.stopping:
             return
+        if self._sending and not self.lease.held:
+            self._outbox_lost()  # found lost by the renewer
         if self.lease.held:
             if await self._off_loop(self.lease.renew) == "lost":
                 self._outbox_lost()
         elif await self._off_loop(self.lease.acquire):
             self._start_outbox()
         hubs = list(self.settings.loaded.config.hubs)
+        # A hub removed by a reload while its probe runs stays leased until its verdict is in.
+        hubs += [h for h in self._probing if h not in hubs and h in self.hubs.hubs]
         change = await self._off_loop(lambda: self.hubs.tick(hubs))
         for hub in change.lost:
             await self._drop_hub(hub, "its lease ran out or passed to another replica")
@@ -297,6 +319,7 @@ class Monitor:
 
     def _start_outbox(self) -> None:
         """This replica now drains the outbox (one replica at a time) and prunes the history."""
+        self._sending = True
         self.scheduler.run_later(PRUNE_JOB, 60.0, self._prune_job, "")
         self.outbox.start()
         self.outbox.wake()
@@ -306,6 +329,7 @@ class Monitor:
         if self.lease.info is not None or self.outbox.alive:
             log.error("another replica drains the outbox now: this one sends no more pages")
         self.lease.info = None
+        self._sending = False
         self.scheduler.cancel(PRUNE_JOB)
 
     async def _drop_hub(self, hub: str, why: str) -> None:
