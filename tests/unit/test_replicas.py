@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from loginprobe.model import Code
@@ -253,3 +254,22 @@ def test_a_lone_replica_on_sqlite_keeps_its_hubs_when_the_store_fails(
     _cut_off(store, monkeypatch)
     clock.now += 3600
     assert alone.tick(["a"]).lost == [] and alone.hubs == {"a"} and alone.good()
+
+
+def test_a_takeover_fails_when_the_holder_renewed_after_it_was_read(tmp_path: Path) -> None:
+    """The takeover reads the row, then updates it: a renewal in between (same token, a later
+    expiry) must make the takeover fail, not steal the lease just renewed."""
+    url = f"sqlite:///{tmp_path}/s.sqlite"
+    holder, taker = Store(url), Store(url)
+    assert holder.leases.acquire("hub:a", "r1", 30.0, 0.0) is not None
+    renewed: list[object] = []
+
+    def renew_first(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE leases") and not renewed:
+            renewed.append(holder.leases.acquire("hub:a", "r1", 30.0, 31.0, token=1))
+
+    event.listen(taker.engine, "before_cursor_execute", renew_first)
+    assert taker.leases.acquire("hub:a", "r2", 30.0, 31.0) is None  # it read an expired lease
+    assert renewed and renewed[0] is not None
+    lease = holder.leases.get("hub:a")
+    assert lease is not None and (lease.holder, lease.token) == ("r1", 1)

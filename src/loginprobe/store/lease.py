@@ -113,9 +113,18 @@ class Leases:
                 return None
             new_token = row.token if mine else row.token + 1
             acquired_at = row.acquired_at if mine else now
+            # Compare-and-set on the row as read: the read may run outside the update's
+            # transaction (pysqlite begins one only at the first write; PostgreSQL reads
+            # committed), and a renewal meanwhile keeps the token but moves the expiry — a
+            # takeover must then fail, not steal a lease its holder has just renewed.
             changed = conn.execute(
                 update(leases)
-                .where(leases.c.name == name, leases.c.token == row.token)
+                .where(
+                    leases.c.name == name,
+                    leases.c.holder == row.holder,
+                    leases.c.token == row.token,
+                    leases.c.expires_at == row.expires_at,
+                )
                 .values(
                     holder=holder, token=new_token, expires_at=now + ttl, acquired_at=acquired_at
                 )
