@@ -273,3 +273,19 @@ def test_a_takeover_fails_when_the_holder_renewed_after_it_was_read(tmp_path: Pa
     assert renewed and renewed[0] is not None
     lease = holder.leases.get("hub:a")
     assert lease is not None and (lease.holder, lease.token) == ("r1", 1)
+
+
+def test_two_renewals_by_the_same_holder_at_once_both_keep_the_lease(tmp_path: Path) -> None:
+    """The renewer's thread and the event loop's round may renew at the same moment."""
+    url = f"sqlite:///{tmp_path}/s.sqlite"
+    one, other = Store(url), Store(url)
+    assert one.leases.acquire("monitor", "r1", 30.0, 0.0) is not None
+    meanwhile: list[object] = []
+
+    def renew_first(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE leases") and not meanwhile:
+            meanwhile.append(one.leases.acquire("monitor", "r1", 30.0, 10.0, token=1))
+
+    event.listen(other.engine, "before_cursor_execute", renew_first)
+    assert other.leases.acquire("monitor", "r1", 30.0, 11.0, token=1) is not None
+    assert meanwhile and meanwhile[0] is not None

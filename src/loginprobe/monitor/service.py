@@ -153,6 +153,7 @@ class Monitor:
         self._tasks: list[asyncio.Task[None]] = []
         self._probe_task: dict[str, asyncio.Task[Any]] = {}  # hub -> its probe job running
         self._mine: set[str] = set()  # the hubs this replica has started probing
+        self._removing: set[str] = set()  # removed by a reload, their incidents being resolved
         self._wake_lease = asyncio.Event()
         self._lease_thread = ThreadPoolExecutor(1, thread_name_prefix="leases")
         self._renewer_stop = threading.Event()
@@ -232,8 +233,9 @@ class Monitor:
         elif await self._off_loop(self.lease.acquire):
             self._start_outbox()
         hubs = list(self.settings.loaded.config.hubs)
-        # A hub removed by a reload while its probe runs stays leased until its verdict is in.
-        hubs += [h for h in self._probing if h not in hubs and h in self.hubs.hubs]
+        # A hub removed by a reload stays leased until its open incidents are resolved, and
+        # while its probe runs, until its verdict is in.
+        hubs += [h for h in self._probing | self._removing if h not in hubs and h in self.hubs.hubs]
         change = await self._off_loop(lambda: self.hubs.tick(hubs))
         for hub in change.lost:
             await self._drop_hub(hub, "its lease ran out or passed to another replica")
@@ -385,6 +387,7 @@ class Monitor:
             return False
         old = self.settings
         old_hubs, new_hubs = set(old.loaded.config.hubs), set(new.loaded.config.hubs)
+        self._removing |= old_hubs - new_hubs
         restart = [
             k for k, get in RESTART_KEYS.items() if get(old.loaded.config) != get(new.loaded.config)
         ]
@@ -401,6 +404,7 @@ class Monitor:
                     await self.pipeline.on_hub_removed(hub)
                 except LeaseLost as lost:
                     self._lease_lost(lost)
+            self._removing.discard(hub)
         self.hubs.ttl = self.lease.ttl
         # New hubs are leased (and removed ones handed back) by the next round of the leases.
         self._wake_lease.set()
