@@ -80,9 +80,15 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
     tracks: dict[str, Track] = {}
     availability: dict[str, dict[str, Availability]] = {}
     silences: list[Silence] = []
+    replicas: dict[str, str] = {}
     if store is not None:
         try:
             tracks = store.tracks()
+            replicas = {
+                hub: lease.holder
+                for hub, lease in store.leases.hubs().items()
+                if lease.expires_at > now.timestamp()
+            }
             silences = store.silences.current(now.timestamp())
             availability = store.availability(now.timestamp())
             for name, past in store.fleet_history(list(loaded.config.hubs), 1).items():
@@ -93,7 +99,7 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
         finally:
             store.close()
     fleet = config_fleet(loaded, silences, now)
-    rows = list_rows(loaded.config, latest, tracks, now, since, availability, fleet)
+    rows = list_rows(loaded.config, latest, tracks, now, since, availability, fleet, replicas)
     if as_json:
         _print_json(rows)
         return

@@ -59,8 +59,10 @@ def list_rows(
     since: Mapping[str, str | None] | None = None,
     availability: Mapping[str, Mapping[str, Availability]] | None = None,
     fleet: Fleet | None = None,
+    replicas: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per configured hub. `latest`: each hub's newest Store.history row (None: never
+    """One row per configured hub. `replicas`: hub -> the `probe serve` replica holding its lease
+    (absent: none holds it now). `latest`: each hub's newest Store.history row (None: never
     probed, or no store). "next probe" is estimated from the store the way the monitor schedules:
     the last probe's start plus `interval`, or `retry_after_failure` while failing or until an
     incident has resolved."""
@@ -101,6 +103,7 @@ def list_rows(
                 "incident": track.open_code if track.is_open else None,
                 "incidents": incidents,
                 "availability": availability_json((availability or {}).get(name)),
+                "replica": (replicas or {}).get(name),
             }
         )
     return rows
@@ -123,6 +126,9 @@ def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
     table = Table()
     table.add_column("hub", no_wrap=True)
     table.add_column("group", no_wrap=True)
+    replicas = any(r.get("replica") for r in rows)
+    if replicas:  # which `probe serve` replica probes the hub (when any runs)
+        table.add_column("replica", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("last probe")
     table.add_column("next probe", no_wrap=True)
@@ -153,6 +159,7 @@ def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
         table.add_row(
             shown(r["hub"]),
             shown(r.get("group") or "—"),
+            *([shown(r.get("replica") or "none")] if replicas else []),
             shown(r["verdict"] or "not probed", style=_verdict_style(r["verdict"], r["severity"])),
             shown(when(r["last_probe_at"], now)),
             shown(next_shown),

@@ -176,9 +176,19 @@ class MonitorConfig(_Strict):
     )
     lease_ttl: Duration = Field(
         30.0,
-        description="One `probe serve` at a time probes and pages from a store: it holds a lease "
-        "on it, renewed every third of this. A second one on the same store stands by and takes "
-        "over within this long after the first dies (at once after a clean stop).",
+        description="Replicas of `probe serve` on one store share its hubs: each hub is leased "
+        "by one replica, and one replica drains the outbox; leases are renewed every third of "
+        "this. A dead replica's hubs are taken over by the others within this long (plus a "
+        "third of it), at once after a clean stop; a replica that cannot renew stops probing "
+        "and paging when its leases run out. Keep it well under `interval`, so a killed "
+        "replica's hubs are probed again within two intervals.",
+    )
+    replica: str = Field(
+        "",
+        description="This replica's name, shown by `probe list` and the status page against "
+        "each hub it probes; empty: HOSTNAME-PID. A named replica restarted under the same name "
+        "takes its hubs back at once instead of waiting out its old leases, so give every "
+        "replica its own name (a StatefulSet's pod name, say).",
     )
     state: str = Field(
         "sqlite:///loginprobe.sqlite",

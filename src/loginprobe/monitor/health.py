@@ -3,7 +3,8 @@
 Failing (503): still starting, no probe finished within two of the longest cycles (the scheduler is stuck), the
 outbox sender is dead, or the store cannot be written (pages still go out, from memory; but
 nothing is remembered across a restart). Degraded (200, with problems): PagerDuty rejected events,
-or the outbox backs up. Standby (200): another `probe serve` holds the store and does the work.
+or the outbox backs up. Standby (200): this replica probes no hub now (other replicas of
+`probe serve` on the same store probe them all) and takes a share when one of them goes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class Vitals:
     pagerduty: bool
     incidents_open: list[str]
     holder: LeaseInfo | None  # who holds the store's lease (None: unknown)
+    sending: bool = True  # this replica holds that lease: it drains the outbox
+    replica: str = ""  # this replica's name
+    hubs: tuple[str, ...] = ()  # the hubs it probes
 
 
 def _iso(t: float | None) -> str | None:
@@ -59,9 +63,9 @@ def assess(v: Vitals) -> tuple[bool, dict[str, Any]]:
         elif v.now - reference >= 2 * v.longest_cycle + v.grace:
             failing = True
             problems.append("no probe finished recently: the scheduler is stuck")
-        if not v.sender_alive:
-            failing = True
-            problems.append("the outbox sender has stopped: no page would be sent")
+    if v.role != "starting" and v.sending and not v.sender_alive:
+        failing = True
+        problems.append("the outbox sender has stopped: no page would be sent")
     if v.store_failing_since is not None:
         failing = True
         problems.append(
@@ -116,5 +120,6 @@ def assess(v: Vitals) -> tuple[bool, dict[str, Any]]:
             if v.holder is not None
             else None
         ),
+        "replica": {"name": v.replica, "hubs": list(v.hubs), "drains_outbox": v.sending},
     }
     return not failing, body

@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe.monitor.tracks.track import Track
-from loginprobe.store import Fence, Store
+from loginprobe.store import Fence, LeaseLost, Store, TrackConflict, hub_lease
 
 log = structlog.get_logger("loginprobe")
 
@@ -49,12 +49,20 @@ class HeldRecord:
     events: list[HeldEvent]
     now: float
     now_iso: str
+    hub: str | None = None  # whose lease the write needs (replicas)
+    # Shared tracks as read before reacting (key -> stored text, None: absent): written only if
+    # no other replica moved them meanwhile. A record the store could not take at once is
+    # written as it is later (its events may have gone out from memory).
+    expect: dict[str, str | None] | None = None
 
 
 @dataclass
 class Journal:
     store: Store
     fence: Callable[[], Fence | None] = lambda: None
+    # Replicas: the fence of the hub's own lease, checked in the write's transaction (None: this
+    # replica does not hold the hub, and writes nothing about it).
+    hub_fence: Callable[[str], Fence | None] | None = None
     on_error: Callable[[], None] = lambda: None  # counts a failed write (metrics)
     clock: Callable[[], float] = time.time
     held: list[HeldRecord] = field(default_factory=list)
@@ -73,18 +81,33 @@ class Journal:
         events: list[dict[str, Any]],
         now: float,
         now_iso: str,
+        hub: str | None = None,
+        expect: dict[str, str | None] | None = None,
     ) -> None:
         """Write now, or hold (in order: nothing overtakes what is already held). The database
-        work runs in a thread, off the event loop. LeaseLost propagates: the caller must stop."""
+        work runs in a thread, off the event loop. LeaseLost propagates: the caller must stop.
+        TrackConflict (only with `expect`, only when nothing was held): nothing was written or
+        held; react again."""
         record = HeldRecord(
             result_json,
             dict(moved),
             [HeldEvent(e, now, next_attempt_at=now) for e in events],
             now,
             now_iso,
+            hub,
+            expect if not self.held else None,
         )
         self.held.append(record)
         await self.flush()
+
+    def fences(self, hub: str | None) -> list[Fence]:
+        fences = [f for f in [self.fence()] if f is not None]
+        if hub is not None and self.hub_fence is not None:
+            f = self.hub_fence(hub)
+            if f is None:
+                raise LeaseLost(f"this replica does not hold {hub}'s lease", hub_lease(hub))
+            fences.append(f)
+        return fences
 
     async def flush(self) -> bool:
         """Write what is held, oldest first; True when nothing is held any more."""
@@ -104,9 +127,18 @@ class Journal:
                         [e.event for e in waiting],
                         record.now,
                         record.now_iso,
-                        self.fence(),
+                        self.fences(record.hub),
+                        record.expect,
                     )
+                except TrackConflict:
+                    self.held.pop(0)
+                    raise
+                except LeaseLost as lost:
+                    if lost.hub is not None:  # another replica has the hub: drop what was its
+                        self.held = [r for r in self.held if r.hub != lost.hub]
+                    raise
                 except (SQLAlchemyError, OSError) as err:
+                    record.expect = None
                     self._failed(err)
                     return False
                 finally:

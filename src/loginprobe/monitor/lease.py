@@ -113,21 +113,25 @@ class LeaseKeeper:
         return info is not None
 
     def renew(self) -> Renewal:
-        """held: renewed; lost: another holder has it; unknown: the store did not answer."""
-        assert self.info is not None
+        """held: renewed; lost: another holder has it; unknown: the store did not answer.
+        (The renewer's thread calls this too: it reads `info` once.)"""
+        held = self.info
+        if held is None:
+            return "lost"
         try:
             info = self.store.leases.acquire(
-                LEASE_NAME, self.holder, self.ttl, self.clock(), self.info.token
+                LEASE_NAME, self.holder, self.ttl, self.clock(), held.token
             )
         except (SQLAlchemyError, OSError):
-            if self.shared and self.clock() > self.info.expires_at:
+            if self.shared and self.clock() > held.expires_at:
                 self.info = None
                 return "lost"  # a shared database may have given it to another replica by now
             return "unknown"
-        if info is None or info.token != self.info.token:
+        if info is None or info.token != held.token:
             self.info = None
             return "lost"
-        self.info = info
+        if self.info is held:  # not let go meanwhile
+            self.info = info
         return "held"
 
     def may_send(self) -> bool:

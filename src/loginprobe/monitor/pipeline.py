@@ -10,14 +10,16 @@ Every concern is one entry in TRACKS; adding a concern adds an entry, never a br
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from typing import Any, Literal, Protocol
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe.alerting.pagerduty import build_event, build_expiry_event
 from loginprobe.model import Code, ProbeResult
@@ -46,8 +48,34 @@ from loginprobe.monitor.tracks.shared import (
     is_held,
 )
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
+from loginprobe.store import TrackConflict
 
 log = structlog.get_logger("loginprobe")
+
+# Tracks about many hubs at once, which replicas sharing the hubs all move: read from the store
+# before every reaction and written only if unchanged since (compare-and-set), else read again.
+SHARED_PREFIXES = ("loginprobe/idp/", NETWORK_KEY, PROBER_KEY)
+CONFLICT_RETRIES = 5
+# The IdP host each hub's latest probe walked through (its group, when the config names none),
+# kept in the store so that every replica knows the groups of the hubs the others probe.
+SEEN_IDP_META = "seen-idp/"
+
+
+def is_shared(key: str) -> bool:
+    key = key.removeprefix("held:")
+    return key.startswith("loginprobe/idp/") or key in (NETWORK_KEY, PROBER_KEY)
+
+
+def track_hub(key: str, hubs: Collection[str]) -> str | None:
+    """Which of `hubs` a track is about (its login, prober, expiry and TLS tracks, and their held
+    pages); None for the shared tracks and for hubs not among `hubs`."""
+    key = key.removeprefix("held:")
+    if is_shared(key):
+        return None
+    for hub in hubs:
+        if key.startswith(f"loginprobe/{hub}/") or key == f"{PROBER_KEY}/{hub}":
+            return hub
+    return None
 
 
 # -- what moves the tracks ----------------------------------------------------------------------
@@ -330,8 +358,10 @@ class Pipeline:
         now = time.time()
         hub = result.hub
         seen = seen_idp_host(result.observation.steps, result.observation.hub_url)
-        if seen is not None:
+        if seen is not None and self.seen_idp.get(hub) != seen:
             self.seen_idp[hub] = seen
+            with contextlib.suppress(SQLAlchemyError, OSError):  # memory has it meanwhile
+                await asyncio.to_thread(self.journal.store.set_meta, SEEN_IDP_META + hub, seen, now)
         if hub in self.settings().loaded.config.hubs:
             fact: Fact | None = ProbeFact(result, browser_fault, confirmed)
         else:
@@ -372,6 +402,46 @@ class Pipeline:
     async def _apply_now(
         self, fact: Fact | None, hub: str, result: ProbeResult | None, now: float
     ) -> list[Action]:
+        for attempt in range(CONFLICT_RETRIES + 1):
+            expect = await self._refresh_shared(hub) if attempt < CONFLICT_RETRIES else None
+            try:
+                return await self._react_and_write(fact, hub, result, now, expect)
+            except TrackConflict as conflict:
+                log.info("a shared track moved meanwhile; reacting again", key=str(conflict))
+        raise AssertionError("unreachable: the last attempt writes without comparing")
+
+    async def _refresh_shared(self, hub: str) -> dict[str, str] | None:
+        """The shared tracks as the store has them now (other replicas move them too), taken
+        into memory, and the IdP hosts the other hubs' probes saw; None when they cannot be read,
+        or while this replica holds writes in memory (the store's copy is older than memory's
+        then)."""
+        if self.journal.held:
+            return None
+        prefixes = [p for key in SHARED_PREFIXES for p in (key, "held:" + key)]
+        store = self.journal.store
+        try:
+            fresh = await asyncio.to_thread(store.tracks_starting, prefixes)
+            seen = await asyncio.to_thread(store.meta_starting, SEEN_IDP_META)
+        except (SQLAlchemyError, OSError):
+            return None
+        self.seen_idp.update({h: str(v) for h, v in seen.items() if h != hub})
+        for key in [k for k in self.tracks if is_shared(k) and k not in fresh]:
+            del self.tracks[key]  # never written: as the store has it, absent
+        texts: dict[str, str] = {}
+        for key, (track, text) in fresh.items():
+            if is_shared(key):
+                self.tracks[key] = track
+                texts[key] = text
+        return texts
+
+    async def _react_and_write(
+        self,
+        fact: Fact | None,
+        hub: str,
+        result: ProbeResult | None,
+        now: float,
+        read: dict[str, str] | None,
+    ) -> list[Action]:
         s = self.settings()
         now_iso = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
         ctx = Context(
@@ -385,12 +455,15 @@ class Pipeline:
         moved, actions = react(fact, self.tracks, ctx) if fact is not None else ({}, [])
         paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
         events = [s.redactor.data(self._event(a, hub, result)) for a in actions] if paging else []
+        expect = {k: read.get(k) for k in moved if is_shared(k)} if read is not None else None
         await self.journal.write(
             s.redactor.data(result.to_json()) if result is not None else None,
             moved,
             events,
             now,
             now_iso,
+            hub,
+            expect,
         )
         self.tracks.update(moved)
         self.metrics.incidents_open.set(

@@ -1,14 +1,16 @@
 """`probe serve`: the monitor, wired from its parts.
 
-    lease ─▶ (the holder only) scheduler ─▶ browser pool (probe_hub) ─▶ pipeline ─▶ journal/store
-                                            checks (TLS, Graph, secret) ─▶ pipeline       │ outbox
-                                            inbox (`probe run --alert`) ─▶ pipeline        ▼
-                                                                outbox sender ─▶ PagerDuty
+    hub leases ─▶ scheduler (this replica's hubs) ─▶ browser pool (probe_hub) ─▶ pipeline ─▶ store
+                  checks (TLS, Graph, secret) ─▶ pipeline                                    │
+                  inbox (`probe run --alert`) ─▶ pipeline                                    ▼ outbox
+    the "monitor" lease ─▶ (its holder only) outbox sender ─▶ PagerDuty
 
 Every hub is probed every `interval`, start times spread; after a failing probe (and until an
 incident has resolved) the next one comes after `retry_after_failure`. At most `concurrency` probes
-run at once, in one shared browser with a fresh context each. Only the holder of the store's lease
-probes and pages; another `probe serve` on the same store stands by.
+run at once, in one shared browser with a fresh context each. Replicas of `probe serve` on one
+store share the hubs: each probes the hubs whose leases it holds (replica.py, spread.py), and the
+one holding the store's "monitor" lease also drains the outbox. A replica holding no hub (more
+replicas than hubs, or a second one beside a lone hub's) stands by.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import asyncio
 import contextlib
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 import structlog
@@ -44,8 +48,9 @@ from loginprobe.monitor.journal import Journal
 from loginprobe.monitor.lease import LeaseKeeper
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.outbox import OutboxSender
-from loginprobe.monitor.pipeline import BrowserFault, Pipeline
+from loginprobe.monitor.pipeline import BrowserFault, Pipeline, track_hub
 from loginprobe.monitor.pool import HANG_GRACE_S, BrowserPool, Launcher, Outcome
+from loginprobe.monitor.replica import HubLeases
 from loginprobe.monitor.scheduler import Scheduler, checks_job_id, probe_job_id
 from loginprobe.monitor.settings import Settings, make_sender
 from loginprobe.monitor.tracks.login import login_key, settled
@@ -72,6 +77,7 @@ RESTART_KEYS: dict[str, Callable[[cfg.Config], str]] = {
     "monitor.listen": lambda c: c.monitor.listen,
     "browser.executable": lambda c: c.browser.executable,
 }
+T = TypeVar("T")
 # What runs one probe of one hub in a browser: probe_hub, or a fake in tests.
 HubProbe = Callable[..., Coroutine[Any, Any, ProbeResult]]
 
@@ -101,8 +107,10 @@ class Monitor:
         self._transport = transport
         self.scheduler = Scheduler()
         self.pool = BrowserPool(c.browser.executable, c.monitor.concurrency, launcher)
+        # The "monitor" lease: its holder drains the outbox (and prunes the history).
         self.lease = LeaseKeeper(store, c.monitor.lease_ttl)
-        self.journal = Journal(store, self.lease.fence, on_error=metrics.store_errors.inc)
+        self.hubs = HubLeases(store, c.monitor.lease_ttl, c.monitor.replica, self.location)
+        self.journal = Journal(store, on_error=metrics.store_errors.inc, hub_fence=self.hubs.fence)
         self.outbox = OutboxSender(
             store,
             self.journal,
@@ -110,7 +118,7 @@ class Monitor:
             lambda: self.settings.redactor,
             may_send=self.lease.may_send,
             fence=self.lease.fence,
-            on_lease_lost=self._lease_lost,
+            on_lease_lost=self._outbox_lost,
         )
         self.pipeline = Pipeline(
             settings=lambda: self.settings,
@@ -143,7 +151,14 @@ class Monitor:
         self._lag_said = 0.0  # when a late start was last logged
         self.costs = CostMeter()
         self._tasks: list[asyncio.Task[None]] = []
+        self._probe_task: dict[str, asyncio.Task[Any]] = {}  # hub -> its probe job running
+        self._mine: set[str] = set()  # the hubs this replica has started probing
+        self._removing: set[str] = set()  # removed by a reload, their incidents being resolved
         self._wake_lease = asyncio.Event()
+        self._lease_thread = ThreadPoolExecutor(1, thread_name_prefix="leases")
+        self._renewer_stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew_leases, name="renewer", daemon=True)
+        self._sending = False  # the outbox was started on the "monitor" lease
 
     @property
     def location(self) -> str:
@@ -163,12 +178,14 @@ class Monitor:
             asyncio.create_task(self._measure_costs(), name="costs"),
         ]
         self.heartbeat.start()  # pings only while this monitor is active and healthy
-        # Take the lease now if it is free, so a lone monitor starts probing at once.
-        await self._try_lease()
+        # Take the leases now if they are free, so a lone monitor starts probing at once.
+        await self._tick()
+        self._renewer.start()
 
     async def stop(self) -> None:
         """Cancel probes in flight, try the outbox once more, hand the lease over, close up."""
         self.stopping = True
+        self._renewer_stop.set()
         await self.heartbeat.stop()
         for task in self._tasks:
             task.cancel()
@@ -176,22 +193,11 @@ class Monitor:
         await self._cancel_probes()
         await self.outbox.stop()
         await self.pool.stop()
+        self.hubs.leave()
         if self.lease.held:
             self.lease.release()
+        self._lease_thread.shutdown(wait=False)
         log.info("monitor stopped")
-
-    async def _try_lease(self) -> None:
-        if self.role != "active" and await asyncio.to_thread(self.lease.acquire):
-            self._hold()
-            self._start_work()
-        elif self.role == "starting":
-            self.role = "standby"
-            holder = self.lease.current_holder()
-            log.warning(
-                "another probe serve holds the store; standing by to take over",
-                holder=holder.holder if holder else None,
-                lease_ttl_s=self.lease.ttl,
-            )
 
     async def _keep_lease(self) -> None:
         while not self.stopping:
@@ -199,73 +205,162 @@ class Monitor:
                 await asyncio.wait_for(self._wake_lease.wait(), self.lease.ttl / 3)
             self._wake_lease.clear()
             try:
-                if self.role == "active":
-                    renewal = await asyncio.to_thread(self.lease.renew)
-                    if renewal == "lost":
-                        await self._stand_down("another probe serve has taken the store over")
-                else:
-                    await self._try_lease()
+                await self._tick()
             except Exception:
-                log.error("keeping the lease failed", exc_info=True)
+                log.error("keeping the leases failed", exc_info=True)
+
+    def _renew_leases(self) -> None:
+        """The renewer's thread: every third of the lease, whatever the event loop is busy with
+        (a CPU-starved loop must not cost a live replica its hubs). Taking and handing back
+        hubs, and acting on what was lost, is the loop's `_tick`."""
+        while not self._renewer_stop.wait(self.lease.ttl / 3) and not self.stopping:
+            try:
+                self.hubs.renew()
+                if self.lease.held:
+                    self.lease.renew()  # "lost": the loop's next tick stops the outbox
+            except Exception:
+                log.error("renewing the leases failed", exc_info=True)
+
+    async def _tick(self) -> None:
+        """Renew or take the outbox's lease, then this replica's share of the hubs."""
+        if self.stopping:
+            return
+        if self._sending and not self.lease.held:
+            self._outbox_lost()  # found lost by the renewer
+        if self.lease.held:
+            if await self._off_loop(self.lease.renew) == "lost":
+                self._outbox_lost()
+        elif await self._off_loop(self.lease.acquire):
+            self._start_outbox()
+        hubs = list(self.settings.loaded.config.hubs)
+        # A hub removed by a reload stays leased until its open incidents are resolved, and
+        # while its probe runs, until its verdict is in.
+        hubs += [h for h in self._probing | self._removing if h not in hubs and h in self.hubs.hubs]
+        change = await self._off_loop(lambda: self.hubs.tick(hubs))
+        for hub in change.lost:
+            await self._drop_hub(hub, "its lease ran out or passed to another replica")
+        for hub in change.released:
+            await self._drop_hub(hub, "handed back: over this replica's share of the hubs")
+        if change.gained:
+            await asyncio.to_thread(self._load, change.gained)
+            self._start_hubs(change.gained)
+        if self.role == "starting" and not self.hubs.hubs:
+            self.role = "standby"
+            holder = self.lease.current_holder()
+            log.warning(
+                "other replicas probe every hub; standing by to take a share",
+                replica=self.hubs.name,
+                outbox_holder=holder.holder if holder else None,
+                lease_ttl_s=self.lease.ttl,
+            )
+
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        """The leases' own thread: a renewal never queues behind the probes' database work in
+        the shared worker threads (a busy store must not cost a replica its hubs)."""
+        return await asyncio.get_running_loop().run_in_executor(self._lease_thread, work)
 
     def take_over(self) -> bool:
-        """Take the store's lease and read where its last holder left off (no probing yet)."""
+        """Take the store's lease and every hub, and read where the last holder left off (no
+        probing yet)."""
         if not self.lease.acquire():
             return False
-        self._hold()
+        self.hubs.tick(list(self.settings.loaded.config.hubs))
+        self._load(sorted(self.hubs.hubs))
+        self.role = "active"
         return True
 
-    def _hold(self) -> None:
-        """This monitor now holds the store: read where the last holder left off."""
+    def _load(self, gained: list[str]) -> None:
+        """Read where the hubs' last holder left off: their tracks, the shared ones, the
+        silences (in a worker thread)."""
+        hubs = set(self.settings.loaded.config.hubs)
         try:
-            tracks = self.store.tracks()
+            stored = self.store.tracks()
         except (SQLAlchemyError, OSError):
             log.error("cannot read the incident tracks; starting from none", exc_info=True)
-            tracks = {}
-        self.pipeline.tracks.clear()
-        self.pipeline.tracks.update(tracks)
+            stored = {}
+        first = not self.tracks
+        for key in [k for k in self.tracks if track_hub(k, hubs) in gained]:
+            del self.pipeline.tracks[key]
+        for key, track in stored.items():
+            owner = track_hub(key, hubs)
+            if owner in gained or (first and owner is None):
+                self.pipeline.tracks[key] = track
         try:
             self.pipeline.silences = self.store.silences.current(time.time())
         except (SQLAlchemyError, OSError):
             log.error("cannot read the silences; none until the store answers", exc_info=True)
-        self.journal.held.clear()
-        self.role = "active"
-        self.started_at = time.time()
 
-    def _start_work(self) -> None:
-        hubs = list(self.settings.loaded.config.hubs)
-        for hub in hubs:
-            # Spread the first probes over the first part of an interval, not all at once.
+    def _start_hubs(self, gained: list[str]) -> None:
+        starting = self.role != "active"
+        if starting:
+            self.role = "active"
+            self.started_at = time.time()
+        self._mine.update(gained)
+        for hub in gained:
             interval = self.settings.interval(hub)
-            self._schedule(hub, random.uniform(0, min(interval, 10.0 * len(hubs))))
+            if starting:
+                # Spread the first probes over the first part of an interval, not all at once.
+                delay = random.uniform(0, min(interval, 10.0 * len(gained)))
+            else:
+                # Taken over from another replica: its last probe may be an interval old.
+                delay = random.uniform(0, min(interval / 4, 5.0))
+            self._schedule(hub, delay)
             self._schedule_checks(hub, random.uniform(5.0, 15.0))
+        self._say_capacity()
+        log.info(
+            "monitor active" if starting else "took over hubs",
+            replica=self.hubs.name,
+            hubs=sorted(gained),
+            pagerduty=self.outbox.configured,
+            incidents_open=sorted(
+                k
+                for k, t in self.tracks.items()
+                if t.is_open and track_hub(k, set(gained)) is not None
+            ),
+        )
+
+    def _start_outbox(self) -> None:
+        """This replica now drains the outbox (one replica at a time) and prunes the history."""
+        self._sending = True
         self.scheduler.run_later(PRUNE_JOB, 60.0, self._prune_job, "")
         self.outbox.start()
         self.outbox.wake()
-        self._say_capacity()
-        log.info(
-            "monitor active",
-            hubs=hubs,
-            pagerduty=self.outbox.configured,
-            lease=self.lease.holder,
-            incidents_open=sorted(k for k, t in self.tracks.items() if t.is_open),
-        )
+        log.info("draining the outbox", replica=self.hubs.name, lease=self.lease.holder)
 
-    async def _stand_down(self, why: str) -> None:
-        """Lost the lease: stop probing and paging at once; stand by to take over again."""
-        if self.role != "active":
+    def _outbox_lost(self) -> None:
+        if self.lease.info is not None or self.outbox.alive:
+            log.error("another replica drains the outbox now: this one sends no more pages")
+        self.lease.info = None
+        self._sending = False
+        self.scheduler.cancel(PRUNE_JOB)
+
+    async def _drop_hub(self, hub: str, why: str) -> None:
+        """No longer this replica's hub: no more probes, writes or pages about it."""
+        self.hubs.drop(hub)
+        if hub not in self._mine:
+            return  # already let go (a refused write and the next round of leases both say it)
+        self._mine.discard(hub)
+        self.scheduler.cancel(probe_job_id(hub))
+        self.scheduler.cancel(checks_job_id(hub))
+        task = self._probe_task.get(hub)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        self.journal.held = [r for r in self.journal.held if r.hub != hub]
+        for key in [k for k in self.tracks if track_hub(k, {hub}) == hub]:
+            del self.pipeline.tracks[key]  # its new holder moves them now
+        log.warning("no longer probing a hub", hub=hub, replica=self.hubs.name, reason=why)
+        if not self.hubs.hubs and self.role == "active":
+            self.role = "standby"
+
+    def _lease_lost(self, lost: LeaseLost | None = None) -> None:
+        if lost is not None and lost.hub is not None:
+            task = asyncio.ensure_future(
+                self._drop_hub(lost.hub, "another replica holds its lease")
+            )
+        else:
+            self._outbox_lost()
             return
-        self.role = "standby"
-        log.error("standing down: no more probes or pages from this monitor", reason=why)
-        self.scheduler.cancel_all()
-        await self._cancel_probes()
-        self.journal.held.clear()
-
-    def _lease_lost(self) -> None:
-        if self.role == "active":
-            self.lease.info = None
-            task = asyncio.ensure_future(self._stand_down("the store's lease passed to another"))
-            self._tasks.append(task)
+        self._tasks.append(task)
 
     async def _cancel_probes(self) -> None:
         for task in list(self._in_flight):
@@ -292,6 +387,7 @@ class Monitor:
             return False
         old = self.settings
         old_hubs, new_hubs = set(old.loaded.config.hubs), set(new.loaded.config.hubs)
+        self._removing |= old_hubs - new_hubs
         restart = [
             k for k, get in RESTART_KEYS.items() if get(old.loaded.config) != get(new.loaded.config)
         ]
@@ -303,15 +399,15 @@ class Monitor:
             self.scheduler.cancel(probe_job_id(hub))
             self.scheduler.cancel(checks_job_id(hub))
             self.metrics.forget(hub)
-            if self.role == "active":
+            if hub in self.hubs.hubs:  # its holder resolves what it had open, then lets it go
                 try:
                     await self.pipeline.on_hub_removed(hub)
-                except LeaseLost:
-                    self._lease_lost()
-        if self.role == "active":
-            for hub in sorted(new_hubs - old_hubs):
-                self._schedule(hub, random.uniform(0, 5.0))
-                self._schedule_checks(hub, random.uniform(5.0, 15.0))
+                except LeaseLost as lost:
+                    self._lease_lost(lost)
+            self._removing.discard(hub)
+        self.hubs.ttl = self.lease.ttl
+        # New hubs are leased (and removed ones handed back) by the next round of the leases.
+        self._wake_lease.set()
         if restart:
             log.warning(
                 "these settings changed but take effect only when probe serve restarts",
@@ -334,7 +430,7 @@ class Monitor:
         self._schedule(hub, 0.0)
 
     def _schedule(self, hub: str, delay: float) -> None:
-        if self.stopping or self.role != "active":
+        if self.stopping or hub not in self.hubs.hubs:
             return
         if hub in self._probing:
             # Its probe is running: the next one starts that much after it ends (a run due
@@ -345,14 +441,14 @@ class Monitor:
         self.scheduler.run_later(probe_job_id(hub), delay, self._probe_job, hub)
 
     def _schedule_checks(self, hub: str, delay: float) -> None:
-        if not self.stopping and self.role == "active" and has_checks(self.settings, hub):
+        if not self.stopping and hub in self.hubs.hubs and has_checks(self.settings, hub):
             self.scheduler.run_later(checks_job_id(hub), delay, self._checks_job, hub)
 
     async def _checks_job(self, hub: str) -> None:
         try:
             await self.checks.run(hub)
-        except LeaseLost:
-            self._lease_lost()
+        except LeaseLost as lost:
+            self._lease_lost(lost)
         finally:
             self._schedule_checks(hub, self.settings.loaded.config.monitor.secret_check_interval)
 
@@ -360,23 +456,26 @@ class Monitor:
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
+        self._probe_task[hub] = task
         began = time.monotonic()
         try:
-            if hub not in self.settings.loaded.config.hubs or self.role != "active":
+            if hub not in self.settings.loaded.config.hubs or hub not in self.hubs.hubs:
                 return  # removed by a reload while it waited, or no longer ours to probe
             self._probing.add(hub)
             result, fault = await self._probe(hub)
             try:
                 await self.pipeline.on_probe(result, fault)
-            except LeaseLost:
-                self._lease_lost()
+            except LeaseLost as lost:
+                self._lease_lost(lost)
         except asyncio.CancelledError:
-            if not self.stopping and self.role == "active":
+            if not self.stopping and hub in self.hubs.hubs:
                 raise
-            # Cancelled by a stop or a stand-down: expected, not the scheduler's error to log.
+            # Cancelled by a stop or a hub handed over: expected, not the scheduler's to log.
         finally:
             self._probing.discard(hub)
             self._in_flight.discard(task)
+            if self._probe_task.get(hub) is task:
+                del self._probe_task[hub]
             asked = self._asked.pop(hub, None)
             if hub in self.settings.loaded.config.hubs:
                 track = self.tracks.get(login_key(hub), Track())
@@ -459,7 +558,7 @@ class Monitor:
                 "could not delete old probe history; trying again in an hour", exc_info=True
             )
         finally:
-            if self.role == "active" and not self.stopping:
+            if self.lease.held and not self.stopping:
                 self.scheduler.run_later(PRUNE_JOB, PRUNE_EVERY_S, self._prune_job, "")
 
     # -- capacity: what a probe costs here, and whether the machine keeps up ------------------------
@@ -509,13 +608,13 @@ class Monitor:
     async def _read_inbox(self) -> None:
         while not self.stopping:
             await asyncio.sleep(INBOX_POLL_S)
-            if self.role != "active":
+            if self.role != "active" and not self.lease.held:
                 continue
             try:
                 await self.read_silences()
                 await self.take_handovers()
-            except LeaseLost:
-                self._lease_lost()
+            except LeaseLost as lost:
+                self._lease_lost(lost)
             except Exception:
                 log.error("reading handed-over probes failed", exc_info=True)
 
@@ -527,9 +626,15 @@ class Monitor:
         items = await asyncio.to_thread(self.store.inbox.waiting)
         for item_id, data in items:
             result = ProbeResult.from_json(data)
+            fence = self.lease.fence()
             if result is None or result.hub not in self.settings.loaded.config.hubs:
+                if fence is None:
+                    continue  # the outbox's holder answers it
                 outcome = "not a probe of a hub this monitor knows: ignored"
+            elif result.hub not in self.hubs.hubs:
+                continue  # the hub's replica takes it
             else:
+                fence = self.hubs.fence(result.hub)
                 actions = await self.pipeline.on_probe(result, confirmed=True, tick=False)
                 outcome = (
                     "; ".join(f"{a.kind} {a.dedup_key}" for a in actions)
@@ -540,7 +645,7 @@ class Monitor:
                     # Look again soon, as after a failure of its own: to confirm, or to resolve.
                     m = self.settings.loaded.config.monitor
                     self._schedule(result.hub, m.retry_after_failure)
-            self.store.inbox.handled(item_id, outcome, time.time(), self.lease.fence())
+            self.store.inbox.handled(item_id, outcome, time.time(), fence)
 
     # -- what the status page shows ---------------------------------------------------------------
     def secret_expiry(self, hub: str) -> tuple[date | None, str]:
@@ -592,7 +697,10 @@ class Monitor:
                 held_in_memory=len(self.journal.held),
                 pagerduty=self.outbox.configured,
                 incidents_open=sorted(k for k, t in self.tracks.items() if t.is_open),
-                holder=self.lease.info if self.role == "active" else self.lease.current_holder(),
+                holder=self.lease.info if self.lease.held else self.lease.current_holder(),
+                sending=self.lease.held,
+                replica=self.hubs.name,
+                hubs=tuple(sorted(self.hubs.hubs)),
             )
         )
         self.metrics.healthy.set(1 if healthy else 0)

@@ -1,9 +1,9 @@
 """The store: verdict history, incident tracks and the PagerDuty outbox, in one database; the
 lease that gives one `probe serve` at a time the right to write and page."""
 
-from loginprobe.store.lease import Fence, LeaseInfo, LeaseLost
+from loginprobe.store.lease import Fence, LeaseInfo, LeaseLost, ReplicaInfo, hub_lease
 from loginprobe.store.outbox import OutboxEvent, OutboxStats
-from loginprobe.store.store import Store, StoreError, sqlite_file_missing
+from loginprobe.store.store import Store, StoreError, TrackConflict, sqlite_file_missing
 
 __all__ = [
     "Fence",
@@ -11,7 +11,10 @@ __all__ = [
     "LeaseLost",
     "OutboxEvent",
     "OutboxStats",
+    "ReplicaInfo",
     "Store",
     "StoreError",
+    "TrackConflict",
+    "hub_lease",
     "sqlite_file_missing",
 ]

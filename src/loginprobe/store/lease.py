@@ -1,16 +1,27 @@
-"""The lease: one holder of the store at a time, with expiry and a fencing token.
+"""Leases: one holder at a time, with expiry and a fencing token.
 
-The token grows with every new holder. A holder's writes carry its Fence; `check_fence` runs inside
-the write's transaction, so a holder that lost the lease can never write over its successor.
+The row named "monitor" is held by the one `probe serve` replica that drains the outbox; each hub's
+row (`hub:<name>`) by the replica that probes that hub. The token grows with every new holder. A
+holder's writes carry its Fence; `check_fence` runs inside the write's transaction, so a holder
+that lost the lease can never write over its successor. The `replicas` table says which replicas
+are alive (each renews its row), for spreading the hubs over them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, true, update
 
-from loginprobe.store.schema import leases
+from loginprobe.store.schema import leases, replicas
+
+HUB_PREFIX = "hub:"
+
+
+def hub_lease(hub: str) -> str:
+    """The name of a hub's lease row."""
+    return HUB_PREFIX + hub
 
 
 @dataclass(frozen=True)
@@ -31,26 +42,45 @@ class LeaseInfo:
     acquired_at: float
 
 
+@dataclass(frozen=True)
+class ReplicaInfo:
+    name: str
+    expires_at: float
+    started_at: float
+    location: str
+
+
 class LeaseLost(Exception):
-    """Another holder has the lease: this one must stop probing and paging."""
+    """Another holder has the lease: this one must stop probing and paging (for what it covers:
+    `name` is the lease, "monitor" or `hub:<name>`)."""
+
+    def __init__(self, message: str, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+
+    @property
+    def hub(self) -> str | None:
+        return self.name.removeprefix(HUB_PREFIX) if self.name.startswith(HUB_PREFIX) else None
 
 
-def check_fence(conn: Connection, fence: Fence | None) -> None:
-    """Inside a write transaction: go on only while the lease is still the writer's. The update
-    also takes the write lock first, so no other holder can slip in before the commit."""
+def check_fence(conn: Connection, fence: Fence | Sequence[Fence] | None) -> None:
+    """Inside a write transaction: go on only while the lease (every lease given) is still the
+    writer's. The update also takes the write lock first (the row's lock on PostgreSQL), so no
+    other holder can slip in before the commit."""
     if fence is None:
         return
-    held = conn.execute(
-        update(leases)
-        .where(
-            leases.c.name == fence.name,
-            leases.c.holder == fence.holder,
-            leases.c.token == fence.token,
-        )
-        .values(token=fence.token)
-    ).rowcount
-    if not held:
-        raise LeaseLost(f"the {fence.name} lease has passed to another holder")
+    for f in [fence] if isinstance(fence, Fence) else fence:
+        held = conn.execute(
+            update(leases)
+            .where(
+                leases.c.name == f.name,
+                leases.c.holder == f.holder,
+                leases.c.token == f.token,
+            )
+            .values(token=f.token)
+        ).rowcount
+        if not held:
+            raise LeaseLost(f"the {f.name} lease has passed to another holder", f.name)
 
 
 class Leases:
@@ -83,9 +113,20 @@ class Leases:
                 return None
             new_token = row.token if mine else row.token + 1
             acquired_at = row.acquired_at if mine else now
+            # Compare-and-set on the row as read: the read may run outside the update's
+            # transaction (pysqlite begins one only at the first write; PostgreSQL reads
+            # committed), and a renewal meanwhile keeps the token but moves the expiry — a
+            # takeover must then fail, not steal a lease its holder has just renewed.
             changed = conn.execute(
                 update(leases)
-                .where(leases.c.name == name, leases.c.token == row.token)
+                .where(
+                    leases.c.name == name,
+                    leases.c.holder == row.holder,
+                    leases.c.token == row.token,
+                    # (A renewal of one's own lease need not compare the expiry: two renewals
+                    # by the same holder at once both stand.)
+                    true() if mine else leases.c.expires_at == row.expires_at,
+                )
                 .values(
                     holder=holder, token=new_token, expires_at=now + ttl, acquired_at=acquired_at
                 )
@@ -111,3 +152,65 @@ class Leases:
         if row is None:
             return None
         return LeaseInfo(row.name, row.holder, row.token, row.expires_at, row.acquired_at)
+
+    def hubs(self) -> dict[str, LeaseInfo]:
+        """Every hub's lease (expired ones too), by hub."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(leases).where(leases.c.name.startswith(HUB_PREFIX, autoescape=True))
+            ).all()
+        return {
+            r.name.removeprefix(HUB_PREFIX): LeaseInfo(
+                r.name, r.holder, r.token, r.expires_at, r.acquired_at
+            )
+            for r in rows
+        }
+
+    def renew_all(self, holder: str, held: Mapping[str, int], ttl: float, now: float) -> set[str]:
+        """Renew many leases (name -> the token held) in one transaction; the names still held."""
+        kept: set[str] = set()
+        with self.engine.begin() as conn:
+            for name, token in held.items():
+                changed = conn.execute(
+                    update(leases)
+                    .where(
+                        leases.c.name == name, leases.c.holder == holder, leases.c.token == token
+                    )
+                    .values(expires_at=now + ttl)
+                ).rowcount
+                if changed:
+                    kept.add(name)
+        return kept
+
+
+class Replicas:
+    """The replicas' heartbeats: a row each, renewed with its leases."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def beat(self, name: str, ttl: float, now: float, started_at: float, location: str) -> None:
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(replicas)
+                .where(replicas.c.name == name)
+                .values(expires_at=now + ttl, started_at=started_at, location=location)
+            ).rowcount
+            if not changed:
+                conn.execute(
+                    insert(replicas).values(
+                        name=name, expires_at=now + ttl, started_at=started_at, location=location
+                    )
+                )
+
+    def live(self, now: float) -> list[ReplicaInfo]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(replicas).where(replicas.c.expires_at > now).order_by(replicas.c.name)
+            ).all()
+        return [ReplicaInfo(r.name, r.expires_at, r.started_at, r.location) for r in rows]
+
+    def leave(self, name: str) -> None:
+        """A clean stop: the others spread its hubs at once."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(replicas).where(replicas.c.name == name))

@@ -119,6 +119,17 @@ leases = Table(
     Column("acquired_at", Float, nullable=False),
 )
 
+# The `probe serve` replicas sharing the hubs, each renewing its row while it runs: the hubs are
+# spread over the live ones (a hub's own lease is the `leases` row named `hub:<name>`).
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("location", String(200), nullable=False),
+)
+
 # Probes handed to the lease holder by `probe run --alert` while a monitor runs: it puts them
 # through its own pipeline, so that whoever opens an incident also resolves it.
 inbox = Table(

@@ -15,15 +15,27 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, create_engine, delete, func, insert, inspect, select, text, update
+from sqlalchemy import (
+    case,
+    create_engine,
+    delete,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import IntegrityError
 
 from loginprobe.history import availability as av
 from loginprobe.monitor.tracks.track import Track
 from loginprobe.store.history import HistoryReader, HistoryWriter, HubHistory
 from loginprobe.store.inbox import Inbox
-from loginprobe.store.lease import Fence, Leases, check_fence
+from loginprobe.store.lease import Fence, Leases, Replicas, check_fence
 from loginprobe.store.outbox import Outbox
 from loginprobe.store.schema import (
     hourly,
@@ -40,7 +52,7 @@ from loginprobe.store.silences import Silences
 from loginprobe.store.url import shown_url, store_error_reason
 
 # The newest migration (tests check it is Alembic's head): a store already there skips Alembic.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 
 # PostgreSQL's advisory lock that one store's migrations take (any number unique to loginprobe).
 MIGRATION_LOCK = 0x6C6F67696E  # "login"
@@ -155,6 +167,11 @@ def check_writable(engine: Engine) -> None:
         conn.exec_driver_sql("ROLLBACK")
 
 
+class TrackConflict(Exception):
+    """Another replica moved a shared track (an IdP's group, the network) since it was read: read
+    it again and react again."""
+
+
 class Store:
     """One database. Its parts: `outbox` (PagerDuty events), `leases` (one holder at a time),
     `inbox` (probes handed over by `probe run --alert`); the verdict history and the tracks are
@@ -179,6 +196,7 @@ class Store:
             raise StoreError(f"cannot open the state store {shown!r}: {reason}") from None
         self.outbox = Outbox(self.engine)
         self.leases = Leases(self.engine)
+        self.replicas = Replicas(self.engine)
         self.inbox = Inbox(self.engine)
         self.silences = Silences(self.engine)
         self._writer = HistoryWriter()
@@ -192,6 +210,19 @@ class Store:
             rows = conn.execute(select(tracks.c.key, tracks.c.state)).all()
         return {key: Track.from_json(json.loads(state), key) for key, state in rows}
 
+    def tracks_starting(self, prefixes: Sequence[str]) -> dict[str, tuple[Track, str]]:
+        """The tracks whose keys start with one of `prefixes`, each with its stored text (what a
+        write expecting it unchanged compares)."""
+        if not prefixes:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(tracks.c.key, tracks.c.state).where(
+                    or_(*(tracks.c.key.startswith(p, autoescape=True) for p in prefixes))
+                )
+            ).all()
+        return {key: (Track.from_json(json.loads(state), key), state) for key, state in rows}
+
     def record(
         self,
         result_json: dict[str, Any] | None,
@@ -199,23 +230,42 @@ class Store:
         events: Iterable[dict[str, Any]],
         now: float,
         now_iso: str,
-        fence: Fence | None = None,
+        fence: Fence | Sequence[Fence] | None = None,
+        expect: Mapping[str, str | None] | None = None,
     ) -> None:
         """Write a probe's result (ProbeResult.to_json(), already redacted), the tracks it moved
-        and the events it caused, in one transaction."""
+        and the events it caused, in one transaction. `expect`: tracks other replicas may move
+        too (key -> the text read before reacting, None: absent); if one changed meanwhile,
+        nothing is written (TrackConflict)."""
+        expect = expect or {}
         with self.engine.begin() as conn:
             check_fence(conn, fence)
             if result_json is not None:
                 self._writer.write(conn, result_json)
             for key, track in moved.items():
                 state = json.dumps(track.to_json())
-                changed = conn.execute(
-                    update(tracks)
-                    .where(tracks.c.key == key)
-                    .values(state=state, updated_at=now_iso)
-                ).rowcount
-                if not changed:
+                query = update(tracks).where(tracks.c.key == key)
+                if key in expect:
+                    # Compare-and-set: on PostgreSQL a concurrent writer's update waits for the
+                    # row and then finds it changed; on SQLite writers take turns anyway.
+                    was = expect[key]
+                    if was is None:
+                        if conn.execute(select(tracks.c.key).where(tracks.c.key == key)).first():
+                            raise TrackConflict(key)
+                    else:
+                        query = query.where(tracks.c.state == was)
+                        if not conn.execute(query.values(state=state, updated_at=now_iso)).rowcount:
+                            raise TrackConflict(key)
+                        continue
+                changed = conn.execute(query.values(state=state, updated_at=now_iso)).rowcount
+                if changed:
+                    continue
+                try:
                     conn.execute(insert(tracks).values(key=key, state=state, updated_at=now_iso))
+                except IntegrityError:
+                    if key in expect:  # another replica inserted it first
+                        raise TrackConflict(key) from None
+                    raise
             for event in events:
                 conn.execute(
                     insert(outbox).values(
@@ -233,6 +283,16 @@ class Store:
         with self.engine.connect() as conn:
             value = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
         return None if value is None else json.loads(value)
+
+    def meta_starting(self, prefix: str) -> dict[str, Any]:
+        """The facts whose keys start with `prefix`, by the rest of their key."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(meta.c.key, meta.c.value).where(
+                    meta.c.key.startswith(prefix, autoescape=True)
+                )
+            ).all()
+        return {key.removeprefix(prefix): json.loads(value) for key, value in rows}
 
     def set_meta(self, key: str, value: Any, now: float) -> None:
         text_value = json.dumps(value)

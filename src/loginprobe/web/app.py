@@ -67,6 +67,7 @@ class _Snapshot:
     tracks: dict[str, Track]
     location: str
     health: dict[str, Any]
+    replicated: bool = False  # other replicas probe some hubs: their tracks come from the store
 
 
 def _snapshot(monitor: Monitor, now: datetime) -> _Snapshot:
@@ -89,7 +90,10 @@ def _snapshot(monitor: Monitor, now: datetime) -> _Snapshot:
                 },
             )
         )
-    return _Snapshot(now, monitor.store, hubs, dict(monitor.tracks), monitor.location, health)
+    replicated = set(monitor.hubs.hubs) != set(monitor.settings.loaded.config.hubs)
+    return _Snapshot(
+        now, monitor.store, hubs, dict(monitor.tracks), monitor.location, health, replicated
+    )
 
 
 def _read_store(snap: _Snapshot, recent_ok: int = status.RECENT_PROBES) -> dict[str, Any]:
@@ -102,6 +106,20 @@ def _read_store(snap: _Snapshot, recent_ok: int = status.RECENT_PROBES) -> dict[
         availability = snap.store.availability(snap.now.timestamp())
     except (SQLAlchemyError, OSError):
         availability = {}
+    # Other replicas' hubs: their holders, and their tracks as the store has them (this
+    # replica's memory is newer for its own hubs and the shared tracks, so it wins).
+    tracks = snap.tracks
+    replicas: dict[str, str] = {}
+    try:
+        replicas = {
+            hub: lease.holder
+            for hub, lease in snap.store.leases.hubs().items()
+            if lease.expires_at > snap.now.timestamp()
+        }
+        if snap.replicated:
+            tracks = {**snap.store.tracks(), **snap.tracks}
+    except (SQLAlchemyError, OSError):
+        pass
     hubs = []
     for name, url, live in snap.hubs:
         hist = past.get(name) or HubHistory()
@@ -112,7 +130,8 @@ def _read_store(snap: _Snapshot, recent_ok: int = status.RECENT_PROBES) -> dict[
                 url=url,
                 recent=[status.public_row(r) for r in hist.recent],
                 since=hist.since,
-                tracks=snap.tracks,
+                tracks=tracks,
+                replica=replicas.get(name),
                 now=snap.now,
                 last_failure=last_failure,
                 availability=availability.get(name),
@@ -120,7 +139,7 @@ def _read_store(snap: _Snapshot, recent_ok: int = status.RECENT_PROBES) -> dict[
             )
         )
     return status.status_document(
-        hubs, now=snap.now, tracks=snap.tracks, location=snap.location, health=snap.health
+        hubs, now=snap.now, tracks=tracks, location=snap.location, health=snap.health
     )
 
 

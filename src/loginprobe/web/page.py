@@ -194,6 +194,8 @@ def _facts(h: dict[str, Any], now: datetime) -> str:
     facts.append(
         ("next probe", "running now" if h.get("probing") else _time(h.get("next_probe_at"), now))
     )
+    if h.get("replica"):
+        facts.append(("probed by", _e(h["replica"])))
     incidents = h.get("incidents") or []
     facts.append(
         (

@@ -154,8 +154,9 @@ def hub_status(
     certificates: Mapping[str, datetime] | None = None,
     availability: Mapping[str, Availability] | None = None,
     fleet: Fleet | None = None,
+    replica: str | None = None,
 ) -> dict[str, Any]:
-    """One hub. `recent` and `last_failure` are Store.history rows, newest first;
+    """One hub. `replica`: the `probe serve` replica that probes it now (None: none holds it). `recent` and `last_failure` are Store.history rows, newest first;
     `availability`: Store.availability's windows for the hub (24h, 7d, 30d). `fleet`: the hubs'
     groups and the silences in force (its group, what covers it)."""
     latest = recent[0] if recent else None
@@ -173,6 +174,7 @@ def hub_status(
         "last_probe_at": latest["started_at"] if latest else None,
         "next_probe_at": iso(next_probe_at),
         "probing": probing,
+        "replica": replica,
         "incidents": hub_incidents(name, tracks, fleet),
         "secret_expiry": (
             {

@@ -1,0 +1,188 @@
+"""This replica's share of the hubs: its heartbeat and the leases of the hubs it probes.
+
+Every `lease_ttl / 3` the keeper renews the replica's row and its hub leases in the store, then
+follows the spread (spread.py): it releases hubs over its quota and takes free ones up to it. A hub
+is probed, written and paged for only under its lease's fence, checked inside every write's
+transaction, so a replica that lost a hub (paused, cut off, too slow) can never write over the
+replica that took it.
+
+When the store does not answer, the keeper keeps its hubs until their leases run out and then lets
+them go: a replica cut off from a shared store stops probing and paging within one lease period,
+while the others take its hubs once the leases have expired. A lone replica on SQLite is the
+exception, as before replicas: nobody else can take over a file that cannot be written, so it keeps
+probing and paging from memory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from loginprobe.monitor.spread import plan
+from loginprobe.store import Fence, Store, hub_lease
+
+log = structlog.get_logger("loginprobe")
+
+
+def default_replica_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class Change:
+    gained: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # its lease ran out or passed to another
+    released: list[str] = field(default_factory=list)  # over this replica's share: handed back
+
+
+class HubLeases:
+    def __init__(
+        self,
+        store: Store,
+        ttl: float,
+        name: str = "",
+        location: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.named = bool(name)
+        self.name = name or default_replica_name()
+        self.location = location
+        self.clock = clock
+        self.started_at = clock()
+        # hub -> the fence of its lease, held by this replica. Replaced, never changed in place:
+        # the event loop reads it while the renewer's thread renews.
+        self.fences: dict[str, Fence] = {}
+        self._lost: set[str] = set()  # found lost by a renewal, for the next tick to report
+        self._lock = threading.Lock()
+        self.expires_at = 0.0  # when the leases renewed last run out
+        self.replicas = 1  # live replicas at the last look (this one included)
+        self.shared = not store.engine.dialect.name.startswith("sqlite")
+
+    @property
+    def hubs(self) -> set[str]:
+        return set(self.fences)
+
+    def fence(self, hub: str) -> Fence | None:
+        return self.fences.get(hub)
+
+    def good(self) -> bool:
+        """Are this replica's leases good for a while yet? (Memory's pages go out only then.)"""
+        if not self.shared and self.replicas <= 1:
+            return True  # a lone replica on SQLite: nobody else can take over
+        return self.clock() < self.expires_at - self.ttl / 3
+
+    def renew(self) -> None:
+        """Renew the heartbeat and the hub leases (the renewer's thread calls this every third
+        of the lease, whatever the event loop is busy with); hubs found lost are reported by the
+        next tick."""
+        with self._lock:
+            self._renew(self.clock())
+
+    def tick(self, hubs: Collection[str]) -> Change:
+        """Renew, then follow the spread. Never raises for the store: it says what changed."""
+        with self._lock:
+            now = self.clock()
+            change = Change()
+            if self._renew(now):
+                try:
+                    self._spread(sorted(hubs), now, change)
+                except (SQLAlchemyError, OSError) as err:
+                    self._unreachable(err)
+            change.lost = sorted(self._lost)
+            self._lost.clear()
+            return change
+
+    def _renew(self, now: float) -> bool:
+        """True if the store answered."""
+        fences = self.fences
+        renewed = self.expires_at - self.ttl
+        if fences and now - renewed > self.ttl * 2 / 3:
+            log.warning(
+                "the hub leases are renewed late: this machine or the store is too slow for "
+                "lease_ttl, and hubs may pass between replicas",
+                late_s=round(now - renewed, 1),
+                lease_ttl_s=self.ttl,
+            )
+        try:
+            self.store.replicas.beat(self.name, self.ttl, now, self.started_at, self.location)
+            held = {f.name: f.token for f in fences.values()}
+            kept = self.store.leases.renew_all(self.name, held, self.ttl, now)
+        except (SQLAlchemyError, OSError) as err:
+            self._unreachable(err)
+            alone_on_sqlite = not self.shared and self.replicas <= 1
+            if self.fences and not alone_on_sqlite and now >= self.expires_at:
+                self._lost.update(self.fences)
+                self.fences = {}
+            return False
+        self._lost.update(h for h, f in fences.items() if f.name not in kept)
+        self.fences = {h: f for h, f in fences.items() if f.name in kept}
+        self.expires_at = now + self.ttl
+        return True
+
+    def _unreachable(self, err: BaseException) -> None:
+        log.warning("cannot reach the store's leases", error=str(err).splitlines()[0][:300])
+
+    def _spread(self, hubs: list[str], now: float, change: Change) -> None:
+        live = [r.name for r in self.store.replicas.live(now)]
+        self.replicas = len(set(live) | {self.name})
+        owners = {
+            hub: info.holder
+            for hub, info in self.store.leases.hubs().items()
+            if info.expires_at > now
+        }
+        for hub in [h for h in self.fences if h not in hubs]:
+            self._release(hub)  # removed from the config (its incidents were resolved first)
+        p = plan(self.name, hubs, live, owners)
+        for hub in p.release:
+            if hub in self.fences:
+                self._release(hub)
+                change.released.append(hub)
+        # A named replica restarted: the leases under its own name are its own, from before.
+        mine_before = [
+            h
+            for h in hubs
+            if owners.get(h) == self.name and h not in self.fences and h not in p.release
+        ]
+        take = (mine_before if self.named else []) + p.take
+        for hub in take:
+            info = self.store.leases.acquire(
+                hub_lease(hub),
+                self.name,
+                self.ttl,
+                now,
+                steal_from=self.name if self.named else None,
+            )
+            if info is not None:
+                self.fences = {**self.fences, hub: Fence(info.name, info.holder, info.token)}
+                change.gained.append(hub)
+
+    def _release(self, hub: str) -> None:
+        fence = self.fences.get(hub)
+        if fence is not None:
+            self.fences = {h: f for h, f in self.fences.items() if h != hub}
+            self.store.leases.release(fence)
+
+    def drop(self, hub: str) -> None:
+        """The store says the hub's lease is another's now (a write was refused)."""
+        with self._lock:
+            self.fences = {h: f for h, f in self.fences.items() if h != hub}
+
+    def leave(self) -> None:
+        """A clean stop: hand every hub back and leave, so the others take them at once."""
+        with self._lock:
+            try:
+                for hub in list(self.fences):
+                    self._release(hub)
+                self.store.replicas.leave(self.name)
+            except (SQLAlchemyError, OSError):
+                pass  # they expire by themselves
+            self.fences = {}

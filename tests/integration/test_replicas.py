@@ -1,0 +1,235 @@
+"""Replicas share the hubs: three real `probe serve` processes on one store against the sandbox.
+
+Six hubs (six names for the sandbox's one JupyterHub, behind its one IdP): each is probed by
+exactly one replica, spread two each; an IdP outage is one PagerDuty incident however the hubs are
+split; the replica that drains the outbox is killed with SIGKILL mid-incident, and the other two
+take its hubs within two intervals, send no second incident, and send the resolve.
+
+The store's URL comes from one fixture (`state_url`: a SQLite file in WAL mode here), so the same
+test runs on any database the store speaks. Every wait is for a condition, never a sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loginprobe.store import Store
+from sandbox import Sandbox
+from tests.integration.test_serve import Serve
+
+pytestmark = pytest.mark.sandbox
+
+HUBS = tuple(f"h{i}" for i in range(1, 7))
+GROUP = "sandbox-idp"
+GROUP_KEY = f"loginprobe/idp/{GROUP}/login"
+INTERVAL_S = 20.0
+
+
+@pytest.fixture
+def state_url(tmp_path: Path) -> str:
+    """The store every replica shares: one SQLite file, in WAL mode (which the file keeps), so
+    readers never block the replicas' writers."""
+    path = tmp_path / "state.sqlite"
+    Store(f"sqlite:///{path}").close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
+    return f"sqlite:///{path}"
+
+
+class Replica(Serve):
+    """One `probe serve` replica, named, with the six hubs and the shared store."""
+
+    def __init__(self, sandbox: Sandbox, workdir: Path, name: str, state_url: str) -> None:
+        self.name, self.state_url = name, state_url
+        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(sandbox, workdir, interval=f"{INTERVAL_S:g}s")
+
+    def write_config(self, **kwargs: Any) -> None:
+        sb = self.sandbox
+        hubs = "".join(
+            f"""
+[hubs.{h}]
+url = "{sb.hub_url}"
+flow = "generic_oidc"
+username_env = "SANDBOX_USERNAME"
+password_env = "SANDBOX_PASSWORD"
+idp = "{GROUP}"
+"""
+            for h in HUBS
+        )
+        # The lease (8 s, renewed every 2.7 s) well under the interval (20 s): a killed
+        # replica's hubs are taken within 10.7 s and probed within two intervals; and long
+        # enough that three replicas, their Chromiums and the sandbox on two shared, busy cores
+        # (load 15-25 while writing this) keep their leases. failures_to_alert = 3 so no hub pages on its own before the others' failures
+        # make the IdP's incident.
+        self.config.write_text(f"""
+[monitor]
+interval = "{self.interval}"
+retry_after_failure = "2s"
+failures_to_alert = 3
+timeout = "20s"
+lease_ttl = "8s"
+replica = "{self.name}"
+state = "{self.state_url}"
+listen = "127.0.0.1:{self.port}"
+[pagerduty]
+routing_key_env = "SANDBOX_PD_ROUTING_KEY"
+events_url = "{sb.pagerduty.url}"
+ca_file = "{sb.pagerduty.ca_file}"
+{hubs}""")
+
+    def held(self) -> set[str]:
+        """The hubs this replica says it probes (/healthz)."""
+        health = self.healthz() or {}
+        return set((health.get("replica") or {}).get("hubs") or [])
+
+    def drains_outbox(self) -> bool:
+        return bool(((self.healthz() or {}).get("replica") or {}).get("drains_outbox"))
+
+    def hub_probes(self) -> Counter[str]:
+        """Probes finished per hub, from /metrics."""
+        answer = self.get("/metrics")
+        counts: Counter[str] = Counter()
+        for m in re.finditer(
+            r'^loginprobe_probes_total\{code="[a-z_]+",hub="(h\d)"\} (\S+)$',
+            answer[1] if answer else "",
+            re.M,
+        ):
+            counts[m.group(1)] += int(float(m.group(2)))
+        return counts
+
+
+@pytest.fixture
+def replicas(sandbox: Sandbox, tmp_path: Path, state_url: str) -> Iterator[list[Replica]]:
+    sandbox.pagerduty.reset()
+    sandbox.pagerduty.set_mode("ok")
+    made = [Replica(sandbox, tmp_path / f"r{i}", f"r{i}", state_url) for i in (1, 2, 3)]
+    yield made
+    for r in made:
+        if r.proc is not None and r.proc.poll() is None:
+            r.stop(signal.SIGKILL)
+        r.assert_no_secrets()
+
+
+def _wait(what: str, condition: Any, timeout: float, replicas: list[Replica]) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            logs = "\n".join(r.logs()[-2000:] for r in replicas)
+            raise AssertionError(f"{what} (after {timeout}s)\n{logs}")
+        time.sleep(0.2)  # polling interval of the condition, not a wait for time to pass
+
+
+def _spread(running: list[Replica]) -> list[set[str]] | None:
+    """Each replica's hubs, if every hub is held by exactly one and the spread is within one."""
+    held = [r.held() for r in running]
+    every = [h for s in held for h in s]
+    sizes = [len(s) for s in held]
+    if sorted(every) != sorted(HUBS) or max(sizes) - min(sizes) > 1:
+        return None
+    return held
+
+
+def _opened(sandbox: Sandbox) -> dict[str, int]:
+    return {k: v.incidents for k, v in sandbox.pagerduty.incidents().items()}
+
+
+def test_three_replicas_share_the_hubs_page_once_and_survive_a_sigkill_mid_incident(
+    sandbox: Sandbox, replicas: list[Replica]
+) -> None:
+    for r in replicas:
+        r.start()
+    _wait("the hubs spread over three replicas", lambda: _spread(replicas), 90, replicas)
+
+    # Each hub probed by exactly one replica: the one that holds it.
+    held = _spread(replicas)
+    assert held is not None
+    before = [r.hub_probes() for r in replicas]
+    _wait(
+        "every hub probed again",
+        lambda: all(
+            sum(r.hub_probes()[h] - b[h] for r, b in zip(replicas, before, strict=True)) >= 1
+            for h in HUBS
+        ),
+        60,
+        replicas,
+    )
+    for r, b, mine in zip(replicas, before, held, strict=True):
+        probed = {h for h, n in r.hub_probes().items() if n > b[h]}
+        assert probed <= mine, (r.name, probed, mine)
+
+    def listed() -> dict[str, str | None]:
+        done = subprocess.run(
+            ["probe", "--config", str(replicas[0].config), "list", "--json"],
+            env={**os.environ, **sandbox.probe_env()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return {row["hub"]: row["replica"] for row in json.loads(done.stdout)}
+
+    holders = {h: r.name for r, mine in zip(replicas, held, strict=True) for h in mine}
+    assert listed() == holders
+    status = json.loads((replicas[1].get("/api/status") or (0, "{}"))[1])
+    assert {h["hub"]: h["replica"] for h in status["hubs"]} == holders
+
+    # The IdP goes down: one incident, whichever replica probes which hub.
+    pd = sandbox.pagerduty
+    sandbox.set_fault("idp_down")
+    pd.wait_for(lambda ev: any(e["dedup_key"] == GROUP_KEY for e in ev), 90)
+    assert _opened(sandbox) == {GROUP_KEY: 1}, _opened(sandbox)
+
+    # Mid-incident, the replica that drains the outbox dies without a word.
+    victim = next(r for r in replicas if r.drains_outbox())
+    orphans = victim.held()
+    survivors = [r for r in replicas if r is not victim]
+    counts = [r.hub_probes() for r in survivors]
+    assert victim.stop(signal.SIGKILL) == -signal.SIGKILL
+    killed = time.monotonic()
+
+    def picked_up() -> set[str]:
+        """The orphans a survivor has started probing (or finished a probe of) since."""
+        seen = set()
+        for r, c in zip(survivors, counts, strict=True):
+            now = r.hub_probes()
+            seen |= {h for h in orphans if now[h] > c[h]}
+            status = json.loads((r.get("/api/status") or (0, '{"hubs": []}'))[1])
+            seen |= {h["hub"] for h in status["hubs"] if h["hub"] in orphans and h["probing"]}
+        return seen
+
+    done: set[str] = set()
+
+    def all_picked_up() -> bool:
+        done.update(picked_up())
+        return done == orphans
+
+    _wait("the killed replica's hubs probed by the others", all_picked_up, 90, survivors)
+    failover_s = time.monotonic() - killed
+    print(f"\nfailover: {sorted(orphans)} probed by the others {failover_s:.1f}s after SIGKILL")
+    assert failover_s < 2 * INTERVAL_S, failover_s
+    _wait("the hubs spread over two replicas", lambda: _spread(survivors), 30, survivors)
+
+    sandbox.set_fault("idp_down", False)
+    pd.wait_for(
+        lambda ev: any(e["dedup_key"] == GROUP_KEY and e["event_action"] == "resolve" for e in ev),
+        90,
+    )
+    opened = _opened(sandbox)
+    double_pages = sum(opened.values()) - 1
+    print(f"incidents opened: {opened} (double pages: {double_pages})")
+    assert opened == {GROUP_KEY: 1}, [pd.brief(e) for e in pd.accepted]
+    assert all(v.state == "resolved" for v in pd.incidents().values())

@@ -1,0 +1,291 @@
+"""Replicas sharing the hubs, fast: the fences of the hubs' leases and of the outbox's, the
+shared tracks' compare-and-set, and two or three real Monitors on one real SQLite store with fakes
+only at the edges (the probe function, the browser, PagerDuty's transport)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+
+from loginprobe.model import Code
+from loginprobe.monitor.journal import Journal
+from loginprobe.monitor.lease import LeaseKeeper
+from loginprobe.monitor.metrics import Metrics
+from loginprobe.monitor.outbox import OutboxSender
+from loginprobe.monitor.replica import HubLeases
+from loginprobe.monitor.service import Monitor
+from loginprobe.monitor.settings import Settings, make_sender
+from loginprobe.monitor.tracks.track import Track
+from loginprobe.store import LeaseLost, Store, TrackConflict
+from tests.unit.fakes import (
+    ENV,
+    FakeLauncher,
+    FakePagerDuty,
+    FakeProbes,
+    until,
+    verdict_result,
+    write_settings,
+)
+
+# Three monitors share one event loop on a busy machine: a lease long enough not to lapse while
+# the loop is busy elsewhere (a clean stop hands the hubs over at once anyway).
+FAST = 'interval = "500ms"\nretry_after_failure = "100ms"\nlease_ttl = "3s"'
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _probes(store: Store) -> int:
+    return sum(len(store.history(h, 1000)) for h in ("a", "b", "c", "d"))
+
+
+def test_a_replica_whose_hub_lease_was_taken_cannot_write_that_hub(tmp_path: Path) -> None:
+    store, clock = Store(f"sqlite:///{tmp_path}/s.sqlite"), Clock()
+    first = HubLeases(store, 30.0, "r1", clock=clock)
+    assert first.tick(["a"]).gained == ["a"]
+    clock.now += 31  # r1 paused past its lease
+    second = HubLeases(store, 30.0, "r2", clock=clock)
+    assert second.tick(["a"]).gained == ["a"]
+    assert second.fences["a"].token == first.fences["a"].token + 1
+    stale = Journal(store, hub_fence=first.fence)
+
+    async def write() -> None:
+        await stale.write(verdict_result("a").to_json(), {}, [], clock.now, "x", "a")
+
+    with pytest.raises(LeaseLost) as lost:
+        asyncio.run(write())
+    assert lost.value.hub == "a"
+    assert stale.held == []  # nothing kept to write later either
+    assert store.history("a") == []
+    # A replica that never held the hub refuses to write it before asking the store.
+    with pytest.raises(LeaseLost):
+        asyncio.run(Journal(store, hub_fence=lambda hub: None).write(None, {}, [], 0, "x", "a"))
+
+
+def test_a_stale_outbox_holder_sends_nothing(tmp_path: Path) -> None:
+    config = write_settings(tmp_path, ("a",), FAST)
+    settings = Settings.load(config)
+    store, clock, pd = Store(settings.loaded.config.monitor.state), Clock(), FakePagerDuty()
+    old = LeaseKeeper(store, 30.0, "old", clock=clock)
+    assert old.acquire()
+    store.record(None, {}, [{"dedup_key": "k", "event_action": "resolve"}], clock.now, "x")
+    clock.now += 31
+    assert LeaseKeeper(store, 30.0, "new", clock=clock).acquire()
+    outbox = OutboxSender(
+        store,
+        Journal(store),
+        make_sender(settings, pd.transport),
+        lambda: settings.redactor,
+        may_send=old.may_send,
+        fence=old.fence,
+        clock=clock,
+    )
+
+    async def flush() -> bool:
+        try:
+            return await outbox.flush_once()
+        finally:
+            await outbox.stop()
+
+    assert asyncio.run(flush()) is False
+    assert pd.accepted == []
+    assert store.outbox.stats(clock.now).depth == 1  # left for the new holder
+
+
+def test_a_shared_track_moved_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/s.sqlite")
+    key = "loginprobe/idp/g/login"
+    store.record(None, {key: Track(failures=1)}, [], 0, "x")
+    read = store.tracks_starting(["loginprobe/idp/"])[key][1]
+    store.record(None, {key: Track(failures=2)}, [], 0, "x")  # another replica
+    with pytest.raises(TrackConflict):
+        store.record(None, {key: Track(failures=3)}, [], 0, "x", expect={key: read})
+    with pytest.raises(TrackConflict):  # expected absent, but another replica wrote it
+        store.record(None, {key: Track(failures=3)}, [], 0, "x", expect={key: None})
+    assert store.tracks()[key].failures == 2
+
+
+@contextlib.asynccontextmanager
+async def replicas(
+    tmp_path: Path,
+    hubs: tuple[str, ...],
+    names: list[str],
+    pd: FakePagerDuty,
+    idp: str = "",
+    monitor: str = FAST,
+) -> AsyncIterator[list[tuple[Monitor, FakeProbes]]]:
+    base = write_settings(tmp_path, hubs, monitor).read_text()
+    if idp:
+        base = base.replace('flow = "generic_oidc"', f'flow = "generic_oidc"\nidp = "{idp}"')
+    made: list[tuple[Monitor, FakeProbes]] = []
+    stores = []
+    try:
+        for name in names:
+            path = tmp_path / f"{name}.toml"
+            path.write_text(base.replace("[monitor]\n", f'[monitor]\nreplica = "{name}"\n', 1))
+            settings = Settings.load(path)
+            store = Store(settings.loaded.config.monitor.state)
+            stores.append(store)
+            probes = FakeProbes()
+            m = Monitor(
+                settings, store, Metrics(), probe=probes, launcher=FakeLauncher(),
+                transport=pd.transport,
+            )  # fmt: skip
+            await m.start()
+            made.append((m, probes))
+        yield made
+    finally:
+        for m, _ in made:
+            await m.stop()
+        for store in stores:
+            store.close()
+
+
+def _held(made: list[tuple[Monitor, FakeProbes]]) -> list[set[str]]:
+    return [m.hubs.hubs for m, _ in made]
+
+
+def test_replicas_probe_each_hub_once_and_take_a_stopped_ones_share(tmp_path: Path) -> None:
+    pd = FakePagerDuty()
+    hubs = ("a", "b", "c", "d")
+
+    async def scenario() -> None:
+        async with replicas(tmp_path, hubs, ["r1", "r2", "r3"], pd) as made:
+
+            def spread() -> bool:
+                held = _held(made)
+                sizes = sorted(len(h) for h in held)
+                return sum(sizes) == 4 and set().union(*held) == set(hubs) and sizes[-1] <= 2
+
+            await until(spread, what="the hubs spread over three replicas")
+            # The first one started alone and held every hub; from here on, each its own share.
+            for _, probes in made:
+                probes.ran.clear()
+            for m, probes in made:
+                await until(lambda p=probes, m=m: m.hubs.hubs <= set(p.ran), what="its probes")
+            for m, probes in made:
+                assert set(probes.ran) == m.hubs.hubs, (m.hubs.name, probes.ran)
+                assert m.role == ("active" if m.hubs.hubs else "standby")
+            gone, _ = made.pop(0)
+            await gone.stop()  # a clean stop hands its hubs over at once
+            await until(lambda: set().union(*_held(made)) == set(hubs), what="its hubs taken over")
+            assert sorted(len(h) for h in _held(made)) == [2, 2]
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_group_split_across_replicas_pages_once_for_its_idp(tmp_path: Path) -> None:
+    pd = FakePagerDuty()
+    # Slow enough confirming that neither hub pages on its own before the other's first failure
+    # lands (on another replica): the race is the same with one replica, and not this test's.
+    slow = FAST.replace('"100ms"', '"1s"') + "\nfailures_to_alert = 3"
+
+    async def scenario() -> None:
+        async with replicas(tmp_path, ("a", "b"), ["r1", "r2"], pd, "g", slow) as made:
+            await until(lambda: all(len(h) == 1 for h in _held(made)), what="one hub each")
+            for _, probes in made:
+                probes.codes.update({"a": Code.IDP_ERROR, "b": Code.IDP_ERROR})
+            await until(lambda: "loginprobe/idp/g/login" in pd.notified, what="the IdP's page")
+            for _, probes in made:
+                n = len(probes.ran)
+                await until(lambda p=probes, n=n: len(p.ran) >= n + 3, what="more failing probes")
+            assert pd.notified == ["loginprobe/idp/g/login"], pd.brief()
+            for _, probes in made:
+                probes.codes.clear()
+            await until(lambda: "resolve loginprobe/idp/g/login" in pd.brief(), what="resolve")
+            assert pd.notified == ["loginprobe/idp/g/login"], pd.brief()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def _cut_off(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_: object, **__: object) -> None:
+        raise OperationalError("UPDATE replicas", {}, Exception("the database is unreachable"))
+
+    monkeypatch.setattr(store.replicas, "beat", fail)
+
+
+def test_a_replica_cut_off_from_the_store_lets_its_hubs_go_within_one_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, clock = f"sqlite:///{tmp_path}/s.sqlite", Clock()
+    mine, theirs = Store(url), Store(url)
+    r1, r2 = HubLeases(mine, 30.0, "r1", clock=clock), HubLeases(theirs, 30.0, "r2", clock=clock)
+    r1.tick(["a", "b"])
+    r2.tick(["a", "b"])
+    r1.tick(["a", "b"])  # now it knows of r2
+    held = set(r1.hubs)
+    assert held and r1.good()
+    _cut_off(mine, monkeypatch)
+    clock.now += 15
+    assert r1.tick(["a", "b"]).lost == [] and r1.hubs  # its leases still run
+    clock.now += 6
+    assert not r1.good()  # no page from memory this close to the end of its leases
+    clock.now += 10
+    assert sorted(r1.tick(["a", "b"]).lost) == sorted(held)
+    assert r1.hubs == set()
+    assert r2.tick(["a", "b"]).gained  # the other takes them once they have expired
+    assert r2.hubs == {"a", "b"}
+
+
+def test_a_lone_replica_on_sqlite_keeps_its_hubs_when_the_store_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, clock = Store(f"sqlite:///{tmp_path}/s.sqlite"), Clock()
+    alone = HubLeases(store, 30.0, "r1", clock=clock)
+    alone.tick(["a"])
+    _cut_off(store, monkeypatch)
+    clock.now += 3600
+    assert alone.tick(["a"]).lost == [] and alone.hubs == {"a"} and alone.good()
+
+
+def test_a_takeover_fails_when_the_holder_renewed_after_it_was_read(tmp_path: Path) -> None:
+    """The takeover reads the row, then updates it: a renewal in between (same token, a later
+    expiry) must make the takeover fail, not steal the lease just renewed."""
+    url = f"sqlite:///{tmp_path}/s.sqlite"
+    holder, taker = Store(url), Store(url)
+    assert holder.leases.acquire("hub:a", "r1", 30.0, 0.0) is not None
+    renewed: list[object] = []
+
+    def renew_first(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE leases") and not renewed:
+            renewed.append(holder.leases.acquire("hub:a", "r1", 30.0, 31.0, token=1))
+
+    event.listen(taker.engine, "before_cursor_execute", renew_first)
+    assert taker.leases.acquire("hub:a", "r2", 30.0, 31.0) is None  # it read an expired lease
+    assert renewed and renewed[0] is not None
+    lease = holder.leases.get("hub:a")
+    assert lease is not None and (lease.holder, lease.token) == ("r1", 1)
+
+
+def test_two_renewals_by_the_same_holder_at_once_both_keep_the_lease(tmp_path: Path) -> None:
+    """The renewer's thread and the event loop's round may renew at the same moment."""
+    url = f"sqlite:///{tmp_path}/s.sqlite"
+    one, other = Store(url), Store(url)
+    assert one.leases.acquire("monitor", "r1", 30.0, 0.0) is not None
+    meanwhile: list[object] = []
+
+    def renew_first(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE leases") and not meanwhile:
+            meanwhile.append(one.leases.acquire("monitor", "r1", 30.0, 10.0, token=1))
+
+    event.listen(other.engine, "before_cursor_execute", renew_first)
+    assert other.leases.acquire("monitor", "r1", 30.0, 11.0, token=1) is not None
+    assert meanwhile and meanwhile[0] is not None
