@@ -5,18 +5,16 @@ exactly one replica, spread two each; an IdP outage is one PagerDuty incident ho
 split; the replica that drains the outbox is killed with SIGKILL mid-incident, and the other two
 take its hubs within two intervals, send no second incident, and send the resolve.
 
-The store's URL comes from one fixture (`state_url`: a SQLite file in WAL mode here), so the same
-test runs on any database the store speaks. Every wait is for a condition, never a sleep.
+The store's URL comes from one fixture (`state_url`: a fresh PostgreSQL database, its password
+searched for in every output too), so the same test runs on any database the store speaks. Every wait is for a condition, never a sleep.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -26,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from loginprobe.store import Store
 from sandbox import Sandbox
 from tests.integration.test_serve import Serve
+from tests.postgres import PASSWORD
 
 pytestmark = pytest.mark.sandbox
 
@@ -39,14 +37,10 @@ INTERVAL_S = 20.0
 
 
 @pytest.fixture
-def state_url(tmp_path: Path) -> str:
-    """The store every replica shares: one SQLite file, in WAL mode (which the file keeps), so
-    readers never block the replicas' writers."""
-    path = tmp_path / "state.sqlite"
-    Store(f"sqlite:///{path}").close()
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
-    return f"sqlite:///{path}"
+def state_url(postgres_url: str) -> str:
+    """The store every replica shares: a fresh PostgreSQL database, the engine replicas on several
+    machines share (tests/unit/test_replicas.py runs the leases and fences on SQLite too)."""
+    return postgres_url
 
 
 class Replica(Serve):
@@ -90,6 +84,12 @@ routing_key_env = "SANDBOX_PD_ROUTING_KEY"
 events_url = "{sb.pagerduty.url}"
 ca_file = "{sb.pagerduty.ca_file}"
 {hubs}""")
+
+    def assert_no_secrets(self) -> None:
+        super().assert_no_secrets()
+        for path in self.workdir.rglob("*"):
+            if path.is_file() and path != self.config:
+                assert PASSWORD.encode() not in path.read_bytes(), f"the password in {path.name}"
 
     def held(self) -> set[str]:
         """The hubs this replica says it probes (/healthz)."""

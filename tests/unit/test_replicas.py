@@ -56,8 +56,8 @@ def _probes(store: Store) -> int:
     return sum(len(store.history(h, 1000)) for h in ("a", "b", "c", "d"))
 
 
-def test_a_replica_whose_hub_lease_was_taken_cannot_write_that_hub(tmp_path: Path) -> None:
-    store, clock = Store(f"sqlite:///{tmp_path}/s.sqlite"), Clock()
+def test_a_replica_whose_hub_lease_was_taken_cannot_write_that_hub(store_url: str) -> None:
+    store, clock = Store(store_url), Clock()
     first = HubLeases(store, 30.0, "r1", clock=clock)
     assert first.tick(["a"]).gained == ["a"]
     clock.now += 31  # r1 paused past its lease
@@ -109,8 +109,8 @@ def test_a_stale_outbox_holder_sends_nothing(tmp_path: Path) -> None:
     assert store.outbox.stats(clock.now).depth == 1  # left for the new holder
 
 
-def test_a_shared_track_moved_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path}/s.sqlite")
+def test_a_shared_track_moved_meanwhile_is_not_overwritten(store_url: str) -> None:
+    store = Store(store_url)
     key = "loginprobe/idp/g/login"
     store.record(None, {key: Track(failures=1)}, [], 0, "x")
     read = store.tracks_starting(["loginprobe/idp/"])[key][1]
@@ -256,10 +256,10 @@ def test_a_lone_replica_on_sqlite_keeps_its_hubs_when_the_store_fails(
     assert alone.tick(["a"]).lost == [] and alone.hubs == {"a"} and alone.good()
 
 
-def test_a_takeover_fails_when_the_holder_renewed_after_it_was_read(tmp_path: Path) -> None:
+def test_a_takeover_fails_when_the_holder_renewed_after_it_was_read(store_url: str) -> None:
     """The takeover reads the row, then updates it: a renewal in between (same token, a later
     expiry) must make the takeover fail, not steal the lease just renewed."""
-    url = f"sqlite:///{tmp_path}/s.sqlite"
+    url = store_url
     holder, taker = Store(url), Store(url)
     assert holder.leases.acquire("hub:a", "r1", 30.0, 0.0) is not None
     renewed: list[object] = []
@@ -275,9 +275,9 @@ def test_a_takeover_fails_when_the_holder_renewed_after_it_was_read(tmp_path: Pa
     assert lease is not None and (lease.holder, lease.token) == ("r1", 1)
 
 
-def test_two_renewals_by_the_same_holder_at_once_both_keep_the_lease(tmp_path: Path) -> None:
+def test_two_renewals_by_the_same_holder_at_once_both_keep_the_lease(store_url: str) -> None:
     """The renewer's thread and the event loop's round may renew at the same moment."""
-    url = f"sqlite:///{tmp_path}/s.sqlite"
+    url = store_url
     one, other = Store(url), Store(url)
     assert one.leases.acquire("monitor", "r1", 30.0, 0.0) is not None
     meanwhile: list[object] = []

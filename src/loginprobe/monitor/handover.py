@@ -27,6 +27,7 @@ from loginprobe.monitor.settings import Settings, make_sender
 from loginprobe.monitor.tracks.login import incident_key, login_key
 from loginprobe.monitor.tracks.track import Action
 from loginprobe.store import LeaseLost, Store
+from loginprobe.store.url import shown_url
 
 HANDOVER_WAIT_S = 15.0
 
@@ -83,7 +84,7 @@ async def _as_holder(
     if not waiting:
         return PageReport(True, f"paged PagerDuty: {said}")
     where = (
-        f"it waits in the outbox of {settings.loaded.config.monitor.state} and goes out when "
+        f"it waits in the outbox of {shown_url(settings.loaded.config.monitor.state)} and goes out when "
         "`probe serve` runs"
         if journal.writable
         else "the store cannot be written either, so it is lost: page by hand"
