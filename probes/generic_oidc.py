@@ -17,6 +17,7 @@ what was on it (`FlowChanged.seen`). Per-hub `[hubs.NAME.selectors]` override th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 
 from playwright.async_api import Error as PlaywrightError
@@ -89,6 +90,7 @@ ERROR_TEXT = re.compile(r"\berror\b|something went wrong|sorry", re.I)
 
 MAX_PAGES = 8
 POLL = 0.1
+POLL_MAX = 0.8  # the longest wait between two reads of a page's controls
 # A page that has loaded and whose DOM and network have been quiet this long shows all it will:
 # if nothing on it is known, say so now rather than after the element timeout.
 SETTLE_S = 2.5
@@ -163,10 +165,12 @@ async def _wait_for_page(page: Page, ctx: FlowContext, known: Locator) -> list[C
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.element_timeout
     activity = activity_of(page)
+    shown = known.or_(page.locator(ERROR_CSS)).or_(page.locator(PROCEED_CSS))
+    wait = POLL
     while True:
         if ctx.has_left_idp():
             return None
-        if await _visible(known.or_(page.locator(ERROR_CSS)).or_(page.locator(PROCEED_CSS))):
+        if await _visible(shown):
             return await read_controls(page)
         controls = await read_controls(page)
         if pick(controls, SUBMIT + CONSENT + DECLINE):
@@ -175,7 +179,16 @@ async def _wait_for_page(page: Page, ctx: FlowContext, known: Locator) -> list[C
             if ctx.has_left_idp():
                 return None
             return controls
-        await asyncio.sleep(POLL)
+        # Reading every control of the page is the costly part: between reads, let Playwright
+        # watch for a known control inside the page (back at once when one shows), reading
+        # less often the longer the page takes.
+        await _appears(shown, wait)
+        wait = min(wait * 2, POLL_MAX)
+
+
+async def _appears(locator: Locator, seconds: float) -> None:
+    with contextlib.suppress(PlaywrightError):  # its TimeoutError included
+        await locator.first.wait_for(state="visible", timeout=seconds * 1000)
 
 
 async def _headings(page: Page) -> str:

@@ -34,13 +34,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from loginprobe import config as cfg
 from loginprobe.model import ProbeResult
-from loginprobe.monitor.capacity import (
-    COSTS_KEY,
-    Capacity,
-    CostMeter,
-    estimate,
-    process_tree_cpu,
-)
 from loginprobe.monitor.checks import Checks, has_checks
 from loginprobe.monitor.health import Role, Vitals, assess
 from loginprobe.monitor.heartbeat import Heartbeat
@@ -48,6 +41,7 @@ from loginprobe.monitor.journal import Journal
 from loginprobe.monitor.lease import LeaseKeeper
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.outbox import OutboxSender
+from loginprobe.monitor.pace import Pace
 from loginprobe.monitor.pipeline import BrowserFault, Pipeline, track_hub
 from loginprobe.monitor.pool import HANG_GRACE_S, BrowserPool, Launcher, Outcome
 from loginprobe.monitor.replica import HubLeases
@@ -68,8 +62,6 @@ from loginprobe.store import LeaseLost, OutboxStats, Store
 log = structlog.get_logger("loginprobe")
 
 INBOX_POLL_S = 1.0
-COSTS_EVERY_S = 60.0
-LAG_WARN_EVERY_S = 300.0
 PRUNE_JOB, PRUNE_EVERY_S = "prune-history", 3600.0
 # Settings `probe serve` reads once, at start.
 RESTART_KEYS: dict[str, Callable[[cfg.Config], str]] = {
@@ -147,9 +139,9 @@ class Monitor:
         self._due: dict[str, float] = {}  # hub -> when its pending probe is due (monotonic)
         self._asked: dict[str, float] = {}  # hub -> delay asked for while its probe ran
         self._trace_next: set[str] = set()  # hubs whose next probe records a trace
-        self._last_lag = 0.0  # how late the last probe got its slot
-        self._lag_said = 0.0  # when a late start was last logged
-        self.costs = CostMeter()
+        self.pace = Pace(
+            lambda: self.settings, store, self.pool.slots, metrics, lambda: self.role == "active"
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._probe_task: dict[str, asyncio.Task[Any]] = {}  # hub -> its probe job running
         self._mine: set[str] = set()  # the hubs this replica has started probing
@@ -175,7 +167,7 @@ class Monitor:
         self._tasks = [
             asyncio.create_task(self._keep_lease(), name="lease"),
             asyncio.create_task(self._read_inbox(), name="inbox"),
-            asyncio.create_task(self._measure_costs(), name="costs"),
+            asyncio.create_task(self.pace.measure(lambda: self.stopping), name="costs"),
         ]
         self.heartbeat.start()  # pings only while this monitor is active and healthy
         # Take the leases now if they are free, so a lone monitor starts probing at once.
@@ -306,7 +298,7 @@ class Monitor:
                 delay = random.uniform(0, min(interval / 4, 5.0))
             self._schedule(hub, delay)
             self._schedule_checks(hub, random.uniform(5.0, 15.0))
-        self._say_capacity()
+        self.pace.say_capacity()
         log.info(
             "monitor active" if starting else "took over hubs",
             replica=self.hubs.name,
@@ -413,7 +405,7 @@ class Monitor:
                 "these settings changed but take effect only when probe serve restarts",
                 keys=restart,
             )
-        self._say_capacity()
+        self.pace.say_capacity()
         log.info(
             "config reloaded",
             hubs=sorted(new_hubs),
@@ -503,7 +495,7 @@ class Monitor:
 
         async def probe(browser: Browser, traces_dir: Path | None) -> ProbeResult:
             began = time.monotonic()
-            self._started_late(hub, began - due)
+            self.pace.started_late(hub, began - due)
             # Like Playwright's "on first retry": a healthy hub's probes record no trace (it costs
             # CPU on every probe); after a failure, the confirming retry records one. A monitor
             # that pages at the first failure has no retry to wait for: every probe records one.
@@ -523,7 +515,7 @@ class Monitor:
                     evidence=plan,
                 )
             finally:
-                self.costs.probe_finished(time.monotonic() - began)
+                self.pace.costs.probe_finished(time.monotonic() - began)
 
         # Past the journey's timeout a failing probe still takes its evidence (bounded) and
         # closes its context (bounded): only beyond those is it hung.
@@ -560,49 +552,6 @@ class Monitor:
         finally:
             if self.lease.held and not self.stopping:
                 self.scheduler.run_later(PRUNE_JOB, PRUNE_EVERY_S, self._prune_job, "")
-
-    # -- capacity: what a probe costs here, and whether the machine keeps up ------------------------
-    def capacity(self) -> Capacity:
-        return estimate(self.settings.loaded.config, self.costs.wall_s, self.costs.cpu_s)
-
-    def _say_capacity(self) -> None:
-        cap = self.capacity()
-        (log.info if cap.enough else log.warning)("capacity", summary=cap.line())
-
-    def schedule_lag(self) -> float:
-        """How late probes start now: the longest-waiting queued probe, else the last one."""
-        oldest = self.pool.slots.oldest_due()
-        waiting = time.monotonic() - oldest if oldest is not None else 0.0
-        return max(waiting, self._last_lag)
-
-    def _started_late(self, hub: str, lag: float) -> None:
-        self._last_lag = max(0.0, lag)
-        self.metrics.schedule_lag.set(self.schedule_lag())
-        interval = self.settings.interval(hub) if hub in self.settings.loaded.config.hubs else 60.0
-        now = time.monotonic()
-        if lag > max(30.0, interval / 2) and now - self._lag_said > LAG_WARN_EVERY_S:
-            self._lag_said = now
-            log.warning(
-                "probes are starting late: the machine does not keep up",
-                hub=hub,
-                late_s=round(lag, 1),
-                capacity=self.capacity().line(),
-            )
-
-    async def _measure_costs(self) -> None:
-        """Once a minute: the process tree's CPU per probe; kept in the store for `probe check`."""
-        while not self.stopping:
-            try:
-                self.costs.sample_cpu(await asyncio.to_thread(process_tree_cpu))
-                if self.role == "active" and self.costs.cpu_s is not None:
-                    cap = self.capacity()
-                    value = {"wall_s": cap.wall_s, "cpu_s": cap.cpu_s, "cpus": cap.cpus}
-                    await asyncio.to_thread(self.store.set_meta, COSTS_KEY, value, time.time())
-            except (SQLAlchemyError, OSError):
-                pass  # the journal already says when the store fails
-            except Exception:
-                log.error("measuring what a probe costs failed", exc_info=True)
-            await asyncio.sleep(COSTS_EVERY_S)
 
     # -- `probe run --alert` while this monitor runs ----------------------------------------------
     async def _read_inbox(self) -> None:
@@ -704,7 +653,8 @@ class Monitor:
             )
         )
         self.metrics.healthy.set(1 if healthy else 0)
-        self.metrics.schedule_lag.set(self.schedule_lag())
-        body["capacity"] = self.capacity().to_json()
-        body["schedule_lag_s"] = round(self.schedule_lag(), 1)
+        lag = self.pace.lag()
+        self.metrics.schedule_lag.set(lag)
+        body["capacity"] = self.pace.capacity().to_json()
+        body["schedule_lag_s"] = round(lag, 1)
         return healthy, body
