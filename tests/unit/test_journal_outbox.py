@@ -232,3 +232,40 @@ def test_nothing_is_sent_while_the_lease_says_no(store: Store, pd: FakePagerDuty
     o = outbox(store, journal, pd, may_send=lambda: False)
     asyncio.run(drain(o))
     assert pd.accepted == []
+
+
+def test_where_replicas_share_the_store_pages_it_cannot_take_wait_for_it(
+    store: Store, pd: FakePagerDuty
+) -> None:
+    journal = Journal(store)
+    read_only(store)
+    asyncio.run(journal.write(None, {}, [trigger("k")], NOW, ISO))
+    o = outbox(store, journal, pd, from_memory=lambda: False)
+    asyncio.run(drain(o))
+    assert pd.accepted == []  # a replica losing its hubs would forget it ever sent this
+    read_only(store, on=False)
+    assert asyncio.run(journal.flush())
+    asyncio.run(drain(o))
+    assert pd.brief() == ["trigger k"]  # once in the store, it goes out from there
+
+
+def test_a_record_taken_out_while_the_store_wrote_another_leaves_the_rest_held(
+    store: Store,
+) -> None:
+    """A hub handed to another replica drops its held records while the store writes another
+    hub's: the written record leaves memory, not the one that happens to be first by then."""
+    journal = Journal(store)
+    read_only(store)
+    asyncio.run(journal.write(verdict("a"), {}, [], NOW, ISO, "a"))
+    asyncio.run(journal.write(verdict("b"), {}, [], NOW + 1, ISO, "b"))
+    read_only(store, on=False)
+    first = journal.held[0]
+
+    def record(*args: object) -> None:
+        journal.held = [r for r in journal.held if r is not first]  # hub a handed over
+        real(*args)
+
+    real = store.record
+    store.record = record  # type: ignore[method-assign]
+    assert asyncio.run(journal.flush())  # nothing held any more
+    assert [h["code"] for h in store.history("b")] == ["hub_error"]  # b's verdict was written

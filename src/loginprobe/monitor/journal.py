@@ -54,6 +54,7 @@ class HeldRecord:
     # no other replica moved them meanwhile. A record the store could not take at once is
     # written as it is later (its events may have gone out from memory).
     expect: dict[str, str | None] | None = None
+    writing: bool = False  # the store is taking it (in a thread that runs to its end)
 
 
 @dataclass
@@ -114,24 +115,14 @@ class Journal:
         async with self._writing:
             while self.held:
                 record = self.held[0]
-                if any(e.sending for e in record.events):
-                    return False  # the sender is delivering one of its events: after that
-                waiting = [e for e in record.events if not e.delivered]
-                for e in waiting:
-                    e.sending = True  # on their way into the store: the sender leaves them be
+                if record.writing or any(e.sending for e in record.events):
+                    return False  # the store or the sender has it in hand: after that
                 try:
-                    await asyncio.to_thread(
-                        self.store.record,
-                        record.result_json,
-                        record.moved,
-                        [e.event for e in waiting],
-                        record.now,
-                        record.now_iso,
-                        self.fences(record.hub),
-                        record.expect,
-                    )
+                    # Shielded: a probe cancelled meanwhile (its hub handed to another replica)
+                    # leaves the write, which its thread finishes anyway, to finish its books.
+                    await asyncio.shield(self._write(record))
                 except TrackConflict:
-                    self.held.pop(0)
+                    self._done(record)
                     raise
                 except LeaseLost as lost:
                     if lost.hub is not None:  # another replica has the hub: drop what was its
@@ -141,10 +132,6 @@ class Journal:
                     record.expect = None
                     self._failed(err)
                     return False
-                finally:
-                    for e in waiting:
-                        e.sending = False
-                self.held.pop(0)
                 if self.failing_since is not None and not self.held:
                     log.warning(
                         "the store is writable again; everything held in memory is written",
@@ -152,6 +139,33 @@ class Journal:
                     )
                     self.failing_since, self.last_error = None, None
         return True
+
+    async def _write(self, record: HeldRecord) -> None:
+        waiting = [e for e in record.events if not e.delivered]
+        record.writing = True
+        for e in waiting:
+            e.sending = True  # on their way into the store: the sender leaves them be
+        try:
+            await asyncio.to_thread(
+                self.store.record,
+                record.result_json,
+                record.moved,
+                [e.event for e in waiting],
+                record.now,
+                record.now_iso,
+                self.fences(record.hub),
+                record.expect,
+            )
+        finally:
+            record.writing = False
+            for e in waiting:
+                e.sending = False
+        self._done(record)
+
+    def _done(self, record: HeldRecord) -> None:
+        """Written (or refused for good): out of memory. By identity, not by place: while the
+        store wrote it, a hub handed to another replica may have taken records out of `held`."""
+        self.held = [r for r in self.held if r is not record]
 
     def _failed(self, err: BaseException) -> None:
         self.on_error()

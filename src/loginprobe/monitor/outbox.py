@@ -45,6 +45,7 @@ class OutboxSender:
         may_send: Callable[[], bool] = lambda: True,
         fence: Callable[[], Fence | None] = lambda: None,
         on_lease_lost: Callable[[], None] = lambda: None,
+        from_memory: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
         retry_delay: Callable[[int], float] = backoff,
     ) -> None:
@@ -56,6 +57,7 @@ class OutboxSender:
         self._may_send = may_send
         self._fence = fence
         self._on_lease_lost = on_lease_lost
+        self._from_memory = from_memory  # may events only memory holds be sent?
         self._clock = clock
         self._delay = retry_delay
         self._wake = asyncio.Event()
@@ -139,7 +141,7 @@ class OutboxSender:
 
     async def _next_wait(self) -> float:
         now = self._clock()
-        due = [e.next_attempt_at for e in self.journal.due()]
+        due = [e.next_attempt_at for e in self._held_due()]
         with contextlib.suppress(SQLAlchemyError, OSError):
             item = await asyncio.to_thread(self.store.outbox.next_event, set(self._unsaved))
             if item is not None:
@@ -161,10 +163,13 @@ class OutboxSender:
             if due_at > self._clock():
                 return False
             return await self._send_stored(event)
-        held = self.journal.due()
+        held = self._held_due()
         if held and held[0].next_attempt_at <= self._clock():
             return await self._send_held(held[0])
         return False
+
+    def _held_due(self) -> list[HeldEvent]:
+        return self.journal.due() if self._from_memory() else []
 
     async def _save_unsaved(self) -> None:
         for event_id in sorted(self._unsaved):

@@ -74,11 +74,12 @@ class HubLeases:
     def fence(self, hub: str) -> Fence | None:
         return self.fences.get(hub)
 
-    def good(self) -> bool:
-        """Are this replica's leases good for a while yet? (Memory's pages go out only then.)"""
-        if not self.shared and self.replicas <= 1:
-            return True  # a lone replica on SQLite: nobody else can take over
-        return self.clock() < self.expires_at - self.ttl / 3
+    def pages_from_memory(self) -> bool:
+        """May pages the store could not take go out from memory? Only for a lone replica on
+        SQLite, which keeps its hubs and writes them later. Where replicas share the store, a
+        replica cut off from it lets its hubs go when its leases run out, and the memory of a
+        page sent meanwhile would go with them: no replica would ever send its resolve."""
+        return not self.shared and self.replicas <= 1
 
     def renew(self) -> None:
         """Renew the heartbeat and the hub leases (the renewer's thread calls this every third

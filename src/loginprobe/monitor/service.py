@@ -111,6 +111,7 @@ class Monitor:
             may_send=self.lease.may_send,
             fence=self.lease.fence,
             on_lease_lost=self._outbox_lost,
+            from_memory=self.hubs.pages_from_memory,
         )
         self.pipeline = Pipeline(
             settings=lambda: self.settings,
