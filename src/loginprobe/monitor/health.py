@@ -70,7 +70,7 @@ def assess(v: Vitals) -> tuple[bool, dict[str, Any]]:
         failing = True
         problems.append(
             f"the store cannot be written since {_iso(v.store_failing_since)} "
-            f"({v.store_error}); pages go out from memory, {v.held_in_memory} record(s) wait"
+            f"({v.store_error}); {v.held_in_memory} record(s) wait in memory"
         )
     stats = v.outbox
     if stats is None:

@@ -173,8 +173,8 @@ class Journal:
         if self.failing_since is None:
             self.failing_since = self.clock()
             log.error(
-                "the store cannot be written; verdicts and incidents are kept in memory and "
-                "pages go out from memory until it can",
+                "the store cannot be written; verdicts, incidents and pages are kept in memory "
+                "until it can (a lone monitor on SQLite sends the pages from there)",
                 error=first,
             )
         self.last_error = first

@@ -47,6 +47,7 @@ from loginprobe.monitor.pool import HANG_GRACE_S, BrowserPool, Launcher, Outcome
 from loginprobe.monitor.replica import HubLeases
 from loginprobe.monitor.scheduler import Scheduler, checks_job_id, probe_job_id
 from loginprobe.monitor.settings import Settings, make_sender
+from loginprobe.monitor.silences import Silence
 from loginprobe.monitor.tracks.login import login_key, settled
 from loginprobe.monitor.tracks.track import Track
 from loginprobe.prober.evidence import plan_for
@@ -70,6 +71,8 @@ RESTART_KEYS: dict[str, Callable[[cfg.Config], str]] = {
     "browser.executable": lambda c: c.browser.executable,
 }
 T = TypeVar("T")
+# The event loop has not come round to the leases for this long (or two leases): it is stuck.
+LOOP_STUCK_S = 60.0
 # What runs one probe of one hub in a browser: probe_hub, or a fake in tests.
 HubProbe = Callable[..., Coroutine[Any, Any, ProbeResult]]
 
@@ -152,6 +155,7 @@ class Monitor:
         self._renewer_stop = threading.Event()
         self._renewer = threading.Thread(target=self._renew_leases, name="renewer", daemon=True)
         self._sending = False  # the outbox was started on the "monitor" lease
+        self._loop_seen = time.monotonic()  # the event loop's last round of the leases
 
     @property
     def location(self) -> str:
@@ -207,6 +211,12 @@ class Monitor:
         (a CPU-starved loop must not cost a live replica its hubs). Taking and handing back
         hubs, and acting on what was lost, is the loop's `_tick`."""
         while not self._renewer_stop.wait(self.lease.ttl / 3) and not self.stopping:
+            stuck = time.monotonic() - self._loop_seen
+            if stuck > max(2 * self.lease.ttl, LOOP_STUCK_S):
+                # A loop that no longer runs probes nor pages must not keep its hubs and the
+                # outbox from the other replicas: let the leases run out.
+                log.error("the event loop is stuck: not renewing the leases", stuck_s=round(stuck))
+                continue
             try:
                 self.hubs.renew()
                 if self.lease.held:
@@ -216,6 +226,7 @@ class Monitor:
 
     async def _tick(self) -> None:
         """Renew or take the outbox's lease, then this replica's share of the hubs."""
+        self._loop_seen = time.monotonic()
         if self.stopping:
             return
         if self._sending and not self.lease.held:
@@ -235,7 +246,7 @@ class Monitor:
         for hub in change.released:
             await self._drop_hub(hub, "handed back: over this replica's share of the hubs")
         if change.gained:
-            await asyncio.to_thread(self._load, change.gained)
+            self._take_up(change.gained, *await asyncio.to_thread(self._read_stored))
             self._start_hubs(change.gained)
         if self.role == "starting" and not self.hubs.hubs:
             self.role = "standby"
@@ -263,14 +274,29 @@ class Monitor:
         return True
 
     def _load(self, gained: list[str]) -> None:
-        """Read where the hubs' last holder left off: their tracks, the shared ones, the
-        silences (in a worker thread)."""
-        hubs = set(self.settings.loaded.config.hubs)
+        """Read where the hubs' last holder left off, and take it up (no probing yet)."""
+        self._take_up(gained, *self._read_stored())
+
+    def _read_stored(self) -> tuple[dict[str, Track], list[Silence] | None]:
+        """The stored tracks and the silences (in a worker thread: store reads only)."""
         try:
             stored = self.store.tracks()
         except (SQLAlchemyError, OSError):
             log.error("cannot read the incident tracks; starting from none", exc_info=True)
             stored = {}
+        try:
+            silences: list[Silence] | None = self.store.silences.current(time.time())
+        except (SQLAlchemyError, OSError):
+            log.error("cannot read the silences; none until the store answers", exc_info=True)
+            silences = None
+        return stored, silences
+
+    def _take_up(
+        self, gained: list[str], stored: dict[str, Track], silences: list[Silence] | None
+    ) -> None:
+        """The gained hubs' tracks (and the shared ones, the first time) from the store: on the
+        event loop, which reads the pipeline's tracks while probes react."""
+        hubs = set(self.settings.loaded.config.hubs)
         first = not self.tracks
         for key in [k for k in self.tracks if track_hub(k, hubs) in gained]:
             del self.pipeline.tracks[key]
@@ -278,10 +304,8 @@ class Monitor:
             owner = track_hub(key, hubs)
             if owner in gained or (first and owner is None):
                 self.pipeline.tracks[key] = track
-        try:
-            self.pipeline.silences = self.store.silences.current(time.time())
-        except (SQLAlchemyError, OSError):
-            log.error("cannot read the silences; none until the store answers", exc_info=True)
+        if silences is not None:
+            self.pipeline.silences = silences
 
     def _start_hubs(self, gained: list[str]) -> None:
         starting = self.role != "active"

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, insert, select, true, update
+from sqlalchemy.exc import IntegrityError
 
 from loginprobe.store.schema import leases, replicas
 
@@ -98,6 +99,20 @@ class Leases:
     ) -> LeaseInfo | None:
         """Take (or, with the token it holds, renew) the lease; None while another holds it.
         `steal_from`: a holder known to be dead, whose lease is taken before it expires."""
+        try:
+            return self._acquire(name, holder, ttl, now, token, steal_from)
+        except IntegrityError:
+            return None  # another holder created the lease's row first: it holds it
+
+    def _acquire(
+        self,
+        name: str,
+        holder: str,
+        ttl: float,
+        now: float,
+        token: int | None,
+        steal_from: str | None,
+    ) -> LeaseInfo | None:
         with self.engine.begin() as conn:
             row = conn.execute(select(leases).where(leases.c.name == name)).first()
             if row is None:

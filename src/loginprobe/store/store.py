@@ -74,9 +74,19 @@ def _engine(url: str) -> Engine:
         parsed,
         # A connection the server closed (a restart, a failover) is replaced before it is used,
         # instead of failing one write; an unreachable server is given up on within seconds, not
-        # the minutes a TCP connect may hang.
+        # the minutes a TCP connect may hang. A server that vanished without closing (its node
+        # lost) is noticed by TCP keepalives and by unacknowledged data within seconds, not the
+        # quarter of an hour Linux retransmits for: a replica stuck on a dead socket would hold
+        # its leases' lock and its event loop that long.
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 10},
+        connect_args={
+            "connect_timeout": 10,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 10_000,
+        },
     )
 
 
