@@ -35,17 +35,16 @@ def default_replica_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def replica_is_gone(name: str, me: str) -> bool:
+def replica_is_gone(name: str) -> bool:
     """Is `name` a replica of this machine, named by default (HOSTNAME-PID), whose process no
     longer runs? A lone monitor killed with -9 and restarted takes its hubs at once instead of
     waiting out its own leases. Another machine's replica is never presumed dead, nor one whose
-    pid runs (whatever runs it: waiting out a lease is the safe mistake). `me` itself is gone
-    when the store shows it holding what this process never took: a predecessor with the same
-    pid (a restarted container)."""
+    pid runs, whatever runs it (a restarted container's new process may have the old pid: it
+    waits out the leases; waiting is the safe mistake)."""
     host, _, pid = name.rpartition("-")
     if not pid.isdigit() or host != socket.gethostname():
         return False
-    return name == me or not os.path.exists(f"/proc/{pid}")
+    return not os.path.exists(f"/proc/{pid}")
 
 
 @dataclass
@@ -156,13 +155,11 @@ class HubLeases:
         gone = {
             o
             for h, o in owners.items()
-            if h not in self.fences
-            and (o != self.name or not self.named)
-            and replica_is_gone(o, self.name)
+            if h not in self.fences and o != self.name and replica_is_gone(o)
         }
         was = dict(owners)
         owners = {h: o for h, o in owners.items() if o not in gone}
-        live = [r for r in live if r == self.name or not replica_is_gone(r, self.name)]
+        live = [r for r in live if r == self.name or not replica_is_gone(r)]
         self.replicas = len(set(live) | {self.name})
         for hub in [h for h in self.fences if h not in hubs]:
             self._release(hub)  # removed from the config (its incidents were resolved first)
