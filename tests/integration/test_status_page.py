@@ -110,6 +110,14 @@ async def read_in_chromium(url: str, shots: Path) -> dict[str, Any]:
         desktop = await browser.new_page(viewport={"width": 1280, "height": 900})
         answer = await desktop.goto(url)
         assert answer is not None and answer.status == 200
+        # The newest failure's evidence may still be being written as the page first loads
+        # (the down hub fails every interval): load it again until its screenshot shows.
+        broken = "[...document.querySelectorAll('.failure img')].some(i => !i.naturalWidth)"
+        for _ in range(10):
+            if not await desktop.evaluate(broken):
+                break
+            await desktop.wait_for_timeout(500)
+            await desktop.reload()
         await desktop.screenshot(path=str(shots / "status-desktop.png"), full_page=True)
         hubs = await desktop.evaluate(READ_PAGE)
         for h in hubs:  # every evidence link of the page answers, from probe serve itself
