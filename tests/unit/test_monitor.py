@@ -221,8 +221,8 @@ def test_a_monitor_that_dies_is_replaced_within_its_lease(tmp_path: Path) -> Non
             running(cfg, second_probes, pd) as second,
         ):
             await until(lambda: len(first_probes.ran) >= 1)
-            # Dies without a word: no release, no more renewals or probes.
-            first.stopping = True
+            # Dies without a word: no release, no more renewals (its renewer thread stops) or probes.
+            first.stopping = first.share.stopping = True
             for task in first._tasks:
                 task.cancel()
             first.scheduler.shutdown()

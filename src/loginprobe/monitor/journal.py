@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from loginprobe.monitor.silences import Silence
 from loginprobe.monitor.tracks.track import Track
 from loginprobe.store import Fence, LeaseLost, Store, TrackConflict, hub_lease
 
@@ -70,6 +71,21 @@ class Journal:
     failing_since: float | None = None
     last_error: str | None = None
     _writing: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def read_back(self, now: float) -> tuple[dict[str, Track], list[Silence] | None]:
+        """The stored tracks and the silences in force: where the last holder of a hub left off
+        (store reads only: call it in a worker thread from the event loop)."""
+        try:
+            stored = self.store.tracks()
+        except (SQLAlchemyError, OSError):
+            log.error("cannot read the incident tracks; starting from none", exc_info=True)
+            stored = {}
+        try:
+            silences: list[Silence] | None = self.store.silences.current(now)
+        except (SQLAlchemyError, OSError):
+            log.error("cannot read the silences; none until the store answers", exc_info=True)
+            silences = None
+        return stored, silences
 
     @property
     def writable(self) -> bool:

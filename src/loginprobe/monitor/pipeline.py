@@ -342,6 +342,28 @@ class Pipeline:
             location=self.location(),
         )
 
+    def take_up(
+        self, gained: list[str], stored: Mapping[str, Track], silences: list[Silence] | None
+    ) -> None:
+        """The gained hubs' tracks (and the shared ones, the first time) as the store has them
+        (Journal.read_back): where the hubs' last holder left off."""
+        hubs = set(self.settings().loaded.config.hubs)
+        first = not self.tracks
+        for key in [k for k in self.tracks if track_hub(k, hubs) in gained]:
+            del self.tracks[key]
+        for key, track in stored.items():
+            owner = track_hub(key, hubs)
+            if owner in gained or (first and owner is None):
+                self.tracks[key] = track
+        if silences is not None:
+            self.silences = silences
+
+    def let_go(self, hub: str) -> None:
+        """Another replica probes the hub now: forget its tracks and its writes held in memory."""
+        self.journal.held = [r for r in self.journal.held if r.hub != hub]
+        for key in [k for k in self.tracks if track_hub(k, {hub}) == hub]:
+            del self.tracks[key]
+
     def shared_incident_covers(self, hub: str) -> bool:
         """Is the hub part of an open incident about its IdP or the prober's network?"""
         why = covered_by(hub, self.tracks, self.fleet(time.time()))

@@ -1,0 +1,95 @@
+"""One browser probe of one hub, in the shared browser pool: the evidence plan (a trace only when it
+can matter), the hang limit, a crash turned into a `probe_error` verdict, and a browser death
+counted once however many probes it took."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser
+
+from loginprobe.model import ProbeResult
+from loginprobe.monitor.pace import Pace
+from loginprobe.monitor.pipeline import BrowserFault
+from loginprobe.monitor.pool import HANG_GRACE_S, BrowserPool, Outcome
+from loginprobe.monitor.settings import Settings
+from loginprobe.prober.evidence import plan_for
+from loginprobe.prober.hub_probe import (
+    CAPTURE_TIMEOUT_S,
+    CONTEXT_CLOSE_S,
+    log_crash,
+    prober_failed,
+)
+
+# What runs one probe of one hub in a browser: probe_hub, or a fake in tests.
+HubProbe = Callable[..., Coroutine[Any, Any, ProbeResult]]
+
+
+@dataclass
+class ProbeRunner:
+    settings: Callable[[], Settings]
+    pool: BrowserPool
+    pace: Pace
+    probe_hub: HubProbe
+    trace_next: set[str] = field(default_factory=set)  # hubs whose next probe records a trace
+    _deaths_counted: list[int] = field(default_factory=list)  # browser generations counted
+
+    async def run(
+        self, hub: str, due: float, retry: bool
+    ) -> tuple[ProbeResult, BrowserFault | None]:
+        """`due`: when the probe was due (monotonic); `retry`: it confirms a failure (it goes
+        first among the probes waiting for a slot, and records a trace)."""
+        s = self.settings()
+        spec, timeout = s.loaded.config.hubs[hub], s.loaded.config.hub_timeout(hub)
+        started_at, t0 = datetime.now(UTC), time.monotonic()
+        m = s.loaded.config.monitor
+
+        async def probe(browser: Browser, traces_dir: Path | None) -> ProbeResult:
+            began = time.monotonic()
+            self.pace.started_late(hub, began - due)
+            # Like Playwright's "on first retry": a healthy hub's probes record no trace (it costs
+            # CPU on every probe); after a failure, the confirming retry records one. A monitor
+            # that pages at the first failure has no retry to wait for: every probe records one.
+            trace = retry or s.thresholds.failures_to_alert <= 1 or hub in self.trace_next
+            self.trace_next.discard(hub)
+            plan = plan_for(
+                m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces_dir, trace=trace
+            )
+            try:
+                return await self.probe_hub(
+                    browser,
+                    hub,
+                    spec,
+                    s.secrets[hub],
+                    timeout=timeout,
+                    redactor=s.redactor,
+                    evidence=plan,
+                )
+            finally:
+                self.pace.costs.probe_finished(time.monotonic() - began)
+
+        # Past the journey's timeout a failing probe still takes its evidence (bounded) and
+        # closes its context (bounded): only beyond those is it hung.
+        limit = timeout + CAPTURE_TIMEOUT_S + CONTEXT_CLOSE_S + HANG_GRACE_S
+        outcome = await self.pool.run(probe, limit, due=due, retry=retry)
+        fault = self._browser_fault(outcome)
+        if outcome.result is not None:
+            return outcome.result, fault
+        err = outcome.error or RuntimeError("the probe gave no result")
+        log_crash(hub, err)
+        return prober_failed(hub, spec, err, s.redactor, started_at, t0), fault
+
+    def _browser_fault(self, outcome: Outcome) -> BrowserFault | None:
+        """One browser death counts once, however many probes it took."""
+        death = outcome.browser_death
+        if death is None:
+            return None
+        if death in self._deaths_counted:
+            return "seen"
+        self._deaths_counted = [*self._deaths_counted[-15:], death]
+        return "new"
