@@ -13,7 +13,7 @@ login, CPU-seconds per login (the whole process tree: Python, Playwright's drive
 renderers included once they end) and peak PSS of the tree; then the ratios to the floor.
 
     .venv/bin/python benchmarks/throughput.py [--hubs 24] [--interval 10] [--concurrency 4]
-        [--warmup 25] [--seconds 90] [--no-evidence] [--side both|bare|serve]
+        [--warmup 25] [--seconds 90] [--no-evidence] [--no-stand-in] [--side both|bare|serve]
 
 Target (issue 11): throughput >= 0.95x the floor, CPU per login <= 1.05x, evidence on.
 """
@@ -177,6 +177,8 @@ def _fleet_config(sb: Sandbox, workdir: Path, args: argparse.Namespace, port: in
         ),
     )
     head, hub = text.split("[hubs.h00]", 1)
+    if args.no_stand_in:
+        hub = "\npassword_stand_in = false" + hub
     hubs = "".join(
         f"[hubs.h{i:02d}]" + hub.replace("[hubs.h00.", f"[hubs.h{i:02d}.") for i in range(args.hubs)
     )
@@ -229,6 +231,7 @@ def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
         print(f"serve: verdicts in the window: {codes}", file=sys.stderr)
     ok = [p["ms"] / 1000 for p in window if p["verdict"] == "ok"]
     name = "`probe serve`" + (", evidence off" if args.no_evidence else "")
+    name += ", no stand-in" if args.no_stand_in else ""
     return Side(name, len(ok), t1 - t0, statistics.median(ok), cpu1 - cpu0, sampler.peak)
 
 
@@ -258,6 +261,11 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=25.0)
     parser.add_argument("--seconds", type=float, default=90.0)
     parser.add_argument("--no-evidence", action="store_true", help='artifacts_dir = ""')
+    parser.add_argument(
+        "--no-stand-in",
+        action="store_true",
+        help="password_stand_in = false: no request interception (to measure what it costs)",
+    )
     parser.add_argument("--side", choices=("both", "bare", "serve"), default="both")
     args = parser.parse_args()
     os.environ["BENCH_LANES"] = str(args.concurrency)

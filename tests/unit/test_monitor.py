@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -100,6 +102,36 @@ def test_healthz_fails_when_the_sender_has_stopped(tmp_path: Path) -> None:
             assert any("outbox sender has stopped" in p for p in body["problems"])
 
     go(scenario())
+
+
+def test_health_reads_no_store_on_the_event_loop_once_running(tmp_path: Path) -> None:
+    """/healthz, the status page and the heartbeat ask health() on the event loop: a store that
+    hangs (a PostgreSQL gone silent, up to its connect timeout) must not hang the loop with it."""
+    pd, probes = FakePagerDuty(), FakeProbes()
+    readers: list[str] = []
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a",), FAST), probes, pd) as m:
+            stats, get = m.store.outbox.stats, m.store.leases.get
+
+            def watched_stats(now: float) -> Any:
+                readers.append(threading.current_thread().name)
+                return stats(now)
+
+            def watched_get(name: str) -> Any:
+                readers.append(threading.current_thread().name)
+                return get(name)
+
+            m.store.outbox.stats = watched_stats  # type: ignore[method-assign]
+            m.store.leases.get = watched_get  # type: ignore[method-assign]
+            await until(lambda: len(readers) >= 2, what="the store read by the watcher")
+            for _ in range(5):
+                assert m.health()[1]["outbox"] is not None
+                await asyncio.sleep(0)
+
+    go(scenario())
+    loop_thread = threading.main_thread().name
+    assert readers and loop_thread not in readers, readers
 
 
 def _refuse_writes(store: Store) -> None:

@@ -34,7 +34,7 @@ class Hooks:
     def sending(self, on: bool) -> None:
         pass
 
-    def idle(self) -> None:
+    async def idle(self) -> None:
         pass
 
 

@@ -51,11 +51,12 @@ from loginprobe.monitor.tracks.track import Track
 from loginprobe.prober.hub_probe import (
     probe_hub,
 )
-from loginprobe.store import LeaseLost, OutboxStats, Store
+from loginprobe.store import LeaseInfo, LeaseLost, OutboxStats, Store
 
 log = structlog.get_logger("loginprobe")
 
 INBOX_POLL_S = 1.0
+STORE_VITALS_EVERY_S = 2.0
 PRUNE_JOB, PRUNE_EVERY_S = "prune-history", 3600.0
 # Settings `probe serve` reads once, at start.
 RESTART_KEYS: dict[str, Callable[[cfg.Config], str]] = {
@@ -136,6 +137,7 @@ class Monitor:
         )
         self.runner = ProbeRunner(lambda: self.settings, self.pool, self.pace, probe)
         self._tasks: list[asyncio.Task[None]] = []
+        self._store_vitals: tuple[OutboxStats | None, LeaseInfo | None] | None = None
         self._probe_task: dict[str, asyncio.Task[Any]] = {}  # hub -> its probe job running
         self._mine: set[str] = set()  # the hubs this replica has started probing
         self._removing: set[str] = set()  # removed by a reload, their incidents being resolved
@@ -155,6 +157,7 @@ class Monitor:
         await self.pool.start()
         self.scheduler.start()
         self._tasks = [
+            asyncio.create_task(self._watch_store(), name="store-vitals"),
             asyncio.create_task(self._read_inbox(), name="inbox"),
             asyncio.create_task(self.pace.measure(lambda: self.stopping), name="costs"),
         ]
@@ -250,9 +253,9 @@ class Monitor:
         self.outbox.wake()
         log.info("draining the outbox", replica=self.hubs.name, lease=self.lease.holder)
 
-    def idle(self) -> None:
+    async def idle(self) -> None:
         self.role = "standby"
-        holder = self.lease.current_holder()
+        holder = await asyncio.to_thread(self.lease.current_holder)
         log.warning(
             "other replicas probe every hub; standing by to take a share",
             replica=self.hubs.name,
@@ -463,14 +466,29 @@ class Monitor:
         return self.scheduler.next_run(probe_job_id(hub))
 
     # -- health --------------------------------------------------------------------------------------
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        now = time.time()
-        stats: OutboxStats | None
+    def _read_store_vitals(self) -> tuple[OutboxStats | None, LeaseInfo | None]:
+        """The outbox's figures and who drains it, as the store has them (store reads)."""
+        stats: OutboxStats | None = None
         try:
-            stats = self.store.outbox.stats(now)
+            stats = self.store.outbox.stats(time.time())
             self.metrics.outbox(stats)
         except (SQLAlchemyError, OSError):
-            stats = None
+            pass
+        return stats, None if self.lease.held else self.lease.current_holder()
+
+    async def _watch_store(self) -> None:
+        while not self.stopping:
+            self._store_vitals = await asyncio.to_thread(self._read_store_vitals)
+            await asyncio.sleep(STORE_VITALS_EVERY_S)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """/healthz, the heartbeat, the status page: from memory only, once running (the store's
+        part is read in a thread every STORE_VITALS_EVERY_S; a store that hangs must not hang
+        the event loop with it)."""
+        now = time.time()
+        if self._store_vitals is None:  # never started (a status page over a stored fleet)
+            self._store_vitals = self._read_store_vitals()
+        stats, holder = self._store_vitals
         c = self.settings.loaded.config
         longest = max(
             [self.settings.interval(h) + c.hub_timeout(h) for h in c.hubs] or [c.monitor.interval]
@@ -493,7 +511,7 @@ class Monitor:
                 held_in_memory=len(self.journal.held),
                 pagerduty=self.outbox.configured,
                 incidents_open=sorted(k for k, t in self.tracks.items() if t.is_open),
-                holder=self.lease.info if self.lease.held else self.lease.current_holder(),
+                holder=self.lease.info if self.lease.held else holder,
                 sending=self.lease.held,
                 replica=self.hubs.name,
                 hubs=tuple(sorted(self.hubs.hubs)),

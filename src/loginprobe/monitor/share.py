@@ -48,7 +48,7 @@ class Hooks(Protocol):
     def sending(self, on: bool) -> None:
         """This replica starts (True) or stops (False) draining the outbox."""
 
-    def idle(self) -> None:
+    async def idle(self) -> None:
         """The first round of the leases gave this replica no hub: it stands by."""
 
 
@@ -140,7 +140,7 @@ class Share:
         if not self.started:
             self.started = True
             if not self.hubs.hubs:
-                self.hooks.idle()
+                await self.hooks.idle()
 
     def outbox_lost(self) -> None:
         """Another replica drains the outbox now (found by a renewal or a refused write)."""
