@@ -486,9 +486,10 @@ class Monitor:
         part is read in a thread every STORE_VITALS_EVERY_S; a store that hangs must not hang
         the event loop with it)."""
         now = time.time()
-        if self._store_vitals is None:  # never started (a status page over a stored fleet)
-            self._store_vitals = self._read_store_vitals()
-        stats, holder = self._store_vitals
+        vitals = self._store_vitals
+        if vitals is None or not self._tasks:  # not running: nobody else reads them
+            vitals = self._store_vitals = self._read_store_vitals()
+        stats, holder = vitals
         c = self.settings.loaded.config
         longest = max(
             [self.settings.interval(h) + c.hub_timeout(h) for h in c.hubs] or [c.monitor.interval]
