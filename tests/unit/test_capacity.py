@@ -43,6 +43,17 @@ def test_the_machine_sustains_the_lesser_of_what_cpus_and_slots_allow() -> None:
     assert slots_bound.sustained_per_min == 10 and slots_bound.measured
 
 
+def test_a_replica_counts_only_its_share_of_the_hubs() -> None:
+    share = {f"h{i}" for i in range(0, 170, 2)}  # 85 of 170
+    cap = estimate(fleet(170), wall_s=4.0, cpu_s=2.0, cpus=2, share=share)
+    assert (cap.hubs, cap.needed_per_min, cap.enough) == (85, 85, False)
+    assert "this replica's 85 of 170 hubs need 85 probes/min" in cap.line()
+    assert cap.to_json()["fleet_hubs"] == 170
+    # Holding every hub (a lone replica) reads as before.
+    whole = estimate(fleet(170), wall_s=4.0, cpu_s=2.0, cpus=2, share={f"h{i}" for i in range(170)})
+    assert whole.line().startswith("170 hub(s) need 170 probes/min")
+
+
 def test_the_meter_shares_the_tree_cpu_among_the_probes_of_the_minute() -> None:
     meter = CostMeter()
     meter.sample_cpu(100.0)

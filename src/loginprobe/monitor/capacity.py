@@ -10,7 +10,7 @@ allow — beside what the config asks for, at start, on reload, on the status pa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +23,14 @@ SMOOTHING = 0.2  # weight of a new sample in the running averages
 COSTS_KEY = "probe_costs"  # in the store's meta: what a probe costs here, for `probe check`
 
 
-def needed_per_min(config: cfg.Config) -> float:
-    """Probes a minute the config asks for: each hub once per its interval."""
-    return sum(60.0 / (h.interval or config.monitor.interval) for h in config.hubs.values())
+def needed_per_min(config: cfg.Config, hubs: Collection[str] | None = None) -> float:
+    """Probes a minute the config asks for (of `hubs` only, if given): each hub once per its
+    interval."""
+    return sum(
+        60.0 / (h.interval or config.monitor.interval)
+        for name, h in config.hubs.items()
+        if hubs is None or name in hubs
+    )
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Capacity:
     cpus: int
     concurrency: int
     measured: bool
+    fleet: int = 0  # replicas share the hubs: how many the fleet has (`hubs` is this one's share)
 
     @property
     def enough(self) -> bool:
@@ -47,8 +53,13 @@ class Capacity:
         basis = (
             "measured here" if self.measured else "loginprobe's benchmark figures, until measured"
         )
+        whose = (
+            f"this replica's {self.hubs} of {self.fleet} hubs"
+            if self.fleet
+            else (f"{self.hubs} hub(s)")
+        )
         text = (
-            f"{self.hubs} hub(s) need {self.needed_per_min:.0f} probes/min; this machine sustains "
+            f"{whose} need {self.needed_per_min:.0f} probes/min; this machine sustains "
             f"about {self.sustained_per_min:.0f} ({basis}: {self.wall_s:.1f} s and "
             f"{self.cpu_s:.1f} CPU-s per probe, {self.cpus} CPU(s), concurrency {self.concurrency})"
         )
@@ -56,12 +67,13 @@ class Capacity:
             return text
         return text + (
             " — not enough: probes will start late. Lengthen [monitor] interval, give it more "
-            "CPU (and concurrency), or split the hubs across more monitors"
+            "CPU (and concurrency), or split the hubs across more replicas"
         )
 
     def to_json(self) -> dict[str, object]:
         return {
             "hubs": self.hubs,
+            "fleet_hubs": self.fleet or self.hubs,
             "needed_per_min": round(self.needed_per_min, 1),
             "sustained_per_min": round(self.sustained_per_min, 1),
             "wall_s_per_probe": round(self.wall_s, 2),
@@ -79,15 +91,27 @@ def estimate(
     wall_s: float | None = None,
     cpu_s: float | None = None,
     cpus: int | None = None,
+    share: Collection[str] | None = None,
 ) -> Capacity:
+    """`share`: the hubs this replica probes, where replicas share them (None: all of them)."""
     measured = wall_s is not None and cpu_s is not None
     wall = wall_s if wall_s is not None else DEFAULT_WALL_S
     cpu = cpu_s if cpu_s is not None else DEFAULT_CPU_S
     n_cpus = cpus or os.cpu_count() or 1
     slots = config.monitor.concurrency
     sustained = min(slots * 60.0 / max(wall, 0.1), n_cpus * 60.0 / max(cpu, 0.05))
+    shared = share is not None and set(share) != set(config.hubs)
+    mine = [h for h in config.hubs if share is None or h in share]
     return Capacity(
-        len(config.hubs), needed_per_min(config), sustained, wall, cpu, n_cpus, slots, measured
+        len(mine),
+        needed_per_min(config, mine),
+        sustained,
+        wall,
+        cpu,
+        n_cpus,
+        slots,
+        measured,
+        fleet=len(config.hubs) if shared else 0,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,15 +31,22 @@ class Pace:
         slots: Slots,
         metrics: Metrics,
         active: Callable[[], bool],
+        share: Callable[[], Collection[str] | None] = lambda: None,
     ) -> None:
         self._settings, self._store, self._slots, self._metrics = settings, store, slots, metrics
         self._active = active  # only the replica probing hubs keeps the costs for `probe check`
+        self._share = share  # the hubs this replica probes (None: every hub)
         self.costs = CostMeter()
         self._last_lag = 0.0  # how late the last probe got its slot
         self._lag_said = 0.0  # when a late start was last logged
 
     def capacity(self) -> Capacity:
-        return estimate(self._settings().loaded.config, self.costs.wall_s, self.costs.cpu_s)
+        return estimate(
+            self._settings().loaded.config,
+            self.costs.wall_s,
+            self.costs.cpu_s,
+            share=self._share(),
+        )
 
     def say_capacity(self) -> None:
         cap = self.capacity()

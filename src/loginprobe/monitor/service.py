@@ -133,7 +133,12 @@ class Monitor:
         self._due: dict[str, float] = {}  # hub -> when its pending probe is due (monotonic)
         self._asked: dict[str, float] = {}  # hub -> delay asked for while its probe ran
         self.pace = Pace(
-            lambda: self.settings, store, self.pool.slots, metrics, lambda: self.role == "active"
+            lambda: self.settings,
+            store,
+            self.pool.slots,
+            metrics,
+            lambda: self.role == "active",
+            share=lambda: self.hubs.hubs if self.hubs.replicas > 1 else None,
         )
         self.runner = ProbeRunner(lambda: self.settings, self.pool, self.pace, probe)
         self._tasks: list[asyncio.Task[None]] = []
