@@ -20,7 +20,7 @@ from loginprobe.monitor.journal import Journal
 from loginprobe.monitor.lease import LeaseKeeper
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.outbox import OutboxSender
-from loginprobe.monitor.replica import HubLeases
+from loginprobe.monitor.replica import HubLeases, replica_is_gone
 from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.settings import Settings, make_sender
 from loginprobe.monitor.tracks.track import Track
@@ -306,6 +306,23 @@ def test_a_replica_killed_and_restarted_on_this_machine_takes_its_hubs_at_once(
     assert sorted(after.tick(["a", "b"]).gained) == ["a", "b"]
     other_host = HubLeases(Store(store_url), 30.0, "elsewhere-1", clock=clock)
     assert other_host.tick(["a", "b"]).gained == []  # never presumed dead: another machine
+
+
+def test_a_container_restarted_with_its_old_pid_takes_its_hubs_at_once(store_url: str) -> None:
+    """Behind an init (tini) a restarted container's monitor has the pid its last run had: the
+    default name's start time tells the two apart."""
+    clock = Clock()
+    pid = os.getpid()
+    before = HubLeases(Store(store_url), 30.0, "", clock=clock)
+    before.name = f"{socket.gethostname()}-{pid}-1"  # this pid, started at another time
+    assert sorted(before.tick(["a", "b"]).gained) == ["a", "b"]
+    clock.now += 1
+    after = HubLeases(Store(store_url), 30.0, "", clock=clock)
+    assert after.name.startswith(f"{socket.gethostname()}-{pid}-") and after.name != before.name
+    assert sorted(after.tick(["a", "b"]).gained) == ["a", "b"]
+    # A live replica of this machine is never presumed dead: its process runs, as started.
+    assert not replica_is_gone(after.name)
+    assert replica_is_gone(before.name)
 
 
 def _unused_pid() -> int:

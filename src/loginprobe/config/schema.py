@@ -186,7 +186,9 @@ class MonitorConfig(_Strict):
     replica: str = Field(
         "",
         description="This replica's name, shown by `probe list` and the status page against "
-        "each hub it probes; empty: HOSTNAME-PID. A named replica restarted under the same name "
+        "each hub it probes; empty: HOSTNAME-PID-START (START: when the process started, so that a "
+        "restarted container, even with its old pid, takes its hubs back at once). A named "
+        "replica restarted under the same name "
         "takes its hubs back at once instead of waiting out its old leases, so give every "
         "replica its own name (a StatefulSet's pod name, say).",
     )

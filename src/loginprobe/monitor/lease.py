@@ -39,7 +39,7 @@ _HOLDER = re.compile(
 )
 
 
-def _started(pid: int) -> str | None:
+def process_started(pid: int) -> str | None:
     """When the process started (clock ticks since boot, from /proc), or None if it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -50,7 +50,7 @@ def _started(pid: int) -> str | None:
 
 def holder_name(what: str = "probe serve") -> str:
     pid = os.getpid()
-    started = _started(pid) or "0"
+    started = process_started(pid) or "0"
     return (
         f"{what} on {socket.gethostname()} (pid {pid}, started {started}, {uuid.uuid4().hex[:8]})"
     )
@@ -64,7 +64,7 @@ def holder_is_gone(holder: str, me: str) -> bool:
     theirs, mine = _HOLDER.search(holder), _HOLDER.search(me)
     if theirs is None or mine is None or theirs["host"] != mine["host"]:
         return False
-    return _started(int(theirs["pid"])) != theirs["started"]
+    return process_started(int(theirs["pid"])) != theirs["started"]
 
 
 class LeaseKeeper:

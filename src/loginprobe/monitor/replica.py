@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from loginprobe.monitor.lease import process_started
 from loginprobe.monitor.spread import plan
 from loginprobe.store import Fence, Store, hub_lease
 
@@ -32,15 +33,23 @@ log = structlog.get_logger("loginprobe")
 
 
 def default_replica_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """HOSTNAME-PID-START: START is when the process started (clock ticks since boot), so that a
+    container restarted with the pid its last run had (always, behind an init such as tini) is
+    told apart from it."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}-{pid}-{process_started(pid) or 0}"
 
 
 def replica_is_gone(name: str) -> bool:
-    """Is `name` a replica of this machine, named by default (HOSTNAME-PID), whose process no
-    longer runs? A lone monitor killed with -9 and restarted takes its hubs at once instead of
-    waiting out its own leases. Another machine's replica is never presumed dead, nor one whose
-    pid runs, whatever runs it (a restarted container's new process may have the old pid: it
-    waits out the leases; waiting is the safe mistake)."""
+    """Is `name` a replica of this machine, named by default, whose process no longer runs? A
+    monitor killed with -9 (or its container) and started again takes its hubs at once instead of
+    waiting out its own old leases. Another machine's replica is never presumed dead, nor one
+    whose process runs. Names of the older form HOSTNAME-PID: gone when the pid does not run."""
+    parts = name.rsplit("-", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        host, pid, started = parts
+        if host == socket.gethostname():
+            return process_started(int(pid)) != started
     host, _, pid = name.rpartition("-")
     if not pid.isdigit() or host != socket.gethostname():
         return False
