@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from loginprobe.model import Code
+from loginprobe.monitor import handover
 from loginprobe.monitor.journal import Journal
 from loginprobe.monitor.lease import LeaseKeeper
 from loginprobe.monitor.metrics import Metrics
@@ -23,6 +25,7 @@ from loginprobe.monitor.outbox import OutboxSender
 from loginprobe.monitor.replica import HubLeases, replica_is_gone
 from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.settings import Settings, make_sender
+from loginprobe.monitor.tracks.login import login_key
 from loginprobe.monitor.tracks.track import Track
 from loginprobe.store import LeaseLost, Store, TrackConflict
 from tests.unit.fakes import (
@@ -330,3 +333,27 @@ def _unused_pid() -> int:
     while os.path.exists(f"/proc/{pid}"):
         pid += 1
     return pid
+
+
+def test_probe_run_alert_leaves_a_hub_a_replica_probes_to_that_replica(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`probe run --alert` with the outbox's lease free (its holder just died, say) still must
+    not move the tracks of a hub another replica holds: it hands the probe over to that replica.
+    A hub nobody holds it pages for itself, under the hub's lease, given back at the end."""
+    monkeypatch.setattr(handover, "HANDOVER_WAIT_S", 0.3)
+    store = Store(store_url)
+    replica = HubLeases(store, 30.0, "r1")
+    assert replica.tick(["a"]).gained == ["a"]
+    settings = Settings.load(write_settings(tmp_path, ("a", "b"), paging=False))
+
+    held = handover.page_now(settings, store, verdict_result("a", Code.HUB_ERROR), "here")
+    assert "handed to the running monitor" in held.line, held.line
+    assert login_key("a") not in store.tracks()
+    assert len(store.inbox.waiting()) == 1
+
+    free = handover.page_now(settings, store, verdict_result("b", Code.HUB_ERROR), "here")
+    assert "trigger loginprobe/b/login" in free.line, free.line
+    assert store.tracks()[login_key("b")].is_open
+    leases = store.leases.hubs()
+    assert "b" not in leases or leases["b"].expires_at <= time.time()  # given back

@@ -11,6 +11,7 @@ the same within a second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from loginprobe.monitor.pipeline import Pipeline
 from loginprobe.monitor.settings import Settings, make_sender
 from loginprobe.monitor.tracks.login import incident_key, login_key
 from loginprobe.monitor.tracks.track import Action
-from loginprobe.store import LeaseLost, Store
+from loginprobe.store import Fence, LeaseLost, Store, hub_lease
 from loginprobe.store.url import shown_url
 
 HANDOVER_WAIT_S = 15.0
@@ -43,17 +44,43 @@ def page_now(settings: Settings, store: Store, result: ProbeResult, location: st
         store, settings.loaded.config.monitor.lease_ttl, holder_name("probe run --alert")
     )
     if lease.acquire():
+        # The hub's own lease too: a replica probing the hub (the outbox's holder just gone, say)
+        # answers the probe itself; this process must not move its tracks beside it.
+        hub = _take_hub(store, lease, result.hub)
         try:
-            return asyncio.run(_as_holder(settings, store, lease, result, location))
+            if hub is not None:
+                return asyncio.run(_as_holder(settings, store, lease, hub, result, location))
         finally:
+            if hub is not None:
+                _let_go(store, hub)
             lease.release()
     return _hand_over(settings, store, lease, result)
 
 
+def _take_hub(store: Store, lease: LeaseKeeper, hub: str) -> Fence | None:
+    try:
+        info = store.leases.acquire(hub_lease(hub), lease.holder, lease.ttl, time.time())
+    except (SQLAlchemyError, OSError):
+        return None
+    return Fence(info.name, info.holder, info.token) if info is not None else None
+
+
+def _let_go(store: Store, hub: Fence) -> None:
+    with contextlib.suppress(SQLAlchemyError, OSError):  # else it expires by itself
+        store.leases.release(hub)
+
+
 async def _as_holder(
-    settings: Settings, store: Store, lease: LeaseKeeper, result: ProbeResult, location: str
+    settings: Settings,
+    store: Store,
+    lease: LeaseKeeper,
+    hub: Fence,
+    result: ProbeResult,
+    location: str,
 ) -> PageReport:
-    journal = Journal(store, lease.fence)
+    journal = Journal(
+        store, lease.fence, hub_fence=lambda name: hub if name == result.hub else None
+    )
     pipeline = Pipeline(
         settings=lambda: settings,
         journal=journal,
