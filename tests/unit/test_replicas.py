@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
+from structlog.testing import capture_logs
 
 from loginprobe.model import Code
 from loginprobe.monitor import handover
@@ -357,3 +358,24 @@ def test_probe_run_alert_leaves_a_hub_a_replica_probes_to_that_replica(
     assert store.tracks()[login_key("b")].is_open
     leases = store.leases.hubs()
     assert "b" not in leases or leases["b"].expires_at <= time.time()  # given back
+
+
+def test_two_live_replicas_with_one_name_are_told_a_restarted_one_is_not(store_url: str) -> None:
+    clock = Clock()
+    store = Store(store_url)
+    with capture_logs() as logs:
+        gone = HubLeases(store, 30.0, "r1", clock=clock)
+        gone.tick(["a"])
+        clock.now += 5
+        restarted = HubLeases(store, 30.0, "r1", clock=clock)  # the same name, later: its own
+        for _ in range(3):
+            restarted.tick(["a"])
+            clock.now += 10
+        assert not [e for e in logs if "has this replica's name" in e["event"]]
+        twin = HubLeases(store, 30.0, "r1", clock=clock)  # a second live one, same ConfigMap
+        for _ in range(3):
+            restarted.tick(["a"])
+            twin.tick(["a"])
+            clock.now += 10
+    clashes = [e for e in logs if "has this replica's name" in e["event"]]
+    assert clashes and all(e["log_level"] == "error" and e["replica"] == "r1" for e in clashes)

@@ -56,6 +56,9 @@ def replica_is_gone(name: str) -> bool:
     return not os.path.exists(f"/proc/{pid}")
 
 
+NAME_CLASH_SAY_EVERY_S = 300.0
+
+
 @dataclass
 class Change:
     gained: list[str] = field(default_factory=list)
@@ -87,6 +90,8 @@ class HubLeases:
         self.expires_at = 0.0  # when the leases renewed last run out
         self.replicas = 1  # live replicas at the last look (this one included)
         self.shared = not store.engine.dialect.name.startswith("sqlite")
+        self._foreign = 0  # beats in a row that found another's start time on this name's row
+        self._name_said = -NAME_CLASH_SAY_EVERY_S
 
     @property
     def hubs(self) -> set[str]:
@@ -135,7 +140,10 @@ class HubLeases:
                 lease_ttl_s=self.ttl,
             )
         try:
-            self.store.replicas.beat(self.name, self.ttl, now, self.started_at, self.location)
+            other = self.store.replicas.beat(
+                self.name, self.ttl, now, self.started_at, self.location
+            )
+            self._check_name(other, now)
             held = {f.name: f.token for f in fences.values()}
             kept = self.store.leases.renew_all(self.name, held, self.ttl, now)
         except (SQLAlchemyError, OSError) as err:
@@ -149,6 +157,19 @@ class HubLeases:
         self.fences = {h: f for h, f in fences.items() if f.name in kept}
         self.expires_at = now + self.ttl
         return True
+
+    def _check_name(self, other: float | None, now: float) -> None:
+        """Two beats in a row found another's start time on this replica's row: a live replica
+        shares the name (a `replica` set in a config all replicas read), and the two would take
+        each other's hubs. A predecessor restarted under the name is found once, then never."""
+        self._foreign = self._foreign + 1 if other is not None else 0
+        if self._foreign >= 2 and now - self._name_said >= NAME_CLASH_SAY_EVERY_S:
+            self._name_said = now
+            log.error(
+                "another live replica has this replica's name: give each its own [monitor] "
+                "replica (or leave it empty); meanwhile their hubs pass back and forth",
+                replica=self.name,
+            )
 
     def _unreachable(self, err: BaseException) -> None:
         log.warning("cannot reach the store's leases", error=str(err).splitlines()[0][:300])

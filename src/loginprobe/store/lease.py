@@ -204,8 +204,15 @@ class Replicas:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def beat(self, name: str, ttl: float, now: float, started_at: float, location: str) -> None:
+    def beat(
+        self, name: str, ttl: float, now: float, started_at: float, location: str
+    ) -> float | None:
+        """Renew the replica's row; the start time a live row of that name had before, if it was
+        another's (a predecessor under the same name, or another replica given this name)."""
         with self.engine.begin() as conn:
+            was = conn.execute(
+                select(replicas.c.started_at, replicas.c.expires_at).where(replicas.c.name == name)
+            ).first()
             changed = conn.execute(
                 update(replicas)
                 .where(replicas.c.name == name)
@@ -217,6 +224,9 @@ class Replicas:
                         name=name, expires_at=now + ttl, started_at=started_at, location=location
                     )
                 )
+        if was is None or was.expires_at <= now or was.started_at == started_at:
+            return None
+        return float(was.started_at)
 
     def live(self, now: float) -> list[ReplicaInfo]:
         with self.engine.connect() as conn:
