@@ -44,9 +44,9 @@ def _die(lines: list[str] | str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _load() -> cfg.LoadedConfig:
+def _load(import_flows: bool = True) -> cfg.LoadedConfig:
     try:
-        return cfg.load(cfg.config_path(State.config_arg))
+        return cfg.load(cfg.config_path(State.config_arg), import_flows)
     except cfg.ConfigError as e:
         _die(e.lines)
 

@@ -72,7 +72,7 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
     7 d and 30 d (from the monitor's store, when there is one), and secret expiry."""
     from loginprobe.cli.tables import list_rows, list_table
 
-    loaded = _load()
+    loaded = _load(import_flows=False)  # the store's rows need no flow: `probe check` checks them
     now = datetime.now(UTC)
     store = _open_store_for_reading(loaded)
     latest: dict[str, dict[str, Any] | None] = {}
