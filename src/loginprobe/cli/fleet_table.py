@@ -12,9 +12,11 @@ it) through rich itself, once per distinct cell. A table it does not know how to
 
 from __future__ import annotations
 
+import itertools
 from typing import cast
 
 from rich._ratio import ratio_reduce  # what Table itself shrinks columns with
+from rich._wrap import divide_line  # where Text.wrap breaks a line
 from rich.box import HEAVY_HEAD
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -96,6 +98,42 @@ def _measure(plain: str, max_width: int) -> tuple[int, int]:
     return min(low, high), high
 
 
+def _wrap(plain: str, width: int, no_wrap: bool, overflow: str) -> list[str] | None:
+    """Text.wrap of printable ASCII text in one style, justified left: its lines, each padded or
+    cut to `width` (one cell a character). None where that takes more than this knows."""
+    if overflow not in ("fold", "ellipsis"):
+        return None
+    if no_wrap:
+        pieces = [plain]
+    else:
+        offsets = divide_line(plain, width, fold=overflow == "fold")
+        bounds = [0, *offsets, len(plain)]
+        pieces = [plain[a:b] for a, b in itertools.pairwise(bounds)]
+        # rstrip_end: the spaces a break left past the width go.
+        pieces = [
+            p[: len(p) - min(len(p) - len(p.rstrip()), len(p) - width)] if len(p) > width else p
+            for p in pieces
+        ]
+    lines = []
+    for p in pieces:
+        if len(p) > width:
+            p = p[: width - 1] + "…" if overflow == "ellipsis" else p[:width]
+        lines.append(p.ljust(width))
+    return lines
+
+
+def _shape(
+    lines: list[list[Segment]], width: int, height: int, style: Style, header: bool
+) -> list[list[Segment]]:
+    """Segment.set_shape of Segment.align_top (align_bottom for the header) for lines already
+    `width` wide: blank lines added."""
+    if width < 3:
+        align = Segment.align_bottom if header else Segment.align_top
+        return Segment.set_shape(align(lines, width, height, style), width, height)
+    blank = [[Segment(" " * width, style)]] * (height - len(lines))
+    return blank + lines if header else lines + blank
+
+
 class FleetTable:
     """Renders `table` (a rich Table) exactly as rich would, quickly for many plain rows."""
 
@@ -151,13 +189,7 @@ class FleetTable:
             height = max(1, *(len(cell) for cell in cells))
             if any(len(cell) != height for cell in cells):
                 cells = [
-                    Segment.set_shape(
-                        (Segment.align_bottom if header else Segment.align_top)(
-                            cell, width, height, header_styles[n] if header else null
-                        ),
-                        width,
-                        height,
-                    )
+                    _shape(cell, width, height, header_styles[n] if header else null, header)
                     for n, (cell, width) in enumerate(zip(cells, widths, strict=True))
                 ]
             left, right, divider = edges[0 if header else (2 if index == rows - 1 else 1)]
@@ -211,24 +243,28 @@ class FleetTable:
     ) -> list[list[Segment]]:
         """A cell's lines, each `width` wide."""
         inner = width - 2
-        if (
+        plain_text = (
             inner >= 1
             and not text.spans
             and text.justify is None
             and text.overflow is None
             and text.no_wrap is None
             and text.end == "\n"
-            and "\n" not in plain
-            and "\t" not in plain
-            and cell_len(plain) <= inner
-        ):
-            # What rich makes of a one-line Text in a padded cell: its text padded to the width in
-            # its style, a space either side, all in the cell's style.
+        )
+        bodies: list[str] | None = None
+        if plain_text and "\n" not in plain and "\t" not in plain and cell_len(plain) <= inner:
+            bodies = [f"{plain}{' ' * (inner - cell_len(plain))}"]
+        elif plain_text and plain.isascii() and plain.isprintable():
+            bodies = _wrap(plain, inner, column.no_wrap, column.overflow)
+        if bodies is not None:
+            # What rich makes of a plain Text in a padded cell: each line padded to the width in
+            # the text's style, a space either side, all in the cell's style.
             own = console.get_style(text.style) if text.style else None
-            body = f"{plain}{' ' * (inner - cell_len(plain))}"
             if style:
-                return [[Segment(" ", style), Segment(body, style + own), Segment(" ", style)]]
-            return [[Segment(" ", Style.null()), Segment(body, own), Segment(" ", Style.null())]]
+                pad, own = Segment(" ", style), style + own
+            else:
+                pad = Segment(" ", Style.null())
+            return [[pad, Segment(body, own), pad] for body in bodies]
         key = (plain, str(text.style), tuple(text.spans), text.justify, width, column._index, style)
         lines = cache.get(key)
         if lines is None:
