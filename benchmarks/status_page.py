@@ -355,6 +355,11 @@ def query_plans(store: Store) -> Iterator[str]:
                 "WHERE p.hub_id = 1 AND p.code != 'ok' ORDER BY p.started_at DESC, p.id DESC "
                 "LIMIT 20",
             ),
+            (
+                "availability, one window",
+                "SELECT h.name, sum(y.up_s) FROM hubs h JOIN hourly y ON y.hub_id = h.id "
+                "AND y.hour >= 0 GROUP BY h.name",
+            ),
         ):
             plan = " / ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql))
             yield f"  {label}: {plan}"
@@ -409,6 +414,12 @@ def main() -> None:
     size = sum(p.stat().st_size for p in where.glob("state.sqlite*"))
     monitor = Monitor(settings, store, Metrics())
     web = asyncio.run(measure_web(monitor, args.runs))
+    availability_wall, availability_cpu = [], []
+    for _ in range(args.runs):
+        t, c = time.perf_counter(), time.process_time()
+        store.availability(time.time())
+        availability_wall.append((time.perf_counter() - t) * 1000)
+        availability_cpu.append((time.process_time() - c) * 1000)
     store.close()
     list_times, list_cpu, list_lines = probe_list(config, 5)
 
@@ -424,6 +435,10 @@ def main() -> None:
             f"  {path}: {median_ms(times)} over {args.runs} requests; CPU median "
             f"{statistics.median(cpu):.0f} ms; {body / 1024:.0f} KiB"
         )
+    print(
+        f"  Store.availability (24 h, 7 d, 30 d of every hub): {median_ms(availability_wall)}; "
+        f"CPU median {statistics.median(availability_cpu):.0f} ms"
+    )
     print(
         f"  probe list: median {statistics.median(list_times):.2f} s, "
         f"max {max(list_times):.2f} s wall; CPU median {statistics.median(list_cpu):.2f} s "
