@@ -157,8 +157,8 @@ def test_list_and_history_read_verdicts_incidents_and_steps_from_the_store(
 
 
 def test_list_loads_neither_playwright_nor_a_flow_nor_structlog(tmp_path: Path) -> None:
-    """A fleet's `probe list` answers within a second (README, Numbers): a fifth of a second each
-    for Playwright (imported by every flow) and structlog, which it does not use."""
+    """`probe list` of a fleet is meant to answer within a second (README, Numbers): it leaves out
+    Playwright (imported by every flow) and structlog, about a fifth of a second each."""
     Store(f"sqlite:///{tmp_path / 'state.sqlite'}").close()
     (tmp_path / "config.toml").write_text(HUBS)
     proc = subprocess.run(
