@@ -55,7 +55,7 @@ from loginprobe.monitor.settings import Settings
 from loginprobe.monitor.tracks.track import Track
 from loginprobe.prober.classify import classify
 from loginprobe.store import Store
-from loginprobe.store.history import HistoryWriter, to_iso
+from loginprobe.store.history import HistoryWriter, rollup, to_iso
 from loginprobe.store.schema import hub_state
 from loginprobe.web.app import make_app
 
@@ -258,6 +258,34 @@ def fill(store: Store, hubs: list[str], days: float, interval: int, seed: int = 
     return written
 
 
+def fill_hourly(store: Store) -> int:
+    """The hourly rollup of every probe in the store, as writing them one by one leaves it
+    (`probe serve` writes it with each probe; `fill` writes the probes in bulk): what `/`,
+    `/api/status` and `probe list` sum availability from. Returns the rows written."""
+    raw = store.engine.raw_connection()
+    db: Any = raw.driver_connection
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("DELETE FROM hourly")
+    written = 0
+    for (hub_id,) in db.execute("SELECT id FROM hubs ORDER BY id").fetchall():
+        probes = db.execute(
+            "SELECT started_at, code FROM probes WHERE hub_id = ? ORDER BY started_at, id",
+            (hub_id,),
+        ).fetchall()
+        rows = rollup((hub_id, started, code) for started, code in probes)
+        db.executemany(
+            "INSERT INTO hourly (hub_id, hour, up_s, down_s, prober_s, silenced_s, probes, worst) "
+            "VALUES (:hub_id, :hour, :up_s, :down_s, :prober_s, :silenced_s, :probes, :worst)",
+            rows,
+        )
+        db.commit()
+        written += len(rows)
+        print(f"\r  {written:,} hourly rows written", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    raw.close()
+    return written
+
+
 def median_ms(samples: list[float]) -> str:
     return f"median {statistics.median(samples):.1f} ms, max {max(samples):.1f} ms"
 
@@ -327,6 +355,11 @@ def query_plans(store: Store) -> Iterator[str]:
                 "WHERE p.hub_id = 1 AND p.code != 'ok' ORDER BY p.started_at DESC, p.id DESC "
                 "LIMIT 20",
             ),
+            (
+                "availability, one window",
+                "SELECT h.name, sum(y.up_s) FROM hubs h JOIN hourly y ON y.hub_id = h.id "
+                "AND y.hour >= 0 GROUP BY h.name",
+            ),
         ):
             plan = " / ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql))
             yield f"  {label}: {plan}"
@@ -373,16 +406,27 @@ def main() -> None:
         raw: Any = conn.connection.driver_connection
         probes = raw.execute("SELECT count(*) FROM probes").fetchone()[0]
         results = raw.execute("SELECT count(*) FROM results").fetchone()[0]
+        hours = raw.execute("SELECT count(*) FROM hourly").fetchone()[0]
+    if hours < probes // 120:  # fewer than one row per hub and hour: a store filled without it
+        t = time.perf_counter()
+        hours = fill_hourly(store)
+        print(f"filled the hourly rollup in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     size = sum(p.stat().st_size for p in where.glob("state.sqlite*"))
     monitor = Monitor(settings, store, Metrics())
     web = asyncio.run(measure_web(monitor, args.runs))
+    availability_wall, availability_cpu = [], []
+    for _ in range(args.runs):
+        t, c = time.perf_counter(), time.process_time()
+        store.availability(time.time())
+        availability_wall.append((time.perf_counter() - t) * 1000)
+        availability_cpu.append((time.process_time() - c) * 1000)
     store.close()
     list_times, list_cpu, list_lines = probe_list(config, 5)
 
     gib = size / 2**30
     print(
         f"{args.hubs} hubs x {args.days:g} days at {args.interval} s: {probes:,} probes "
-        f"({results:,} with their whole result)"
+        f"({results:,} with their whole result), {hours:,} hourly rollup rows"
     )
     print(f"  database: {gib:.2f} GiB ({size / probes:.0f} bytes per probe)")
     for path in PATHS:
@@ -391,6 +435,10 @@ def main() -> None:
             f"  {path}: {median_ms(times)} over {args.runs} requests; CPU median "
             f"{statistics.median(cpu):.0f} ms; {body / 1024:.0f} KiB"
         )
+    print(
+        f"  Store.availability (24 h, 7 d, 30 d of every hub): {median_ms(availability_wall)}; "
+        f"CPU median {statistics.median(availability_cpu):.0f} ms"
+    )
     print(
         f"  probe list: median {statistics.median(list_times):.2f} s, "
         f"max {max(list_times):.2f} s wall; CPU median {statistics.median(list_cpu):.2f} s "

@@ -15,25 +15,45 @@ for, if higher): their INFO and DEBUG lines are noise (APScheduler's per-job lin
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import sys
 import threading
 from collections.abc import MutableMapping
 from types import TracebackType
-from typing import Any, TextIO
-
-import structlog
-from structlog.typing import Processor
+from typing import TYPE_CHECKING, Any, TextIO
 
 from loginprobe.redact import Redactor, redact_url
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from structlog.typing import Processor
 
 OURS = "loginprobe"
 LIBRARY_LEVEL = logging.WARNING
 _URL = re.compile(r"https?://[^\s\"'<>]+")
 
-log = structlog.get_logger(OURS)
+
+class _Pending:
+    """structlog's configuration, when `configure_logging(defer=True)` left it for later."""
+
+    pending = False
+
+
+class _Logger:
+    """loginprobe's structlog logger, imported (and configured, if that was deferred) at its first
+    use: importing structlog costs a fifth of a second, which `probe list` does without."""
+
+    def __getattr__(self, name: str) -> Any:
+        if _Pending.pending:
+            _configure_structlog()
+        import structlog
+
+        return getattr(structlog.get_logger(OURS), name)
+
+
+log: Any = _Logger()
 
 
 class _Stderr(logging.StreamHandler[TextIO]):
@@ -65,39 +85,80 @@ def _level(name: str) -> int:
     return logging.getLevelNamesMapping().get(name.upper(), logging.INFO)
 
 
-def configure_logging(level: str = "info", redactor: Redactor | None = None) -> None:
-    """Route everything to stderr as JSON lines through `redactor`; callable again (a reload, or
-    `probe serve` once it knows the secrets) to swap the level and the redactor."""
-    ours = _level(level)
-    shared: list[Processor] = [
+def _shared() -> list[Processor]:
+    import structlog
+
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+
+
+def _configure_structlog() -> None:
+    import structlog
+
+    _Pending.pending = False
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
-            *shared,
+            *_shared(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         wrapper_class=structlog.stdlib.BoundLogger,
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
-    handler = _Stderr()
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                scrub_exception_urls,
-                redactor or Redactor(),
-                structlog.processors.JSONRenderer(),
-            ],
-        )
+
+
+def _formatter(redactor: Redactor | None) -> logging.Formatter:
+    import structlog
+
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            scrub_exception_urls,
+            redactor or Redactor(),
+            structlog.processors.JSONRenderer(),
+        ],
     )
+
+
+class _DeferredFormatter(logging.Formatter):
+    """The JSON formatter, built (and structlog configured) when the first record comes."""
+
+    def __init__(self, redactor: Redactor | None) -> None:
+        super().__init__()
+        self.redactor = redactor
+        self.real: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.real is None:
+            if _Pending.pending:
+                _configure_structlog()
+            self.real = _formatter(self.redactor)
+        return self.real.format(record)
+
+
+def configure_logging(
+    level: str = "info", redactor: Redactor | None = None, defer: bool = False
+) -> None:
+    """Route everything to stderr as JSON lines through `redactor`; callable again (a reload, or
+    `probe serve` once it knows the secrets) to swap the level and the redactor. `defer`: import
+    and configure structlog only when the first line is logged (through `log` here or the
+    standard library), for commands that seldom log (`probe list`); a module of theirs that logs
+    through its own structlog logger before then would get structlog's defaults."""
+    ours = _level(level)
+    handler = _Stderr()
+    if defer:
+        _Pending.pending = True
+        handler.setFormatter(_DeferredFormatter(redactor))
+    else:
+        _configure_structlog()
+        handler.setFormatter(_formatter(redactor))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _Stderr)]:
         root.removeHandler(old)
@@ -159,4 +220,6 @@ def loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, A
 
 def handle_loop_exceptions() -> None:
     """Install loop_exception_handler on the running event loop."""
+    import asyncio
+
     asyncio.get_running_loop().set_exception_handler(loop_exception_handler)

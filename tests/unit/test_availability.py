@@ -205,3 +205,27 @@ def test_pruning_probes_keeps_the_rollup_for_a_year(store: Store) -> None:
     hours = [r["hour"] for r in store.hours("a", 0)]
     assert hours == [int(month // H), T0 // H]  # the old year's gone, the month's kept
     assert store.availability(T0 + 120)["a"]["30d"].up_s == pytest.approx(120.0)
+
+
+def test_each_window_sums_only_its_own_hours_and_a_hub_without_any_gets_none(
+    store: Store,
+) -> None:
+    # a: a failing hour 10 days ago, healthy hours 2 days ago; b: only 20 days ago.
+    for t, code in (
+        (T0 - 10 * 86400, Code.HUB_ERROR),
+        (T0 - 10 * 86400 + 60, Code.OK),
+        (T0 - 2 * 86400, Code.OK),
+        (T0 - 2 * 86400 + 60, Code.OK),
+    ):
+        store.record(timed_result("a", code, t), {}, [], t, "x")
+    for t in (T0 - 20 * 86400, T0 - 20 * 86400 + 60):
+        store.record(timed_result("b", Code.OK, t), {}, [], t, "x")
+    got = store.availability(T0)
+    a, b = got["a"], got["b"]
+    # Each probe speaks until the next one starts, at most COVER_S; the latest until now.
+    assert (a["24h"].up_s, a["24h"].down_s, a["24h"].ratio) == (0.0, 0.0, None)
+    assert (a["7d"].up_s, a["7d"].down_s) == (pytest.approx(60.0 + av.COVER_S), 0.0)
+    assert a["30d"].down_s == pytest.approx(60.0)
+    assert a["30d"].up_s == pytest.approx(av.COVER_S + 60.0 + av.COVER_S)
+    assert (b["7d"].ratio, b["30d"].up_s) == (None, pytest.approx(60.0 + av.COVER_S))
+    assert a["30d"].window_s == b["30d"].window_s == 30 * 24 * H - H

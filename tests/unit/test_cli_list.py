@@ -156,6 +156,28 @@ def test_list_and_history_read_verdicts_incidents_and_steps_from_the_store(
     assert "hub_start:211 · hub_login:37" in shown and "905" in shown
 
 
+def test_list_loads_neither_playwright_nor_a_flow_nor_structlog(tmp_path: Path) -> None:
+    """`probe list` of a fleet is meant to answer within a second (README, Numbers): it leaves out
+    Playwright (imported by every flow) and structlog, about a fifth of a second each."""
+    Store(f"sqlite:///{tmp_path / 'state.sqlite'}").close()
+    (tmp_path / "config.toml").write_text(HUBS)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "loginprobe", "-c", "config.toml", "list"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "alpha" in proc.stdout
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+    assert "sqlalchemy" in loaded  # the listing above is the one this looks through
+    heavy = {m for m in loaded if m.split(".")[0] in ("playwright", "structlog", "aiohttp")}
+    assert not heavy, sorted(heavy)
+    assert not {m for m in loaded if m.startswith("loginprobe.probes")}
+
+
 def test_history_without_a_store_says_so_and_shows_nothing(tmp_path: Path) -> None:
     proc = probe(tmp_path, "history", "alpha", "--json")
     assert proc.returncode == 0

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import structlog
 
-from loginprobe.logs import configure_logging, handle_loop_exceptions
+from loginprobe.logs import configure_logging, handle_loop_exceptions, log
 from loginprobe.prober.browser import BrowserLaunchError
 from loginprobe.prober.hub_probe import log_crash
 from loginprobe.redact import Redactor
@@ -65,6 +65,25 @@ def test_a_library_record_is_one_json_line_with_secrets_masked(
     assert line["level"] == "error"
     assert line["logger"] == "apscheduler.executors.default"
     assert "timestamp" in line
+
+
+def test_deferred_logging_writes_the_same_json_lines_once_something_logs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`probe list` defers structlog: whatever it logs after all comes out as it does elsewhere,
+    from a library, from our own logger, from an uncaught exception."""
+    configure_logging("info", Redactor([SECRET]), defer=True)
+    logging.getLogger("sqlalchemy.pool").warning("pool answered with %s", SECRET)
+    log.warning("ours", key=SECRET)
+    try:
+        raise RuntimeError(f"broke at https://h.example/cb?code=c0de {SECRET}")
+    except RuntimeError:
+        sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+    library, ours, uncaught = lines(capsys)
+    assert (library["event"], library["logger"]) == ("pool answered with ***", "sqlalchemy.pool")
+    assert (ours["event"], ours["key"], ours["level"]) == ("ours", "***", "warning")
+    assert uncaught["event"] == "uncaught exception"
+    assert "cb?code=***" in uncaught["exception"] and "RuntimeError" in uncaught["exception"]
 
 
 def test_a_library_exception_is_one_json_line_with_its_traceback_redacted(

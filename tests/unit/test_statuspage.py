@@ -322,3 +322,26 @@ def test_the_search_is_a_plain_get_form_that_keeps_what_was_searched() -> None:
     assert box["value"] == 'a "b' and box["type"] == "search"
     assert page.all("a", href="./")  # back to every hub
     assert not Page(render(doc(*fleet(20)))).all("a", href="./")
+
+
+def test_the_page_shows_nothing_of_availability_so_it_is_built_without_reading_it() -> None:
+    """web/app.py leaves availability out of the page's document (summing 200 hubs' 30 days is
+    most of a fleet page's cost): a page that starts showing it must read it again."""
+    from loginprobe.history.availability import Availability
+
+    hub = failing_hub()
+    seconds = Availability(up_s=3000.0, down_s=600.0, window_s=86400.0)
+    with_it = hub_status(
+        "uoft",
+        url=hub["url"],
+        recent=hub["recent"],
+        since=None,
+        tracks={},
+        now=NOW,
+        availability={"24h": seconds, "7d": seconds, "30d": seconds},
+    )
+    without = hub_status(
+        "uoft", url=hub["url"], recent=hub["recent"], since=None, tracks={}, now=NOW
+    )
+    assert with_it["availability"] != without["availability"]
+    assert render(doc(with_it)) == render(doc(without))

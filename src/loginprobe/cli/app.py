@@ -13,7 +13,6 @@ import socket
 import sys
 from typing import Annotated, Any, NoReturn
 
-import structlog
 import typer
 from rich.console import Console
 
@@ -31,7 +30,6 @@ app = typer.Typer(
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-log = structlog.get_logger("loginprobe")
 
 
 class State:
@@ -44,15 +42,21 @@ def _die(lines: list[str] | str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _load() -> cfg.LoadedConfig:
+def _load(import_flows: bool = True) -> cfg.LoadedConfig:
     try:
-        return cfg.load(cfg.config_path(State.config_arg))
+        return cfg.load(cfg.config_path(State.config_arg), import_flows)
     except cfg.ConfigError as e:
         _die(e.lines)
 
 
+# Commands that only read the store and log next to nothing: structlog is loaded when they first
+# log, not at start (`probe list` of a fleet is meant to answer within a second).
+_SELDOM_LOGGING = {"list", "history"}
+
+
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     config: Annotated[
         str | None,
         typer.Option(
@@ -64,7 +68,10 @@ def main_options(
     ] = None,
 ) -> None:
     State.config_arg = config
-    configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "warning"))
+    configure_logging(
+        os.environ.get("LOGINPROBE_LOG_LEVEL", "warning"),
+        defer=ctx.invoked_subcommand in _SELDOM_LOGGING,
+    )
 
 
 def _print_json(data: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -13,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
@@ -27,14 +25,12 @@ from loginprobe.cli.app import (
     _location,
     app,
     err,
-    log,
     out,
 )
 from loginprobe.cli.printable import shown
 from loginprobe.cli.tables import LiveSteps
-from loginprobe.logs import configure_logging, handle_loop_exceptions
+from loginprobe.logs import configure_logging, handle_loop_exceptions, log
 from loginprobe.model import Code, ProbeResult
-from loginprobe.prober.scratch import ScratchDir
 from loginprobe.redact import Redactor
 
 # Playwright and the prober are imported where a probe runs: every `probe` command imports this
@@ -86,6 +82,8 @@ def run(
     )
     configure_logging(os.environ.get("LOGINPROBE_LOG_LEVEL", "warning"), redactor)
     live = not as_json and _live_terminal()
+    import asyncio
+
     result = asyncio.run(_run_once(loaded, hub, secrets, redactor, live=live))
     log.info("probe", hub=hub, verdict=str(result.verdict.code), ms=result.duration_ms)
     if as_json:
@@ -149,10 +147,12 @@ async def _run_once(
     live: bool = False,
 ) -> ProbeResult:
     from playwright.async_api import async_playwright
+    from rich.live import Live
 
     from loginprobe.prober.browser import open_browser
     from loginprobe.prober.evidence import plan_for
     from loginprobe.prober.hub_probe import log_crash, probe_hub, prober_failed
+    from loginprobe.prober.scratch import ScratchDir
 
     handle_loop_exceptions()
     spec = loaded.config.hubs[hub]

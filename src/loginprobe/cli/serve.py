@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loginprobe import config as cfg
-from loginprobe.cli.app import State, _die, app, log
-from loginprobe.logs import configure_logging, handle_loop_exceptions
+from loginprobe.cli.app import State, _die, app
+from loginprobe.logs import configure_logging, handle_loop_exceptions, log
 from loginprobe.redact import Redactor
 
 if TYPE_CHECKING:

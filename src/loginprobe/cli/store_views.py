@@ -70,9 +70,10 @@ def config_fleet(loaded: cfg.LoadedConfig, silences: list[Silence], now: datetim
 def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """The configured hubs: verdict, last and next probe, open incidents, availability over 24 h,
     7 d and 30 d (from the monitor's store, when there is one), and secret expiry."""
+    from loginprobe.cli.fleet_table import FleetTable
     from loginprobe.cli.tables import list_rows, list_table
 
-    loaded = _load()
+    loaded = _load(import_flows=False)  # the store's rows need no flow: `probe check` checks them
     now = datetime.now(UTC)
     store = _open_store_for_reading(loaded)
     latest: dict[str, dict[str, Any] | None] = {}
@@ -103,7 +104,7 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
     if as_json:
         _print_json(rows)
         return
-    out.print(list_table(rows, now))
+    out.print(FleetTable(list_table(rows, now)))
 
 
 @app.command()

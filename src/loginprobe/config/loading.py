@@ -74,7 +74,11 @@ def config_path(arg: str | None) -> Path:
     return Path(arg or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def load(path: Path) -> LoadedConfig:
+def load(path: Path, import_flows: bool = True) -> LoadedConfig:
+    """The config at `path`, checked, or ConfigError. `import_flows=False` leaves the flows
+    unimported: their options go unchecked (a hub's own flow file must still exist). For commands
+    that only read the store (`probe list`): importing a flow imports Playwright, a fifth of such a
+    command's time."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -91,7 +95,7 @@ def load(path: Path) -> LoadedConfig:
         config = Config.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(_error_lines(path, err)) from None
-    problems = _check_flows(path, config)
+    problems = _check_flows(path, config, import_flows)
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(path, _with_state(path, config))
@@ -114,8 +118,9 @@ def _with_state(path: Path, config: Config) -> Config:
     return config.model_copy(update={"monitor": monitor})
 
 
-def _check_flows(path: Path, config: Config) -> list[str]:
-    """Hub flow files exist and load (paths made absolute); flow_options suit their flow."""
+def _check_flows(path: Path, config: Config, import_flows: bool = True) -> list[str]:
+    """Hub flow files exist (paths made absolute) and, with `import_flows`, load; flow_options
+    suit their flow."""
     problems: list[str] = []
     for name, hub in list(config.hubs.items()):
         if is_flow_file(hub.flow):
@@ -126,6 +131,8 @@ def _check_flows(path: Path, config: Config) -> list[str]:
                 )
                 continue
             hub = config.hubs[name] = hub.model_copy(update={"flow": str(file)})
+        if not import_flows:
+            continue
         try:
             options = resolve_flow_options(hub.flow, hub.flow_options, path.parent)
             if options != hub.flow_options:

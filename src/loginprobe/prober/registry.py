@@ -52,9 +52,21 @@ def _package() -> ModuleType:
     return module
 
 
+_listed: dict[tuple[str, ...], frozenset[str]] = {}
+
+
 def available_flows() -> set[str]:
-    """Names of the flow files in probes/ (without importing them)."""
-    return {m.name for m in pkgutil.iter_modules([str(flows_dir())]) if not m.name.startswith("_")}
+    """Names of the flow files in probes/ (without importing them). The config's check asks once
+    per hub: the modules are found again only when the folder's entries changed."""
+    folder = flows_dir()
+    entries = (str(folder), *sorted(os.listdir(folder)))
+    names = _listed.get(entries)
+    if names is None:
+        _listed.clear()
+        names = _listed[entries] = frozenset(
+            m.name for m in pkgutil.iter_modules([str(folder)]) if not m.name.startswith("_")
+        )
+    return set(names)
 
 
 def is_flow_file(ref: str) -> bool:

