@@ -589,6 +589,9 @@ class Monitor:
                 await self.take_handovers()
             except LeaseLost as lost:
                 self._lease_lost(lost)
+            except (SQLAlchemyError, OSError) as err:
+                # Every second while the store is away: one line, not a traceback each time.
+                log.warning("cannot read the store's inbox", error=str(err).splitlines()[0][:300])
             except Exception:
                 log.error("reading handed-over probes failed", exc_info=True)
 
