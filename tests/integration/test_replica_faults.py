@@ -41,10 +41,10 @@ from tests.tcp_forwarder import TcpForwarder
 
 pytestmark = pytest.mark.sandbox
 
-# Longer than test_replicas' 8 s: the server's restart and a probe by each replica meanwhile (probes
-# of a down IdP take up to 10 s on two busy cores) must fit in one lease, or the replicas let
-# their hubs go as a replica cut off does.
-LEASE_TTL_S = 15.0
+# The default lease, not test_replicas' 8 s: the server's restart and a probe finished meanwhile
+# must fit in one lease (or the replicas let their hubs go, as a replica cut off does), and probes
+# of a down IdP take up to 16 s on two busy cores (load average 17 while writing this).
+LEASE_TTL_S = 30.0
 
 
 @dataclass
@@ -107,10 +107,16 @@ def pair(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         r.assert_no_secrets()
 
 
-def _triggers(sandbox: Sandbox) -> Counter[str]:
-    return Counter(
-        e["dedup_key"] for e in sandbox.pagerduty.accepted if e["event_action"] == "trigger"
-    )
+def _assert_paged_once(sandbox: Sandbox) -> None:
+    """One incident of the IdP's group, notified once and resolved; no trigger after the resolve
+    (the triggers before it that bring its list of hubs up to date notify nobody)."""
+    pd = sandbox.pagerduty
+    events = [pd.brief(e) for e in pd.accepted]
+    assert Counter(n.dedup_key for n in pd.notifications) == {GROUP_KEY: 1}, events
+    assert _opened(sandbox) == {GROUP_KEY: 1}, events
+    assert all(v.state == "resolved" for v in pd.incidents().values()), events
+    actions = [e["event_action"] for e in pd.accepted]
+    assert actions[-1] == "resolve" and actions.count("resolve") == 1, events
 
 
 def _resolved(key: str) -> Any:
@@ -172,18 +178,20 @@ def test_postgresql_restarted_mid_incident_pages_once_resolves_and_loses_no_prob
     # then wait in that replica's memory), within the lease.
     down = time.monotonic()
     pair.server.halt()
-    at_halt = _probed(replicas)
+    try:
+        at_halt = _probed(replicas)
 
-    def probed_while_down() -> bool:
-        for r in replicas:
-            assert r.held(), f"{r.name} let its hubs go before PostgreSQL was back: too slow"
-        return _probed(replicas).total() > at_halt.total()
+        def probed_while_down() -> bool:
+            for r in replicas:
+                assert r.held(), f"{r.name} let its hubs go before PostgreSQL was back: too slow"
+            return _probed(replicas).total() > at_halt.total()
 
-    _wait("a probe finished while PostgreSQL is down", probed_while_down, 60, replicas)
-    while_down = _probed(replicas)
-    while_down.subtract(at_halt)
-    back = time.monotonic()
-    pair.server.resume()
+        _wait("a probe finished while PostgreSQL is down", probed_while_down, 60, replicas)
+        while_down = _probed(replicas)
+        while_down.subtract(at_halt)
+    finally:
+        back = time.monotonic()
+        pair.server.resume()
     print(
         f"\nPostgreSQL down {time.monotonic() - down:.1f}s (its start took "
         f"{time.monotonic() - back:.1f}s); probes finished meanwhile: {while_down.total()} "
@@ -209,13 +217,13 @@ def test_postgresql_restarted_mid_incident_pages_once_resolves_and_loses_no_prob
             held_back.append(r.name)
             assert any(e.startswith("the store is writable again") for e in events), r.name
         assert not _lost_leases(r), r.name
+        # A store away is one line a second, never a traceback.
+        assert not [line for line in _log_lines(r) if "exception" in line], r.name
     assert held_back, "no replica held a write in memory: the restart was not seen"
 
     sandbox.set_fault("idp_down", False)
     pd.wait_for(_resolved(GROUP_KEY), 90)
-    assert _triggers(sandbox) == {GROUP_KEY: 1}, [pd.brief(e) for e in pd.accepted]
-    assert _opened(sandbox) == {GROUP_KEY: 1}, [pd.brief(e) for e in pd.accepted]
-    assert all(v.state == "resolved" for v in pd.incidents().values())
+    _assert_paged_once(sandbox)
     held = _spread(replicas)
     assert held is not None and all(held), held
 
@@ -229,8 +237,11 @@ def test_a_replica_cut_off_from_postgresql_stops_within_its_lease_and_the_other_
     orphans = cut_off.held()
     drained = cut_off.drains_outbox()
     before = other.hub_probes()
+    # Cut, and the IdP goes down at the same moment: the cut-off replica sees its hubs fail and
+    # must neither page (it may drain the outbox) nor keep probing past its lease.
     pair.forwarder.cut()
     cut_at, cut = time.time(), time.monotonic()
+    sandbox.set_fault("idp_down")
 
     taken: set[str] = set()
 
@@ -241,7 +252,8 @@ def test_a_replica_cut_off_from_postgresql_stops_within_its_lease_and_the_other_
         taken.update(h["hub"] for h in status["hubs"] if h["hub"] in orphans and h["probing"])
         return taken == orphans
 
-    _wait("the cut-off replica's hubs probed by the other", taken_over, 90, pair.replicas)
+    # The bound: the lease, a third of it for the other to notice, a few seconds to start.
+    _wait("the cut-off replica's hubs probed by the other", taken_over, 120, pair.replicas)
     takeover_s = time.monotonic() - cut
     _wait("the cut-off replica letting its hubs go", lambda: not cut_off.held(), 30, [cut_off])
     print(
@@ -249,13 +261,11 @@ def test_a_replica_cut_off_from_postgresql_stops_within_its_lease_and_the_other_
         f"cut (lease_ttl {LEASE_TTL_S:g}s; the cut-off one drained the outbox: {drained})"
     )
 
-    # An outage during the cut: one incident, paged by the replica that still reaches the store.
-    sandbox.set_fault("idp_down")
+    # The outage during the cut: one incident, paged by the replica that still reaches the store.
     pd.wait_for(lambda ev: any(e["dedup_key"] == GROUP_KEY for e in ev), 90)
     sandbox.set_fault("idp_down", False)
     pd.wait_for(_resolved(GROUP_KEY), 90)
-    assert _triggers(sandbox) == {GROUP_KEY: 1}, [pd.brief(e) for e in pd.accepted]
-    assert _opened(sandbox) == {GROUP_KEY: 1}, [pd.brief(e) for e in pd.accepted]
+    _assert_paged_once(sandbox)
     assert other.held() == set(HUBS)
 
     # The cut-off replica said so, and started no probe once its leases had run out (at the

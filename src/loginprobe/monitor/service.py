@@ -570,9 +570,10 @@ class Monitor:
             gone = await asyncio.to_thread(self.store.prune, time.time() - keep)
             if gone:
                 log.info("old probe history deleted", probes=gone, older_than_s=keep)
-        except (SQLAlchemyError, OSError):
+        except (SQLAlchemyError, OSError) as err:
             log.warning(
-                "could not delete old probe history; trying again in an hour", exc_info=True
+                "could not delete old probe history; trying again in an hour",
+                error=str(err).splitlines()[0][:300],
             )
         finally:
             if self.lease.held and not self.stopping:
