@@ -121,6 +121,21 @@ def _assert_paged_once(sandbox: Sandbox) -> None:
     assert actions[-1] == "resolve" and actions.count("resolve") == 1, events
 
 
+def _recover(sandbox: Sandbox, replicas: list[Replica]) -> None:
+    """The IdP comes back: the incident is resolved, and stays so once the probes in flight at
+    that moment (which saw it down) are in: every hub probed twice since."""
+    cleared = _probed(replicas)
+    sandbox.set_fault("idp_down", False)
+    sandbox.pagerduty.wait_for(_resolved(GROUP_KEY), 120)
+
+    def settled() -> bool:
+        now = _probed(replicas)
+        return all(now[h] >= cleared[h] + 2 for h in HUBS)
+
+    _wait("every hub probed twice since the IdP came back", settled, 180, replicas)
+    _assert_paged_once(sandbox)
+
+
 def _resolved(key: str) -> Any:
     return lambda ev: any(e["dedup_key"] == key and e["event_action"] == "resolve" for e in ev)
 
@@ -233,9 +248,7 @@ def test_postgresql_restarted_mid_incident_pages_once_resolves_and_loses_no_prob
         assert tracebacks == [], (r.name, tracebacks)
     assert held_back, "no replica held a write in memory: the restart was not seen"
 
-    sandbox.set_fault("idp_down", False)
-    pd.wait_for(_resolved(GROUP_KEY), 90)
-    _assert_paged_once(sandbox)
+    _recover(sandbox, replicas)
     held = _spread(replicas)
     assert held is not None and all(held), held
 
@@ -275,9 +288,7 @@ def test_a_replica_cut_off_from_postgresql_stops_within_its_lease_and_the_other_
 
     # The outage during the cut: one incident, paged by the replica that still reaches the store.
     pd.wait_for(lambda ev: any(e["dedup_key"] == GROUP_KEY for e in ev), 90)
-    sandbox.set_fault("idp_down", False)
-    pd.wait_for(_resolved(GROUP_KEY), 90)
-    _assert_paged_once(sandbox)
+    _recover(sandbox, pair.replicas)
     assert other.held() == set(HUBS)
 
     # The cut-off replica said so, and started no probe once its leases had run out (at the
