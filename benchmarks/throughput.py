@@ -14,8 +14,16 @@ renderers included once they end) and peak PSS of the tree; then the ratios to t
 
     .venv/bin/python benchmarks/throughput.py [--hubs 24] [--interval 10] [--concurrency 4]
         [--warmup 25] [--seconds 90] [--no-evidence] [--no-stand-in] [--side both|bare|serve]
+    .venv/bin/python benchmarks/throughput.py --replicas 2 [--lease-ttl 30] [the options above]
 
-Target (issue 11): throughput >= 0.95x the floor, CPU per login <= 1.05x, evidence on.
+With `--replicas N` it measures `probe serve` replicas instead of the floor: N replicas on one
+PostgreSQL (a throwaway server, as the tests start it) sharing the hubs, against one replica on the
+same store, and prints logins per minute of each, the ratio, and the failover time (the replica
+holding the most hubs killed with SIGKILL: seconds until the others have started a probe of each of
+its hubs), with the load average, since replicas on one machine share its CPUs.
+
+Target (issue 11): throughput >= 0.95x the floor, CPU per login <= 1.05x, evidence on. Target
+(issue 15): >= 1.8x with two replicas (on machines of their own), failover within two intervals.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,14 +175,22 @@ def _bare(sb: Sandbox, args: argparse.Namespace) -> Side:
 
 
 # -- probe serve ------------------------------------------------------------------------------------
-def _fleet_config(sb: Sandbox, workdir: Path, args: argparse.Namespace, port: int) -> Path:
+def _fleet_config(
+    sb: Sandbox,
+    workdir: Path,
+    args: argparse.Namespace,
+    port: int,
+    state: str = "",
+    extra: str = "",
+) -> Path:
     artifacts = "" if args.no_evidence else str(workdir / "artifacts")
+    state = state or f"sqlite:///{workdir / 'state.sqlite'}"
     text = sb.config_text(
         hub="h00",
         monitor=(
             f'interval = "{args.interval}s"\nconcurrency = {args.concurrency}\n'
-            f'state = "sqlite:///{workdir / "state.sqlite"}"\nlisten = "127.0.0.1:{port}"\n'
-            f'artifacts_dir = "{artifacts}"'
+            f'state = "{state}"\nlisten = "127.0.0.1:{port}"\n'
+            f'artifacts_dir = "{artifacts}"\n{extra}'
         ),
     )
     head, hub = text.split("[hubs.h00]", 1)
@@ -235,6 +252,183 @@ def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
     return Side(name, len(ok), t1 - t0, statistics.median(ok), cpu1 - cpu0, sampler.peak)
 
 
+# -- replicas on one PostgreSQL ----------------------------------------------------------------------
+@dataclass
+class Replica:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def health(self) -> dict[str, object]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                body: dict[str, object] = json.loads(r.read())
+                return body
+        except urllib.error.HTTPError as err:
+            answer: dict[str, object] = json.loads(err.read())
+            return answer
+        except (OSError, ValueError):
+            return {}
+
+    def hubs(self) -> set[str]:
+        replica = self.health().get("replica")
+        return set(replica.get("hubs") or []) if isinstance(replica, dict) else set()
+
+    def probes(self) -> list[dict[str, object]]:
+        return self.events("probe")
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        found = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == name:
+                found.append(event)
+        return found
+
+
+def _start_replicas(
+    sb: Sandbox, args: argparse.Namespace, workdir: Path, state: str, n: int
+) -> list[Replica]:
+    probe = Path(sys.executable).with_name("probe")
+    made = []
+    for i in range(n):
+        name, port = f"r{i + 1}", free_port()
+        home = workdir / name
+        home.mkdir()
+        extra = f'lease_ttl = "{args.lease_ttl}s"\nreplica = "{name}"'
+        config = _fleet_config(sb, home, args, port, state=state, extra=extra)
+        log = home / "stderr.log"
+        proc = subprocess.Popen(
+            [str(probe), "--config", str(config), "serve"],
+            env={**os.environ, **sb.probe_env(), "HOME": str(home)},
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("wb"),
+        )
+        made.append(Replica(name, port, proc, log))
+    return made
+
+
+def _wait_for(what: str, condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what}: not within {timeout:g}s")
+        time.sleep(0.2)  # polling the condition
+
+
+def _spread_out(replicas: list[Replica], hubs: int) -> bool:
+    held = [r.hubs() for r in replicas]
+    sizes = [len(h) for h in held]
+    return sum(sizes) == hubs and len(set().union(*held)) == hubs and max(sizes) - min(sizes) <= 1
+
+
+def _replicas_run(
+    sb: Sandbox, args: argparse.Namespace, state: str, n: int
+) -> tuple[float, float | None]:
+    """Logins per minute of `n` replicas sharing the hubs; with more than one, the failover time
+    (SIGKILL the replica holding the most hubs: seconds until the others have started a probe of
+    each of its hubs)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        replicas = _start_replicas(sb, args, Path(tmp), state, n)
+        try:
+            _wait_for("the replicas answering", lambda: all(r.health() for r in replicas), 120)
+            _wait_for(
+                "the hubs spread over the replicas",
+                lambda: _spread_out(replicas, args.hubs),
+                120 + 2 * args.lease_ttl,
+            )
+            time.sleep(args.warmup)  # the measured window starts after the warm-up
+            t0 = time.time()
+            time.sleep(args.seconds)
+            t1 = time.time()
+            ok = [
+                p
+                for r in replicas
+                for p in r.probes()
+                if p["verdict"] == "ok" and t0 <= _epoch(str(p["timestamp"])) <= t1
+            ]
+            per_min = len(ok) * 60 / (t1 - t0)
+            print(f"{n} replica(s): {per_min:.0f} logins/min ({len(ok)} in {t1 - t0:.0f} s)")
+            if n == 1:
+                return per_min, None
+            victim = max(replicas, key=lambda r: len(r.hubs()))
+            orphans = victim.hubs()
+            victim.proc.kill()
+            killed = time.time()
+            others = [r for r in replicas if r is not victim]
+
+            def started() -> dict[str, float]:
+                """Orphan -> when the first probe of it by another replica started."""
+                first: dict[str, float] = {}
+                for r in others:
+                    for p in r.probes():
+                        hub = str(p["hub"])
+                        begun = _epoch(str(p["timestamp"])) - float(str(p["ms"])) / 1000
+                        if hub in orphans and begun > killed:
+                            first[hub] = min(first.get(hub, begun), begun)
+                return first
+
+            _wait_for(
+                "the killed replica's hubs probed by the others",
+                lambda: set(started()) == orphans,
+                4 * args.lease_ttl + 3 * args.interval + 120,
+            )
+            failover = max(started().values()) - killed
+            # When the leases passed, apart from when a probe slot came free for the hubs.
+            # (A replica that stood by says "monitor active" instead: no figure then.)
+            taken = max(
+                (
+                    _epoch(str(e["timestamp"]))
+                    for r in others
+                    for e in r.events("took over hubs")
+                    if _epoch(str(e["timestamp"])) > killed and orphans & set(e["hubs"])  # type: ignore[call-overload]
+                ),
+                default=float("nan"),
+            )
+            print(
+                f"failover: {len(orphans)} hub(s) of the killed replica probed by the others "
+                f"{failover:.1f} s after SIGKILL, their leases taken after {taken - killed:.1f} s "
+                f"(lease_ttl {args.lease_ttl:g} s, interval {args.interval} s)"
+            )
+            return per_min, failover
+        finally:
+            for r in replicas:
+                if r.proc.poll() is None:
+                    r.proc.terminate()
+            for r in replicas:
+                try:
+                    r.proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    r.proc.kill()
+
+
+def _replicas(sb: Sandbox, args: argparse.Namespace) -> None:
+    from tests.postgres import start_server
+
+    server = start_server()
+    try:
+        load0 = os.getloadavg()
+        one, _ = _replicas_run(sb, args, server.fresh_database(), 1)
+        many, failover = _replicas_run(sb, args, server.fresh_database(), args.replicas)
+        load1 = os.getloadavg()
+    finally:
+        server.stop()
+    print()
+    print(f"| replicas | logins/min ({args.hubs} hubs, interval {args.interval} s) |")
+    print("|---|---|")
+    print(f"| 1 | {one:.0f} |")
+    print(f"| {args.replicas} | {many:.0f} |")
+    print(
+        f"\n{args.replicas} replicas: {many / max(one, 1e-9):.2f}x one replica; failover "
+        f"{failover:.1f} s; load average {load0[0]:.1f} before, {load1[0]:.1f} after "
+        f"({os.cpu_count()} CPUs)"
+    )
+
+
 def _healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
@@ -267,8 +461,22 @@ def main() -> int:
         help="password_stand_in = false: no request interception (to measure what it costs)",
     )
     parser.add_argument("--side", choices=("both", "bare", "serve"), default="both")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        help="N > 0: `probe serve` on one PostgreSQL, 1 replica then N sharing the hubs, and the "
+        "failover time (instead of the floor comparison)",
+    )
+    parser.add_argument(
+        "--lease-ttl", type=float, default=30.0, help="the replicas' lease_ttl in seconds"
+    )
     args = parser.parse_args()
     os.environ["BENCH_LANES"] = str(args.concurrency)
+    if args.replicas:
+        with Sandbox() as sb:
+            _replicas(sb, args)
+        return 0
     sides: list[Side] = []
     with Sandbox() as sb:
         if args.side in ("both", "bare"):

@@ -120,6 +120,10 @@ class PostgresServer:
         pwfile.unlink()
         if done.returncode != 0:
             raise PostgresUnavailable(f"initdb failed: {_last_line(done)}")
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on its cluster and port (again, after `halt`)."""
         options = " ".join(
             [
                 f"-p {self.port}",
@@ -156,8 +160,9 @@ class PostgresServer:
         except (OSError, ValueError, IndexError):
             return None
 
-    def stop(self) -> None:
-        """Stop the server and wait until its postmaster is gone (its children go with it)."""
+    def halt(self) -> None:
+        """Stop the server as an operator's restart does (fast: clients are disconnected) and
+        wait until its postmaster is gone (its children go with it); its cluster stays."""
         pid = self.pid()
         if pid is not None:
             self._run(
@@ -165,9 +170,13 @@ class PostgresServer:
             )
             deadline = time.monotonic() + 30
             while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
+                time.sleep(0.05)  # polling the process table, not waiting for time to pass
             if _alive(pid):
                 os.kill(pid, 9)
+
+    def stop(self) -> None:
+        """Stop the server and remove its cluster."""
+        self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _chown(self, path: Path) -> None:

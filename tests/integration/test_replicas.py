@@ -46,8 +46,17 @@ def state_url(postgres_url: str) -> str:
 class Replica(Serve):
     """One `probe serve` replica, named, with the six hubs and the shared store."""
 
-    def __init__(self, sandbox: Sandbox, workdir: Path, name: str, state_url: str) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        workdir: Path,
+        name: str,
+        state_url: str,
+        lease_ttl: str = "8s",
+        timeout: str = "20s",
+    ) -> None:
         self.name, self.state_url = name, state_url
+        self.lease_ttl, self.timeout = lease_ttl, timeout
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__(sandbox, workdir, interval=f"{INTERVAL_S:g}s")
 
@@ -74,8 +83,8 @@ idp = "{GROUP}"
 interval = "{self.interval}"
 retry_after_failure = "2s"
 failures_to_alert = 3
-timeout = "20s"
-lease_ttl = "8s"
+timeout = "{self.timeout}"
+lease_ttl = "{self.lease_ttl}"
 replica = "{self.name}"
 state = "{self.state_url}"
 listen = "127.0.0.1:{self.port}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import event
 
 from loginprobe.model import Code
@@ -338,5 +340,32 @@ def test_a_prober_failure_leaves_probe_success_alone(tmp_path: Path) -> None:
             probes.codes["a"] = Code.PROBE_ERROR
             await until(lambda: b'code="probe_error"' in m.metrics.render())
             assert b'probe_success{hub="a"} 1.0' in m.metrics.render()
+
+    go(scenario())
+
+
+def _refuse_connections(store: Store) -> None:
+    def refuse(*_: object) -> None:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    store.engine.dispose()
+    event.listen(store.engine, "connect", refuse)
+
+
+def test_a_store_that_cannot_be_read_is_one_line_a_round_not_a_traceback(tmp_path: Path) -> None:
+    pd, probes = FakePagerDuty(), FakeProbes()
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a",), FAST), probes, pd) as m:
+            await until(lambda: m.pipeline.last_tick is not None, what="a probe")
+            with structlog.testing.capture_logs() as logs:
+                _refuse_connections(m.store)
+                await until(
+                    lambda: any(e["event"] == "cannot read the store's inbox" for e in logs),
+                    what="the inbox's warning",
+                )
+            inbox = [e for e in logs if e["event"] == "cannot read the store's inbox"]
+            assert "unable to open database file" in inbox[0]["error"]
+            assert [e["event"] for e in logs if "exc_info" in e] == []
 
     go(scenario())

@@ -29,7 +29,7 @@ from loginprobe.monitor.tracks.prober import PROBER_KEY
 from loginprobe.monitor.tracks.track import Action, Track
 from loginprobe.prober.classify import ok_summary
 from loginprobe.redact import Redactor
-from loginprobe.store import OutboxStats, Store, StoreError, sqlite_file_missing
+from loginprobe.store import OutboxStats, Store, StoreError, TrackConflict, sqlite_file_missing
 from loginprobe.store.store import check_writable
 from tests.postgres import PASSWORD, PostgresServer
 
@@ -160,6 +160,27 @@ def test_record_is_atomic_when_an_event_cannot_be_stored(store: Store) -> None:
     assert [h["code"] for h in store.history(HUB)] == ["callback_error"]
     assert store.tracks() == {KEY: Track(failures=1)}
     assert store.outbox.next_event() is None
+
+
+def test_a_hub_first_written_by_a_write_rolled_back_is_written_whole_by_the_next(
+    store: Store,
+) -> None:
+    # Replicas: the first verdict of a new hub loses a race on a shared track (TrackConflict,
+    # after its hub's row was inserted in the same transaction): that row never was.
+    with pytest.raises(TrackConflict):
+        store.record(
+            result(hub="new").to_json(),
+            {"shared": Track()},
+            [],
+            NOW,
+            NOW_ISO,
+            None,
+            {"shared": "x"},
+        )
+    record(store, result(hub="new"))
+    record(store, result(hub="newer"))
+    assert [h["summary"] for h in store.history("new")] == ["new: callback_error"]
+    assert [h["summary"] for h in store.history("newer")] == ["newer: callback_error"]
 
 
 def test_record_without_a_result_moves_tracks_only(store: Store) -> None:

@@ -425,9 +425,10 @@ class Monitor:
             gone = await asyncio.to_thread(self.store.prune, time.time() - keep)
             if gone:
                 log.info("old probe history deleted", probes=gone, older_than_s=keep)
-        except (SQLAlchemyError, OSError):
+        except (SQLAlchemyError, OSError) as err:
             log.warning(
-                "could not delete old probe history; trying again in an hour", exc_info=True
+                "could not delete old probe history; trying again in an hour",
+                error=str(err).splitlines()[0][:300],
             )
         finally:
             if self.lease.held and not self.stopping:
@@ -444,6 +445,9 @@ class Monitor:
                 await self.inbox.take()
             except LeaseLost as lost:
                 self._lease_lost(lost)
+            except (SQLAlchemyError, OSError) as err:
+                # Every second while the store is away: one line, not a traceback each time.
+                log.warning("cannot read the store's inbox", error=str(err).splitlines()[0][:300])
             except Exception:
                 log.error("reading handed-over probes failed", exc_info=True)
 

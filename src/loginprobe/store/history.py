@@ -81,28 +81,44 @@ class HistoryWriter:
     _hub_ids: dict[str, int] = field(default_factory=dict)
     _step_ids: dict[str, int] = field(default_factory=dict)
 
-    def _id(self, conn: Connection, table: Table, cache: dict[str, int], name: str) -> int:
-        if name not in cache:
-            found = conn.execute(select(table.c.id).where(table.c.name == name)).scalar()
-            if found is None:
-                key = conn.execute(insert(table).values(name=name)).inserted_primary_key
-                assert key is not None
-                found = key[0]
+    def _id(
+        self,
+        conn: Connection,
+        table: Table,
+        cache: dict[str, int],
+        name: str,
+        fresh: dict[str, int],
+    ) -> int:
+        """The name's id, its row inserted if need be. Only ids found already written are
+        cached: one inserted by this write (`fresh`) is cached by a later write that finds it,
+        since this write's transaction may yet be rolled back (a fence refused, a shared track
+        moved meanwhile, the database gone mid-write), and a cached id whose row never was would
+        fail every later write of that hub (on SQLite: file its probes under the next new hub)."""
+        if name in cache:
+            return cache[name]
+        if name in fresh:
+            return fresh[name]
+        found = conn.execute(select(table.c.id).where(table.c.name == name)).scalar()
+        if found is not None:
             cache[name] = int(found)
-        return cache[name]
-
-    def hub_id(self, conn: Connection, hub: str) -> int:
-        return self._id(conn, self.t.hubs, self._hub_ids, hub)
+            return cache[name]
+        key = conn.execute(insert(table).values(name=name)).inserted_primary_key
+        assert key is not None
+        fresh[name] = int(key[0])
+        return fresh[name]
 
     def write(self, conn: Connection, result: dict[str, Any]) -> int:
         """One probe's result (ProbeResult.to_json(), redacted). The probe's id."""
         t = self.t
         hub = str(result.get("hub") or "")
-        hub_id = self.hub_id(conn, hub)
+        fresh_hubs: dict[str, int] = {}
+        fresh_steps: dict[str, int] = {}
+        hub_id = self._id(conn, t.hubs, self._hub_ids, hub, fresh_hubs)
         code = str((result.get("verdict") or {}).get("code") or "")
         started = to_unix(result.get("started_at"))
         steps = ",".join(
-            f"{self._id(conn, t.step_names, self._step_ids, str(s['name']))}:{int(s.get('ms') or 0)}"
+            f"{self._id(conn, t.step_names, self._step_ids, str(s['name']), fresh_steps)}:"
+            f"{int(s.get('ms') or 0)}"
             for s in _steps(result)
         )
         key = conn.execute(
