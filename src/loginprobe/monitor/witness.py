@@ -207,6 +207,8 @@ class Witness:
     async def round(self) -> WatchChange:
         """One round of the witness leases: take this replica's share, start and stop probing."""
         m = self.settings().loaded.config.monitor
+        if m.quorum <= 1 and not self.leases.fences:
+            return WatchChange()  # no quorum: nothing to witness, nothing to ask the store
         self.leases.ttl = m.lease_ttl
         self.leases.location = self.location()
         hubs = list(self.settings().loaded.config.hubs) if m.quorum > 1 else []
