@@ -61,7 +61,7 @@ interval = "10s"
 retry_after_failure = "2s"
 failures_to_alert = 3
 timeout = "60s"
-lease_ttl = "6s"
+lease_ttl = "10s"
 replica = "{self.name}"
 location = "{self.location}"
 quorum = 2
@@ -139,23 +139,31 @@ def test_a_failure_seen_from_one_location_pages_nobody_and_one_both_see_pages_on
 
     # B's network path to the hub breaks.
     sandbox.route_b.cut()
-    b_hub = sorted(b.held())[0]
-    a_hub = sorted(a.held())[0]
+    held_back: list[str] = []
 
     def b_held() -> bool:
-        why = (b.status().get(b_hub) or {}).get("covered_by") or ""
-        return why.startswith("held back: failing from B only (quorum 2)")
+        """A hub B probes, its page held back as B's network's trouble (on a loaded machine a
+        hub may pass between the replicas meanwhile: whichever of B's hubs it is)."""
+        status = b.status()
+        held_back[:] = [
+            h
+            for h in b.held()
+            if ((status.get(h) or {}).get("covered_by") or "").startswith(
+                "held back: failing from B only (quorum 2): likely B's network, not the hub"
+            )
+        ]
+        return bool(held_back)
 
-    _wait("B's hub's page held back as B's network's trouble", b_held, 90, located)
+    _wait("B's hub's page held back as B's network's trouble", b_held, 120, located)
     _wait(
-        "B's witness saying A's hub fails from B only",
-        lambda: f"{a_hub} fails from location B only" in b.logs(),
-        60,
+        "B's witness saying one of A's hubs fails from B only",
+        lambda: any(f"{h} fails from location B only" in b.logs() for h in a.held()),
+        90,
         located,
     )
     rows = _listed(sandbox, a)
-    assert _seen(rows[a_hub]) == {"A": "ok", "B": "hub_unreachable"}, rows[a_hub]
-    assert "held back: failing from B only" in (rows[b_hub]["covered_by"] or ""), rows[b_hub]
+    assert "held back: failing from B only" in (rows[held_back[0]]["covered_by"] or "")
+    assert _seen(rows[held_back[0]]) == {"A": "ok", "B": "hub_unreachable"}, rows
     page = a.get("/")
     assert page is not None and "seen from" in page[1] and "B hub_unreachable" in page[1]
     assert pd.accepted == [], [pd.brief(e) for e in pd.accepted]
