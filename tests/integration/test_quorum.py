@@ -121,6 +121,7 @@ def test_a_failure_seen_from_one_location_pages_nobody_and_one_both_see_pages_on
     sandbox: Sandbox, located: list[Located]
 ) -> None:
     a, b = located
+    began = time.monotonic()
     for r in located:
         r.start()
     pd = sandbox.pagerduty
@@ -138,7 +139,9 @@ def test_a_failure_seen_from_one_location_pages_nobody_and_one_both_see_pages_on
     _wait("every hub seen working from A and B", every_hub_seen_ok_from_both, 120, located)
 
     # B's network path to the hub breaks.
+    ready_s = time.monotonic() - began
     sandbox.route_b.cut()
+    cut = time.monotonic()
     held_back: list[str] = []
 
     def b_held() -> bool:
@@ -169,14 +172,21 @@ def test_a_failure_seen_from_one_location_pages_nobody_and_one_both_see_pages_on
     assert pd.accepted == [], [pd.brief(e) for e in pd.accepted]
 
     # B's path mended; then the IdP goes down, which both locations see.
+    held_s = time.monotonic() - cut
     sandbox.route_b.mend()
     _wait("every hub seen working from A and B again", every_hub_seen_ok_from_both, 120, located)
+    down = time.monotonic()
     sandbox.set_fault("idp_down")
     pd.wait_for(lambda ev: any(e["dedup_key"] == GROUP_KEY for e in ev), 120)
     sandbox.set_fault("idp_down", False)
     pd.wait_for(
         lambda ev: any(e["dedup_key"] == GROUP_KEY and e["event_action"] == "resolve" for e in ev),
         120,
+    )
+    print(
+        f"\nquorum: both locations seeing every hub {ready_s:.0f}s after start; B's page held "
+        f"and named {held_s:.0f}s after its path broke; the IdP's incident opened and resolved "
+        f"{time.monotonic() - down:.0f}s after it went down"
     )
     opened = {k: v.incidents for k, v in pd.incidents().items()}
     assert opened == {GROUP_KEY: 1}, [pd.brief(e) for e in pd.accepted]
