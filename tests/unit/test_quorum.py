@@ -304,3 +304,32 @@ def test_a_failure_seen_from_one_location_only_pages_nobody_and_one_seen_from_bo
     assert any(
         w.startswith(f"{a_hub} fails from location B only (the others see it work)") for w in warned
     ), warned
+
+
+def test_probe_list_shows_what_each_location_saw_only_with_a_quorum() -> None:
+    from rich.console import Console
+
+    from loginprobe.cli.tables import list_rows, list_table
+    from loginprobe.config.schema import Config
+
+    hub = {"url": "https://h.example.org", "flow": "generic_oidc"}
+    hub |= {"username_env": "U", "password_env": "P"}
+    at = datetime(2026, 11, 30, 12, 1, tzinfo=UTC).timestamp()
+    sightings = [
+        dataclasses.replace(seen("A"), at=at),
+        dataclasses.replace(seen("B", Code.HUB_UNREACHABLE), at=at),
+    ]
+    config = Config(monitor={"quorum": 2, "location": "A"}, hubs={"h": hub})
+    now = datetime.fromtimestamp(at + 30, UTC)
+    f = dataclasses.replace(fleet(*sightings), now=at + 30)
+    [row] = list_rows(config, {}, {}, now, None, None, f)
+    assert [(s["location"], s["code"]) for s in row["seen_from"]] == [
+        ("A", "ok"),
+        ("B", "hub_unreachable"),
+    ]
+    console = Console(width=300, record=True)
+    console.print(list_table([row], now))
+    assert "A ok 12:01 · B hub_unreachable 12:01" in console.export_text()
+    [plain] = list_rows(config, {}, {}, now, None, None, dataclasses.replace(f, quorum=1))
+    assert plain["seen_from"] == []
+    assert "seen from" not in [str(c.header) for c in list_table([plain], now).columns]
