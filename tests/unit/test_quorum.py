@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -333,3 +334,38 @@ def test_probe_list_shows_what_each_location_saw_only_with_a_quorum() -> None:
     [plain] = list_rows(config, {}, {}, now, None, None, dataclasses.replace(f, quorum=1))
     assert plain["seen_from"] == []
     assert "seen from" not in [str(c.header) for c in list_table([plain], now).columns]
+
+
+def test_a_location_gone_is_logged_once_and_its_hub_pages_on_the_word_of_the_rest(
+    tmp_path: Path,
+) -> None:
+    from loginprobe.monitor.journal import Journal
+    from loginprobe.monitor.pipeline import Pipeline
+
+    settings = Settings.load(write_settings(tmp_path, ("h",), 'quorum = 2\nlocation = "A"'))
+    store = Store(settings.loaded.config.monitor.state)
+    store.replicas.beat("a1", 3600.0, time.time(), time.time(), "A")  # B has no replica alive
+    store.sightings.record(dataclasses.replace(seen("B"), at=time.time() - 5))  # B's last word
+    pipeline = Pipeline(
+        settings=lambda: settings,
+        journal=Journal(store),
+        metrics=Metrics(),
+        tracks={},
+        location=lambda: "A",
+    )
+
+    async def fail(times: int) -> list[str]:
+        keys = []
+        for _ in range(times):
+            result = dataclasses.replace(
+                verdict_result("h", Code.HUB_ERROR), started_at=datetime.now(UTC).isoformat()
+            )
+            keys += [f"{a.kind} {a.dedup_key}" for a in await pipeline.on_probe(result)]
+        return keys
+
+    with structlog.testing.capture_logs() as logs:
+        assert asyncio.run(fail(3)) == ["trigger loginprobe/h/login"]
+    short = [e for e in logs if str(e["event"]).startswith("fewer locations alive")]
+    assert len(short) == 1 and short[0]["locations"] == ["A"]
+    assert [s.location for s in store.sightings.of("h")] == ["A", "B"]  # A's own recorded too
+    store.close()
