@@ -39,6 +39,7 @@ import pyotp
 from sandbox import lemonldap
 from sandbox.hostile import Corpus
 from sandbox.pagerduty import PagerDutyReceiver
+from sandbox.route import Route
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
@@ -194,6 +195,8 @@ class Sandbox:
             free_port(),
         )
         self.idp_port, self.idp_control_port = free_port(), free_port()
+        # Another location's path to the same hub (tests of the quorum across locations).
+        self.route_b = Route(free_port(), self.hub_port)
         self.proxy_token = secrets.token_hex(16)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.faults: dict[str, Any] = {}
@@ -264,11 +267,13 @@ class Sandbox:
             self._start_idp()
             self._start_proxy()
             self._start_hub()
+            self.route_b.mend()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
+        self.route_b.cut()
         for name in list(self._procs)[::-1]:
             self._stop(name)
         self.pagerduty.stop()
@@ -309,6 +314,7 @@ class Sandbox:
             "IDP_CLIENT_ID": self.client_id,
             "IDP_CLIENT_SECRET": self.client_secret,
             "IDP_REDIRECT_URI": self.callback_url,
+            "IDP_OTHER_REDIRECT_URIS": f"{self.route_b.url}/hub/oauth_callback",
             "IDP_USERNAME": self.username,
             "IDP_PASSWORD": self.password,
             "IDP_TOTP_SECRET": self.totp_secret or "",
@@ -376,6 +382,7 @@ class Sandbox:
             "SANDBOX_HUB_STATE": str(state),
             "SANDBOX_IDP_URL": self.idp_url,
             "SANDBOX_HUB_URL": self.hub_url,
+            "SANDBOX_HUB_OTHER_URLS": self.route_b.url,
             "SANDBOX_HUB_API_URL": f"http://127.0.0.1:{self.hub_api_port}",
             "SANDBOX_PROXY_API_URL": f"http://127.0.0.1:{self.proxy_api_port}",
             "SANDBOX_PROXY_TOKEN": self.proxy_token,

@@ -23,6 +23,8 @@ c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by Jupyt
 FAULTS_FILE = Path(os.environ["SANDBOX_HUB_FAULTS"])
 IDP = os.environ["SANDBOX_IDP_URL"]
 PUBLIC = os.environ["SANDBOX_HUB_URL"]
+# The hub's other ways in (sandbox/route.py): a login that came through one goes back through it.
+OTHER_URLS = [u for u in os.environ.get("SANDBOX_HUB_OTHER_URLS", "").split(",") if u]
 TENANT = os.environ.get("SANDBOX_TENANT", "sandbox-tenant")
 
 
@@ -82,6 +84,13 @@ class SandboxAuthenticator(Base):  # type: ignore[misc,valid-type]
             # A redeploy put an old secret back: the hub sends one the IdP no longer accepts.
             params["client_secret"] = "stale-secret-from-an-old-deployment"
         return params
+
+    def get_callback_url(self, handler: BaseHandler | None = None) -> str:
+        if handler is not None:
+            came = f"{handler.request.protocol}://{handler.request.host}"
+            if came in OTHER_URLS:
+                return f"{came}/hub/oauth_callback"
+        return str(super().get_callback_url(handler))
 
     async def check_blocked_users(self, username: str, auth_model: dict) -> bool:
         # With allow_all, JupyterHub never asks check_allowed; a block list is what refuses a user.

@@ -20,6 +20,8 @@ const env = {
   username: process.env.IDP_USERNAME,
   password: process.env.IDP_PASSWORD,
 };
+// Callbacks of the hub's other ways in (sandbox/route.py: another location's path to it).
+const otherRedirectUris = (process.env.IDP_OTHER_REDIRECT_URIS ?? '').split(',').filter(Boolean);
 for (const [key, value] of Object.entries(env)) {
   if (value === undefined || Number.isNaN(value)) {
     console.error(`sandbox idp: missing environment for ${key}`);
@@ -58,7 +60,9 @@ function clientMetadata() {
     client_id: env.clientId,
     client_secret: faults.secret_wrong ? ROTATED_SECRET : env.clientSecret,
     client_secret_expires_at: faults.secret_expired ? Math.floor(Date.now() / 1000) - 3600 : 0,
-    redirect_uris: [faults.redirect_uri_mismatch ? `${env.redirectUri}-old` : env.redirectUri],
+    redirect_uris: faults.redirect_uri_mismatch
+      ? [`${env.redirectUri}-old`]
+      : [env.redirectUri, ...otherRedirectUris],
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_post',

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -15,7 +16,7 @@ from loginprobe.cli.printable import shown
 if TYPE_CHECKING:
     from loginprobe.history.availability import Availability
     from loginprobe.monitor.silences import Silence
-    from loginprobe.monitor.tracks.shared import Fleet
+    from loginprobe.monitor.tracks.shared import Fleet, Sighting
     from loginprobe.monitor.tracks.track import Track
     from loginprobe.store import Store
 
@@ -63,6 +64,8 @@ def config_fleet(loaded: cfg.LoadedConfig, silences: list[Silence], now: datetim
         hosts={h: url_host(spec.url) or h for h, spec in hubs.items()},
         group_min_hubs=loaded.config.monitor.group_min_hubs,
         silenced=active(silences, maintenance, now.timestamp()),
+        quorum=loaded.config.monitor.quorum,
+        location=loaded.config.monitor.location,
     )
 
 
@@ -82,9 +85,14 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
     availability: dict[str, dict[str, Availability]] = {}
     silences: list[Silence] = []
     replicas: dict[str, str] = {}
+    sightings: dict[str, list[Sighting]] = {}
+    locations: frozenset[str] = frozenset()
     if store is not None:
         try:
             tracks = store.tracks()
+            if loaded.config.monitor.quorum > 1:
+                sightings = store.sightings.all()
+                locations = frozenset(r.location for r in store.replicas.live(now.timestamp()))
             replicas = {
                 hub: lease.holder
                 for hub, lease in store.leases.hubs().items()
@@ -99,7 +107,12 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
             _read_failed(loaded, e)
         finally:
             store.close()
-    fleet = config_fleet(loaded, silences, now)
+    fleet = replace(
+        config_fleet(loaded, silences, now),
+        sightings=sightings,
+        locations=locations,
+        now=now.timestamp(),
+    )
     rows = list_rows(loaded.config, latest, tracks, now, since, availability, fleet, replicas)
     if as_json:
         _print_json(rows)

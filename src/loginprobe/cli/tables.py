@@ -22,7 +22,7 @@ from loginprobe.config import Config
 from loginprobe.history.availability import WINDOWS, Availability, percent
 from loginprobe.model import Step
 from loginprobe.monitor.tracks.login import login_key
-from loginprobe.monitor.tracks.shared import Fleet, covered_by
+from loginprobe.monitor.tracks.shared import Fleet, covered_by, seen_from, seen_from_text
 from loginprobe.monitor.tracks.track import Thresholds, Track
 from loginprobe.web.status import (
     availability_json,
@@ -104,6 +104,8 @@ def list_rows(
                 "incidents": incidents,
                 "availability": availability_json((availability or {}).get(name)),
                 "replica": (replicas or {}).get(name),
+                # With a quorum across locations: what each location saw at its latest probe.
+                "seen_from": [x.to_json() for x in seen_from(name, fleet)],
             }
         )
     return rows
@@ -130,6 +132,9 @@ def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
     if replicas:  # which `probe serve` replica probes the hub (when any runs)
         table.add_column("replica", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
+    locations = any(r.get("seen_from") for r in rows)
+    if locations:  # with a quorum across locations
+        table.add_column("seen from")
     table.add_column("last probe")
     table.add_column("next probe", no_wrap=True)
     table.add_column("incident", overflow="fold")
@@ -161,6 +166,7 @@ def list_table(rows: list[dict[str, Any]], now: datetime) -> Table:
             shown(r.get("group") or "—"),
             *([shown(r.get("replica") or "none")] if replicas else []),
             shown(r["verdict"] or "not probed", style=_verdict_style(r["verdict"], r["severity"])),
+            *([shown(seen_from_text(r.get("seen_from") or []) or "—")] if locations else []),
             shown(when(r["last_probe_at"], now)),
             shown(next_shown),
             shown(incidents, style="bold red" if r["incidents"] else ""),

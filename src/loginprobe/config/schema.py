@@ -246,6 +246,17 @@ class MonitorConfig(_Strict):
         description="Where the probes run from, named in every page; empty: this machine's "
         "hostname.",
     )
+    quorum: int = Field(
+        1,
+        ge=1,
+        description="Locations that must see a hub's login fail before its incident pages. "
+        "Above 1, every hub is also probed each interval from every other location where a "
+        "replica runs (a *witness*: it records what it saw, no incidents, no pages), and a "
+        "failure seen from fewer locations is held back as that location's network's trouble, "
+        "with a warning naming it. Needs `location` set (the same name for the replicas of one "
+        "place). A quorum larger than the locations alive counts the live ones: a location "
+        "gone never means silence.",
+    )
     group_min_hubs: int = Field(
         3,
         ge=2,
@@ -264,6 +275,15 @@ class MonitorConfig(_Strict):
     def _one_state(self) -> MonitorConfig:
         if self.state_env is not None and "state" in self.model_fields_set:
             raise ValueError("set either state or state_env, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _quorum_needs_a_location(self) -> MonitorConfig:
+        if self.quorum > 1 and not self.location.strip():
+            raise ValueError(
+                "quorum above 1 needs location: name where these replicas probe from (the "
+                "same name for every replica of one place)"
+            )
         return self
 
     @field_validator("expiry_warn_days")

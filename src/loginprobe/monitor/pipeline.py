@@ -40,12 +40,16 @@ from loginprobe.monitor.tracks.prober import PROBER_KEY, advance_prober, prober_
 from loginprobe.monitor.tracks.shared import (
     NETWORK_KEY,
     Fleet,
+    Sighting,
     advance_group,
     advance_network,
     covered,
     covered_by,
+    failing_from,
     hold,
     is_held,
+    quorum_reason,
+    sighting_of,
 )
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 from loginprobe.store import TrackConflict
@@ -317,6 +321,12 @@ class Pipeline:
     # hub's latest probe walked through (its group when the config names none).
     silences: list[Silence] = field(default_factory=list)
     seen_idp: dict[str, str] = field(default_factory=dict)
+    # With a quorum across locations: what every location saw last of the hubs (read before each
+    # reaction, the reacting hub's), and the locations where a replica is alive.
+    sightings: dict[str, list[Sighting]] = field(default_factory=dict)
+    locations: frozenset[str] = frozenset()
+    replica: Callable[[], str] = lambda: ""
+    _short_of_locations: bool = False
     _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def secret_expires(self, hub: str) -> date | None:
@@ -340,6 +350,10 @@ class Pipeline:
             window_s=2 * longest + m.failures_to_alert * (m.retry_after_failure + m.timeout),
             silenced=active(self.silences, maintenance, now),
             location=self.location(),
+            quorum=m.quorum,
+            sightings=self.sightings,
+            locations=self.locations,
+            now=now,
         )
 
     def take_up(
@@ -391,6 +405,8 @@ class Pipeline:
         actions = await self._apply(fact, hub, result, now)
         if tick:
             self.last_tick = now
+            if fact is not None and self.settings().loaded.config.monitor.quorum > 1:
+                await self._record_sighting(result)
         if fact is not None:  # a removed hub's series are gone: do not bring them back
             self.metrics.observe(result, actions)
         expires = self.secret_expires(hub)
@@ -432,11 +448,54 @@ class Pipeline:
                 log.info("a shared track moved meanwhile; reacting again", key=str(conflict))
         raise AssertionError("unreachable: the last attempt writes without comparing")
 
+    async def _record_sighting(self, result: ProbeResult) -> None:
+        """This location's sighting of a hub it probes, for the other locations' witnesses and
+        for what people are shown (the quorum itself counts this replica's verdict directly)."""
+        s = sighting_of(result, self.location(), self.replica(), self.settings().redactor.text)
+        self.sightings[result.hub] = [
+            *(x for x in self.sightings.get(result.hub, []) if x.location != s.location),
+            s,
+        ]
+        try:
+            await asyncio.to_thread(self.journal.store.sightings.record, s)
+        except (SQLAlchemyError, OSError):
+            log.warning("cannot record this location's sighting of a hub", hub=result.hub)
+
+    async def _refresh_quorum(self, hub: str) -> None:
+        """The hub's sightings from every location and the live locations, before reacting."""
+        if self.settings().loaded.config.monitor.quorum <= 1:
+            return
+        store = self.journal.store
+        try:
+            seen = await asyncio.to_thread(store.sightings.of, hub)
+            live = await asyncio.to_thread(store.replicas.live, time.time())
+        except (SQLAlchemyError, OSError):
+            # Stale sightings stop counting by themselves: the quorum falls back to this
+            # location's own word rather than hold pages on what the store said long ago.
+            return
+        self.sightings[hub] = seen
+        self.locations = frozenset(r.location for r in live) | {self.location()}
+        quorum = self.settings().loaded.config.monitor.quorum
+        short = len(self.locations) < quorum
+        if short and not self._short_of_locations:
+            log.warning(
+                "fewer locations alive than the quorum: their pages go out on the word of the "
+                "locations still alive",
+                quorum=quorum,
+                locations=sorted(self.locations),
+            )
+        elif not short and self._short_of_locations:
+            log.info(
+                "enough locations alive again for the quorum", locations=sorted(self.locations)
+            )
+        self._short_of_locations = short
+
     async def _refresh_shared(self, hub: str) -> dict[str, str] | None:
         """The shared tracks as the store has them now (other replicas move them too), taken
         into memory, and the IdP hosts the other hubs' probes saw; None when they cannot be read,
         or while this replica holds writes in memory (the store's copy is older than memory's
         then)."""
+        await self._refresh_quorum(hub)
         if self.journal.held:
             return None
         prefixes = [p for key in SHARED_PREFIXES for p in (key, "held:" + key)]
@@ -475,6 +534,8 @@ class Pipeline:
             fleet=self.fleet(now),
         )
         moved, actions = react(fact, self.tracks, ctx) if fact is not None else ({}, [])
+        if isinstance(fact, ProbeFact):
+            self._say_held_by_quorum(hub, fact, moved, ctx.fleet)
         paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
         events = [s.redactor.data(self._event(a, hub, result)) for a in actions] if paging else []
         expect = {k: read.get(k) for k in moved if is_shared(k)} if read is not None else None
@@ -506,6 +567,29 @@ class Pipeline:
         if events:
             self.wake_outbox()
         return actions
+
+    def _say_held_by_quorum(
+        self, hub: str, fact: ProbeFact, moved: Mapping[str, Track], fleet: Fleet
+    ) -> None:
+        """A page newly held back because too few locations see the hub fail: a warning naming
+        where it fails from."""
+        if fleet.quorum <= 1 or fact.result.verdict.ok:
+            return
+        new = [
+            t.open_key
+            for k, t in moved.items()
+            if k.startswith("held:") and t.open_key and not is_held(self.tracks, t.open_key)
+        ]
+        few = failing_from(hub, fleet, fleet.location) if new else None
+        if few is not None:
+            log.warning(
+                f"{hub} fails from location {' and '.join(few[0])} only: its page is held "
+                "back until enough locations see it fail",
+                hub=hub,
+                held=new,
+                reason=quorum_reason(few[0], fleet.quorum),
+                verdict=str(fact.result.verdict.code),
+            )
 
     def _event(self, action: Action, hub: str, result: ProbeResult | None) -> dict[str, Any]:
         c = self.settings().loaded.config

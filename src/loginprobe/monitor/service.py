@@ -48,6 +48,7 @@ from loginprobe.monitor.settings import Settings, make_sender
 from loginprobe.monitor.share import Share
 from loginprobe.monitor.tracks.login import login_key, settled
 from loginprobe.monitor.tracks.track import Track
+from loginprobe.monitor.witness import Witness
 from loginprobe.prober.hub_probe import (
     probe_hub,
 )
@@ -112,6 +113,7 @@ class Monitor:
             location=lambda: self.location,
             wake_outbox=self.outbox.wake,
             clock=clock,
+            replica=lambda: self.hubs.name,
         )
         self.checks = Checks(
             settings=lambda: self.settings,
@@ -141,6 +143,15 @@ class Monitor:
             share=lambda: self.hubs.hubs if self.hubs.replicas > 1 else None,
         )
         self.runner = ProbeRunner(lambda: self.settings, self.pool, self.pace, probe)
+        # With a quorum across locations: the other locations' hubs this replica also probes.
+        self.witness = Witness(
+            lambda: self.settings,
+            store,
+            self.scheduler,
+            self.runner,
+            lambda: self.hubs.name,
+            lambda: self.location,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._store_vitals: tuple[OutboxStats | None, LeaseInfo | None] | None = None
         self._probe_task: dict[str, asyncio.Task[Any]] = {}  # hub -> its probe job running
@@ -168,6 +179,7 @@ class Monitor:
         ]
         self.heartbeat.start()  # pings only while this monitor is active and healthy
         self._tasks.append(await self.share.start())
+        self.witness.start()
 
     async def stop(self) -> None:
         """Cancel probes in flight, try the outbox once more, hand the lease over, close up."""
@@ -176,6 +188,7 @@ class Monitor:
         await self.heartbeat.stop()
         for task in self._tasks:
             task.cancel()
+        await self.witness.stop()
         self.scheduler.shutdown()
         await self._cancel_probes()
         await self.outbox.stop()

@@ -181,6 +181,16 @@ class Leases:
             for r in rows
         }
 
+    def starting(self, prefix: str) -> dict[str, LeaseInfo]:
+        """The leases whose names start with `prefix` (expired ones too), by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(leases).where(leases.c.name.startswith(prefix, autoescape=True))
+            ).all()
+        return {
+            r.name: LeaseInfo(r.name, r.holder, r.token, r.expires_at, r.acquired_at) for r in rows
+        }
+
     def renew_all(self, holder: str, held: Mapping[str, int], ttl: float, now: float) -> set[str]:
         """Renew many leases (name -> the token held) in one transaction; the names still held."""
         kept: set[str] = set()

@@ -166,3 +166,18 @@ silences = Table(
     Column("ended_at", Float),
     Index("ix_silences_until", "until"),
 )
+
+# What each location saw of each hub at its latest probe there (`[monitor] quorum` above 1): the
+# hub's own replica records its location's, a witness replica of every other location its own.
+# One row per (hub, location), overwritten.
+sightings = Table(
+    "sightings",
+    metadata,
+    Column("hub", String(200), primary_key=True),
+    Column("location", String(200), primary_key=True),
+    Column("replica", String(200), nullable=False),
+    Column("code", String(40), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("at", Float, nullable=False),  # Unix time the probe started
+)

@@ -50,11 +50,12 @@ from loginprobe.store.schema import (
     step_names,
     tracks,
 )
+from loginprobe.store.sightings import Sightings
 from loginprobe.store.silences import Silences
 from loginprobe.store.url import shown_url, store_error_reason
 
 # The newest migration (tests check it is Alembic's head): a store already there skips Alembic.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 # PostgreSQL's advisory lock that one store's migrations take (any number unique to loginprobe).
 MIGRATION_LOCK = 0x6C6F67696E  # "login"
@@ -211,6 +212,7 @@ class Store:
         self.replicas = Replicas(self.engine)
         self.inbox = Inbox(self.engine)
         self.silences = Silences(self.engine)
+        self.sightings = Sightings(self.engine)
         self._writer = HistoryWriter()
         self._reader = HistoryReader()
 

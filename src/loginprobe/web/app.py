@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from loginprobe.config import ServerCredentials
 from loginprobe.history.incidents import replay
 from loginprobe.history.login_times import login_times
 from loginprobe.monitor.service import Monitor
+from loginprobe.monitor.tracks.shared import Fleet
 from loginprobe.monitor.tracks.track import Thresholds, Track
 from loginprobe.prober.evidence import HTML, SCREENSHOT, TRACE, artifact_path
 from loginprobe.store import Store
@@ -126,6 +127,20 @@ def _read_store(
             tracks = {**snap.store.tracks(), **snap.tracks}
     except (SQLAlchemyError, OSError):
         pass
+    fleet = snap.hubs[0][2].get("fleet") if snap.hubs else None
+    if isinstance(fleet, Fleet) and fleet.quorum > 1:
+        # What every location saw of every hub, not only of the hubs this replica reacted to.
+        try:
+            live_at = snap.now.timestamp()
+            fleet = replace(
+                fleet,
+                sightings=snap.store.sightings.all(),
+                locations=frozenset(r.location for r in snap.store.replicas.live(live_at)),
+                now=live_at,
+            )
+            snap = replace(snap, hubs=[(n, u, {**v, "fleet": fleet}) for n, u, v in snap.hubs])
+        except (SQLAlchemyError, OSError):
+            pass
     hubs = []
     for name, url, live in snap.hubs:
         hist = past.get(name) or HubHistory()

@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+from loginprobe.monitor.tracks.shared import seen_from_text
 from loginprobe.web.status import ATTENTION, parse_time, relative
 
 REFRESH_S = 30
@@ -196,6 +197,8 @@ def _facts(h: dict[str, Any], now: datetime) -> str:
     )
     if h.get("replica"):
         facts.append(("probed by", _e(h["replica"])))
+    if h.get("seen_from"):
+        facts.append(("seen from", _e(seen_from_text(h["seen_from"]))))
     incidents = h.get("incidents") or []
     facts.append(
         (

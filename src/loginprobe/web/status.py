@@ -14,7 +14,7 @@ from typing import Any
 from loginprobe.history.availability import WINDOWS, Availability
 from loginprobe.monitor.tracks.login import settled
 from loginprobe.monitor.tracks.prober import PROBER_KEY, prober_key
-from loginprobe.monitor.tracks.shared import Fleet, covered_by, is_held, sharing
+from loginprobe.monitor.tracks.shared import Fleet, covered_by, is_held, seen_from, sharing
 from loginprobe.monitor.tracks.track import Thresholds, Track
 
 RECENT_PROBES = 10
@@ -175,6 +175,8 @@ def hub_status(
         "next_probe_at": iso(next_probe_at),
         "probing": probing,
         "replica": replica,
+        # With a quorum across locations: what each location saw at its latest probe.
+        "seen_from": [x.to_json() for x in seen_from(name, fleet)],
         "incidents": hub_incidents(name, tracks, fleet),
         "secret_expiry": (
             {

@@ -21,12 +21,12 @@ access_denied, login_rejected) is never held by a group's incident.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from loginprobe.model import Code, Severity, Verdict
+from loginprobe.model import Code, ProbeResult, Severity, Verdict
 from loginprobe.monitor.groups import group_key, group_threshold, idp_side, unreachable
 from loginprobe.monitor.silences import silenced_until
 from loginprobe.monitor.tracks.login import login_key
@@ -34,6 +34,34 @@ from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 
 NETWORK_KEY = "loginprobe/prober/network"
 Member = tuple[str, str, str, str]  # hub, code, since, last seen (ISO 8601)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """What one location saw of a hub at its latest probe there (`[monitor] quorum` above 1)."""
+
+    hub: str
+    location: str
+    replica: str
+    code: str
+    ok: bool
+    summary: str
+    at: float  # Unix time the probe started
+
+    @property
+    def says_something(self) -> bool:
+        """A probe that broke on our side (probe_error) says nothing about the hub."""
+        return self.code != Code.PROBE_ERROR
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "replica": self.replica,
+            "code": self.code,
+            "ok": self.ok,
+            "summary": self.summary,
+            "at": datetime.fromtimestamp(self.at, UTC).isoformat(timespec="seconds"),
+        }
 
 
 @dataclass(frozen=True)
@@ -46,6 +74,13 @@ class Fleet:
     window_s: float = 120.0  # one confirm window: a hub's failure older than this is stale
     silenced: Mapping[str, float] | None = None  # target -> until (silences.active)
     location: str = ""
+    # Locations and quorum (`[monitor] quorum`): the hubs' sightings from every location (hub ->
+    # one per location), the locations where a replica is alive now (empty: not known), and
+    # the time the sightings are judged at (Unix time).
+    quorum: int = 1
+    sightings: Mapping[str, Sequence[Sighting]] | None = None
+    locations: frozenset[str] = frozenset()
+    now: float = 0.0
 
     def size(self, group: str) -> int:
         return sum(1 for g in self.groups.values() if g == group)
@@ -210,9 +245,63 @@ def advance_network(
     return moved, []
 
 
+# -- locations and quorum ------------------------------------------------------------------------
+def sighting_of(
+    result: ProbeResult, location: str, replica: str, redact: Callable[[str], str]
+) -> Sighting:
+    v = result.verdict
+    return Sighting(
+        hub=result.hub,
+        location=location,
+        replica=replica,
+        code=str(v.code),
+        ok=v.ok,
+        summary=redact(v.summary)[:500],
+        at=datetime.fromisoformat(result.started_at).timestamp(),
+    )
+
+
+def failing_from(hub: str, fleet: Fleet, here: str | None) -> tuple[list[str], int] | None:
+    """Where the hub is seen failing, and how many locations must agree, when that is too few
+    for `fleet.quorum` (None: enough agree, or no quorum). `here`: the location whose own probe
+    just failed (the hub's replica's), counted failing whatever it recorded; None: judge by the
+    sightings alone (what people are shown).
+
+    Only fresh sightings (within one confirm window) of live locations that say something about
+    the hub vote: a location gone, or whose witness has not seen the hub lately (just started,
+    its browser broken), abstains. So the quorum needed is never more than the locations that can
+    see, and a location gone never means silence."""
+    if fleet.quorum <= 1:
+        return None
+    voters: set[str] = set() if here is None else {here}
+    failing: set[str] = set(voters)
+    for s in (fleet.sightings or {}).get(hub, ()):
+        if s.location == here or not s.says_something or fleet.now - s.at > fleet.window_s:
+            continue
+        if fleet.locations and s.location not in fleet.locations:
+            continue
+        voters.add(s.location)
+        if not s.ok:
+            failing.add(s.location)
+    need = min(fleet.quorum, len(voters))
+    if not failing or len(failing) >= need:
+        return None
+    return sorted(failing), need
+
+
+def quorum_reason(failing: list[str], quorum: int) -> str:
+    where = " and ".join(failing)
+    whose = f"{where}'s network" if len(failing) == 1 else "their networks"
+    return f"failing from {where} only (quorum {quorum}): likely {whose}, not the hub"
+
+
 # -- holding back what a shared incident or a silence covers --------------------------------------
 def cover(hub: str, verdict: Verdict, tracks: Mapping[str, Track], fleet: Fleet) -> str | None:
     """What covers a page about `hub` with `verdict`, in words, or None: it pages."""
+    if not verdict.ok and verdict.code is not Code.PROBE_ERROR:
+        few = failing_from(hub, fleet, fleet.location)
+        if few is not None:
+            return quorum_reason(few[0], fleet.quorum)
     network = tracks.get(NETWORK_KEY)
     if network is not None and network.is_open and unreachable(verdict):
         return "the prober's network incident"
@@ -375,7 +464,28 @@ def covered_by(hub: str, tracks: Mapping[str, Track], fleet: Fleet | None) -> st
     until = silenced_until(fleet.silenced or {}, hub, group, idp_side=True)
     if until is not None:
         return "silenced until " + datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if any(is_held(tracks, k) for k in (login_key(hub), login_key(hub) + "/warning")):
+        few = failing_from(hub, fleet, None)
+        if few is not None:
+            return "held back: " + quorum_reason(few[0], fleet.quorum)
     return None
+
+
+def seen_from(hub: str, fleet: Fleet | None) -> list[Sighting]:
+    """What each location saw of the hub last, by location (none without a quorum)."""
+    if fleet is None or fleet.quorum <= 1:
+        return []
+    return sorted((fleet.sightings or {}).get(hub, ()), key=lambda s: s.location)
+
+
+def seen_from_text(sightings: Sequence[Sighting] | Sequence[Mapping[str, Any]]) -> str:
+    """ "A ok · B hub_unreachable 12:01" (the time of each location's latest probe, UTC)."""
+    parts = []
+    for s in sightings:
+        d = s.to_json() if isinstance(s, Sighting) else s
+        at = datetime.fromisoformat(str(d["at"])).astimezone(UTC).strftime("%H:%M")
+        parts.append(f"{d['location']} {d['code']} {at}")
+    return " · ".join(parts)
 
 
 def sharing(hub: str, tracks: Mapping[str, Track], fleet: Fleet) -> dict[str, Any] | None:
