@@ -324,6 +324,8 @@ def test_a_probe_handed_over_by_probe_run_alert_pages_through_the_monitor(tmp_pa
             failing = verdict_result("a", Code.CALLBACK_ERROR)
             item = m.store.inbox.put(json.loads(json.dumps(failing.to_json())), time.time())
             await until(lambda: pd.notified == ["loginprobe/a/login"], what="the page")
+            # The answer is written once the verdict is in; the page may go out before it.
+            await until(lambda: m.store.inbox.outcome(item) is not None, what="the answer")
             assert m.store.inbox.outcome(item) == "trigger loginprobe/a/login"
             # The monitor owns the incident now: its own healthy probes resolve it.
             await until(lambda: "resolve loginprobe/a/login" in pd.brief(), what="the resolve")

@@ -38,12 +38,18 @@ class Run:
     actions: list[Action] = field(default_factory=list)
 
     def feed(
-        self, *facts: tuple[str, Code] | tuple[str, Code, str], step_s: float = 5
+        self,
+        *facts: tuple[str, Code] | tuple[str, Code, str],
+        step_s: float = 5,
+        took_s: float = 4,
     ) -> list[str]:
+        """`took_s`: each probe began that long before its verdict came."""
         out = []
         for f in facts:
             hub, code = f[0], f[1]
             result = verdict_result(hub, code)
+            began = self.now - timedelta(seconds=took_s)
+            result = replace(result, started_at=began.isoformat())
             if len(f) == 3:  # the failing step
                 result = replace(result, verdict=replace(result.verdict, step=f[2]))
             ctx = Context(
@@ -192,6 +198,20 @@ def test_after_the_idp_recovers_a_hub_still_failing_pages_on_its_own_once() -> N
     page = next(a.verdict for a in run.actions if a.dedup_key == "loginprobe/e/login")
     assert page is not None and "failing since 05:2" in page.summary
     assert run.feed(*[("e", Code.OK)] * 2) == ["resolve loginprobe/e/login"]
+
+
+def test_a_probe_that_began_before_the_idp_incident_resolved_does_not_open_it_again() -> None:
+    """Replicas: the IdP is back and one replica resolves the group, while probes the other
+    started during the outage still finish failing, a second later. They must not page again;
+    failures of probes begun after the resolve still open a new incident."""
+    run = Run(CILOGON5)
+    run.feed(*rounds("abcde", Code.IDP_ERROR, 2))
+    assert run.feed(*[(h, Code.OK) for h in "abcde"]) == [f"resolve {IDP}"]
+    stragglers = run.feed(*[(h, Code.IDP_ERROR) for h in "cde"], step_s=0.3, took_s=60)
+    assert stragglers == [], stragglers
+    assert not run.tracks[IDP].is_open
+    again = run.feed(*rounds("abcde", Code.IDP_ERROR, 1))
+    assert f"trigger {IDP}" in again
 
 
 def test_a_held_hub_that_recovers_sends_nothing() -> None:

@@ -247,8 +247,9 @@ class GroupTrack:
         key = group_key(group)
         verdict = fact.result.verdict if isinstance(fact, ProbeFact) else None
         was = tracks.get(key, Track())
+        started = fact.result.started_at if isinstance(fact, ProbeFact) else None
         track, actions = advance_group(
-            was, group, hub, verdict, ctx.now_iso, ctx.thresholds, ctx.fleet
+            was, group, hub, verdict, ctx.now_iso, ctx.thresholds, ctx.fleet, started
         )
         if track.is_open and not was.is_open:
             actions += covered(track.members, tracks)
@@ -264,7 +265,10 @@ class NetworkTrack:
         hub = fact.result.hub if isinstance(fact, ProbeFact) else fact.hub
         verdict = fact.result.verdict if isinstance(fact, ProbeFact) else None
         was = tracks.get(NETWORK_KEY, Track())
-        track, actions = advance_network(was, hub, verdict, ctx.now_iso, ctx.thresholds, ctx.fleet)
+        started = fact.result.started_at if isinstance(fact, ProbeFact) else None
+        track, actions = advance_network(
+            was, hub, verdict, ctx.now_iso, ctx.thresholds, ctx.fleet, started
+        )
         if track.is_open and not was.is_open:
             down = [m for m in track.members if m[1] != "reached"]
             actions += covered(down, tracks)
@@ -297,7 +301,10 @@ def react(fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
         actions += a
     hub = fact.result.hub if isinstance(fact, ProbeFact) else None
     verdict = fact.result.verdict if isinstance(fact, ProbeFact) else None
-    held, actions = hold(actions, hub, verdict, {**tracks, **moved}, ctx.now_iso, ctx.fleet)
+    started = fact.result.started_at if isinstance(fact, ProbeFact) else None
+    held, actions = hold(
+        actions, hub, verdict, {**tracks, **moved}, ctx.now_iso, ctx.fleet, started
+    )
     moved.update(held)
     return moved, actions
 

@@ -119,6 +119,16 @@ def _fresh(members: list[Member], now: str, window_s: float) -> list[Member]:
     return [m for m in members if _t(now) - _t(m[3]) <= window_s]
 
 
+def began_before_resolve(track: Track, started: str | None) -> bool:
+    """Did a failing probe begin before the track's incident last resolved? Such a probe, still
+    running on another replica while the IdP came back, must not open the incident again: a
+    second page a second after the resolve. Compared to the second (the resolve's precision):
+    a failure that began in the same second as the resolve waits for its hub's next probe."""
+    if track.is_open or track.resolved_at is None or started is None:
+        return False
+    return _t(started) < _t(track.resolved_at) + 1.0
+
+
 # -- an IdP's group ---------------------------------------------------------------------------------
 def group_verdict(group: str, members: tuple[Member, ...], details: str = "") -> Verdict:
     """The group incident's page: which hubs, what they see, since when."""
@@ -152,11 +162,15 @@ def advance_group(
     now: str,
     t: Thresholds,
     fleet: Fleet,
+    started: str | None = None,
 ) -> tuple[Track, list[Action]]:
-    """Move a group's track by one of its hubs' verdicts (None: the hub was removed)."""
+    """Move a group's track by one of its hubs' verdicts (None: the hub was removed; `started`:
+    when the probe began)."""
     threshold = group_threshold(fleet.group_min_hubs, fleet.size(group))
     if verdict is not None and verdict.code is Code.PROBE_ERROR:
         return track, []  # no evidence about the IdP
+    if verdict is not None and not verdict.ok and began_before_resolve(track, started):
+        return track, []
     failing = verdict is not None and idp_side(verdict)
     code = str(verdict.code) if failing and verdict is not None else None
     members = _fresh(_update(track.members, hub, code, now), now, fleet.window_s)
@@ -166,7 +180,9 @@ def advance_group(
     detail = str(verdict.evidence.get("detail") or "") if failing and verdict else ""
     if threshold is None:
         if track.is_open:  # the group shrank to one hub: its own page speaks for it now
-            return Track(members=tuple(members)), [Action("resolve", key, reason="group shrank")]
+            return Track(members=tuple(members), resolved_at=now), [
+                Action("resolve", key, reason="group shrank")
+            ]
         return moved, []
     if not track.is_open:
         if len(members) >= threshold:
@@ -175,7 +191,7 @@ def advance_group(
             return opened, [Action("trigger", key, gv, reason="opened")]
         return moved, []
     if len(members) < threshold and successes >= t.successes_to_resolve:
-        return Track(successes=successes, members=tuple(members)), [
+        return Track(successes=successes, members=tuple(members), resolved_at=now), [
             Action("resolve", key, reason="recovered")
         ]
     if failing and hub not in {m[0] for m in track.members}:
@@ -214,11 +230,19 @@ def _place(m: Member, fleet: Fleet) -> str:
 
 
 def advance_network(
-    track: Track, hub: str, verdict: Verdict | None, now: str, t: Thresholds, fleet: Fleet
+    track: Track,
+    hub: str,
+    verdict: Verdict | None,
+    now: str,
+    t: Thresholds,
+    fleet: Fleet,
+    started: str | None = None,
 ) -> tuple[Track, list[Action]]:
     """Move the network track by one verdict. Every hub's latest verdict is a member (code "ok"
     for anything that reached a hub or IdP)."""
     if verdict is not None and verdict.code is Code.PROBE_ERROR:
+        return track, []
+    if verdict is not None and unreachable(verdict) and began_before_resolve(track, started):
         return track, []
     down = verdict is not None and unreachable(verdict)
     code = None if verdict is None else (str(verdict.code) if down else "reached")
@@ -228,7 +252,7 @@ def advance_network(
     moved = replace(track, members=tuple(members), successes=successes)
     if track.is_open:
         if not down and successes >= t.successes_to_resolve:
-            return Track(successes=successes, members=tuple(members)), [
+            return Track(successes=successes, members=tuple(members), resolved_at=now), [
                 Action("resolve", NETWORK_KEY, reason="reached again")
             ]
         return moved, []
@@ -328,9 +352,11 @@ def hold(
     tracks: Mapping[str, Track],
     now: str,
     fleet: Fleet,
+    started: str | None = None,
 ) -> tuple[dict[str, Track], list[Action]]:
     """Hold back what is covered, drop resolves of held pages, release held pages nothing covers
-    any more (`hub`'s, if it still fails). `tracks`: every track, as moved by this fact."""
+    any more (`hub`'s, if it still fails, by a probe begun after what covered them resolved).
+    `tracks`: every track, as moved by this fact; `started`: when its probe began."""
     moved: dict[str, Track] = {}
     out: list[Action] = []
     acted: set[str] = set()
@@ -359,7 +385,9 @@ def hold(
         was = view().get(held_key(a.dedup_key))
         since = was.opened_at if was is not None and was.open_key else now
         moved[held_key(a.dedup_key)] = Track(opened_at=since, open_key=a.dedup_key)
-    if hub is not None and verdict is not None and not verdict.ok:
+    covering = [NETWORK_KEY] + [k for k in [group_key_of(hub or "", fleet)] if k is not None]
+    stale = any(began_before_resolve(view().get(k, Track()), started) for k in covering)
+    if hub is not None and verdict is not None and not verdict.ok and not stale:
         for key in (login_key(hub), login_key(hub) + "/warning", group_key_of(hub, fleet)):
             if key is None or key in acted or not is_held(view(), key):
                 continue

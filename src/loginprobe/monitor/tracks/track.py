@@ -32,6 +32,9 @@ class Track:
     # A track about many hubs (an IdP's group, the prober's network): each hub's latest verdict
     # that counts, as (hub, code, since, last seen), ISO 8601 times.
     members: tuple[tuple[str, str, str, str], ...] = ()
+    # When a track about many hubs last resolved: a probe started before then (still running on
+    # another replica as the IdP came back) is too late to open it again.
+    resolved_at: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -47,6 +50,8 @@ class Track:
         }
         if self.members:
             out["members"] = [list(m) for m in self.members]
+        if self.resolved_at:
+            out["resolved_at"] = self.resolved_at
         return out
 
     @classmethod
@@ -63,6 +68,7 @@ class Track:
             members=tuple(
                 (str(m[0]), str(m[1]), str(m[2]), str(m[3])) for m in data.get("members") or []
             ),
+            resolved_at=data.get("resolved_at"),
         )
 
 
