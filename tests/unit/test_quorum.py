@@ -19,6 +19,7 @@ import structlog
 from loginprobe.config import ConfigError, load
 from loginprobe.model import Code, ProbeResult
 from loginprobe.monitor.metrics import Metrics
+from loginprobe.monitor.pipeline import Context, ProbeFact, react
 from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.settings import Settings
 from loginprobe.monitor.tracks.login import login_key
@@ -30,9 +31,10 @@ from loginprobe.monitor.tracks.shared import (
     failing_from,
     held_key,
     hold,
+    is_held,
     seen_from_text,
 )
-from loginprobe.monitor.tracks.track import Action, Track
+from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 from loginprobe.monitor.witness import WitnessLeases, to_watch
 from loginprobe.store import Fence, Store, hub_lease
 from tests.unit.fakes import (
@@ -369,3 +371,38 @@ def test_a_location_gone_is_logged_once_and_its_hub_pages_on_the_word_of_the_res
     assert len(short) == 1 and short[0]["locations"] == ["A"]
     assert [s.location for s in store.sightings.of("h")] == ["A", "B"]  # A's own recorded too
     store.close()
+
+
+def test_an_idp_seen_failing_from_one_location_only_does_not_page_its_incident() -> None:
+    """Location A cannot reach the IdP (its egress, its DNS); B's witnesses see every hub log in.
+    The IdP's incident opens held back, naming A; once B sees it fail too, it pages."""
+    hubs = "abc"
+    key = "loginprobe/idp/cilogon/login"
+
+    def quorum_fleet(b: Code) -> Fleet:
+        return Fleet(
+            groups={h: "cilogon" for h in hubs},
+            hosts={h: f"{h}.example.org" for h in hubs},
+            window_s=120.0,
+            location="A",
+            quorum=2,
+            sightings={h: [seen("B", b, hub=h)] for h in hubs},
+            locations=frozenset("AB"),
+            now=NOW,
+        )
+
+    tracks: dict[str, Track] = {}
+    sent: list[str] = []
+    for fleet_now in (quorum_fleet(Code.OK), quorum_fleet(Code.IDP_UNREACHABLE)):
+        for h in hubs:
+            ctx = Context(
+                Thresholds(2, 2), NOW_ISO, datetime.fromtimestamp(NOW, UTC), (30,), {}, fleet_now
+            )
+            result = verdict_result(h, Code.IDP_UNREACHABLE)
+            moved, actions = react(ProbeFact(result), tracks, ctx)
+            tracks.update(moved)
+            sent += [f"{a.kind} {a.dedup_key}" for a in actions]
+        if fleet_now.sightings and fleet_now.sightings["a"][0].ok:
+            assert sent == [], sent  # A alone: held
+            assert is_held(tracks, key)
+    assert f"trigger {key}" in sent  # B agrees: the IdP's page goes out

@@ -214,6 +214,19 @@ def test_a_probe_that_began_before_the_idp_incident_resolved_does_not_open_it_ag
     assert f"trigger {IDP}" in again
 
 
+def test_a_hubs_retry_begun_before_the_idp_incident_resolved_does_not_page_it_alone() -> None:
+    """A hub failed once during the IdP outage; its confirming retry began then and ends failing
+    after the IdP's incident resolved: no page on that late word. Its next probe decides."""
+    run = Run(CILOGON5)
+    run.feed(*rounds("abc", Code.IDP_ERROR, 2))
+    assert f"trigger {IDP}" in run.sent
+    run.feed(("d", Code.IDP_ERROR))
+    assert run.feed(*[(h, Code.OK) for h in "abc"] * 2) == [f"resolve {IDP}"]
+    assert run.feed(("d", Code.IDP_ERROR), took_s=60) == []
+    # d's next probe, begun after the resolve, still fails: now it pages on its own.
+    assert run.feed(("d", Code.IDP_ERROR)) == ["trigger loginprobe/d/login"]
+
+
 def test_a_held_hub_that_recovers_sends_nothing() -> None:
     run = Run(CILOGON5)
     run.feed(*rounds("abcde", Code.IDP_ERROR, 3))

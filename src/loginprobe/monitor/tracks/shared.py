@@ -364,6 +364,8 @@ def hold(
     def view() -> Mapping[str, Track]:
         return {**tracks, **moved}
 
+    covering = [NETWORK_KEY] + [k for k in [group_key_of(hub or "", fleet)] if k is not None]
+    stale = any(began_before_resolve(view().get(k, Track()), started) for k in covering)
     for a in actions:
         acted.add(a.dedup_key)
         if a.kind == "resolve":
@@ -377,6 +379,8 @@ def hold(
             out.append(Action("resolve", a.dedup_key, reason="covered by a shared incident"))
             continue
         why = _cover_action(a, hub, view(), fleet)
+        if why is None and stale and _late_for_shared(a, hub):
+            why = "a probe begun before its IdP's (or the network's) incident resolved"
         if why is None:
             if is_held(view(), a.dedup_key):  # the page goes out now: no longer held
                 moved[held_key(a.dedup_key)] = Track()
@@ -385,8 +389,6 @@ def hold(
         was = view().get(held_key(a.dedup_key))
         since = was.opened_at if was is not None and was.open_key else now
         moved[held_key(a.dedup_key)] = Track(opened_at=since, open_key=a.dedup_key)
-    covering = [NETWORK_KEY] + [k for k in [group_key_of(hub or "", fleet)] if k is not None]
-    stale = any(began_before_resolve(view().get(k, Track()), started) for k in covering)
     if hub is not None and verdict is not None and not verdict.ok and not stale:
         for key in (login_key(hub), login_key(hub) + "/warning", group_key_of(hub, fleet)):
             if key is None or key in acted or not is_held(view(), key):
@@ -406,6 +408,19 @@ def hold(
     return moved, out
 
 
+def _late_for_shared(a: Action, hub: str | None) -> bool:
+    """A hub's own page whose verdict a shared incident would have covered (IdP-side or
+    unreachable): from a probe begun before that incident resolved, it waits for the hub's next
+    probe (which sends it, if the hub still fails)."""
+    v = a.verdict
+    return (
+        hub is not None
+        and v is not None
+        and _hub_of(a.dedup_key, hub)
+        and (idp_side(v) or unreachable(v))
+    )
+
+
 def group_key_of(hub: str, fleet: Fleet) -> str | None:
     group = fleet.groups.get(hub)
     return group_key(group) if group is not None else None
@@ -418,6 +433,13 @@ def _cover_action(
         return None  # expiry notices: a date, not an outage; never held
     if hub is not None and _hub_of(a.dedup_key, hub):
         return cover(hub, a.verdict, tracks, fleet)
+    shared = a.dedup_key.startswith("loginprobe/idp/")
+    if shared and hub is not None:
+        # An IdP seen failing from too few locations: that location's path to
+        # it, not the IdP; held like the hubs' own pages until enough locations agree.
+        few = failing_from(hub, fleet, fleet.location)
+        if few is not None:
+            return quorum_reason(few[0], fleet.quorum)
     group = next((g for g in set(fleet.groups.values()) if group_key(g) == a.dedup_key), None)
     if group is not None:
         network = tracks.get(NETWORK_KEY)
@@ -447,7 +469,7 @@ def _release_verdict(
         return None
     gv = group_verdict(group, track.members)
     probe = Action("trigger", key, gv)
-    if _cover_action(probe, None, tracks, fleet) is not None:
+    if _cover_action(probe, hub, tracks, fleet) is not None:
         return None
     return gv
 
