@@ -266,6 +266,25 @@ def test_a_monitor_that_dies_is_replaced_within_its_lease(tmp_path: Path) -> Non
     go(scenario())
 
 
+def test_a_hub_lost_and_taken_back_in_one_round_of_the_leases_is_probed_again(
+    tmp_path: Path,
+) -> None:
+    """The renewer found the hub lost, the other replica handed it back, and the same round took
+    it again: lost, then gained. The new lease must not be dropped with the old one."""
+    pd, probes = FakePagerDuty(), FakeProbes()
+
+    async def scenario() -> None:
+        async with running(write_settings(tmp_path, ("a",), FAST), probes, pd) as m:
+            await until(lambda: len(probes.ran) >= 1, what="a probe")
+            await m.lost("a", "its lease ran out or passed to another replica")
+            await m.gained(["a"])
+            assert "a" in m.hubs.hubs
+            before = len(probes.ran)
+            await until(lambda: len(probes.ran) > before, what="a probe after the round")
+
+    go(scenario())
+
+
 def test_a_reload_that_removes_a_hub_resolves_what_it_had_open(tmp_path: Path) -> None:
     pd, probes = FakePagerDuty(), FakeProbes({"a": Code.HUB_ERROR})
 

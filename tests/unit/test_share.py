@@ -56,7 +56,7 @@ def _scenario(tmp_path: Path, stuck_after: float, block: float) -> bool:
         share = Share(
             LeaseKeeper(store, TTL), HubLeases(store, TTL, "first"), hooks, stuck_after=stuck_after
         )
-        rounds = await share.start()
+        tasks = await share.start()
         try:
             assert hooks.taken == ["a"]
             other = HubLeases(store, TTL, "second")
@@ -67,7 +67,8 @@ def _scenario(tmp_path: Path, stuck_after: float, block: float) -> bool:
             # Now the loop is stuck: only the renewer's thread runs.
             return _taken_by_other(other, blocked_for=block)
         finally:
-            rounds.cancel()
+            for task in tasks:
+                task.cancel()
             share.stop()
 
     return asyncio.run(run())

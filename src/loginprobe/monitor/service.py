@@ -63,6 +63,7 @@ PRUNE_JOB, PRUNE_EVERY_S = "prune-history", 3600.0
 RESTART_KEYS: dict[str, Callable[[cfg.Config], str]] = {
     "monitor.state": lambda c: c.monitor.state,
     "monitor.listen": lambda c: c.monitor.listen,
+    "monitor.location": lambda c: c.monitor.location,
     "browser.executable": lambda c: c.browser.executable,
 }
 
@@ -82,6 +83,7 @@ class Monitor:
         """`probe`, `launcher` and `transport` are the edges: what runs one probe, what opens
         the browser, where PagerDuty requests go. Tests pass fakes; the defaults are real."""
         c = settings.loaded.config
+        self._location = c.monitor.location or socket.gethostname()
         self.settings = settings
         self.store = store
         self.metrics = metrics
@@ -140,7 +142,7 @@ class Monitor:
             self.pool.slots,
             metrics,
             lambda: self.role == "active",
-            share=lambda: self.hubs.hubs if self.hubs.replicas > 1 else None,
+            share=self._capacity_share,
         )
         self.runner = ProbeRunner(lambda: self.settings, self.pool, self.pace, probe)
         # With a quorum across locations: the other locations' hubs this replica also probes.
@@ -162,7 +164,9 @@ class Monitor:
 
     @property
     def location(self) -> str:
-        return self.settings.loaded.config.monitor.location or socket.gethostname()
+        """Where this replica probes from, as it started (its heartbeat, leases and sightings
+        carry it: a reload does not move a running replica)."""
+        return self._location
 
     @property
     def tracks(self) -> dict[str, Track]:
@@ -178,7 +182,7 @@ class Monitor:
             asyncio.create_task(self.pace.measure(lambda: self.stopping), name="costs"),
         ]
         self.heartbeat.start()  # pings only while this monitor is active and healthy
-        self._tasks.append(await self.share.start())
+        self._tasks += await self.share.start()
         self.witness.start()
 
     async def stop(self) -> None:
@@ -247,7 +251,8 @@ class Monitor:
         )
 
     async def lost(self, hub: str, why: str) -> None:
-        self.hubs.drop(hub)
+        # Its fence is already gone (the round's, or _lease_lost's): a hub lost and taken back in
+        # one round holds a new one now, which the gained hook right after goes on with.
         if hub not in self._mine:
             return  # already let go (a refused write and the next round of leases both say it)
         self._mine.discard(hub)
@@ -286,6 +291,7 @@ class Monitor:
         if lost is None or lost.hub is None:
             self.share.outbox_lost()
             return
+        self.hubs.drop(lost.hub)
         self._tasks.append(
             asyncio.ensure_future(self.lost(lost.hub, "another replica holds its lease"))
         )
@@ -486,6 +492,12 @@ class Monitor:
     def next_probe_at(self, hub: str) -> datetime | None:
         """When the scheduler will probe the hub next (None while a probe runs)."""
         return self.scheduler.next_run(probe_job_id(hub))
+
+    def _capacity_share(self) -> set[str] | None:
+        """The hubs this replica probes, for its capacity: its own, and those it witnesses for
+        its location (None: every hub, a lone replica)."""
+        mine = self.hubs.hubs | self.witness.hubs
+        return mine if self.hubs.replicas > 1 or self.witness.hubs else None
 
     # -- health --------------------------------------------------------------------------------------
     def _read_store_vitals(self) -> tuple[OutboxStats | None, LeaseInfo | None]:

@@ -69,17 +69,30 @@ class Share:
         self._loop_seen = time.monotonic()  # the event loop's last round of the leases
         self._stuck_after = stuck_after
 
-    async def start(self) -> asyncio.Task[None]:
+    async def start(self) -> list[asyncio.Task[None]]:
         """The first round at once (a lone monitor starts probing at once), then a round every
-        third of the lease, and the renewer; returns the rounds' task."""
+        third of the lease, and the renewer; returns the tasks on the loop."""
         await self.tick()
         self._renewer.start()
-        return asyncio.create_task(self._rounds(), name="leases")
+        return [
+            asyncio.create_task(self._rounds(), name="leases"),
+            asyncio.create_task(self._pulse(), name="loop-pulse"),
+        ]
+
+    async def _pulse(self) -> None:
+        """The loop's sign of life for the renewer: a round waiting on a busy store is not a
+        stuck loop; a loop that no longer comes round to this is."""
+        while not self.stopping:
+            self._loop_seen = time.monotonic()
+            await asyncio.sleep(1.0)
 
     def stop(self) -> None:
         """Hand every hub and the outbox over (the monitor has stopped probing and sending)."""
         self.stopping = True
         self._renewer_stop.set()
+        if self._renewer.is_alive():
+            # A renewal under way would extend the lease again after its release below.
+            self._renewer.join(timeout=10.0)
         self.hubs.leave()
         if self.lease.held:
             self.lease.release()
@@ -118,7 +131,6 @@ class Share:
 
     async def tick(self) -> None:
         """Renew or take the outbox's lease, then this replica's share of the hubs."""
-        self._loop_seen = time.monotonic()
         if self.stopping:
             return
         if self.sending and not self.lease.held:
