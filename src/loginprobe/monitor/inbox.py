@@ -24,8 +24,8 @@ class Inbox:
     settings: Callable[[], Settings]
     store: Store
     pipeline: Pipeline
-    lease: LeaseKeeper  # the outbox's holder answers probes of hubs nobody holds
-    hubs: HubLeases  # the hubs this replica answers for
+    lease: LeaseKeeper  # the outbox's holder answers probes of hubs the config does not know
+    hubs: HubLeases  # the hubs this replica answers for (a hub nobody holds waits for its next holder)
     look_again: Callable[[str], None]  # probe the hub again soon, as after a failure of its own
 
     async def take(self) -> None:
