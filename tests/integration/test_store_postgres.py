@@ -31,7 +31,8 @@ class PostgresServe(Serve):
     def __init__(self, sandbox: Sandbox, workdir: Path, url: str) -> None:
         self.url = url
         workdir.mkdir(parents=True)
-        super().__init__(sandbox, workdir, monitor='lease_ttl = "3s"\n')
+        # Leases long enough that a loaded machine never passes the hub to the standby.
+        super().__init__(sandbox, workdir, monitor='lease_ttl = "15s"\n')
 
     def write_config(self, **kwargs: Any) -> None:
         monitor = (
