@@ -2,7 +2,8 @@
 location's network path to the same hub. The hub knows it (its OAuth callback goes back the way
 the login came, and the IdP accepts both callbacks), so a login through it works like one on the
 hub's own port; `cut()` breaks the path (connections refused, those open dropped), `mend()`
-restores it, while the hub's own port keeps working."""
+restores it, while the hub's own port keeps working. The tests use it for other paths too (one
+replica's way to its database)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import threading
 
 class Route:
     def __init__(self, port: int, target_port: int, host: str = "127.0.0.1") -> None:
+        """`port` 0: a free one, chosen at the first `mend()`."""
         self.port, self.target_port, self.host = port, target_port, host
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
@@ -34,6 +36,7 @@ class Route:
             listener = socket.socket()
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind((self.host, self.port))
+            self.port = listener.getsockname()[1]
             listener.listen(64)
             self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()

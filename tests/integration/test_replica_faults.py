@@ -29,6 +29,7 @@ import psycopg
 import pytest
 
 from sandbox import Sandbox
+from sandbox.route import Route
 from tests.integration.test_replicas import (
     GROUP_KEY,
     HUBS,
@@ -38,7 +39,6 @@ from tests.integration.test_replicas import (
     _wait,
 )
 from tests.postgres import PASSWORD, USER, PostgresServer, PostgresUnavailable, start_server
-from tests.tcp_forwarder import TcpForwarder
 
 pytestmark = pytest.mark.sandbox
 
@@ -53,7 +53,7 @@ PROBES_TOTAL = re.compile(r'^loginprobe_probes_total\{code="[a-z_]+",hub="(h\d)"
 class Pair:
     server: PostgresServer
     database: str
-    forwarder: TcpForwarder
+    forwarder: Route
     direct: Replica  # reaches the server itself
     behind: Replica  # reaches it through the forwarder, which the test may cut
 
@@ -82,7 +82,8 @@ def pair(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         server = start_server()
     except PostgresUnavailable as e:
         pytest.fail(f"PostgreSQL cannot start for the tests: {e}", pytrace=False)
-    forwarder = TcpForwarder(server.port)
+    forwarder = Route(0, server.port)  # one replica's way to the database, to be cut
+    forwarder.mend()
     made: list[Replica] = []
     try:
         url = server.fresh_database()
@@ -105,7 +106,7 @@ def pair(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         for r in made:
             if r.proc is not None and r.proc.poll() is None:
                 r.stop(signal.SIGKILL)
-        forwarder.close()
+        forwarder.cut()
         server.stop()
     for r in made:
         r.assert_no_secrets()
