@@ -1,5 +1,4 @@
-"""Fixtures every test folder may use (a PostgreSQL server for the store's tests), and the order
-the files run in."""
+"""Fixtures every test folder may use: a PostgreSQL server for the store's tests."""
 
 from __future__ import annotations
 
@@ -9,32 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.postgres import PostgresServer, PostgresUnavailable, start_server
-
-# The longest files first (minutes each on a busy machine): scripts/test hands whole files to two
-# workers in this order, so the short ones fill in at the end instead of one worker finishing a
-# long file alone. Only the order changes; every test still runs.
-LONGEST_FIRST = (
-    "integration/test_serve.py",
-    "integration/test_quorum.py",
-    "integration/test_faults.py",
-    "integration/test_replica_faults.py",
-    "integration/test_shared_incidents.py",
-    "integration/test_dockerfile.py",
-    "integration/test_fleet_page.py",
-    "integration/test_replicas.py",
-    "integration/test_store_postgres.py",
-    "integration/test_serve_core.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        path = item.path.as_posix()
-        return next(
-            (i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)), len(LONGEST_FIRST)
-        )
-
-    items.sort(key=rank)  # stable: within a file, and among the rest, the order stays
 
 
 @pytest.fixture(scope="session")
