@@ -252,7 +252,15 @@ def test_postgresql_restarted_mid_incident_pages_once_resolves_and_loses_no_prob
         events = [line.get("event", "") for line in _log_lines(r)]
         if any(e.startswith("the store cannot be written") for e in events):
             held_back.append(r.name)
-            assert any(e.startswith("the store is writable again") for e in events), r.name
+
+            # Said just after the last held write commits: the store may show it a moment first.
+            def said(r: Replica = r) -> bool:
+                return any(
+                    line.get("event", "").startswith("the store is writable again")
+                    for line in _log_lines(r)
+                )
+
+            _wait(f"{r.name} saying the store is writable again", said, 30, replicas)
         assert not _lost_leases(r), r.name
         # A store away is one line a round, never a traceback.
         tracebacks = [
