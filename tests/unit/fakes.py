@@ -21,8 +21,11 @@ from typing import Any
 import httpx2
 
 from loginprobe.model import Code, Failure, FailureKind, Observation, ProbeResult, Severity, Verdict
+from loginprobe.monitor.metrics import Metrics
+from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.settings import Settings
 from loginprobe.prober.classify import ok_summary
+from loginprobe.store import Store
 
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"  # 32 characters, as PagerDuty demands
 
@@ -228,3 +231,19 @@ def timed_result(
     if code is Code.OK:
         data["verdict"]["summary"] = ok_summary(hub, data["duration_ms"])
     return data
+
+
+def monitor_on(
+    config: Path, probes: Any, pd: FakePagerDuty, launcher: FakeLauncher | None = None
+) -> Monitor:
+    """`probe serve`'s Monitor for this config, on its real store, with fakes only at the edges
+    (the probe, the browser launcher, PagerDuty's transport); not started."""
+    settings = Settings.load(config)
+    return Monitor(
+        settings,
+        Store(settings.loaded.config.monitor.state),
+        Metrics(),
+        probe=probes,
+        launcher=launcher or FakeLauncher(),
+        transport=pd.transport,
+    )

@@ -20,9 +20,7 @@ from sqlalchemy import event
 
 from loginprobe.model import Code
 from loginprobe.monitor.heartbeat import Target
-from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.service import Monitor
-from loginprobe.monitor.settings import Settings
 from loginprobe.monitor.tracks.prober import PROBER_KEY, prober_key
 from loginprobe.store import Store
 from tests.unit.fakes import (
@@ -30,6 +28,7 @@ from tests.unit.fakes import (
     FakeLauncher,
     FakePagerDuty,
     FakeProbes,
+    monitor_on,
     until,
     verdict_result,
     write_settings,
@@ -51,22 +50,13 @@ async def running(
     pd: FakePagerDuty,
     launcher: FakeLauncher | None = None,
 ) -> AsyncIterator[Monitor]:
-    settings = Settings.load(config)
-    store = Store(settings.loaded.config.monitor.state)
-    m = Monitor(
-        settings,
-        store,
-        Metrics(),
-        probe=probes,
-        launcher=launcher or FakeLauncher(),
-        transport=pd.transport,
-    )
+    m = monitor_on(config, probes, pd, launcher)
     await m.start()
     try:
         yield m
     finally:
         await m.stop()
-        store.close()
+        m.store.close()
 
 
 def go(coro: object) -> None:

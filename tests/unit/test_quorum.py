@@ -39,9 +39,9 @@ from loginprobe.monitor.witness import WitnessLeases, to_watch
 from loginprobe.store import Fence, Store, hub_lease
 from tests.unit.fakes import (
     ENV,
-    FakeLauncher,
     FakePagerDuty,
     FakeProbes,
+    monitor_on,
     until,
     verdict_result,
     write_settings,
@@ -227,14 +227,9 @@ async def locations(
             path = tmp_path / f"{loc}.toml"
             named = f'[monitor]\nreplica = "{loc.lower()}1"\nlocation = "{loc}"\n'
             path.write_text(base.replace("[monitor]\n", named, 1))
-            settings = Settings.load(path)
-            store = Store(settings.loaded.config.monitor.state)
-            stores.append(store)
             probes = NowProbes()
-            m = Monitor(
-                settings, store, Metrics(), probe=probes, launcher=FakeLauncher(),
-                transport=pd.transport,
-            )  # fmt: skip
+            m = monitor_on(path, probes, pd)
+            stores.append(m.store)
             await m.start()
             made[loc] = (m, probes)
         yield made

@@ -21,7 +21,6 @@ from loginprobe.model import Code
 from loginprobe.monitor import handover
 from loginprobe.monitor.journal import Journal
 from loginprobe.monitor.lease import LeaseKeeper
-from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.outbox import OutboxSender
 from loginprobe.monitor.replica import HubLeases, replica_is_gone
 from loginprobe.monitor.service import Monitor
@@ -31,9 +30,9 @@ from loginprobe.monitor.tracks.track import Track
 from loginprobe.store import LeaseLost, Store, TrackConflict
 from tests.unit.fakes import (
     ENV,
-    FakeLauncher,
     FakePagerDuty,
     FakeProbes,
+    monitor_on,
     until,
     verdict_result,
     write_settings,
@@ -146,14 +145,9 @@ async def replicas(
         for name in names:
             path = tmp_path / f"{name}.toml"
             path.write_text(base.replace("[monitor]\n", f'[monitor]\nreplica = "{name}"\n', 1))
-            settings = Settings.load(path)
-            store = Store(settings.loaded.config.monitor.state)
-            stores.append(store)
             probes = FakeProbes()
-            m = Monitor(
-                settings, store, Metrics(), probe=probes, launcher=FakeLauncher(),
-                transport=pd.transport,
-            )  # fmt: skip
+            m = monitor_on(path, probes, pd)
+            stores.append(m.store)
             await m.start()
             made.append((m, probes))
         yield made
