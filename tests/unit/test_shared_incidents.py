@@ -227,6 +227,52 @@ def test_a_hubs_retry_begun_before_the_idp_incident_resolved_does_not_page_it_al
     assert run.feed(("d", Code.IDP_ERROR)) == ["trigger loginprobe/d/login"]
 
 
+def test_a_hub_side_failure_right_after_the_idp_incident_must_confirm_on_its_own() -> None:
+    """Seen in CI: c failed twice while its IdP's incident was open, then its probe as the IdP
+    came back timed out once at the hub's callback. Three failures in a row, but two were the
+    IdP's: the hub's own cause was seen once, and paging it was a second page for one outage."""
+    run = Run(CILOGON5)
+    run.feed(*rounds("abcde", Code.IDP_UNREACHABLE, 1))
+    assert opened_incidents(run.sent) == [IDP]
+    run.feed(("c", Code.IDP_UNREACHABLE))  # c's second failure: the IdP's
+    assert run.feed(("c", Code.TIMEOUT, "oauth_callback")) == []
+    assert run.feed(*[(h, Code.OK) for h in "abde"] * 2) == [f"resolve {IDP}"]
+    assert run.feed(("c", Code.OK)) == []
+    assert opened_incidents(run.sent) == [IDP]
+
+
+def test_a_hub_side_cause_after_the_idp_incident_pages_once_it_confirms() -> None:
+    """The same start, but the hub's callback keeps failing: it pages at its own
+    failures_to_alert (2 here) counted from the first failure the IdP does not explain."""
+    run = Run(CILOGON5)
+    run.feed(*rounds("abcde", Code.IDP_UNREACHABLE, 2))
+    assert run.feed(("c", Code.CALLBACK_ERROR, "oauth_callback")) == []
+    assert run.feed(("c", Code.CALLBACK_ERROR, "oauth_callback")) == ["trigger loginprobe/c/login"]
+    page = next(a.verdict for a in run.actions if a.dedup_key == "loginprobe/c/login")
+    assert page is not None and page.code is Code.CALLBACK_ERROR
+
+
+def test_a_new_cause_on_a_hub_whose_own_page_was_never_held_pages_as_before() -> None:
+    """No shared incident explained any failure: failures_to_alert in a row page, whatever mix."""
+    run = Run(CILOGON5)
+    run.feed(("a", Code.IDP_ERROR))
+    assert run.feed(("a", Code.TIMEOUT, "oauth_callback")) == ["trigger loginprobe/a/login"]
+
+
+def test_a_proven_cause_after_the_idp_incident_still_pages_at_once() -> None:
+    run = Run(CILOGON5)
+    run.feed(*rounds("abcde", Code.IDP_UNREACHABLE, 1))
+    assert run.feed(("c", Code.CLIENT_SECRET_EXPIRED, "oauth_callback")) == [
+        "trigger loginprobe/c/login"
+    ]
+
+
+def test_the_explained_failures_survive_the_store() -> None:
+    t = Track(failures=3, explained=2)
+    assert Track.from_json(t.to_json()) == t
+    assert "explained" not in Track(failures=1).to_json()
+
+
 def test_a_held_hub_that_recovers_sends_nothing() -> None:
     run = Run(CILOGON5)
     run.feed(*rounds("abcde", Code.IDP_ERROR, 3))

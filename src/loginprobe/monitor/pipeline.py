@@ -45,6 +45,7 @@ from loginprobe.monitor.tracks.shared import (
     advance_network,
     covered,
     covered_by,
+    explains,
     failing_from,
     hold,
     is_held,
@@ -154,14 +155,16 @@ class LoginTrack:
             return _gone(login_key(fact.hub), tracks)
         if not isinstance(fact, ProbeFact):
             return {}, []
-        key = login_key(fact.result.hub)
+        hub, verdict = fact.result.hub, fact.result.verdict
+        key = login_key(hub)
         track, actions = advance_login(
             tracks.get(key, Track()),
-            fact.result.verdict,
+            verdict,
             key,
             ctx.thresholds,
             ctx.now_iso,
             fact.confirmed,
+            explained=explains(hub, verdict, tracks, ctx.fleet),
         )
         return {key: track}, actions
 
@@ -303,7 +306,17 @@ def react(fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
     verdict = fact.result.verdict if isinstance(fact, ProbeFact) else None
     started = fact.result.started_at if isinstance(fact, ProbeFact) else None
     held, actions = hold(
-        actions, hub, verdict, {**tracks, **moved}, ctx.now_iso, ctx.fleet, started
+        actions,
+        hub,
+        verdict,
+        {**tracks, **moved},
+        ctx.now_iso,
+        ctx.fleet,
+        started,
+        # `probe run --alert`: a person asked to page now.
+        confirm=1
+        if isinstance(fact, ProbeFact) and fact.confirmed
+        else ctx.thresholds.failures_to_alert,
     )
     moved.update(held)
     return moved, actions

@@ -41,8 +41,9 @@ from loginprobe.redact import Redactor
 
 log = structlog.get_logger("loginprobe")
 
-# Screenshot, HTML and trace of a failed page: bounded, so a wedged page cannot stall the probe.
-CAPTURE_TIMEOUT_S = 10.0
+# Screenshot, HTML and trace of a failed page: bounded, so a wedged page cannot stall the probe
+# (the trace's group marks ≤ 4 s, the screenshot ≤ 6 s and the HTML ≤ 3 s, then the trace itself).
+CAPTURE_TIMEOUT_S = 16.0
 # Closing a probe's browser context: a dead browser may never answer.
 CONTEXT_CLOSE_S = 5.0
 Progress = Callable[[str, Step | None], None]

@@ -38,10 +38,18 @@ def incident_key(hub_key: str, verdict: Verdict) -> str:
 
 
 def advance_login(
-    track: Track, verdict: Verdict, key: str, t: Thresholds, now: str, confirmed: bool = False
+    track: Track,
+    verdict: Verdict,
+    key: str,
+    t: Thresholds,
+    now: str,
+    confirmed: bool = False,
+    explained: bool = False,
 ) -> tuple[Track, list[Action]]:
     """Advance a hub's login track (`key`: loginprobe/<hub>/login) by one verdict. `confirmed`:
-    a person asked to page now (`probe run --alert`), so one failing verdict is enough."""
+    a person asked to page now (`probe run --alert`), so one failing verdict is enough.
+    `explained`: an open shared incident (the hub's IdP's, the network's) explains this failure
+    (counted in `Track.explained`; what it means for the page is shared.py's to say)."""
     if verdict.code is Code.PROBE_ERROR:
         return track, []
     if verdict.ok:
@@ -50,9 +58,11 @@ def advance_login(
             return Track(successes=successes), [
                 Action("resolve", track.open_key or key, reason="recovered")
             ]
-        return replace(track, failures=0, successes=successes), []
+        return replace(track, failures=0, successes=successes, explained=0), []
     failures = track.failures + 1
-    track = replace(track, failures=failures, successes=0)
+    track = replace(
+        track, failures=failures, successes=0, explained=failures if explained else track.explained
+    )
     target = incident_key(key, verdict)
     if not track.is_open:
         if failures >= t.failures_to_alert or verdict.code in CONFIRMED_CAUSES or confirmed:

@@ -15,7 +15,9 @@ incident, an unreachable one under the network's) or that a silence covers is no
 remembered as *held* (`held:<dedup key>`). A resolve of a held page is dropped (PagerDuty never
 heard of it). When nothing covers it any more and the hub still fails, its next probe sends the page,
 once, saying since when. A hub-side cause (callback_error, client_secret_*, hub_error,
-access_denied, login_rejected) is never held by a group's incident.
+access_denied, login_rejected) is never held by a group's incident; but one that follows failures
+a shared incident explained must confirm on its own (`failures_to_alert` of them since), rather
+than page at once as the next failure of a streak that was the shared incident's.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 from loginprobe.model import Code, ProbeResult, Severity, Verdict
 from loginprobe.monitor.groups import group_key, group_threshold, idp_side, unreachable
 from loginprobe.monitor.silences import silenced_until
-from loginprobe.monitor.tracks.login import login_key
+from loginprobe.monitor.tracks.login import CONFIRMED_CAUSES, login_key
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 
 NETWORK_KEY = "loginprobe/prober/network"
@@ -341,6 +343,32 @@ def cover(hub: str, verdict: Verdict, tracks: Mapping[str, Track], fleet: Fleet)
     return None
 
 
+def explains(hub: str, verdict: Verdict, tracks: Mapping[str, Track], fleet: Fleet) -> bool:
+    """Does an open shared incident explain this failing verdict of the hub: its IdP's group's
+    (an IdP-side failure) or the prober's network's (unreachable)?"""
+    if verdict.ok or verdict.code is Code.PROBE_ERROR:
+        return False
+    network = tracks.get(NETWORK_KEY)
+    if network is not None and network.is_open and unreachable(verdict):
+        return True
+    group = fleet.groups.get(hub)
+    g = tracks.get(group_key(group)) if group is not None else None
+    return g is not None and g.is_open and idp_side(verdict)
+
+
+def unconfirmed_new_cause(track: Track | None, verdict: Verdict, failures_to_alert: int) -> bool:
+    """A failure of another kind right after failures a shared incident explained — the hub's
+    callback timing out once as its IdP comes back — is a cause of the hub's own, seen fewer than
+    `failures_to_alert` times: it must confirm on its own before it pages (the streak it
+    continues was the shared incident's). A cause proven in one probe (an expired secret) pages
+    at once; a failure of the kind the shared incident explained is what held it decides."""
+    if track is None or not track.explained or verdict.ok or verdict.code in CONFIRMED_CAUSES:
+        return False
+    if verdict.code is Code.PROBE_ERROR or idp_side(verdict) or unreachable(verdict):
+        return False
+    return track.failures - track.explained < failures_to_alert
+
+
 def _hub_of(key: str, hub: str) -> bool:
     return key in (login_key(hub), login_key(hub) + "/warning")
 
@@ -353,10 +381,12 @@ def hold(
     now: str,
     fleet: Fleet,
     started: str | None = None,
+    confirm: int = 1,
 ) -> tuple[dict[str, Track], list[Action]]:
     """Hold back what is covered, drop resolves of held pages, release held pages nothing covers
     any more (`hub`'s, if it still fails, by a probe begun after what covered them resolved).
-    `tracks`: every track, as moved by this fact; `started`: when its probe began."""
+    `tracks`: every track, as moved by this fact; `started`: when its probe began; `confirm`:
+    failures_to_alert, for a new cause after a shared incident's (unconfirmed_new_cause)."""
     moved: dict[str, Track] = {}
     out: list[Action] = []
     acted: set[str] = set()
@@ -381,6 +411,8 @@ def hold(
         why = _cover_action(a, hub, view(), fleet)
         if why is None and stale and _late_for_shared(a, hub):
             why = "a probe begun before its IdP's (or the network's) incident resolved"
+        if why is None and _new_cause(a, hub, view(), confirm):
+            why = "a new cause after a shared incident, not yet confirmed"
         if why is None:
             if is_held(view(), a.dedup_key):  # the page goes out now: no longer held
                 moved[held_key(a.dedup_key)] = Track()
@@ -397,7 +429,7 @@ def hold(
             if open_track is None or not open_track.is_open or open_track.open_key != key:
                 continue
             release = _release_verdict(key, hub, verdict, open_track, view(), fleet)
-            if release is None:
+            if release is None or _new_cause(Action("trigger", key, release), hub, view(), confirm):
                 continue
             since = view()[held_key(key)].opened_at or now
             moved[held_key(key)] = Track()
@@ -419,6 +451,14 @@ def _late_for_shared(a: Action, hub: str | None) -> bool:
         and _hub_of(a.dedup_key, hub)
         and (idp_side(v) or unreachable(v))
     )
+
+
+def _new_cause(a: Action, hub: str | None, tracks: Mapping[str, Track], confirm: int) -> bool:
+    """The hub's own page about a cause that followed a shared incident's failures, not yet
+    seen `confirm` times."""
+    if hub is None or a.verdict is None or a.kind != "trigger" or not _hub_of(a.dedup_key, hub):
+        return False
+    return unconfirmed_new_cause(tracks.get(login_key(hub)), a.verdict, confirm)
 
 
 def group_key_of(hub: str, fleet: Fleet) -> str | None:

@@ -35,6 +35,10 @@ class Track:
     # When a track about many hubs last resolved: a probe started before then (still running on
     # another replica as the IdP came back) is too late to open it again.
     resolved_at: str | None = None
+    # A hub's login track: how many of its failing streak's failures, up to the latest such one,
+    # an open shared incident explained (the IdP's, the network's). The failures after them are
+    # the hub's own cause, which must confirm on its own (shared.unconfirmed_new_cause).
+    explained: int = 0
 
     @property
     def is_open(self) -> bool:
@@ -52,6 +56,8 @@ class Track:
             out["members"] = [list(m) for m in self.members]
         if self.resolved_at:
             out["resolved_at"] = self.resolved_at
+        if self.explained:
+            out["explained"] = self.explained
         return out
 
     @classmethod
@@ -69,6 +75,7 @@ class Track:
                 (str(m[0]), str(m[1]), str(m[2]), str(m[3])) for m in data.get("members") or []
             ),
             resolved_at=data.get("resolved_at"),
+            explained=int(data.get("explained") or 0),
         )
 
 
