@@ -6,12 +6,14 @@ the JSON or any file the probe wrote (see conftest.Prober.assert_no_secrets).
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Prober
+from tests.integration.conftest import Prober, Run
 
 pytestmark = pytest.mark.sandbox
 
@@ -121,6 +123,31 @@ def test_slow_idp_past_the_timeout_names_the_idp_step(prober: Prober) -> None:
     assert "the IdP did not answer" in verdict["summary"]
     assert run.json["steps"][-1]["status"] == "timeout"
     assert run.json["duration_ms"] < 12_000
+
+
+def test_an_idp_going_down_mid_login_is_idp_unreachable_not_a_changed_login_page(
+    prober: Prober,
+) -> None:
+    """Seen in a replica test: the IdP went down while a probe's login POST was out; the browser
+    showed its own error page, and the flow, finding no login form there, said the login page had
+    changed (flow_changed: a warning of its own, paged apart from the IdP's incident)."""
+    sb = prober.sandbox
+    before = int(sb.idp_counters().get("logins_received", 0))
+    runs: list[Run] = []
+    sb.set_fault("login_hang", 60)  # the IdP holds the login POST...
+    probe = threading.Thread(target=lambda: runs.append(prober.run("run", "sandbox", "--json")))
+    probe.start()
+    deadline = time.monotonic() + 120
+    while int(sb.idp_counters().get("logins_received", 0)) <= before:
+        assert probe.is_alive() and time.monotonic() < deadline, "the login never came"
+        time.sleep(0.2)  # polling the IdP's counter, not waiting for time to pass
+    sb.set_fault("idp_down")  # ...and goes down with it open
+    probe.join(150)
+    sb.set_fault("idp_down", False)
+    sb.set_fault("login_hang", False)
+    verdict = runs[0].json["verdict"]
+    assert verdict["code"] == "idp_unreachable", verdict
+    assert verdict["step"].startswith("idp_"), verdict
 
 
 def test_slow_idp_within_the_timeout_is_ok(prober: Prober) -> None:

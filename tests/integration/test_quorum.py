@@ -38,41 +38,18 @@ class Located(Replica):
 
     def __init__(self, sandbox: Sandbox, workdir: Path, location: str, state_url: str) -> None:
         self.location = location
-        super().__init__(sandbox, workdir, location.lower() + "1", state_url)
-
-    def write_config(self, **kwargs: Any) -> None:
-        sb = self.sandbox
-        url = sb.route_b.url if self.location == "B" else sb.hub_url
-        hubs = "".join(
-            f"""
-[hubs.{h}]
-url = "{url}"
-flow = "generic_oidc"
-username_env = "SANDBOX_USERNAME"
-password_env = "SANDBOX_PASSWORD"
-idp = "{GROUP}"
-"""
-            for h in HUBS
+        # A login timeout of 60 s: each hub is probed from both locations, on two shared cores.
+        super().__init__(
+            sandbox,
+            workdir,
+            location.lower() + "1",
+            state_url,
+            lease_ttl="10s",
+            timeout="60s",
+            hub_url=sandbox.route_b.url if location == "B" else sandbox.hub_url,
+            more=f'location = "{location}"\nquorum = 2\n',
+            hubs=HUBS,
         )
-        # failures_to_alert = 3: under the IdP outage, the group's incident (its three hubs,
-        # split over both replicas) opens before any hub pages on its own.
-        self.config.write_text(f"""
-[monitor]
-interval = "10s"
-retry_after_failure = "2s"
-failures_to_alert = 3
-timeout = "60s"
-lease_ttl = "10s"
-replica = "{self.name}"
-location = "{self.location}"
-quorum = 2
-state = "{self.state_url}"
-listen = "127.0.0.1:{self.port}"
-[pagerduty]
-routing_key_env = "SANDBOX_PD_ROUTING_KEY"
-events_url = "{sb.pagerduty.url}"
-ca_file = "{sb.pagerduty.ca_file}"
-{hubs}""")
 
     def status(self) -> dict[str, dict[str, Any]]:
         answer = self.get("/api/status")

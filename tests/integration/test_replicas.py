@@ -54,9 +54,15 @@ class Replica(Serve):
         state_url: str,
         lease_ttl: str = "8s",
         timeout: str = "20s",
+        hub_url: str | None = None,
+        more: str = "",
+        hubs: tuple[str, ...] = HUBS,
     ) -> None:
+        """`hub_url`: the way this replica reaches the hub (the sandbox's own by default);
+        `more`: further [monitor] lines; `hubs`: the hubs' names."""
         self.name, self.state_url = name, state_url
         self.lease_ttl, self.timeout = lease_ttl, timeout
+        self.hub_url, self.more, self.hubs = hub_url or sandbox.hub_url, more, hubs
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__(sandbox, workdir, interval=f"{INTERVAL_S:g}s")
 
@@ -65,13 +71,13 @@ class Replica(Serve):
         hubs = "".join(
             f"""
 [hubs.{h}]
-url = "{sb.hub_url}"
+url = "{self.hub_url}"
 flow = "generic_oidc"
 username_env = "SANDBOX_USERNAME"
 password_env = "SANDBOX_PASSWORD"
 idp = "{GROUP}"
 """
-            for h in HUBS
+            for h in self.hubs
         )
         # The lease (8 s, renewed every 2.7 s) well under the interval (20 s): a killed
         # replica's hubs are taken within 10.7 s and probed within two intervals; and long
@@ -88,7 +94,7 @@ lease_ttl = "{self.lease_ttl}"
 replica = "{self.name}"
 state = "{self.state_url}"
 listen = "127.0.0.1:{self.port}"
-[pagerduty]
+{self.more}[pagerduty]
 routing_key_env = "SANDBOX_PD_ROUTING_KEY"
 events_url = "{sb.pagerduty.url}"
 ca_file = "{sb.pagerduty.ca_file}"

@@ -602,6 +602,10 @@ class Journey:
                 FailureKind.IDP_ERROR, self._open_name(), str(err), code=err.code
             ) from None
         except FlowChanged as err:
+            # The browser's own error page (the IdP went down with the login POST out) has no
+            # login form either: the failed navigation is the cause, not a changed page.
+            if self.page.url.startswith("chrome-error://"):
+                await self._check_failed_navigation(idp_mark)
             stop = self._fail(FailureKind.FLOW_CHANGED, self._open_name(), str(err))
             seen = tuple(self.redactor.text(line) for line in err.seen)
             stop.failure = replace(stop.failure, seen=seen)
@@ -612,6 +616,10 @@ class Journey:
             raise stop from None
         # A navigation that failed on the way (IdP went down mid-login, hub unreachable at the
         # callback) shows up in the log, not as an exception from the flow.
+        await self._check_failed_navigation(idp_mark)
+
+    async def _check_failed_navigation(self, idp_mark: int) -> None:
+        """Stop on the first navigation since the IdP's page that failed (a network error)."""
         failed = [e for e in self.nav.since(idp_mark) if e.error is not None]
         if failed:
             await self.check(self.nav.entries.index(failed[0]), "idp_login")
