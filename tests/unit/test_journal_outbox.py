@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import event
 
 from loginprobe.alerting.pagerduty import PagerDutySender
@@ -95,6 +96,26 @@ def test_a_write_the_store_refuses_is_held_in_order_and_counted(store: Store) ->
     assert "readonly" in (journal.last_error or "")
     assert len(journal.held) == 2 and len(errors) == 2
     assert [e.dedup_key for e in journal.due()] == ["k"]
+
+
+def test_a_store_that_cannot_be_read_at_take_up_is_one_line_not_a_traceback(
+    store: Store, tmp_path: Path
+) -> None:
+    """A monitor taking up hubs while the store is away: it starts from no tracks and says so
+    in one line each, with the store's own words."""
+    journal = Journal(store)
+    store.engine.dispose()
+    (tmp_path / "state.sqlite").unlink()
+    (tmp_path / "state.sqlite").mkdir()  # no file SQLite can open there now
+    with structlog.testing.capture_logs() as logs:
+        tracks, silences = journal.read_back(NOW)
+    assert tracks == {} and silences is None
+    said = [e for e in logs if e["log_level"] == "error"]
+    assert [e["event"] for e in said] == [
+        "cannot read the incident tracks; starting from none",
+        "cannot read the silences; none until the store answers",
+    ]
+    assert all("exc_info" not in e and "unable to open" in e["error"] for e in said), said
 
 
 def test_when_the_store_recovers_everything_held_is_written_without_what_was_delivered(

@@ -77,13 +77,13 @@ class Journal:
         (store reads only: call it in a worker thread from the event loop)."""
         try:
             stored = self.store.tracks()
-        except (SQLAlchemyError, OSError):
-            log.error("cannot read the incident tracks; starting from none", exc_info=True)
+        except (SQLAlchemyError, OSError) as err:
+            log.error("cannot read the incident tracks; starting from none", error=_first(err))
             stored = {}
         try:
             silences: list[Silence] | None = self.store.silences.current(now)
-        except (SQLAlchemyError, OSError):
-            log.error("cannot read the silences; none until the store answers", exc_info=True)
+        except (SQLAlchemyError, OSError) as err:
+            log.error("cannot read the silences; none until the store answers", error=_first(err))
             silences = None
         return stored, silences
 
@@ -185,7 +185,7 @@ class Journal:
 
     def _failed(self, err: BaseException) -> None:
         self.on_error()
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        first = _first(err)
         if self.failing_since is None:
             self.failing_since = self.clock()
             log.error(
@@ -198,3 +198,9 @@ class Journal:
     def due(self) -> list[HeldEvent]:
         """Events only memory holds, not yet delivered, oldest first (not those being written)."""
         return [e for r in self.held for e in r.events if not e.delivered and not e.sending]
+
+
+def _first(err: BaseException) -> str:
+    """An error's first line: what a person needs in the log (a store's tracebacks say nothing
+    more about why it cannot be reached)."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
