@@ -261,6 +261,9 @@ def test_a_failure_seen_from_one_location_only_pages_nobody_and_one_seen_from_bo
                 lambda: a.witness.hubs == b.hubs.hubs and b.witness.hubs == a.hubs.hubs,
                 what="each location witnessing the other's hub",
             )
+            # /healthz says which hubs a replica probes for its location only.
+            assert a.health()[1]["replica"]["witnesses"] == sorted(b.hubs.hubs)
+            assert a.health()[1]["replica"]["hubs"] == sorted(a.hubs.hubs)
             await until(both_seen, what="every hub seen from both locations")
             b_hub = next(iter(b.hubs.hubs))
 

@@ -42,6 +42,7 @@ class Vitals:
     sending: bool = True  # this replica holds that lease: it drains the outbox
     replica: str = ""  # this replica's name
     hubs: tuple[str, ...] = ()  # the hubs it probes
+    witnesses: tuple[str, ...] = ()  # the hubs it probes for its location only (a quorum)
 
 
 def _iso(t: float | None) -> str | None:
@@ -120,6 +121,11 @@ def assess(v: Vitals) -> tuple[bool, dict[str, Any]]:
             if v.holder is not None
             else None
         ),
-        "replica": {"name": v.replica, "hubs": list(v.hubs), "drains_outbox": v.sending},
+        "replica": {
+            "name": v.replica,
+            "hubs": list(v.hubs),
+            "witnesses": list(v.witnesses),
+            "drains_outbox": v.sending,
+        },
     }
     return not failing, body

@@ -550,6 +550,7 @@ class Monitor:
                 sending=self.lease.held,
                 replica=self.hubs.name,
                 hubs=tuple(sorted(self.hubs.hubs)),
+                witnesses=tuple(sorted(self.witness.hubs)),
             )
         )
         self.metrics.healthy.set(1 if healthy else 0)
