@@ -158,7 +158,9 @@ def test_list_and_history_read_verdicts_incidents_and_steps_from_the_store(
 
 def test_list_loads_neither_playwright_nor_a_flow_nor_structlog(tmp_path: Path) -> None:
     """`probe list` of a fleet is meant to answer within a second (README, Numbers): it leaves out
-    Playwright (imported by every flow) and structlog, about a fifth of a second each."""
+    Playwright (imported by every flow) and structlog, about a fifth of a second each, and the
+    rest it never uses: the web app, Alembic (the schema is checked by its version row), ctypes
+    (for sealing secrets away)."""
     Store(f"sqlite:///{tmp_path / 'state.sqlite'}").close()
     (tmp_path / "config.toml").write_text(HUBS)
     proc = subprocess.run(
@@ -173,9 +175,30 @@ def test_list_loads_neither_playwright_nor_a_flow_nor_structlog(tmp_path: Path) 
     assert "alpha" in proc.stdout
     loaded = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
     assert "sqlalchemy" in loaded  # the listing above is the one this looks through
-    heavy = {m for m in loaded if m.split(".")[0] in ("playwright", "structlog", "aiohttp")}
+    unused = ("playwright", "structlog", "aiohttp", "alembic", "jinja2", "httpx", "ctypes")
+    heavy = {m for m in loaded if m.split(".")[0] in unused}
     assert not heavy, sorted(heavy)
-    assert not {m for m in loaded if m.startswith("loginprobe.probes")}
+    assert not {m for m in loaded if m.startswith(("loginprobe.probes", "loginprobe.web.app"))}
+
+
+def test_the_cli_collects_garbage_again_once_imported_with_its_imports_frozen() -> None:
+    """The collector is off while the CLI imports its libraries (a tenth of `probe list`'s CPU
+    went to walking their objects): it must be on again for the commands, `probe serve`'s
+    included, and what the imports made frozen out of its way."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import gc, loginprobe.cli; print(gc.isenabled(), gc.get_freeze_count())",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    enabled, frozen = proc.stdout.split()
+    assert enabled == "True"
+    assert int(frozen) > 10_000  # SQLAlchemy, pydantic, typer and rich's objects
 
 
 def test_history_without_a_store_says_so_and_shows_nothing(tmp_path: Path) -> None:

@@ -376,6 +376,22 @@ def test_a_fleets_history_read_at_once_is_what_each_hub_read_alone_says(store: S
     assert [s["name"] for s in fleet["c"].recent[0]["steps"]] == ["open hub", "callback"]
 
 
+def test_a_fleets_history_without_last_failures_reads_the_rest_alike(store: Store) -> None:
+    # b's failure is older than its latest probe: only the read of last failures finds it.
+    for i, (hub, code) in enumerate(
+        [("a", Code.TIMEOUT), ("b", Code.CALLBACK_ERROR), ("b", Code.OK)]
+    ):
+        at = f"2025-01-01T00:0{i}:00+00:00"
+        data = plain_ok(hub, at) if code is Code.OK else result(code, hub, "", at).to_json()
+        store.record(data, {}, [], NOW, NOW_ISO)
+    full = store.fleet_history(["a", "b"], 1)
+    lean = store.fleet_history(["a", "b"], 1, last_failures=False)
+    assert full["b"].last_failure is not None and full["a"].last_failure is not None
+    for hub in ("a", "b"):
+        assert lean[hub].recent == full[hub].recent and lean[hub].since == full[hub].since
+        assert lean[hub].last_failure is None
+
+
 def test_a_step_first_seen_after_a_fleet_read_still_has_its_name(store: Store) -> None:
     store.record(plain_ok("a", "2025-01-01T00:00:00+00:00"), {}, [], NOW, NOW_ISO)
     assert store.fleet_history(["a"], 5)["a"].recent  # the step names are now known

@@ -210,11 +210,20 @@ class FleetTable:
     def _widths(self, plains: list[list[str]], max_width: int) -> list[int]:
         """Table._calculate_column_widths, from the cells' plain text."""
         columns = self.table.columns
+        # A fleet's cells repeat ("ok", "-", the same times and percentages): each text is
+        # measured once per width.
+        measured: dict[tuple[str, int], tuple[int, int]] = {}
+
+        def measure_once(plain: str, width: int) -> tuple[int, int]:
+            found = measured.get((plain, width))
+            if found is None:
+                found = measured[plain, width] = _measure(plain, width)
+            return found
 
         def measure(n: int, width: int) -> tuple[int, int]:
             if width < 1:
                 return 0, 0
-            found = [_measure(p, width) for p in plains[n]]
+            found = [measure_once(p, width) for p in plains[n]]
             low = max(m[0] for m in found)
             high = max(m[1] for m in found)
             return min(low, width), min(high, width)

@@ -4,7 +4,6 @@ reads them within a second."""
 
 from __future__ import annotations
 
-import getpass
 import socket
 import time
 from datetime import UTC, datetime
@@ -91,6 +90,8 @@ def silence(
     try:
         hubs, groups = known_targets(loaded, store)
         check_target(target, hubs, groups, f"{loaded.path}")
+        import getpass  # here: a name is needed only when none was given
+
         who = by or f"{getpass.getuser()}@{socket.gethostname()}"
         s = store.silences.add(Silence(target, now, ends, reason.strip(), who))
     finally:

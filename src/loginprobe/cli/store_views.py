@@ -100,7 +100,9 @@ def list_hubs(as_json: Annotated[bool, typer.Option("--json", help="JSON output"
             }
             silences = store.silences.current(now.timestamp())
             availability = store.availability(now.timestamp())
-            for name, past in store.fleet_history(list(loaded.config.hubs), 1).items():
+            for name, past in store.fleet_history(
+                list(loaded.config.hubs), 1, last_failures=False
+            ).items():
                 latest[name] = past.recent[0] if past.recent else None
                 since[name] = past.since
         except (SQLAlchemyError, ValueError) as e:

@@ -14,7 +14,6 @@ reads the values taken at start.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 from collections import ChainMap
@@ -69,6 +68,8 @@ def env_names(loaded: LoadedConfig) -> set[str]:
 def _wipe_from_process_environment(name: str) -> None:
     """Overwrite the variable's value where the process started with it: /proc/<pid>/environ
     shows that memory, and unsetenv() alone leaves it there."""
+    import ctypes  # here: only `probe serve` and `probe run` seal their environment
+
     try:
         libc = ctypes.CDLL(None)
         envp = ctypes.c_void_p.in_dll(libc, "environ").value

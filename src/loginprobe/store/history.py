@@ -281,12 +281,18 @@ class HistoryReader:
         self._recent = _recent_query()
 
     def fleet(
-        self, conn: Connection, hubs: Sequence[str], limit: int, limit_ok: int | None = None
+        self,
+        conn: Connection,
+        hubs: Sequence[str],
+        limit: int,
+        limit_ok: int | None = None,
+        last_failures: bool = True,
     ) -> dict[str, HubHistory]:
         """Every named hub's recent probes, last failure and since-when, on one connection: one
         statement for all hubs' state, one indexed read of `limit` rows per hub (`limit_ok` for
         a hub whose latest probe was ok, when given), and one for the last failures not among
-        the recent rows. A hub never probed gets an empty one."""
+        the recent rows (`last_failures=False`: not read, each hub's last_failure is None). A
+        hub never probed gets an empty one."""
         h, st = schema.hubs, schema.hub_state
         wanted = set(hubs)
         states = [
@@ -330,6 +336,8 @@ class HistoryReader:
             hist.recent = [self._row(s.name, row, names, "?") for row in rows[s.name]]
             hist.since = to_iso(s.since) if s.since is not None else None
             shown = next((x for x in hist.recent if x["code"] != "ok"), None)
+            if not last_failures:
+                continue
             if shown is not None:
                 hist.last_failure = shown
             elif s.last_failure_id is not None:

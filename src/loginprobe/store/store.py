@@ -446,14 +446,19 @@ class Store:
         return out
 
     def fleet_history(
-        self, hubs: Sequence[str], limit: int, limit_ok: int | None = None
+        self,
+        hubs: Sequence[str],
+        limit: int,
+        limit_ok: int | None = None,
+        last_failures: bool = True,
     ) -> dict[str, HubHistory]:
         """For each named hub: its `limit` most recent verdicts (as history(); `limit_ok` of a
         hub whose latest probe was ok, when given), its last failure and since(), read on one
         connection in one statement per hub plus two: what the status page and `probe list`
-        show of a fleet."""
+        show of a fleet. `last_failures=False` leaves the last failures unread (None): `probe
+        list` does not show them, and each is a whole result to read and parse."""
         with self.engine.connect() as conn:
-            return self._reader.fleet(conn, hubs, limit, limit_ok)
+            return self._reader.fleet(conn, hubs, limit, limit_ok, last_failures)
 
     def since(self, hub: str) -> str | None:
         """When the hub's current verdict code began: the start of the first probe of the
