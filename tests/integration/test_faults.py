@@ -145,6 +145,7 @@ def test_an_idp_going_down_mid_login_is_idp_unreachable_not_a_changed_login_page
     probe.join(150)
     sb.set_fault("idp_down", False)
     sb.set_fault("login_hang", False)
+    assert not probe.is_alive() and runs, "the probe did not end"
     verdict = runs[0].json["verdict"]
     assert verdict["code"] == "idp_unreachable", verdict
     assert verdict["step"].startswith("idp_"), verdict

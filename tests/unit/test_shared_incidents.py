@@ -11,7 +11,7 @@ import pytest
 
 from loginprobe.model import Code
 from loginprobe.monitor.pipeline import Context, HubGone, ProbeFact, react
-from loginprobe.monitor.tracks.shared import NETWORK_KEY, Fleet, held_key, is_held
+from loginprobe.monitor.tracks.shared import NETWORK_KEY, Fleet, covered_by, held_key, is_held
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 from tests.unit.fakes import verdict_result
 
@@ -265,6 +265,64 @@ def test_a_proven_cause_after_the_idp_incident_still_pages_at_once() -> None:
     assert run.feed(("c", Code.CLIENT_SECRET_EXPIRED, "oauth_callback")) == [
         "trigger loginprobe/c/login"
     ]
+
+
+def test_the_order_the_idp_incident_formed_in_does_not_matter() -> None:
+    """a, b and c fail once each (the group opens at c), then a's callback times out once: the
+    failure before the group opened was the IdP's too."""
+    run = Run(CILOGON5)
+    run.feed(*rounds("abc", Code.IDP_UNREACHABLE, 1))
+    assert opened_incidents(run.sent) == [IDP]
+    assert run.feed(("a", Code.TIMEOUT, "oauth_callback")) == []
+    assert run.feed(("c", Code.TIMEOUT, "oauth_callback")) == []
+    assert run.tracks["loginprobe/a/login"].explained == 1
+
+
+def test_one_success_between_does_not_let_a_single_new_failure_page() -> None:
+    run = Run(CILOGON5)
+    run.feed(*rounds("abcde", Code.IDP_UNREACHABLE, 2))
+    run.feed(("c", Code.TIMEOUT, "oauth_callback"), ("c", Code.OK))
+    assert run.feed(("c", Code.TIMEOUT, "oauth_callback")) == []
+    assert run.feed(("c", Code.TIMEOUT, "oauth_callback"))[-1] == "trigger loginprobe/c/login"
+
+
+def test_hub_unreachable_after_the_idps_failures_confirms_on_its_own_too() -> None:
+    run = Run(CILOGON5)
+    run.feed(*rounds("abcde", Code.IDP_ERROR, 1))
+    assert run.feed(("c", Code.HUB_UNREACHABLE, "oauth_callback")) == []
+    assert run.feed(("c", Code.HUB_UNREACHABLE, "oauth_callback")) == ["trigger loginprobe/c/login"]
+
+
+def test_a_page_held_by_the_new_cause_rule_says_so_on_the_status_page() -> None:
+    run = Run(CILOGON5)
+    run.feed(*rounds("abcde", Code.IDP_UNREACHABLE, 2))
+    run.feed(("c", Code.TIMEOUT, "oauth_callback"))
+    assert covered_by("c", run.tracks, run.fleet) == (
+        "held back: a new cause right after a shared incident, confirming"
+    )
+
+
+def test_a_better_explanation_of_a_page_already_out_is_sent_so_its_resolve_is_too() -> None:
+    """c's own page is out (callback_error) before the IdP's incident; c then fails IdP-side
+    while the group is open: the change goes to the open incident, and c's recovery resolves it
+    (held, the resolve was dropped and the incident stayed open at PagerDuty for good)."""
+    run = Run(CILOGON5)
+    assert run.feed(*[("c", Code.CALLBACK_ERROR, "oauth_callback")] * 2) == [
+        "trigger loginprobe/c/login"
+    ]
+    run.feed(*rounds("abd", Code.IDP_ERROR, 1))
+    assert f"trigger {IDP}" in run.sent
+    assert "trigger loginprobe/c/login" in run.feed(("c", Code.IDP_ERROR))
+    assert run.feed(*[("c", Code.OK)] * 2) == ["resolve loginprobe/c/login"]
+
+
+def test_a_held_warning_is_sent_when_the_silence_ends_and_the_hub_still_fails() -> None:
+    until = (T0 + timedelta(minutes=2)).timestamp()
+    run = Run(fleet({"a": "g"}, silenced={"a": until}))
+    run.feed(*[("a", Code.FLOW_CHANGED, "idp_login")] * 3)
+    assert run.sent == [] and is_held(run.tracks, "loginprobe/a/login/warning")
+    run.fleet = fleet({"a": "g"})  # the silence ended
+    assert run.feed(("a", Code.FLOW_CHANGED, "idp_login")) == ["trigger loginprobe/a/login/warning"]
 
 
 def test_the_explained_failures_survive_the_store() -> None:

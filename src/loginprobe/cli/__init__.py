@@ -1,7 +1,7 @@
 """The `probe` command. Each module registers its commands on the app as it is imported, so the
 order below is the order `probe --help` lists them in."""
 
-# ruff: noqa: E402, I001
+# ruff: noqa: I001
 import gc
 
 # Importing the command's libraries (SQLAlchemy, pydantic and the config's models, typer, rich)
@@ -11,13 +11,14 @@ import gc
 # what the command itself makes, `probe serve` included.
 _collecting = gc.isenabled()
 gc.disable()
+try:
+    from loginprobe.cli.app import app
+    from loginprobe.cli import config_cmds, run, serve, alert, store_views, report, silence_cmds
 
-from loginprobe.cli.app import app
-from loginprobe.cli import config_cmds, run, serve, alert, store_views, report, silence_cmds
-
-gc.freeze()
-if _collecting:
-    gc.enable()
+    gc.freeze()
+finally:
+    if _collecting:
+        gc.enable()
 
 
 def main() -> None:

@@ -49,6 +49,7 @@ from loginprobe.monitor.tracks.shared import (
     failing_from,
     hold,
     is_held,
+    mark_explained,
     quorum_reason,
     sighting_of,
 )
@@ -164,7 +165,7 @@ class LoginTrack:
             ctx.thresholds,
             ctx.now_iso,
             fact.confirmed,
-            explained=explains(hub, verdict, tracks, ctx.fleet),
+            explained=explains(hub, verdict, tracks, ctx.fleet, ctx.now_iso),
         )
         return {key: track}, actions
 
@@ -256,6 +257,7 @@ class GroupTrack:
         )
         if track.is_open and not was.is_open:
             actions += covered(track.members, tracks)
+            return {key: track, **mark_explained(track.members, tracks)}, actions
         return {key: track}, actions
 
 
@@ -275,10 +277,12 @@ class NetworkTrack:
         if track.is_open and not was.is_open:
             down = [m for m in track.members if m[1] != "reached"]
             actions += covered(down, tracks)
+            explained = mark_explained(down, tracks)
             for group in set(ctx.fleet.groups.values()):
                 g = tracks.get(group_key(group))
                 if g is not None and g.is_open and g.open_code == str(Code.IDP_UNREACHABLE):
                     actions.append(Action("trigger", group_key(group), reason="covered"))
+            return {NETWORK_KEY: track, **explained}, actions
         return {NETWORK_KEY: track}, actions
 
 

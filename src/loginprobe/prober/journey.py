@@ -37,6 +37,13 @@ from loginprobe.prober.gist import gist
 from loginprobe.redact import Redactor, redact_url
 
 # OAuth error codes (RFC 6749 §4.1.2.1, §5.2) and provider codes worth quoting as evidence.
+# Navigation errors that mean the server could not be reached or went away (not a redirect loop or
+# a blocked response, which leave the browser on its error page too): on the browser's own error
+# page mid-login, these are the cause, not a changed login page.
+_CONNECTION_LOST = re.compile(
+    r"ERR_(?:CONNECTION_|NAME_NOT_RESOLVED|ADDRESS_UNREACHABLE|TIMED_OUT|EMPTY_RESPONSE|"
+    r"INTERNET_DISCONNECTED|NETWORK_CHANGED|CERT_|SSL_)"
+)
 _ERROR_CODE = re.compile(
     r"\b(AADSTS\d{5,}|invalid_redirect_uri|invalid_request|invalid_client|invalid_scope|"
     r"unauthorized_client|access_denied|unsupported_response_type|server_error|"
@@ -605,7 +612,13 @@ class Journey:
             # The browser's own error page (the IdP went down with the login POST out) has no
             # login form either: the failed navigation is the cause, not a changed page.
             if self.page.url.startswith("chrome-error://"):
-                await self._check_failed_navigation(idp_mark)
+                lost = [
+                    e
+                    for e in self.nav.since(idp_mark)
+                    if e.error is not None and _CONNECTION_LOST.search(e.error)
+                ]
+                if lost:  # the one whose error page shows
+                    await self.check(self.nav.entries.index(lost[-1]), "idp_login")
             stop = self._fail(FailureKind.FLOW_CHANGED, self._open_name(), str(err))
             seen = tuple(self.redactor.text(line) for line in err.seen)
             stop.failure = replace(stop.failure, seen=seen)

@@ -343,28 +343,57 @@ def cover(hub: str, verdict: Verdict, tracks: Mapping[str, Track], fleet: Fleet)
     return None
 
 
-def explains(hub: str, verdict: Verdict, tracks: Mapping[str, Track], fleet: Fleet) -> bool:
-    """Does an open shared incident explain this failing verdict of the hub: its IdP's group's
-    (an IdP-side failure) or the prober's network's (unreachable)?"""
+def _recent(track: Track | None, now: str, fleet: Fleet) -> bool:
+    """Is this shared incident open, or resolved within one confirm window?"""
+    if track is None:
+        return False
+    if track.is_open:
+        return True
+    return track.resolved_at is not None and _t(now) - _t(track.resolved_at) <= fleet.window_s
+
+
+def explains(
+    hub: str, verdict: Verdict, tracks: Mapping[str, Track], fleet: Fleet, now: str
+) -> bool:
+    """Does a shared incident open now, or resolved within one confirm window, explain this
+    failing verdict of the hub: its IdP's group's (an IdP-side failure) or the prober's
+    network's (unreachable)?"""
     if verdict.ok or verdict.code is Code.PROBE_ERROR:
         return False
-    network = tracks.get(NETWORK_KEY)
-    if network is not None and network.is_open and unreachable(verdict):
+    if unreachable(verdict) and _recent(tracks.get(NETWORK_KEY), now, fleet):
         return True
     group = fleet.groups.get(hub)
     g = tracks.get(group_key(group)) if group is not None else None
-    return g is not None and g.is_open and idp_side(verdict)
+    return idp_side(verdict) and _recent(g, now, fleet)
 
 
-def unconfirmed_new_cause(track: Track | None, verdict: Verdict, failures_to_alert: int) -> bool:
+def mark_explained(members: Sequence[Member], tracks: Mapping[str, Track]) -> dict[str, Track]:
+    """A shared incident just opened: the failures its hubs' login tracks count so far are its."""
+    out = {}
+    for m in members:
+        t = tracks.get(login_key(m[0]))
+        if t is not None and t.failures and t.explained < t.failures:
+            out[login_key(m[0])] = replace(t, explained=t.failures)
+    return out
+
+
+def unconfirmed_new_cause(
+    hub: str,
+    verdict: Verdict,
+    tracks: Mapping[str, Track],
+    fleet: Fleet,
+    now: str,
+    failures_to_alert: int,
+) -> bool:
     """A failure of another kind right after failures a shared incident explained — the hub's
     callback timing out once as its IdP comes back — is a cause of the hub's own, seen fewer than
     `failures_to_alert` times: it must confirm on its own before it pages (the streak it
     continues was the shared incident's). A cause proven in one probe (an expired secret) pages
-    at once; a failure of the kind the shared incident explained is what held it decides."""
-    if track is None or not track.explained or verdict.ok or verdict.code in CONFIRMED_CAUSES:
+    at once; a failure the shared incident explains is what held it decides."""
+    if verdict.ok or verdict.code in CONFIRMED_CAUSES or verdict.code is Code.PROBE_ERROR:
         return False
-    if verdict.code is Code.PROBE_ERROR or idp_side(verdict) or unreachable(verdict):
+    track = tracks.get(login_key(hub))
+    if track is None or not track.explained or explains(hub, verdict, tracks, fleet, now):
         return False
     return track.failures - track.explained < failures_to_alert
 
@@ -404,6 +433,11 @@ def hold(
                 continue
             out.append(a)
             continue
+        if a.reason == "changed" and not is_held(view(), a.dedup_key):
+            # PagerDuty has this incident open: its better explanation goes to it (notifying
+            # nobody). Held, the incident's resolve would be dropped too, and it would stay open.
+            out.append(a)
+            continue
         if a.reason == "covered":  # a page already out, now part of a shared incident
             moved[held_key(a.dedup_key)] = Track(opened_at=now, open_key=a.dedup_key)
             out.append(Action("resolve", a.dedup_key, reason="covered by a shared incident"))
@@ -411,7 +445,7 @@ def hold(
         why = _cover_action(a, hub, view(), fleet)
         if why is None and stale and _late_for_shared(a, hub):
             why = "a probe begun before its IdP's (or the network's) incident resolved"
-        if why is None and _new_cause(a, hub, view(), confirm):
+        if why is None and _new_cause(a, hub, view(), fleet, now, confirm):
             why = "a new cause after a shared incident, not yet confirmed"
         if why is None:
             if is_held(view(), a.dedup_key):  # the page goes out now: no longer held
@@ -425,12 +459,18 @@ def hold(
         for key in (login_key(hub), login_key(hub) + "/warning", group_key_of(hub, fleet)):
             if key is None or key in acted or not is_held(view(), key):
                 continue
-            open_track = view().get(key)
+            # A hub's warning is open on its login track (open_key .../warning).
+            open_track = view().get(login_key(hub) if _hub_of(key, hub) else key)
             if open_track is None or not open_track.is_open or open_track.open_key != key:
                 continue
             release = _release_verdict(key, hub, verdict, open_track, view(), fleet)
-            if release is None or _new_cause(Action("trigger", key, release), hub, view(), confirm):
+            if release is None:
                 continue
+            if _hub_of(key, hub) and (
+                _new_cause(Action("trigger", key, release), hub, view(), fleet, now, confirm)
+                or (open_track.failures < confirm and release.code not in CONFIRMED_CAUSES)
+            ):
+                continue  # a streak begun after a success, or a new cause: it confirms first
             since = view()[held_key(key)].opened_at or now
             moved[held_key(key)] = Track()
             note = f" — failing since {_hhmm(since)}, held back until now"
@@ -453,12 +493,14 @@ def _late_for_shared(a: Action, hub: str | None) -> bool:
     )
 
 
-def _new_cause(a: Action, hub: str | None, tracks: Mapping[str, Track], confirm: int) -> bool:
+def _new_cause(
+    a: Action, hub: str | None, tracks: Mapping[str, Track], fleet: Fleet, now: str, confirm: int
+) -> bool:
     """The hub's own page about a cause that followed a shared incident's failures, not yet
     seen `confirm` times."""
     if hub is None or a.verdict is None or a.kind != "trigger" or not _hub_of(a.dedup_key, hub):
         return False
-    return unconfirmed_new_cause(tracks.get(login_key(hub)), a.verdict, confirm)
+    return unconfirmed_new_cause(hub, a.verdict, tracks, fleet, now, confirm)
 
 
 def group_key_of(hub: str, fleet: Fleet) -> str | None:
@@ -558,6 +600,9 @@ def covered_by(hub: str, tracks: Mapping[str, Track], fleet: Fleet | None) -> st
         few = failing_from(hub, fleet, None)
         if few is not None:
             return "held back: " + quorum_reason(few[0], fleet.quorum)
+        t = tracks.get(login_key(hub))
+        if t is not None and 0 < t.explained < t.failures:
+            return "held back: a new cause right after a shared incident, confirming"
     return None
 
 
