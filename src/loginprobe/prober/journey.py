@@ -36,7 +36,6 @@ from loginprobe.model import Failure, FailureKind, Step
 from loginprobe.prober.gist import gist
 from loginprobe.redact import Redactor, redact_url
 
-# OAuth error codes (RFC 6749 §4.1.2.1, §5.2) and provider codes worth quoting as evidence.
 # Navigation errors that mean the server could not be reached or went away (not a redirect loop or
 # a blocked response, which leave the browser on its error page too): on the browser's own error
 # page mid-login, these are the cause, not a changed login page.
@@ -44,6 +43,7 @@ _CONNECTION_LOST = re.compile(
     r"ERR_(?:CONNECTION_|NAME_NOT_RESOLVED|ADDRESS_UNREACHABLE|TIMED_OUT|EMPTY_RESPONSE|"
     r"INTERNET_DISCONNECTED|NETWORK_CHANGED|CERT_|SSL_)"
 )
+# OAuth error codes (RFC 6749 §4.1.2.1, §5.2) and provider codes worth quoting as evidence.
 _ERROR_CODE = re.compile(
     r"\b(AADSTS\d{5,}|invalid_redirect_uri|invalid_request|invalid_client|invalid_scope|"
     r"unauthorized_client|access_denied|unsupported_response_type|server_error|"
@@ -612,13 +612,7 @@ class Journey:
             # The browser's own error page (the IdP went down with the login POST out) has no
             # login form either: the failed navigation is the cause, not a changed page.
             if self.page.url.startswith("chrome-error://"):
-                lost = [
-                    e
-                    for e in self.nav.since(idp_mark)
-                    if e.error is not None and _CONNECTION_LOST.search(e.error)
-                ]
-                if lost:  # the one whose error page shows
-                    await self.check(self.nav.entries.index(lost[-1]), "idp_login")
+                await self._check_failed_navigation(idp_mark, lost_only=True)
             stop = self._fail(FailureKind.FLOW_CHANGED, self._open_name(), str(err))
             seen = tuple(self.redactor.text(line) for line in err.seen)
             stop.failure = replace(stop.failure, seen=seen)
@@ -631,11 +625,16 @@ class Journey:
         # callback) shows up in the log, not as an exception from the flow.
         await self._check_failed_navigation(idp_mark)
 
-    async def _check_failed_navigation(self, idp_mark: int) -> None:
-        """Stop on the first navigation since the IdP's page that failed (a network error)."""
-        failed = [e for e in self.nav.since(idp_mark) if e.error is not None]
+    async def _check_failed_navigation(self, idp_mark: int, lost_only: bool = False) -> None:
+        """Stop on the first navigation since the IdP's page that failed (a network error); with
+        `lost_only`, on the last one that lost its connection (the one whose error page shows)."""
+        failed = [
+            e
+            for e in self.nav.since(idp_mark)
+            if e.error is not None and (not lost_only or _CONNECTION_LOST.search(e.error))
+        ]
         if failed:
-            await self.check(self.nav.entries.index(failed[0]), "idp_login")
+            await self.check(self.nav.entries.index(failed[-1 if lost_only else 0]), "idp_login")
 
     def clock_skew(self) -> float | None:
         """The IdP's clock minus ours, from its latest page's Date header."""

@@ -335,9 +335,9 @@ class HistoryReader:
             hist = out[s.name]
             hist.recent = [self._row(s.name, row, names, "?") for row in rows[s.name]]
             hist.since = to_iso(s.since) if s.since is not None else None
-            shown = next((x for x in hist.recent if x["code"] != "ok"), None)
             if not last_failures:
                 continue
+            shown = next((x for x in hist.recent if x["code"] != "ok"), None)
             if shown is not None:
                 hist.last_failure = shown
             elif s.last_failure_id is not None:

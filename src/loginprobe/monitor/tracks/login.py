@@ -48,7 +48,7 @@ def advance_login(
 ) -> tuple[Track, list[Action]]:
     """Advance a hub's login track (`key`: loginprobe/<hub>/login) by one verdict. `confirmed`:
     a person asked to page now (`probe run --alert`), so one failing verdict is enough.
-    `explained`: an open shared incident (the hub's IdP's, the network's) explains this failure
+    `explained`: a shared incident (the hub's IdP's, the network's) explains this failure
     (counted in `Track.explained`; what it means for the page is shared.py's to say)."""
     if verdict.code is Code.PROBE_ERROR:
         return track, []

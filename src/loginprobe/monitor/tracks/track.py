@@ -36,8 +36,9 @@ class Track:
     # another replica as the IdP came back) is too late to open it again.
     resolved_at: str | None = None
     # A hub's login track: how many of its failing streak's failures, up to the latest such one,
-    # an open shared incident explained (the IdP's, the network's). The failures after them are
-    # the hub's own cause, which must confirm on its own (shared.unconfirmed_new_cause).
+    # a shared incident explained (the IdP's, the network's: open or just resolved, or opening
+    # with them). The failures after them are the hub's own cause, which must confirm on its own
+    # (shared.unconfirmed_new_cause).
     explained: int = 0
 
     @property
