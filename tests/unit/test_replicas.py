@@ -77,11 +77,14 @@ def test_a_replica_whose_hub_lease_was_taken_cannot_write_that_hub(store_url: st
     with pytest.raises(LeaseLost) as lost:
         asyncio.run(write())
     assert lost.value.hub == "a"
+    assert lost.value.reason == "another replica holds its lease"  # the store said so
     assert stale.held == []  # nothing kept to write later either
     assert store.history("a") == []
-    # A replica that never held the hub refuses to write it before asking the store.
-    with pytest.raises(LeaseLost):
+    # A replica whose lease lapsed (or that never held the hub) refuses to write it before
+    # asking the store, which it may not reach: it cannot say whether another took the hub.
+    with pytest.raises(LeaseLost) as lapsed:
         asyncio.run(Journal(store, hub_fence=lambda hub: None).write(None, {}, [], 0, "x", "a"))
+    assert lapsed.value.reason == "its lease ran out or passed to another replica"
 
 
 def test_a_stale_outbox_holder_sends_nothing(tmp_path: Path) -> None:

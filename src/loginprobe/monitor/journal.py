@@ -122,7 +122,13 @@ class Journal:
         if hub is not None and self.hub_fence is not None:
             f = self.hub_fence(hub)
             if f is None:
-                raise LeaseLost(f"this replica does not hold {hub}'s lease", hub_lease(hub))
+                raise LeaseLost(
+                    f"this replica does not hold {hub}'s lease",
+                    hub_lease(hub),
+                    # Found here, not at the store: it lapsed (a replica cut off from the
+                    # store cannot know whether another took it since).
+                    reason="its lease ran out or passed to another replica",
+                )
             fences.append(f)
         return fences
 

@@ -293,7 +293,7 @@ class Monitor:
             return
         self.hubs.drop(lost.hub)
         self._tasks.append(
-            asyncio.ensure_future(self.lost(lost.hub, "another replica holds its lease"))
+            asyncio.ensure_future(self.lost(lost.hub, lost.reason))
         )
 
     async def _cancel_probes(self) -> None:

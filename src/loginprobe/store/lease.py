@@ -55,9 +55,12 @@ class LeaseLost(Exception):
     """Another holder has the lease: this one must stop probing and paging (for what it covers:
     `name` is the lease, "monitor" or `hub:<name>`)."""
 
-    def __init__(self, message: str, name: str = "") -> None:
+    def __init__(
+        self, message: str, name: str = "", reason: str = "another replica holds its lease"
+    ) -> None:
         super().__init__(message)
         self.name = name
+        self.reason = reason  # in the replica's log: why it stopped probing the hub
 
     @property
     def hub(self) -> str | None:
