@@ -59,6 +59,7 @@ class Side:
     median_s: float
     cpu_s: float
     peak_pss: int
+    by_kind: str = ""  # CPU-seconds per login of each kind of process
 
     @property
     def per_min(self) -> float:
@@ -93,6 +94,60 @@ class Sampler:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _kind(pid: int) -> str:
+    """What a process of the tree is: Python, Playwright's driver, or a kind of Chromium process."""
+    try:
+        # Chromium rewrites its command line into one string: split on spaces too.
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+    except OSError:
+        return "gone"
+    exe = Path(argv[0].decode(errors="replace")).name
+    for arg in argv:
+        if arg.startswith(b"--type="):
+            kind = arg.decode(errors="replace").removeprefix("--type=")
+            if kind == "utility":
+                sub = [a for a in argv if a.startswith(b"--utility-sub-type=")]
+                kind += sub[0].decode(errors="replace").rsplit(".", 1)[-1] if sub else ""
+            return f"chromium {kind}"
+    if "chrom" in exe:
+        return "chromium browser"
+    return "node (Playwright's driver)" if exe == "node" else exe
+
+
+def tree_cpu_by_kind(root: int) -> dict[str, float]:
+    """CPU-seconds of each kind of process in the tree (ended children counted in their parent's
+    kind: renderers end in the zygote's)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        stats[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / ticks)
+    children: dict[int, list[int]] = {}
+    for p, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(p)
+    out: dict[str, float] = {}
+    todo = [root]
+    while todo:
+        p = todo.pop()
+        if p in stats:
+            kind = _kind(p)
+            out[kind] = out.get(kind, 0.0) + stats[p][1]
+        todo.extend(children.get(p, []))
+    return out
+
+
+def _by_kind(before: dict[str, float], after: dict[str, float], logins: int) -> str:
+    kinds = sorted(set(before) | set(after), key=lambda k: -(after.get(k, 0) - before.get(k, 0)))
+    return ", ".join(
+        f"{k} {(after.get(k, 0) - before.get(k, 0)) / max(1, logins):.2f}" for k in kinds
+    )
 
 
 # -- the floor: a bare Playwright login loop, run as its own process ---------------------------------
@@ -154,9 +209,9 @@ def _bare(sb: Sandbox, args: argparse.Namespace) -> Side:
     reader.start()
     with Sampler(proc.pid) as sampler:
         time.sleep(args.warmup)
-        cpu0, t0 = process_tree_cpu(proc.pid), time.time()
+        cpu0, t0, kinds0 = process_tree_cpu(proc.pid), time.time(), tree_cpu_by_kind(proc.pid)
         time.sleep(args.seconds)
-        cpu1, t1 = process_tree_cpu(proc.pid), time.time()
+        cpu1, t1, kinds1 = process_tree_cpu(proc.pid), time.time(), tree_cpu_by_kind(proc.pid)
     proc.wait()
     reader.join()
     window = [x for x in logins if t0 <= x["at"] <= t1]
@@ -171,6 +226,7 @@ def _bare(sb: Sandbox, args: argparse.Namespace) -> Side:
         statistics.median(ok),
         cpu1 - cpu0,
         sampler.peak,
+        _by_kind(kinds0, kinds1, len(ok)),
     )
 
 
@@ -226,8 +282,10 @@ def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
             with Sampler(proc.pid) as sampler:
                 time.sleep(args.warmup)
                 cpu0, t0 = process_tree_cpu(proc.pid), time.time()
+                kinds0 = tree_cpu_by_kind(proc.pid)
                 time.sleep(args.seconds)
                 cpu1, t1 = process_tree_cpu(proc.pid), time.time()
+                kinds1 = tree_cpu_by_kind(proc.pid)
         finally:
             proc.terminate()
             proc.wait(60)
@@ -249,7 +307,15 @@ def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
     ok = [p["ms"] / 1000 for p in window if p["verdict"] == "ok"]
     name = "`probe serve`" + (", evidence off" if args.no_evidence else "")
     name += ", no stand-in" if args.no_stand_in else ""
-    return Side(name, len(ok), t1 - t0, statistics.median(ok), cpu1 - cpu0, sampler.peak)
+    return Side(
+        name,
+        len(ok),
+        t1 - t0,
+        statistics.median(ok),
+        cpu1 - cpu0,
+        sampler.peak,
+        _by_kind(kinds0, kinds1, len(ok)),
+    )
 
 
 # -- replicas on one PostgreSQL ----------------------------------------------------------------------
@@ -490,6 +556,9 @@ def main() -> int:
     print("|---|---|---|---|---|")
     for side in sides:
         print(side.row())
+    print("\nCPU-seconds per login by process:")
+    for side in sides:
+        print(f"- {side.name}: {side.by_kind}")
     if len(sides) == 2:
         floor, serve = sides
         print(
