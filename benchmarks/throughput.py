@@ -266,8 +266,9 @@ def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
         config = _fleet_config(sb, workdir, args, port)
         stderr = (workdir / "stderr.log").open("w+")
         probe = Path(sys.executable).with_name("probe")
+        profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         proc = subprocess.Popen(
-            [str(probe), "--config", str(config), "serve"],
+            [sys.executable, *profile, str(probe), "--config", str(config), "serve"],
             env={**os.environ, **sb.probe_env(), "HOME": tmp},
             stdout=subprocess.DEVNULL,
             stderr=stderr,
@@ -368,8 +369,9 @@ def _start_replicas(
         extra = f'lease_ttl = "{args.lease_ttl}s"\nreplica = "{name}"'
         config = _fleet_config(sb, home, args, port, state=state, extra=extra)
         log = home / "stderr.log"
+        profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         proc = subprocess.Popen(
-            [str(probe), "--config", str(config), "serve"],
+            [sys.executable, *profile, str(probe), "--config", str(config), "serve"],
             env={**os.environ, **sb.probe_env(), "HOME": str(home)},
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),
@@ -525,6 +527,9 @@ def main() -> int:
         "--no-stand-in",
         action="store_true",
         help="password_stand_in = false: no request interception (to measure what it costs)",
+    )
+    parser.add_argument(
+        "--profile", default="", help="FILE: `probe serve` runs under cProfile, its stats to FILE"
     )
     parser.add_argument("--side", choices=("both", "bare", "serve"), default="both")
     parser.add_argument(

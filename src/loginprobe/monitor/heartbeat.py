@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import structlog
 
+from loginprobe.prober.tlscheck import tls_context
+
 log = structlog.get_logger("loginprobe")
 
 USER_AGENT = "loginprobe-heartbeat"
@@ -69,7 +71,8 @@ def secret_parts(url: str) -> list[str]:
 
 
 async def http_get(url: str, timeout: float) -> None:
-    async with httpx.AsyncClient(timeout=timeout, headers={"User-Agent": USER_AGENT}) as client:
+    headers = {"User-Agent": USER_AGENT}
+    async with httpx.AsyncClient(timeout=timeout, headers=headers, verify=tls_context()) as client:
         answer = await client.get(url)
     if not answer.is_success:
         raise PingFailed(f"answered HTTP {answer.status_code}")

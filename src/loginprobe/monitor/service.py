@@ -292,9 +292,7 @@ class Monitor:
             self.share.outbox_lost()
             return
         self.hubs.drop(lost.hub)
-        self._tasks.append(
-            asyncio.ensure_future(self.lost(lost.hub, lost.reason))
-        )
+        self._tasks.append(asyncio.ensure_future(self.lost(lost.hub, lost.reason)))
 
     async def _cancel_probes(self) -> None:
         for task in list(self._in_flight):

@@ -37,6 +37,7 @@ from loginprobe.prober.journey import Journey, run_journey
 from loginprobe.prober.scrub import Scrubber
 from loginprobe.prober.secretcheck import check_secret
 from loginprobe.prober.standin import PasswordStandIn
+from loginprobe.prober.tlscheck import tls_context
 from loginprobe.redact import Redactor
 
 log = structlog.get_logger("loginprobe")
@@ -54,7 +55,7 @@ async def run_secret_check(
 ) -> SecretCheck | None:
     if hub.oauth is None or secrets.client_secret is None:
         return None
-    async with httpx.AsyncClient(timeout=min(timeout, 15.0)) as client:
+    async with httpx.AsyncClient(timeout=min(timeout, 15.0), verify=tls_context()) as client:
         return await check_secret(
             client,
             token_url=hub.oauth.token_url,
