@@ -116,6 +116,7 @@ async def _journey(
                     redactor=redactor,
                     flow_options=hub.flow_options,
                     progress=progress,
+                    tracing=recorder is not None and recorder.started,
                 )
             )
             return journeys[-1]

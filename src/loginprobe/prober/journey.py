@@ -202,6 +202,7 @@ class Journey:
     flow_options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # Told as each step begins (name, None) and ends (name, its Step): `probe run`'s live display.
     progress: Callable[[str, Step | None], None] | None = None
+    tracing: bool = False  # this probe records a trace: its steps are grouped in it
 
     def __post_init__(self) -> None:
         self.hub_origin = origin(self.hub_url)
@@ -268,10 +269,12 @@ class Journey:
 
     @asynccontextmanager
     async def step(self, name: str) -> AsyncIterator[None]:
-        # The step's actions as one group in a trace, if one is recorded (else a no-op). A failed
-        # step's group stays open: the evidence taken after it lands inside it.
-        with suppress(PlaywrightError):
-            await self.page.context.tracing.group(name)
+        # The step's actions as one group in the trace, if this probe records one (else each
+        # call is a round trip to the browser for nothing). A failed step's group stays open:
+        # the evidence taken after it lands inside it.
+        if self.tracing:
+            with suppress(PlaywrightError):
+                await self.page.context.tracing.group(name)
         self._open = _OpenStep(name, self.clock(), self.nav.mark())
         self._tell(name, None)
         try:
@@ -305,8 +308,9 @@ class Journey:
             raise
         else:
             self._close_ok(self._current(), self.clock())
-            with suppress(PlaywrightError):
-                await self.page.context.tracing.group_end()
+            if self.tracing:
+                with suppress(PlaywrightError):
+                    await self.page.context.tracing.group_end()
         finally:
             self._open = None
 
