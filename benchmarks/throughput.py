@@ -103,6 +103,8 @@ def _kind(pid: int) -> str:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
     except OSError:
         return "gone"
+    if not argv:
+        return "zombie"  # ended, not yet reaped: its CPU is counted in its parent's once it is
     exe = Path(argv[0].decode(errors="replace")).name
     for arg in argv:
         if arg.startswith(b"--type="):
