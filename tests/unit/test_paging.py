@@ -372,6 +372,24 @@ def test_tls_context_honours_ssl_cert_file(
     assert len(receiver.accepted) == 1
 
 
+def test_tls_context_is_built_once_per_set_of_ca_files_and_follows_the_environment(
+    receiver: PagerDutyReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    plain = tls_context()
+    assert tls_context() is plain  # not the CA bundle read again at every secret check
+    monkeypatch.setenv("SSL_CERT_FILE", str(receiver.ca_file))
+    trusting = tls_context()
+    assert len(trusting.get_ca_certs()) == len(plain.get_ca_certs()) + 1
+    assert tls_context() is trusting
+    monkeypatch.delenv("SSL_CERT_FILE")
+    ca_dir = receiver.ca_file.parent / "ca-dir"
+    ca_dir.mkdir()
+    monkeypatch.setenv("SSL_CERT_DIR", str(ca_dir))
+    assert tls_context() is not plain  # a directory's certificates load as they are asked for
+
+
 # -- links to the evidence, the status page and the runbook -------------------------------------
 PUBLIC = "https://probe.example.org"
 EVIDENCE = Evidence(
