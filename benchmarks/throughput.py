@@ -371,7 +371,8 @@ def _start_replicas(
         extra = f'lease_ttl = "{args.lease_ttl}s"\nreplica = "{name}"'
         config = _fleet_config(sb, home, args, port, state=state, extra=extra)
         log = home / "stderr.log"
-        profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+        # One stats file per replica: FILE.r1, FILE.r2, ...
+        profile = ["-m", "cProfile", "-o", f"{args.profile}.{name}"] if args.profile else []
         proc = subprocess.Popen(
             [sys.executable, *profile, str(probe), "--config", str(config), "serve"],
             env={**os.environ, **sb.probe_env(), "HOME": str(home)},
@@ -531,7 +532,9 @@ def main() -> int:
         help="password_stand_in = false: no request interception (to measure what it costs)",
     )
     parser.add_argument(
-        "--profile", default="", help="FILE: `probe serve` runs under cProfile, its stats to FILE"
+        "--profile",
+        default="",
+        help="FILE: `probe serve` runs under cProfile, its stats to FILE (FILE.rN per replica)",
     )
     parser.add_argument("--side", choices=("both", "bare", "serve"), default="both")
     parser.add_argument(

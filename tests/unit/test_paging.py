@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from loginprobe.alerting import pagerduty as paging
 from loginprobe.alerting.pagerduty import (
@@ -384,10 +387,34 @@ def test_tls_context_is_built_once_per_set_of_ca_files_and_follows_the_environme
     assert len(trusting.get_ca_certs()) == len(plain.get_ca_certs()) + 1
     assert tls_context() is trusting
     monkeypatch.delenv("SSL_CERT_FILE")
+    # A directory of CAs by their hash names (as `openssl rehash` makes it) is trusted too.
     ca_dir = receiver.ca_file.parent / "ca-dir"
     ca_dir.mkdir()
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(receiver.ca_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    shutil.copy(receiver.ca_file, ca_dir / f"{subject_hash}.0")
     monkeypatch.setenv("SSL_CERT_DIR", str(ca_dir))
-    assert tls_context() is not plain  # a directory's certificates load as they are asked for
+    sender = PagerDutySender(ROUTING_KEY, receiver.url, ca_file=None, timeout=5)
+    try:
+        assert sender.send(trigger_event()).outcome == "accepted"
+    finally:
+        sender.close()
+
+
+def test_a_ca_file_changed_in_place_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "proxy-ca.pem"
+    old, new = trustme.CA(), trustme.CA()
+    old.cert_pem.write_to_path(str(path))
+    before = tls_context(str(path))
+    assert tls_context(str(path)) is before
+    new.cert_pem.write_to_path(str(path))  # the proxy's CA rotated; then the config reloads
+    after = tls_context(str(path))
+    new_der = ssl.PEM_cert_to_DER_cert(new.cert_pem.bytes().decode())
+    assert new_der in after.get_ca_certs(binary_form=True)
 
 
 # -- links to the evidence, the status page and the runbook -------------------------------------

@@ -54,6 +54,7 @@ def test_the_stand_in_object_never_shows_the_password(shown: object) -> None:
         "https://idp.example.org/login.jsp",
         "https://idp.example.org/api/credentials.json",
         "https://idp.example.org/cas/login;jsessionid=1.css2",
+        "https://idp.example.org/login;jsessionid=ABC.js",
         "https://hub.example.org/hub/oauth_callback?code=x&state=y.css",
     ],
 )

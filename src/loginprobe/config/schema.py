@@ -329,7 +329,8 @@ class PagerDutyConfig(_Strict):
     ca_file: str | None = Field(
         None,
         description="An extra CA certificate (PEM) to trust for `events_url`, e.g. a "
-        "TLS-inspecting proxy's; `$SSL_CERT_FILE` works too.",
+        "TLS-inspecting proxy's; `$SSL_CERT_FILE` and `$SSL_CERT_DIR` work too. Read again "
+        "when the file changes.",
     )
 
     @model_validator(mode="after")

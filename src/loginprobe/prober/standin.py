@@ -51,10 +51,11 @@ def swap(body: bytes, content_type: str, stand_in: str, password: str) -> bytes 
     return body.replace(needle, encoded_for(content_type, password))
 
 
-# Every URL but a static file's, by the extension of its path (the query is not looked at: a
-# login POST to /login?next=/app.js still goes through the rewrite).
+# Every URL but a static file's, by the extension of its path (the query and a path's ";"
+# parameters are not looked at: a login POST to /login?next=/app.js or /login;jsessionid=x.js
+# still goes through the rewrite).
 MAY_CARRY_PASSWORD = re.compile(
-    r"^(?![^?#]*\.(?:js|mjs|css|png|gif|jpe?g|webp|svg|ico|woff2?|ttf|otf|eot|map)(?:[?#]|$))",
+    r"^(?![^?#;]*\.(?:js|mjs|css|png|gif|jpe?g|webp|svg|ico|woff2?|ttf|otf|eot|map)(?:[?#;]|$))",
     re.IGNORECASE,
 )
 
@@ -90,7 +91,8 @@ class PasswordStandIn:
 
 async def _continue_unrecorded(route: Route, post_data: bytes | None) -> None:
     """`route.continue_(post_data=...)`, as an internal call that the trace does not record. Every
-    request goes through here, so the trace's action list is not filled with them either."""
+    request that may carry the password goes through here, so the trace's action list is not
+    filled with them either."""
     impl: Any = route._impl_obj
     await impl._wrap_api_call(
         lambda _zone: impl.continue_(None, None, None, post_data), ApiCallOptions(internal=True)

@@ -22,11 +22,30 @@ def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     """Public CAs, plus $SSL_CERT_FILE, $SSL_CERT_DIR and an extra CA (a TLS-inspecting proxy's,
     or a test CA). Built once per set of files and shared (never change it): reading the CA
     bundle costs ~80 ms of CPU, which a client built for every secret check paid each time."""
-    return _context(ca_file, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    env_file, env_dir = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    # A file changed in place (a rotated proxy CA, then a reload) builds a new context; a
+    # directory's certificates are looked up as they are needed anyway.
+    return _context(ca_file, _stamp(ca_file), env_file, _stamp(env_file), env_dir)
+
+
+def _stamp(path: str | None) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns) if st else None
 
 
 @functools.lru_cache(maxsize=8)
-def _context(ca_file: str | None, env_file: str | None, env_dir: str | None) -> ssl.SSLContext:
+def _context(
+    ca_file: str | None,
+    _ca_stamp: object,
+    env_file: str | None,
+    _env_stamp: object,
+    env_dir: str | None,
+) -> ssl.SSLContext:
+    # Shared by every client: never changed after this. (httpx sets ALPN on it at each
+    # connection, the same "http/1.1" for every client here, none of which speaks HTTP/2.)
     ctx = ssl.create_default_context(cafile=certifi.where())
     for extra in (env_file, ca_file):
         if extra:
