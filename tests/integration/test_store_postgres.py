@@ -79,9 +79,11 @@ def test_serve_on_postgresql_pages_once_resolves_and_never_shows_the_database_pa
     serves += [first, second]
     wrong = PostgresServe(sandbox, tmp_path / "wrong", postgres_url.replace(PASSWORD, "not-it"))
     refusing = _probe(wrong, "list")  # runs while the monitors start
-    first.start().wait_probes(1, "ok")
+    first.start().wait(lambda: (first.healthz() or {}).get("role") == "active", 90, "active")
+    # The first holds the hub's lease from here on: the second starts while the first probes.
     second.start()
     second.wait(lambda: (second.healthz() or {}).get("role") != "starting", 90, "a role")
+    first.wait_probes(1, "ok")
     health = second.get("/healthz")
     # Ready while it stands by: a rolling update waits for the new pod's readiness.
     assert health is not None and health[0] == 200 and '"standby"' in health[1], health
