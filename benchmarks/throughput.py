@@ -61,6 +61,14 @@ class Side:
     peak_pss: int
     by_kind: str = ""  # CPU-seconds per login of each kind of process
 
+    def measured(
+        self, cpu_s: float, peak_pss: int, kinds0: dict[str, float], kinds1: dict[str, float]
+    ) -> Side:
+        """With the window's CPU, peak memory and CPU by kind of process (before, after)."""
+        self.cpu_s, self.peak_pss = cpu_s, peak_pss
+        self.by_kind = _by_kind(kinds0, kinds1, self.logins)
+        return self
+
     @property
     def per_min(self) -> float:
         return self.logins * 60 / self.seconds
@@ -221,15 +229,8 @@ def _bare(sb: Sandbox, args: argparse.Namespace) -> Side:
     if failed:
         print(f"bare: {failed} of {len(window)} logins failed", file=sys.stderr)
     ok = [x["s"] for x in window if x["ok"]]
-    return Side(
-        "bare Playwright (the floor)",
-        len(ok),
-        t1 - t0,
-        statistics.median(ok),
-        cpu1 - cpu0,
-        sampler.peak,
-        _by_kind(kinds0, kinds1, len(ok)),
-    )
+    side = Side("bare Playwright (the floor)", len(ok), t1 - t0, statistics.median(ok), 0, 0)
+    return side.measured(cpu1 - cpu0, sampler.peak, kinds0, kinds1)
 
 
 # -- probe serve ------------------------------------------------------------------------------------
@@ -310,15 +311,8 @@ def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
     ok = [p["ms"] / 1000 for p in window if p["verdict"] == "ok"]
     name = "`probe serve`" + (", evidence off" if args.no_evidence else "")
     name += ", no stand-in" if args.no_stand_in else ""
-    return Side(
-        name,
-        len(ok),
-        t1 - t0,
-        statistics.median(ok),
-        cpu1 - cpu0,
-        sampler.peak,
-        _by_kind(kinds0, kinds1, len(ok)),
-    )
+    side = Side(name, len(ok), t1 - t0, statistics.median(ok), 0, 0)
+    return side.measured(cpu1 - cpu0, sampler.peak, kinds0, kinds1)
 
 
 # -- replicas on one PostgreSQL ----------------------------------------------------------------------
