@@ -103,7 +103,8 @@ def verdict_result(hub: str, code: Code = Code.OK, summary: str = "") -> ProbeRe
             None if ok else "x",
         ),
         observation=Observation(hub, (), failure, None, f"http://{hub}.example.org"),
-        started_at="2026-11-30T00:00:00+00:00",
+        # Now, not a fixed date: windows like "the last 24 h" must hold the probes a test runs.
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_ms=1000,
     )
 
