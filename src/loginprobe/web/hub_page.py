@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 from loginprobe.history.availability import WINDOWS, Availability, percent
 from loginprobe.history.incidents import Timeline
 from loginprobe.history.login_times import LoginTimes
 from loginprobe.web import charts
+from loginprobe.web.escaping import e as _e
 
 REFRESH_S = 60
 
@@ -67,10 +67,6 @@ class HubView:
     hours: Sequence[Mapping[str, Any]]  # Store.hours rows of the week
     incidents: Timeline
     incidents_from: float
-
-
-def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
 
 
 def _availability(view: HubView) -> str:

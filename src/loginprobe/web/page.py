@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from html import escape
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
 from loginprobe.monitor.tracks.shared import seen_from_text
+from loginprobe.web.escaping import e as _e
 from loginprobe.web.status import ATTENTION, parse_time, relative
 
 REFRESH_S = 30
@@ -85,16 +85,6 @@ footer{color:var(--muted);font-size:.85rem;margin:1rem 0}
 """
 
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
-
-
-_SPECIAL = re.compile(r"[&<>\"']")
-
-
-def _e(value: object) -> str:
-    # ~15,000 values a page of 200 hubs, nearly all of them (step names, ms, codes) with nothing
-    # to escape: looking costs a fifth of escaping.
-    text = "" if value is None else str(value)
-    return escape(text, quote=True) if _SPECIAL.search(text) else text
 
 
 def _n(count: int, noun: str) -> str:
