@@ -47,7 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from probe_run import tree_memory  # the process-tree memory accounting, shared
 
-from loginprobe.monitor.capacity import process_tree_cpu
+from loginprobe.monitor.capacity import process_tree_cpu_each
 from sandbox import Sandbox, free_port
 
 
@@ -60,14 +60,6 @@ class Side:
     cpu_s: float
     peak_pss: int
     by_kind: str = ""  # CPU-seconds per login of each kind of process
-
-    def measured(
-        self, cpu_s: float, peak_pss: int, kinds0: dict[str, float], kinds1: dict[str, float]
-    ) -> Side:
-        """With the window's CPU, peak memory and CPU by kind of process (before, after)."""
-        self.cpu_s, self.peak_pss = cpu_s, peak_pss
-        self.by_kind = _by_kind(kinds0, kinds1, self.logins)
-        return self
 
     @property
     def per_min(self) -> float:
@@ -129,27 +121,10 @@ def _kind(pid: int) -> str:
 def tree_cpu_by_kind(root: int) -> dict[str, float]:
     """CPU-seconds of each kind of process in the tree (ended children counted in their parent's
     kind: renderers end in the zygote's)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        stats[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / ticks)
-    children: dict[int, list[int]] = {}
-    for p, (ppid, _) in stats.items():
-        children.setdefault(ppid, []).append(p)
     out: dict[str, float] = {}
-    todo = [root]
-    while todo:
-        p = todo.pop()
-        if p in stats:
-            kind = _kind(p)
-            out[kind] = out.get(kind, 0.0) + stats[p][1]
-        todo.extend(children.get(p, []))
+    for pid, used in process_tree_cpu_each(root).items():
+        kind = _kind(pid)
+        out[kind] = out.get(kind, 0.0) + used
     return out
 
 
@@ -158,6 +133,21 @@ def _by_kind(before: dict[str, float], after: dict[str, float], logins: int) -> 
     return ", ".join(
         f"{k} {(after.get(k, 0) - before.get(k, 0)) / max(1, logins):.2f}" for k in kinds
     )
+
+
+def _measured(
+    name: str,
+    ok: list[float],
+    seconds: float,
+    peak_pss: int,
+    kinds0: dict[str, float],
+    kinds1: dict[str, float],
+) -> Side:
+    """A side from its successful logins' durations and its tree's CPU by kind before and after
+    the window (the total is their sum)."""
+    cpu = sum(kinds1.values()) - sum(kinds0.values())
+    by_kind = _by_kind(kinds0, kinds1, len(ok))
+    return Side(name, len(ok), seconds, statistics.median(ok), cpu, peak_pss, by_kind)
 
 
 # -- the floor: a bare Playwright login loop, run as its own process ---------------------------------
@@ -219,9 +209,9 @@ def _bare(sb: Sandbox, args: argparse.Namespace) -> Side:
     reader.start()
     with Sampler(proc.pid) as sampler:
         time.sleep(args.warmup)
-        cpu0, t0, kinds0 = process_tree_cpu(proc.pid), time.time(), tree_cpu_by_kind(proc.pid)
+        t0, kinds0 = time.time(), tree_cpu_by_kind(proc.pid)
         time.sleep(args.seconds)
-        cpu1, t1, kinds1 = process_tree_cpu(proc.pid), time.time(), tree_cpu_by_kind(proc.pid)
+        t1, kinds1 = time.time(), tree_cpu_by_kind(proc.pid)
     proc.wait()
     reader.join()
     window = [x for x in logins if t0 <= x["at"] <= t1]
@@ -229,8 +219,7 @@ def _bare(sb: Sandbox, args: argparse.Namespace) -> Side:
     if failed:
         print(f"bare: {failed} of {len(window)} logins failed", file=sys.stderr)
     ok = [x["s"] for x in window if x["ok"]]
-    side = Side("bare Playwright (the floor)", len(ok), t1 - t0, statistics.median(ok), 0, 0)
-    return side.measured(cpu1 - cpu0, sampler.peak, kinds0, kinds1)
+    return _measured("bare Playwright (the floor)", ok, t1 - t0, sampler.peak, kinds0, kinds1)
 
 
 # -- probe serve ------------------------------------------------------------------------------------
@@ -285,11 +274,9 @@ def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
                 time.sleep(0.2)
             with Sampler(proc.pid) as sampler:
                 time.sleep(args.warmup)
-                cpu0, t0 = process_tree_cpu(proc.pid), time.time()
-                kinds0 = tree_cpu_by_kind(proc.pid)
+                t0, kinds0 = time.time(), tree_cpu_by_kind(proc.pid)
                 time.sleep(args.seconds)
-                cpu1, t1 = process_tree_cpu(proc.pid), time.time()
-                kinds1 = tree_cpu_by_kind(proc.pid)
+                t1, kinds1 = time.time(), tree_cpu_by_kind(proc.pid)
         finally:
             proc.terminate()
             proc.wait(60)
@@ -311,8 +298,7 @@ def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
     ok = [p["ms"] / 1000 for p in window if p["verdict"] == "ok"]
     name = "`probe serve`" + (", evidence off" if args.no_evidence else "")
     name += ", no stand-in" if args.no_stand_in else ""
-    side = Side(name, len(ok), t1 - t0, statistics.median(ok), 0, 0)
-    return side.measured(cpu1 - cpu0, sampler.peak, kinds0, kinds1)
+    return _measured(name, ok, t1 - t0, sampler.peak, kinds0, kinds1)
 
 
 # -- replicas on one PostgreSQL ----------------------------------------------------------------------

@@ -144,6 +144,12 @@ def _smooth(old: float | None, new: float) -> float:
 def process_tree_cpu(pid: int | None = None) -> float:
     """CPU-seconds used by a process and all its descendants, those that ended included (their
     time is in their parents' cutime/cstime once reaped). 0.0 where /proc is missing."""
+    return sum(process_tree_cpu_each(pid).values())
+
+
+def process_tree_cpu_each(pid: int | None = None) -> dict[int, float]:
+    """The same, per live process of the tree (pid: CPU-seconds, its reaped children's
+    included)."""
     root = pid or os.getpid()
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     stats: dict[int, tuple[int, float]] = {}
@@ -158,13 +164,13 @@ def process_tree_cpu(pid: int | None = None) -> float:
     children: dict[int, list[int]] = {}
     for p, (ppid, _) in stats.items():
         children.setdefault(ppid, []).append(p)
-    total, todo = 0.0, [root]
+    each, todo = {}, [root]
     while todo:
         p = todo.pop()
         if p in stats:
-            total += stats[p][1]
+            each[p] = stats[p][1]
         todo.extend(children.get(p, []))
-    return total
+    return each
 
 
 def _proc_entries() -> Iterable[Path]:
