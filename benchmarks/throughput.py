@@ -14,6 +14,7 @@ renderers included once they end) and peak PSS of the tree; then the ratios to t
 
     .venv/bin/python benchmarks/throughput.py [--hubs 24] [--interval 10] [--concurrency 4]
         [--warmup 25] [--seconds 90] [--no-evidence] [--no-stand-in] [--side both|bare|serve]
+        [--flow benchmarks/flows/sandbox_fixed.py] [--profile FILE]
     .venv/bin/python benchmarks/throughput.py --replicas 2 [--lease-ttl 30] [the options above]
 
 With `--replicas N` it measures `probe serve` replicas instead of the floor: N replicas on one
@@ -244,6 +245,8 @@ def _fleet_config(
     head, hub = text.split("[hubs.h00]", 1)
     if args.no_stand_in:
         hub = "\npassword_stand_in = false" + hub
+    if args.flow:
+        hub = re.sub(r'(?m)^flow = ".*"$', f'flow = "{Path(args.flow).resolve()}"', hub, count=1)
     hubs = "".join(
         f"[hubs.h{i:02d}]" + hub.replace("[hubs.h00.", f"[hubs.h{i:02d}.") for i in range(args.hubs)
     )
@@ -510,6 +513,13 @@ def main() -> int:
         "--no-stand-in",
         action="store_true",
         help="password_stand_in = false: no request interception (to measure what it costs)",
+    )
+    parser.add_argument(
+        "--flow",
+        default="",
+        help="FILE: the serve side's hubs log in with this flow file instead of the sandbox's "
+        "(benchmarks/flows/sandbox_fixed.py: the floor's clicks, to split the flow's cost from "
+        "the rest of the monitor's)",
     )
     parser.add_argument(
         "--profile",
