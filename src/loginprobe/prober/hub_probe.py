@@ -117,6 +117,7 @@ async def _journey(
                     flow_options=hub.flow_options,
                     progress=progress,
                     tracing=recorder is not None and recorder.started,
+                    password_astray=stand_in.astray if stand_in is not None else lambda: None,
                 )
             )
             return journeys[-1]

@@ -27,6 +27,7 @@ from loginprobe.flows import (
     Flow,
     FlowChanged,
     FlowContext,
+    FlowError,
     IdpErrorPage,
     LoginRejected,
     ProbeProblem,
@@ -34,6 +35,7 @@ from loginprobe.flows import (
 )
 from loginprobe.model import Failure, FailureKind, Step
 from loginprobe.prober.gist import gist
+from loginprobe.prober.standin import Astray
 from loginprobe.redact import Redactor, redact_url
 
 # Navigation errors that mean the server could not be reached or went away (not a redirect loop or
@@ -203,6 +205,9 @@ class Journey:
     # Told as each step begins (name, None) and ends (name, its Step): `probe run`'s live display.
     progress: Callable[[str, Step | None], None] | None = None
     tracing: bool = False  # this probe records a trace: its steps are grouped in it
+    # The password stand-in's first request that went out without the password (None: none, or
+    # no stand-in): the IdP's answer to it says nothing about the test account.
+    password_astray: Callable[[], Astray | None] = field(default=lambda: None, repr=False)
 
     def __post_init__(self) -> None:
         self.hub_origin = origin(self.hub_url)
@@ -607,8 +612,10 @@ class Journey:
         try:
             await self.flow(self.page, ctx)
         except LoginRejected as err:
+            self._stop_if_password_astray(err)
             raise self._fail(FailureKind.LOGIN_REJECTED, self._open_name(), str(err)) from None
         except IdpErrorPage as err:
+            self._stop_if_password_astray(err)
             raise self._fail(
                 FailureKind.IDP_ERROR, self._open_name(), str(err), code=err.code
             ) from None
@@ -617,6 +624,7 @@ class Journey:
             # login form either: the failed navigation is the cause, not a changed page.
             if self.page.url.startswith("chrome-error://"):
                 await self._check_failed_navigation(idp_mark, lost_only=True)
+            self._stop_if_password_astray(err)
             stop = self._fail(FailureKind.FLOW_CHANGED, self._open_name(), str(err))
             seen = tuple(self.redactor.text(line) for line in err.seen)
             stop.failure = replace(stop.failure, seen=seen)
@@ -628,6 +636,20 @@ class Journey:
         # A navigation that failed on the way (IdP went down mid-login, hub unreachable at the
         # callback) shows up in the log, not as an exception from the flow.
         await self._check_failed_navigation(idp_mark)
+
+    def _stop_if_password_astray(self, err: FlowError) -> None:
+        """A probe error, not the IdP's verdict, when the IdP got the stand-in for the password:
+        a rejection would blame a test account whose password it never saw."""
+        astray = self.password_astray()
+        if astray is None:
+            return
+        detail = (
+            f"the IdP's answer says nothing about the test account (it answered: {err}): "
+            f"{astray.why(redact_url(astray.url))} — set password_stand_in = false for this hub"
+        )
+        stop = self._fail(FailureKind.PROBE_ERROR, self._open_name(), detail)
+        stop.failure = replace(stop.failure, where="prober")
+        raise stop from None
 
     async def _check_failed_navigation(self, idp_mark: int, lost_only: bool = False) -> None:
         """Stop on the first navigation since the IdP's page that failed (a network error); with

@@ -19,7 +19,7 @@ import contextlib
 import json
 import re
 import secrets
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote_plus
 
 from playwright._impl.channel_owner import ApiCallOptions
@@ -60,13 +60,32 @@ MAY_CARRY_PASSWORD = re.compile(
 )
 
 
+class Astray(NamedTuple):
+    """A request that took the stand-in out unchanged."""
+
+    method: str
+    url: str
+    in_url: bool  # in its URL (a GET form), not its body
+
+    def why(self, url: str) -> str:
+        """What happened, with the request's URL as given (redacted by the caller). The URL ends
+        the text: a reader of URLs in text would take punctuation after it as its own."""
+        how = "in the URL of a GET form" if self.in_url else "past the rewrite"
+        return f"the password stand-in went out {how}: {self.method} {url}"
+
+
 class PasswordStandIn:
-    """One probe's stand-in, and the route that puts the real password in its place."""
+    """One probe's stand-in, the route that puts the real password in its place, and a watch on
+    every request for the stand-in going out unchanged (`astray`)."""
 
     def __init__(self, password: str) -> None:
         self._password = password
         self.value = stand_in_for(password)
-        self.sent = 0  # requests that carried the stand-in (and left with the password)
+        self._needle = self.value.encode()
+        # Requests that carried the stand-in (and whether in their URL), and those whose body the
+        # route rewrote, by id: both hold the Request, so an id is not reused within the probe.
+        self._carriers: list[tuple[Request, bool]] = []
+        self._rewritten: dict[int, Request] = {}
 
     def __repr__(self) -> str:
         return "PasswordStandIn(***)"
@@ -76,6 +95,28 @@ class PasswordStandIn:
         # to this process and back (~2 ms of CPU each, most of a hub's requests); these others
         # Playwright lets go on its own.
         await context.route(MAY_CARRY_PASSWORD, self._route)
+        context.on("request", self._saw)
+
+    @property
+    def sent(self) -> int:
+        """Requests that carried the stand-in and left with the password."""
+        return len(self._rewritten)
+
+    def astray(self) -> Astray | None:
+        """The first request that took the stand-in to a server instead of the password: a
+        request the route never saw (a login form posting to a static-looking URL), a GET form
+        (the stand-in in the URL), a body the route could not rewrite. After one, whatever the
+        IdP answers says nothing about the test account. None: every one was rewritten."""
+        for request, in_url in self._carriers:
+            if in_url or id(request) not in self._rewritten:
+                return Astray(request.method, request.url, in_url)
+        return None
+
+    def _saw(self, request: Request) -> None:
+        in_url = self.value in request.url
+        body = request.post_data_buffer
+        if in_url or (body is not None and self._needle in body):
+            self._carriers.append((request, in_url))
 
     async def _route(self, route: Route, request: Request) -> None:
         body = request.post_data_buffer
@@ -83,7 +124,7 @@ class PasswordStandIn:
         if body:
             new = swap(body, request.headers.get("content-type", ""), self.value, self._password)
         if new is not None:
-            self.sent += 1
+            self._rewritten[id(request)] = request
         # The page or the browser may have gone away meanwhile: then nothing is left to send.
         with contextlib.suppress(PlaywrightError):
             await _continue_unrecorded(route, new)

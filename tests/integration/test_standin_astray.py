@@ -1,0 +1,156 @@
+"""A login the IdP rejected after it got the password stand-in instead of the password is the
+prober's fault (probe_error), not the test account's (login_rejected).
+
+Real Chromium through the monitor's browser pool and `probe_hub`, against one tiny local server
+that is both the hub (on 127.0.0.1) and the IdP (on localhost, another origin). The IdP's login
+form is sent three ways: a POST the rewrite takes (the real password arrives), a POST to a
+static-looking URL the rewrite skips, and a GET form (the fields in the URL). The IdP answers each
+with its login page again and "Invalid password", as a real one would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from aiohttp import web
+from playwright.async_api import Browser
+from pydantic import SecretStr
+
+from loginprobe.config import HubConfig, HubSecrets
+from loginprobe.model import ProbeResult
+from loginprobe.monitor.pool import BrowserPool
+from loginprobe.prober.evidence import plan_for
+from loginprobe.prober.hub_probe import probe_hub
+from loginprobe.redact import Redactor
+from sandbox import free_port
+
+PASSWORD = "astray-test-Secret!1"
+SECRETS = HubSecrets("student", SecretStr(PASSWORD), None, None)
+
+# The form's method and action, by the name of the hub the test probes.
+FORMS = {
+    "rewritten": ("post", "/idp/session"),
+    "static_url": ("post", "/idp/session.js"),
+    "get_form": ("get", "/idp/session"),
+}
+
+
+def _login_page(form: str, error: str = "") -> str:
+    method, action = FORMS[form]
+    alert = f'<p class="alert-danger" role="alert">{error}</p>' if error else ""
+    return (
+        "<!doctype html><title>Sign in</title><h1>Example IdP</h1>"
+        f'{alert}<form method="{method}" action="{action}">'
+        f'<input type="hidden" name="form" value="{form}">'
+        '<label>Username <input name="username" autocomplete="username"></label>'
+        '<label>Password <input name="password" type="password"></label>'
+        "<button type=submit>Sign in</button></form>"
+    )
+
+
+@asynccontextmanager
+async def hub_and_idp(received: list[tuple[str, str]]) -> AsyncIterator[int]:
+    """The hub's pages on 127.0.0.1:PORT, the IdP's on localhost:PORT; `received` gets the
+    (form, password) of every login the IdP got."""
+    port = free_port()
+
+    async def hub_login(request: web.Request) -> web.Response:
+        form = request.query.get("form", "")
+        return web.Response(
+            text=f'<a href="/hub/oauth_login?form={form}">Sign in</a>', content_type="text/html"
+        )
+
+    async def oauth_login(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://localhost:{port}/idp/login?form={request.query['form']}")
+
+    async def idp_login(request: web.Request) -> web.Response:
+        page = _login_page(request.query["form"])
+        return web.Response(text=page, content_type="text/html")
+
+    async def session(request: web.Request) -> web.Response:
+        fields = await request.post() if request.method == "POST" else request.query
+        form = str(fields["form"])
+        received.append((form, str(fields.get("password", ""))))
+        page = _login_page(form, "Invalid password")
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/hub/login", hub_login)
+    app.router.add_get("/hub/oauth_login", oauth_login)
+    app.router.add_get("/idp/login", idp_login)
+    app.router.add_route("*", "/idp/session", session)
+    app.router.add_route("*", "/idp/session.js", session)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield port
+    finally:
+        await runner.cleanup()
+
+
+def test_a_rejection_after_the_stand_in_went_out_unchanged_is_a_probe_error(
+    tmp_path: Path,
+) -> None:
+    received: list[tuple[str, str]] = []
+
+    async def main() -> tuple[int, dict[str, ProbeResult]]:
+        async with hub_and_idp(received) as port:
+            pool = BrowserPool("", concurrency=3)
+            await pool.start()
+
+            async def probe(form: str) -> ProbeResult:
+                spec = HubConfig(
+                    url=f"http://127.0.0.1:{port}/hub/login?form={form}",
+                    flow="generic_oidc",
+                    username_env="U",
+                    password_env="P",
+                )
+
+                async def fn(browser: Browser, traces: Path | None) -> ProbeResult:
+                    plan = plan_for(str(tmp_path / "artifacts"), 3, 86400.0, traces)
+                    return await probe_hub(
+                        browser, form, spec, SECRETS, timeout=30.0, redactor=Redactor(),
+                        evidence=plan,
+                    )  # fmt: skip
+
+                outcome = await pool.run(fn, 60)
+                assert outcome.result is not None, outcome.error
+                return outcome.result
+
+            try:
+                results = await asyncio.gather(*(probe(form) for form in FORMS))
+            finally:
+                await pool.stop()
+            return port, {r.hub: r for r in results}
+
+    port, results = asyncio.run(main())
+    got = dict(received)
+    # The rewrite's path: the IdP got the real password, and its "no" is about the account.
+    assert got["rewritten"] == PASSWORD
+    rejected = results["rewritten"].verdict
+    assert str(rejected.code) == "login_rejected", rejected
+    assert "Invalid password" in rejected.summary
+    # The others: the IdP got the stand-in, so its "no" says nothing about the account.
+    for form, how in (
+        ("static_url", "past the rewrite: POST"),
+        ("get_form", "in the URL of a GET form: GET"),
+    ):
+        assert got[form] not in ("", PASSWORD), got
+        verdict = results[form].verdict
+        assert str(verdict.code) == "probe_error", (form, verdict)
+        assert how in verdict.summary, verdict.summary
+        assert "password_stand_in = false" in verdict.summary
+        assert "Invalid password" in verdict.summary  # what the IdP said is kept
+    static = results["static_url"].verdict.summary
+    assert f"http://localhost:{port}/idp/session.js — set" in static
+    # The stand-in in the GET form's URL is masked with the rest of its query.
+    get_form = results["get_form"].verdict.summary
+    assert got["get_form"] not in get_form
+    assert "&password=*** — set" in get_form
+    for result in results.values():
+        assert PASSWORD not in json.dumps(result.to_json())
