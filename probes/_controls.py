@@ -5,7 +5,10 @@ type=submit|button|image>`, `[role=button]`, links (Bootstrap's `<a class="btn">
 through open shadow roots (authentik's web components), with the name a person reads: the
 text including icon glyphs that CSS draws (`::before`), `aria-label`, `aria-labelledby`, an
 input's `value`, `title`. `_names.py` normalises and matches those names; each control is marked
-so a Locator finds it again. Also: whether the page has settled (loaded, and its DOM quiet), so
+so a Locator finds it again. The same script answers a flow's other questions about the page in
+the same call (`look`): which of its named CSS selectors have a visible match (the first one
+marked for `hit`), the first visible error's text, the title and headings. Also: whether the page
+has settled (loaded, and its DOM quiet), so
 a page nobody can read is reported in seconds, not after the element timeout.
 """
 
@@ -14,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
@@ -22,11 +27,55 @@ from playwright.async_api import Locator, Page
 from ._names import Control, accessible_name, normalise
 
 MARK = "data-lp-control"
+HIT = "data-lp-hit"
 
+# Playwright's `:visible`: laid out with a size, not hidden by CSS (display: contents looks at the
+# children). Both scripts below use it.
+_SHOWN_FN = """
+  const shown = (el) => {
+    const style = getComputedStyle(el);
+    if (style.display === 'contents') {
+      for (const c of el.children) if (shown(c)) return true;
+      return false;
+    }
+    if (el.checkVisibility && !el.checkVisibility()) return false;
+    if (style.visibility !== 'visible') return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  };
+"""
+
+# Reads the page once: its controls (marked with `mark`), and for each named CSS selector in `css`
+# (plain CSS, no Playwright pseudo-classes) how many elements match and are visible as
+# Playwright's `:visible` has it (the first one marked with `hit`, its form, name and id), the
+# text of the first visible match of `css.error`, and the page's title and headings.
 _READ = """
-(mark) => {
+({mark, hit, css}) => {
   const out = [];
   const seen = new Set();
+  const names = Object.keys(css);
+  const hits = {};
+  for (const n of names) hits[n] = {count: 0, form: -1, name: '', id: ''};
+  let errorText = '';
+  const heads = [document.title];
+  SHOWN
+  const formOf = (el) => el.form ? Array.prototype.indexOf.call(document.forms, el.form) : -1;
+  const note = (el) => {
+    let first = [];
+    for (const n of names) {
+      if (!el.matches(css[n])) continue;
+      if (!shown(el)) return;  // the same answer for every name
+      const h = hits[n];
+      if (h.count++ === 0) {
+        first.push(n);
+        h.form = formOf(el);
+        h.name = el.getAttribute('name') || '';
+        h.id = el.id || '';
+        if (n === 'error') errorText = el.innerText || '';
+      }
+    }
+    if (first.length) el.setAttribute(hit, first.join(' '));
+  };
   const pseudo = (el, which) => {
     const c = getComputedStyle(el, which).content;
     if (!c || c === 'none' || c === 'normal') return '';
@@ -76,6 +125,8 @@ _READ = """
   const walk = (root) => {
     for (const el of root.querySelectorAll('*')) {
       if (el.shadowRoot) walk(el.shadowRoot);
+      if (names.length) note(el);
+      if (el.matches('h1, h2, h3, h4, legend')) heads.push(el.innerText || '');
       if (seen.has(el)) continue;
       const isField = el.matches(FIELDS);
       const isButton = !isField && el.matches(BUTTONS);
@@ -106,15 +157,20 @@ _READ = """
         name: el.getAttribute('name') || '',
         autocomplete: (el.getAttribute('autocomplete') || '').toLowerCase(),
         disabled: !!el.disabled || el.getAttribute('aria-disabled') === 'true',
-        form: el.form ? Array.prototype.indexOf.call(document.forms, el.form) : -1,
+        form: formOf(el),
       });
     }
   };
-  for (const old of document.querySelectorAll('[' + mark + ']')) old.removeAttribute(mark);
+  const unmark = (root, attr) => {
+    for (const old of root.querySelectorAll('[' + attr + ']')) old.removeAttribute(attr);
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) unmark(el.shadowRoot, attr);
+  };
+  unmark(document, mark);
+  unmark(document, hit);
   walk(document);
-  return out;
+  return {controls: out, hits, error: errorText, headings: heads};
 }
-"""
+""".replace("  SHOWN\n", _SHOWN_FN)
 
 # Installed on first look: when the page's DOM last changed (ms, the page's own clock).
 _QUIET = """
@@ -151,19 +207,99 @@ def _control(index: int, raw: dict[str, Any]) -> Control:
     )
 
 
+@dataclass(frozen=True)
+class Hit:
+    """The visible elements one named selector matched: how many, and the first one's form
+    (its index in document.forms, -1: none), name and id."""
+
+    count: int = 0
+    form: int = -1
+    name: str = ""
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class Look:
+    """One read of a page (`look`). Empty while the page is between documents."""
+
+    controls: list[Control] = field(default_factory=list)
+    hits: Mapping[str, Hit] = field(default_factory=dict)
+    error: str = ""  # the text of the first visible element `css["error"]` matched
+    headings: str = ""  # the title, then every h1-h4 and legend, joined by " | "
+
+    def count(self, name: str) -> int:
+        return self.hits.get(name, Hit()).count
+
+    def shows(self, *names: str) -> bool:
+        return any(self.count(n) for n in names)
+
+
+async def look(page: Page, css: Mapping[str, str] | None = None) -> Look:
+    """The page in one call into it: its visible fields and buttons (each marked for `locate`),
+    and for each named plain-CSS selector of `css` its visible matches (the first marked for
+    `hit`). One script instead of a Playwright call per question: each call is a round trip to
+    the renderer, and Playwright's own `:visible` selectors are matched by its script element
+    by element."""
+    try:
+        raw = await page.evaluate(_READ, {"mark": MARK, "hit": HIT, "css": dict(css or {})})
+    except PlaywrightError:
+        return Look()
+    if not isinstance(raw, dict):
+        return Look()
+    controls = [
+        _control(i, r) for i, r in enumerate(raw.get("controls") or []) if isinstance(r, dict)
+    ]
+    hits = {
+        str(name): Hit(
+            count=int(h.get("count", 0)),
+            form=int(h.get("form", -1)),
+            name=str(h.get("name", "")),
+            id=str(h.get("id", "")),
+        )
+        for name, h in (raw.get("hits") or {}).items()
+        if isinstance(h, dict)
+    }
+    heads = [str(h) for h in raw.get("headings") or []]
+    return Look(controls, hits, str(raw.get("error") or ""), " | ".join(heads))
+
+
 async def read_controls(page: Page) -> list[Control]:
     """The page's visible fields and buttons, each marked for `locate`. Empty while the page
     is between documents."""
-    try:
-        raw = await page.evaluate(_READ, MARK)
-    except PlaywrightError:
-        return []
-    return [_control(i, r) for i, r in enumerate(raw) if isinstance(r, dict)]
+    return (await look(page)).controls
 
 
 def locate(page: Page, control: Control) -> Locator:
     # CSS selectors pierce open shadow roots, so this finds authentik's buttons too.
     return page.locator(f"[{MARK}='{control.index}']")
+
+
+def hit(page: Page, name: str) -> Locator:
+    """The first visible element the last `look` found for the selector named `name`."""
+    return page.locator(f"[{HIT}~='{name}']").first
+
+
+# Whether any element a plain-CSS selector matches is visible (as `look` has it), in the page
+# and its open shadow roots: asked between a button's press and the IdP's answer.
+_SHOWN = """
+(css) => {
+  SHOWN
+  const any = (root) => {
+    for (const el of root.querySelectorAll(css)) if (shown(el)) return true;
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot && any(el.shadowRoot)) return true;
+    return false;
+  };
+  return any(document);
+}
+""".replace("  SHOWN\n", _SHOWN_FN)
+
+
+async def shows(page: Page, css: str) -> bool:
+    """Whether a visible element matches the plain-CSS selector now (False between documents)."""
+    try:
+        return bool(await page.evaluate(_SHOWN, css))
+    except PlaywrightError:
+        return False
 
 
 async def settled(page: Page, quiet_ms: float) -> bool:

@@ -17,7 +17,6 @@ what was on it (`FlowChanged.seen`). Per-hub `[hubs.NAME.selectors]` override th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 
 from playwright.async_api import Error as PlaywrightError
@@ -25,12 +24,14 @@ from playwright.async_api import Locator, Page
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected, gist
 
-from ._controls import activity_of, locate, read_controls
+from ._controls import Look, activity_of, hit, locate, look, shows
 from ._names import CONSENT, DECLINE, SUBMIT, Control, explain, pick
 
+# Plain CSS (no Playwright pseudo-classes): `look` matches them in one script, with visibility
+# checked there as Playwright's `:visible` does.
 _NOT_TEXT = ":not([type=hidden]):not([type=password]):not([type=submit]):not([type=checkbox])"
 USERNAME_CSS = ", ".join(
-    f"input{sel}{_NOT_TEXT}:visible"
+    f"input{sel}{_NOT_TEXT}"
     for sel in (
         '[autocomplete="username"]',
         '[type="email"]',
@@ -42,11 +43,11 @@ USERNAME_CSS = ", ".join(
         '[name="loginfmt"]',
     )
 )
-PASSWORD_CSS = 'input[type="password"]:visible'
+PASSWORD_CSS = 'input[type="password"]'
 # A one-time-code field (Keycloak's OTP page: input#otp name="otp"; the HTML standard's
 # autocomplete="one-time-code"), answered from the hub's totp_secret.
 OTP_CSS = ", ".join(
-    f"input{sel}:visible"
+    f"input{sel}"
     for sel in (
         '[autocomplete="one-time-code"]',
         '[name="otp"]',
@@ -55,10 +56,10 @@ OTP_CSS = ", ".join(
         '[name*="otp" i]:not([type=hidden])',
     )
 )
-TEXT_INPUT_CSS = f"input{_NOT_TEXT}:not([type=radio]):not([type=button]):visible"
+TEXT_INPUT_CSS = f"input{_NOT_TEXT}:not([type=radio]):not([type=button])"
 ERROR_CSS = (
-    '[role="alert"]:visible, .error:visible, .alert-danger:visible, .alert-error:visible, '
-    '[id*="error" i]:visible, [class*="error-message" i]:visible, .form-error:visible'
+    '[role="alert"], .error, .alert-danger, .alert-error, '
+    '[id*="error" i], [class*="error-message" i], .form-error'
 )
 
 STAY_SIGNED_IN = re.compile(r"stay signed in|keep me signed in|remember (me|this device)", re.I)
@@ -73,15 +74,27 @@ TERMS_TEXT = re.compile(
 # password): only a person may choose one. Not autocomplete="new-password" alone: some login
 # pages set it on their one password field to keep browsers from filling it in.
 NEW_PASSWORD_CSS = ", ".join(
-    f"input[type=password]{sel}:visible"
+    f"input[type=password]{sel}"
     for sel in ('[name*="new" i]', '[id*="new" i]', '[name*="confirm" i]', '[id*="confirm" i]')
 )
 # Shibboleth's Web Flow event that moves an interstitial on: the expiring-password page's
 # "click here to continue" link carries it, and its buttons are named after it.
 PROCEED_CSS = (
-    'a[href*="_eventId_proceed"]:visible, button[name="_eventId_proceed"]:visible, '
-    'input[type=submit][name="_eventId_proceed"]:visible'
+    'a[href*="_eventId_proceed"], button[name="_eventId_proceed"], '
+    'input[type=submit][name="_eventId_proceed"]'
 )
+# What one look at a page asks: each name's visible matches.
+LOOK_FOR = {
+    "username": USERNAME_CSS,
+    "password": PASSWORD_CSS,
+    "new_password": NEW_PASSWORD_CSS,
+    "otp": OTP_CSS,
+    "text_input": TEXT_INPUT_CSS,
+    "error": ERROR_CSS,
+    "proceed": PROCEED_CSS,
+}
+# A page showing one of these is one the flow knows (it waits for them while scripts render).
+KNOWN = ("password", "otp", "username", "error", "proceed")
 ERROR_CODE = re.compile(
     r"\b(AADSTS\d{5,}|invalid_[a-z_]+|unauthorized_client|access_denied|"
     r"server_error|temporarily_unavailable)\b"
@@ -95,6 +108,9 @@ POLL_MAX = 0.8  # the longest wait between two reads of a page's controls
 # if nothing on it is known, say so now rather than after the element timeout.
 SETTLE_S = 2.5
 WANTED = {"submit": SUBMIT, "consent": CONSENT, "decline": DECLINE}
+
+
+ERROR_POLL = 0.25  # between two looks for an inline error, after a button's press
 
 
 async def _visible(locator: Locator) -> bool:
@@ -118,12 +134,16 @@ async def _text(page: Page) -> str:
         return ""
 
 
-async def _first_line(locator: Locator) -> str:
-    try:
-        text = await locator.first.inner_text(timeout=1000)
-    except PlaywrightError:
-        return ""
+def _first_line(text: str) -> str:
     return gist(" ".join(text.split()), limit=200)
+
+
+async def _error_shows(page: Page) -> None:
+    """Returns once an inline error shows (the IdP answered on the same page)."""
+    while True:
+        if await shows(page, ERROR_CSS):
+            return
+        await asyncio.sleep(ERROR_POLL)
 
 
 async def _act_and_settle(
@@ -136,9 +156,7 @@ async def _act_and_settle(
         page.wait_for_event("framenavigated", predicate=lambda f: f == page.main_frame, timeout=0)
     )
     left = asyncio.ensure_future(ctx.left_idp())
-    inline_error = asyncio.ensure_future(
-        page.locator(ERROR_CSS).first.wait_for(state="visible", timeout=0)
-    )
+    inline_error = asyncio.ensure_future(_error_shows(page))
     gone = asyncio.ensure_future(action.first.wait_for(state="hidden", timeout=0))
     waiters = [navigated, left, inline_error, gone]
     try:
@@ -155,9 +173,42 @@ async def _act_and_settle(
         await asyncio.gather(*waiters, return_exceptions=True)
 
 
-async def _wait_for_page(page: Page, ctx: FlowContext, known: Locator) -> list[Control] | None:
+class _Fields:
+    """The fields the flow types into: found by `look` (LOOK_FOR), or by the hub's own
+    [hubs.NAME.selectors] (Playwright selectors, asked one by one)."""
+
+    def __init__(self, page: Page, ctx: FlowContext) -> None:
+        sel = ctx.selectors
+        self.page = page
+        self.custom = {
+            name: page.locator(css)
+            for name, css in (("username", sel.username), ("password", sel.password))
+            if css
+        }
+        # What a page shows that the flow knows: a hub's own selector in place of the look's.
+        self.known = tuple(name for name in KNOWN if name not in self.custom)
+        known = [page.locator(css) for css in (sel.username, sel.password, sel.consent) if css]
+        self.custom_known = known[0] if known else None
+        for other in known[1:]:
+            self.custom_known = self.custom_known.or_(other) if self.custom_known else other
+
+    def locator(self, name: str) -> Locator:
+        return self.custom[name].first if name in self.custom else hit(self.page, name)
+
+    async def shown(self, seen: Look, name: str) -> bool:
+        if name in self.custom:
+            return await _visible(self.custom[name])
+        return seen.shows(name)
+
+    async def count(self, seen: Look, name: str) -> int:
+        if name in self.custom:
+            return await _count(self.custom[name])
+        return seen.count(name)
+
+
+async def _wait_for_page(page: Page, ctx: FlowContext, fields: _Fields) -> Look | None:
     """Wait until the IdP's page shows something we know — a field, a button whose name we can
-    read, an error — and return its controls; None once the browser has left the IdP.
+    read, an error — and return what it shows; None once the browser has left the IdP.
 
     Forms that scripts render late are waited for; a page that has loaded and gone quiet (DOM and
     network) without anything known is returned as it is after SETTLE_S, not the element timeout.
@@ -165,39 +216,23 @@ async def _wait_for_page(page: Page, ctx: FlowContext, known: Locator) -> list[C
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.element_timeout
     activity = activity_of(page)
-    shown = known.or_(page.locator(ERROR_CSS)).or_(page.locator(PROCEED_CSS))
     wait = POLL
     while True:
         if ctx.has_left_idp():
             return None
-        if await _visible(shown):
-            return await read_controls(page)
-        controls = await read_controls(page)
-        if pick(controls, SUBMIT + CONSENT + DECLINE):
-            return controls
+        seen = await look(page, LOOK_FOR)
+        if seen.shows(*fields.known) or pick(seen.controls, SUBMIT + CONSENT + DECLINE):
+            return seen
+        if fields.custom_known is not None and await _visible(fields.custom_known):
+            return seen
         if loop.time() > deadline or await activity.settled(SETTLE_S):
             if ctx.has_left_idp():
                 return None
-            return controls
-        # Reading every control of the page is the costly part: between reads, let Playwright
-        # watch for a known control inside the page (back at once when one shows), reading
-        # less often the longer the page takes.
-        await _appears(shown, wait)
+            return seen
+        # Reading the page less often the longer it takes; a navigation meanwhile is read at
+        # the next look.
+        await asyncio.sleep(wait)
         wait = min(wait * 2, POLL_MAX)
-
-
-async def _appears(locator: Locator, seconds: float) -> None:
-    with contextlib.suppress(PlaywrightError):  # its TimeoutError included
-        await locator.first.wait_for(state="visible", timeout=seconds * 1000)
-
-
-async def _headings(page: Page) -> str:
-    try:
-        title = await page.title()
-        heads = await page.locator("h1, h2, h3, h4, legend").all_inner_texts()
-    except PlaywrightError:
-        return ""
-    return " | ".join([title, *heads])
 
 
 async def _no_known_page(page: Page, ctx: FlowContext, controls: list[Control]) -> None:
@@ -222,19 +257,21 @@ async def _no_known_page(page: Page, ctx: FlowContext, controls: list[Control]) 
 
 
 async def _submit_for(
-    page: Page, ctx: FlowContext, field: Locator, controls: list[Control]
+    page: Page, ctx: FlowContext, field: Locator, form: int | None, controls: list[Control]
 ) -> Locator | None:
-    """The button that sends the form `field` is in: one named like a submit in that form, else
-    one anywhere on the page, else the form's only submit button (an icon with no name). None:
-    press Enter in the field, as a person would."""
+    """The button that sends the form `field` is in (`form`: its index in document.forms, None:
+    not known yet): one named like a submit in that form, else one anywhere on the page, else
+    the form's only submit button (an icon with no name). None: press Enter in the field, as a
+    person would."""
     if ctx.selectors.submit:
         return page.locator(ctx.selectors.submit)
-    try:
-        form = await field.first.evaluate(
-            "el => el.form ? Array.prototype.indexOf.call(document.forms, el.form) : -1"
-        )
-    except PlaywrightError:
-        form = -1
+    if form is None:
+        try:
+            form = await field.first.evaluate(
+                "el => el.form ? Array.prototype.indexOf.call(document.forms, el.form) : -1"
+            )
+        except PlaywrightError:
+            form = -1
     same_form = [c for c in controls if c.form == form and form >= 0]
     chosen = pick(same_form, SUBMIT) or pick(controls, SUBMIT)
     if chosen is None:
@@ -251,80 +288,82 @@ async def _consent_button(page: Page, ctx: FlowContext, controls: list[Control])
     return locate(page, agree).first if agree else None
 
 
-async def _send(page: Page, ctx: FlowContext, field: Locator, controls: list[Control]) -> None:
-    button = await _submit_for(page, ctx, field, controls)
+async def _send(
+    page: Page, ctx: FlowContext, field: Locator, form: int | None, controls: list[Control]
+) -> None:
+    button = await _submit_for(page, ctx, field, form, controls)
     if button is None:
         await _act_and_settle(page, ctx, field, field=field)
     else:
         await _act_and_settle(page, ctx, button)
 
 
+def _form(fields: _Fields, seen: Look, name: str) -> int | None:
+    """The form of the field the look found for `name` (None: a hub's own selector found it)."""
+    return None if name in fields.custom else seen.hits[name].form if name in seen.hits else -1
+
+
 async def login(page: Page, ctx: FlowContext) -> None:
     activity_of(page)  # watching the page's requests from now on
     sel = ctx.selectors
-    username = page.locator(sel.username) if sel.username else page.locator(USERNAME_CSS)
-    password = page.locator(sel.password) if sel.password else page.locator(PASSWORD_CSS)
-    new_password = page.locator(NEW_PASSWORD_CSS)
-    otp = page.locator(OTP_CSS)
-    proceed = page.locator(PROCEED_CSS)
-    known = password.or_(otp).or_(username)
-    if sel.consent:
-        known = known.or_(page.locator(sel.consent))
-
+    fields = _Fields(page, ctx)
     password_sent = otp_sent = False
     for _ in range(MAX_PAGES):
-        controls = await _wait_for_page(page, ctx, known)
-        if controls is None:
+        seen = await _wait_for_page(page, ctx, fields)
+        if seen is None:
             return
-        error = page.locator(ERROR_CSS)
-        if await _visible(new_password) or await _count(password) >= 2:
+        controls = seen.controls
+        if seen.shows("new_password") or await fields.count(seen, "password") >= 2:
             ctx.begin_step("idp_interstitial")
             raise LoginRejected(
                 "the IdP demands a new password for the test account (expired, or marked for "
                 "change by an admin): a person must choose one, then update the hub's password"
             )
-        if await _visible(password):
+        if await fields.shown(seen, "password"):
             if password_sent:
-                message = await _first_line(error) or "the IdP asked for the password again"
+                message = _first_line(seen.error) or "the IdP asked for the password again"
                 raise LoginRejected(f"the IdP rejected the test account: {message}")
             ctx.begin_step("idp_login")
-            if await _visible(username):
-                await username.first.fill(ctx.username)
-            elif not sel.username and await _visible(page.locator(TEXT_INPUT_CSS)):
+            if await fields.shown(seen, "username"):
+                await fields.locator("username").fill(ctx.username)
+            elif not sel.username and seen.shows("text_input"):
                 # A field beside the password that we cannot name: guessing would type the
                 # username into the wrong box and blame the test account.
-                field = page.locator(TEXT_INPUT_CSS).first
-                what = await field.get_attribute("name") or await field.get_attribute("id") or "?"
+                other = seen.hits["text_input"]
                 raise FlowChanged(
-                    f"the login form has a field {what!r} the flow cannot identify as the "
-                    "username: set [hubs.NAME.selectors] username",
+                    f"the login form has a field {other.name or other.id or '?'!r} the flow "
+                    "cannot identify as the username: set [hubs.NAME.selectors] username",
                     seen=explain(controls, WANTED),
                 )
-            await password.first.fill(ctx.password)
+            password = fields.locator("password")
+            await password.fill(ctx.password)
             password_sent = True
-            await _send(page, ctx, password, controls)
-        elif await _visible(otp):
+            await _send(page, ctx, password, _form(fields, seen, "password"), controls)
+        elif seen.shows("otp"):
             ctx.begin_step("idp_mfa")
+            otp = hit(page, "otp")
             if otp_sent:
                 # Once: a fresh code from the next window (this one may have been used already).
-                message = await _first_line(error) or "the IdP asked for the code again"
-                await otp.first.fill(await ctx.totp_retry("the IdP", message))
+                message = _first_line(seen.error) or "the IdP asked for the code again"
+                await otp.fill(await ctx.totp_retry("the IdP", message))
             else:
-                await otp.first.fill(ctx.totp_code("the IdP"))
+                await otp.fill(ctx.totp_code("the IdP"))
             otp_sent = True
-            await _send(page, ctx, otp, controls)
-        elif await _visible(username):
+            await _send(page, ctx, otp, seen.hits["otp"].form, controls)
+        elif await fields.shown(seen, "username"):
             if password_sent:
                 raise LoginRejected("the IdP asked for the username again after the password")
             ctx.begin_step("idp_login")
-            await username.first.fill(ctx.username)
-            await _send(page, ctx, username, controls)
-            if await _visible(error) and not await _visible(password):
-                raise LoginRejected(f"the IdP rejected the username: {await _first_line(error)}")
+            username = fields.locator("username")
+            await username.fill(ctx.username)
+            await _send(page, ctx, username, _form(fields, seen, "username"), controls)
+            after = await look(page, LOOK_FOR)
+            if after.shows("error") and not await fields.shown(after, "password"):
+                raise LoginRejected(f"the IdP rejected the username: {_first_line(after.error)}")
         elif (decline := pick(controls, DECLINE)) and STAY_SIGNED_IN.search(await _text(page)):
             ctx.begin_step("idp_interstitial")
             await _act_and_settle(page, ctx, locate(page, decline))
-        elif terms := TERMS_TEXT.search(await _headings(page)):
+        elif terms := TERMS_TEXT.search(seen.headings):
             ctx.begin_step("idp_interstitial")
             raise LoginRejected(
                 f"the IdP asks the test account to accept its {terms.group(0).lower()}: a person "
@@ -341,9 +380,9 @@ async def login(page: Page, ctx: FlowContext) -> None:
                     "account was never set up for this app"
                 ) from None
             await _act_and_settle(page, ctx, agree)
-        elif await _visible(proceed):
+        elif seen.shows("proceed"):
             ctx.begin_step("idp_interstitial")
-            await _act_and_settle(page, ctx, proceed)
+            await _act_and_settle(page, ctx, hit(page, "proceed"))
         else:
             await _no_known_page(page, ctx, controls)
         if ctx.has_left_idp():
