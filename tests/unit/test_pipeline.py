@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -160,3 +161,13 @@ def test_secret_expiry_stages_come_from_graph_before_the_declared_date(pipeline:
     pipeline.clock = lambda: datetime(2026, 11, 30, tzinfo=UTC).timestamp()
     actions = asyncio.run(pipeline.on_probe(verdict_result("a", Code.OK)))
     assert [(a.kind, a.dedup_key) for a in actions] == [("trigger", "loginprobe/a/expiry/7d")]
+
+
+def test_the_fleet_follows_a_reloaded_config(pipeline: Pipeline, tmp_path: Path) -> None:
+    before = pipeline.fleet(time.time())
+    assert before.hosts == {"a": "a.example.org"}
+    assert pipeline.fleet(time.time()).hosts is before.hosts  # parsed once per config
+    reloaded = Settings.load(write_settings(tmp_path, hubs=("a", "b")))
+    pipeline.settings = lambda: reloaded
+    after = pipeline.fleet(time.time())
+    assert after.hosts == {"a": "a.example.org", "b": "b.example.org"}

@@ -27,7 +27,7 @@ from loginprobe.monitor.groups import group_key, hub_groups, seen_idp_host, url_
 from loginprobe.monitor.journal import Journal
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.settings import Settings
-from loginprobe.monitor.silences import Silence, active, parse_window
+from loginprobe.monitor.silences import Silence, WeeklyWindow, active, parse_window
 from loginprobe.monitor.tracks.expiry import (
     ExpiryNotice,
     advance_expiry,
@@ -352,6 +352,8 @@ class Pipeline:
     replica: Callable[[], str] = lambda: ""
     _short_of_locations: bool = False
     _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # What fleet() takes from the config alone, for the config it was read from.
+    _from_config: tuple[object, dict[str, str], dict[str, list[WeeklyWindow]], float] | None = None
 
     def secret_expires(self, hub: str) -> date | None:
         spec = self.settings().loaded.config.hubs.get(hub)
@@ -363,11 +365,19 @@ class Pipeline:
         s = self.settings()
         c = s.loaded.config
         m = c.monitor
-        maintenance = {h: [parse_window(w) for w in spec.maintenance] for h, spec in c.hubs.items()}
-        longest = max((s.interval(h) for h in c.hubs), default=m.interval)
+        # Asked at each verdict and by each status page: a fleet's hosts and windows are parsed
+        # once per config (a reload brings a new one).
+        if self._from_config is None or self._from_config[0] is not c:
+            self._from_config = (
+                c,
+                {h: url_host(spec.url) or h for h, spec in c.hubs.items()},
+                {h: [parse_window(w) for w in spec.maintenance] for h, spec in c.hubs.items()},
+                max((s.interval(h) for h in c.hubs), default=m.interval),
+            )
+        _, hosts, maintenance, longest = self._from_config
         return Fleet(
             groups=hub_groups(c.hubs, self.seen_idp),
-            hosts={h: url_host(spec.url) or h for h, spec in c.hubs.items()},
+            hosts=hosts,
             group_min_hubs=m.group_min_hubs,
             # A hub's failure counts for its group for as long as its own page could take to
             # confirm on a busy monitor (probes late, each one taking its whole timeout).
