@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Locator, Page
+from playwright.async_api import Locator, Page, Response
 
 from ._names import Control, accessible_name, normalise
 
@@ -35,7 +35,15 @@ _SHOWN_FN = """
   const shown = (el) => {
     const style = getComputedStyle(el);
     if (style.display === 'contents') {
-      for (const c of el.children) if (shown(c)) return true;
+      for (const c of el.childNodes) {
+        if (c.nodeType === Node.ELEMENT_NODE && shown(c)) return true;
+        if (c.nodeType === Node.TEXT_NODE) {
+          const range = document.createRange();
+          range.selectNodeContents(c);
+          const r = range.getBoundingClientRect();
+          if (r.width > 0 && r.height > 0) return true;
+        }
+      }
       return false;
     }
     if (el.checkVisibility && !el.checkVisibility()) return false;
@@ -274,32 +282,43 @@ def locate(page: Page, control: Control) -> Locator:
     return page.locator(f"[{MARK}='{control.index}']")
 
 
-def hit(page: Page, name: str) -> Locator:
-    """The first visible element the last `look` found for the selector named `name`."""
-    return page.locator(f"[{HIT}~='{name}']").first
+def hit(page: Page, name: str, css: str) -> Locator:
+    """The first visible element the last `look` found for the selector named `name` (`css`,
+    plain, a comma-separated list); if the page has replaced that element since (a script
+    re-rendering the form), the first visible match of `css` now."""
+    visible = ", ".join(f"{part.strip()}:visible" for part in css.split(","))
+    return page.locator(f"[{HIT}~='{name}']").or_(page.locator(visible)).first
 
 
-# Whether any element a plain-CSS selector matches is visible (as `look` has it), in the page
-# and its open shadow roots: asked between a button's press and the IdP's answer.
-_SHOWN = """
+# The text of the first element a plain-CSS selector matches that is visible (as `look` has it),
+# in the page and its open shadow roots; null if none: asked between a button's press and the
+# IdP's answer. Marks nothing (the flow may still act on what the last `look` marked).
+_FIRST_SHOWN = """
 (css) => {
   SHOWN
-  const any = (root) => {
-    for (const el of root.querySelectorAll(css)) if (shown(el)) return true;
-    for (const el of root.querySelectorAll('*')) if (el.shadowRoot && any(el.shadowRoot)) return true;
-    return false;
+  const first = (root) => {
+    for (const el of root.querySelectorAll(css)) if (shown(el)) return el.innerText || '';
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) {
+        const found = first(el.shadowRoot);
+        if (found !== null) return found;
+      }
+    }
+    return null;
   };
-  return any(document);
+  return first(document);
 }
 """.replace("  SHOWN\n", _SHOWN_FN)
 
 
-async def shows(page: Page, css: str) -> bool:
-    """Whether a visible element matches the plain-CSS selector now (False between documents)."""
+async def shown_text(page: Page, css: str) -> str | None:
+    """The text of the first visible match of the plain-CSS selector now; None if nothing
+    matches visibly (or the page is between documents)."""
     try:
-        return bool(await page.evaluate(_SHOWN, css))
+        found = await page.evaluate(_FIRST_SHOWN, css)
     except PlaywrightError:
-        return False
+        return None
+    return None if found is None else str(found)
 
 
 async def settled(page: Page, quiet_ms: float) -> bool:
@@ -326,13 +345,18 @@ class Activity:
         # would otherwise hold its frame and page, and _ACTIVITY the page, for good.
         self.pending: set[int] = set()
         self.last = time.monotonic()
+        # A response, not the request's end (`requestfinished`): the journey's navigation log
+        # listens to these three already, so watching adds no event the browser must send.
         page.on("request", self._started)
-        page.on("requestfinished", self._ended)
+        page.on("response", self._answered)
         page.on("requestfailed", self._ended)
 
     def _started(self, request: object) -> None:
         self.pending.add(id(request))
         self.last = time.monotonic()
+
+    def _answered(self, response: Response) -> None:
+        self._ended(response.request)
 
     def _ended(self, request: object) -> None:
         self.pending.discard(id(request))

@@ -17,6 +17,7 @@ what was on it (`FlowChanged.seen`). Per-hub `[hubs.NAME.selectors]` override th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 
 from playwright.async_api import Error as PlaywrightError
@@ -24,7 +25,7 @@ from playwright.async_api import Locator, Page
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected, gist
 
-from ._controls import Look, activity_of, hit, locate, look, shows
+from ._controls import Look, activity_of, hit, locate, look, shown_text
 from ._names import CONSENT, DECLINE, SUBMIT, Control, explain, pick
 
 # Plain CSS (no Playwright pseudo-classes): `look` matches them in one script, with visibility
@@ -111,6 +112,7 @@ WANTED = {"submit": SUBMIT, "consent": CONSENT, "decline": DECLINE}
 
 
 ERROR_POLL = 0.25  # between two looks for an inline error, after a button's press
+ERROR_WAIT_S = 1.0  # how long a page that asks again may take to show its error
 
 
 async def _visible(locator: Locator) -> bool:
@@ -138,11 +140,22 @@ def _first_line(text: str) -> str:
     return gist(" ".join(text.split()), limit=200)
 
 
-async def _error_shows(page: Page) -> None:
-    """Returns once an inline error shows (the IdP answered on the same page)."""
+async def _error_text(page: Page, seen: Look) -> str:
+    """The IdP's error on a page that asks again: from the look, or, when a script renders it
+    after the form, once it shows (within ERROR_WAIT_S)."""
+    if seen.error:
+        return seen.error
+    with contextlib.suppress(TimeoutError):
+        return await asyncio.wait_for(_error_shows(page), ERROR_WAIT_S)
+    return ""
+
+
+async def _error_shows(page: Page) -> str:
+    """Returns once an inline error shows (the IdP answered on the same page): its text."""
     while True:
-        if await shows(page, ERROR_CSS):
-            return
+        text = await shown_text(page, ERROR_CSS)
+        if text is not None:
+            return text
         await asyncio.sleep(ERROR_POLL)
 
 
@@ -193,7 +206,9 @@ class _Fields:
             self.custom_known = self.custom_known.or_(other) if self.custom_known else other
 
     def locator(self, name: str) -> Locator:
-        return self.custom[name].first if name in self.custom else hit(self.page, name)
+        if name in self.custom:
+            return self.custom[name].first
+        return hit(self.page, name, LOOK_FOR[name])
 
     async def shown(self, seen: Look, name: str) -> bool:
         if name in self.custom:
@@ -321,8 +336,11 @@ async def login(page: Page, ctx: FlowContext) -> None:
             )
         if await fields.shown(seen, "password"):
             if password_sent:
-                message = _first_line(seen.error) or "the IdP asked for the password again"
-                raise LoginRejected(f"the IdP rejected the test account: {message}")
+                message = _first_line(await _error_text(page, seen))
+                raise LoginRejected(
+                    f"the IdP rejected the test account: "
+                    f"{message or 'the IdP asked for the password again'}"
+                )
             ctx.begin_step("idp_login")
             if await fields.shown(seen, "username"):
                 await fields.locator("username").fill(ctx.username)
@@ -341,10 +359,11 @@ async def login(page: Page, ctx: FlowContext) -> None:
             await _send(page, ctx, password, _form(fields, seen, "password"), controls)
         elif seen.shows("otp"):
             ctx.begin_step("idp_mfa")
-            otp = hit(page, "otp")
+            otp = hit(page, "otp", OTP_CSS)
             if otp_sent:
                 # Once: a fresh code from the next window (this one may have been used already).
-                message = _first_line(seen.error) or "the IdP asked for the code again"
+                message = _first_line(await _error_text(page, seen))
+                message = message or "the IdP asked for the code again"
                 await otp.fill(await ctx.totp_retry("the IdP", message))
             else:
                 await otp.fill(ctx.totp_code("the IdP"))
@@ -382,7 +401,7 @@ async def login(page: Page, ctx: FlowContext) -> None:
             await _act_and_settle(page, ctx, agree)
         elif seen.shows("proceed"):
             ctx.begin_step("idp_interstitial")
-            await _act_and_settle(page, ctx, hit(page, "proceed"))
+            await _act_and_settle(page, ctx, hit(page, "proceed", PROCEED_CSS))
         else:
             await _no_known_page(page, ctx, controls)
         if ctx.has_left_idp():

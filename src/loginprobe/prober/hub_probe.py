@@ -101,6 +101,8 @@ async def _journey(
         journeys: list[Journey] = []
 
         def journey(page: Page) -> Journey:
+            if stand_in is not None:
+                stand_in.watch(page)
             journeys.append(
                 Journey(
                     page=page,

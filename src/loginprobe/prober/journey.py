@@ -643,9 +643,11 @@ class Journey:
         astray = self.password_astray()
         if astray is None:
             return
+        # First what went wrong and what to do: the detail is cut to 300 characters.
         detail = (
-            f"the IdP's answer says nothing about the test account (it answered: {err}): "
-            f"{astray.why(redact_url(astray.url))} — set password_stand_in = false for this hub"
+            f"{astray.why(redact_url(astray.url))} — set password_stand_in = false for this hub; "
+            f"the IdP's answer says nothing about the test account (it answered: "
+            f"{gist(str(err), limit=100)})"
         )
         stop = self._fail(FailureKind.PROBE_ERROR, self._open_name(), detail)
         stop.failure = replace(stop.failure, where="prober")

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote_plus
 
 from playwright._impl.channel_owner import ApiCallOptions
-from playwright.async_api import BrowserContext, Request, Route
+from playwright.async_api import BrowserContext, Page, Request, Route
 from playwright.async_api import Error as PlaywrightError
 
 
@@ -68,15 +68,15 @@ class Astray(NamedTuple):
     in_url: bool  # in its URL (a GET form), not its body
 
     def why(self, url: str) -> str:
-        """What happened, with the request's URL as given (redacted by the caller). The URL ends
-        the text: a reader of URLs in text would take punctuation after it as its own."""
+        """What happened, with the request's URL as given (redacted by the caller). Nothing but
+        a space may follow it: a reader of URLs in text takes punctuation after one as its own."""
         how = "in the URL of a GET form" if self.in_url else "past the rewrite"
         return f"the password stand-in went out {how}: {self.method} {url}"
 
 
 class PasswordStandIn:
     """One probe's stand-in, the route that puts the real password in its place, and a watch on
-    every request for the stand-in going out unchanged (`astray`)."""
+    the probe's page for the stand-in going out unchanged (`astray`)."""
 
     def __init__(self, password: str) -> None:
         self._password = password
@@ -95,7 +95,12 @@ class PasswordStandIn:
         # to this process and back (~2 ms of CPU each, most of a hub's requests); these others
         # Playwright lets go on its own.
         await context.route(MAY_CARRY_PASSWORD, self._route)
-        context.on("request", self._saw)
+
+    def watch(self, page: Page) -> None:
+        """Watch the probe's page for requests that carry the stand-in. The page's own event,
+        which the journey's navigation log listens to already: one listened to on the context
+        would bring every request to this process a second time."""
+        page.on("request", self._saw)
 
     @property
     def sent(self) -> int:
@@ -108,9 +113,19 @@ class PasswordStandIn:
         (the stand-in in the URL), a body the route could not rewrite. After one, whatever the
         IdP answers says nothing about the test account. None: every one was rewritten."""
         for request, in_url in self._carriers:
-            if in_url or id(request) not in self._rewritten:
+            if in_url or not self._was_rewritten(request):
                 return Astray(request.method, request.url, in_url)
         return None
+
+    def _was_rewritten(self, request: Request) -> bool:
+        """Rewritten by the route, it or the request it was redirected from (a 307 sends the
+        body again, and Playwright does not route a redirect)."""
+        hop: Request | None = request
+        while hop is not None:
+            if id(hop) in self._rewritten:
+                return True
+            hop = hop.redirected_from
+        return False
 
     def _saw(self, request: Request) -> None:
         in_url = self.value in request.url
