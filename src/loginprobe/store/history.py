@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from loginprobe.history import availability
@@ -167,7 +168,7 @@ class HistoryWriter:
         previous = conn.execute(
             select(t.results.c.result).where(t.results.c.probe_id == state.last_probe_id)
         ).scalar()
-        if previous is not None and is_plain(json.loads(previous)):
+        if previous is not None and is_plain(_parse(previous)):
             conn.execute(delete(t.results).where(t.results.c.probe_id == state.last_probe_id))
         conn.execute(
             update(t.hub_state)
@@ -456,7 +457,10 @@ def _pairs(steps: str) -> Iterable[str]:
 
 def _parse(text: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
+        data = orjson.loads(text)  # ~3x the standard library's speed: a fleet's page reads hundreds
+    except orjson.JSONDecodeError:
+        try:  # what only Python's json reads (NaN, integers past 64 bits)
+            data = json.loads(text)
+        except ValueError:
+            return {}
     return data if isinstance(data, dict) else {}
