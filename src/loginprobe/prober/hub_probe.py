@@ -93,11 +93,16 @@ async def _journey(
     password = secrets.password.get_secret_value()
     stand_in = PasswordStandIn(password) if hub.password_stand_in else None
     try:
+        if stand_in is not None:
+            # Before the trace starts: setting up the route is not the probe's business.
+            await stand_in.install(context)
         if recorder is not None:
             await recorder.start()
         journeys: list[Journey] = []
 
         def journey(page: Page) -> Journey:
+            if stand_in is not None:
+                stand_in.watch(page)
             journeys.append(
                 Journey(
                     page=page,
@@ -114,7 +119,7 @@ async def _journey(
                     flow_options=hub.flow_options,
                     progress=progress,
                     tracing=recorder is not None and recorder.started,
-                    stand_in=stand_in,
+                    password_astray=stand_in.astray if stand_in is not None else lambda: None,
                 )
             )
             return journeys[-1]

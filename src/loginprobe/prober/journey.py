@@ -14,7 +14,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager, nullcontext, suppress
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
@@ -35,7 +35,7 @@ from loginprobe.flows import (
 )
 from loginprobe.model import Failure, FailureKind, Step
 from loginprobe.prober.gist import gist
-from loginprobe.prober.standin import PasswordStandIn
+from loginprobe.prober.standin import Astray
 from loginprobe.redact import Redactor, redact_url
 
 # Navigation errors that mean the server could not be reached or went away (not a redirect loop or
@@ -205,9 +205,9 @@ class Journey:
     # Told as each step begins (name, None) and ends (name, its Step): `probe run`'s live display.
     progress: Callable[[str, Step | None], None] | None = None
     tracing: bool = False  # this probe records a trace: its steps are grouped in it
-    # The password stand-in (`password` is its value): its rewrite is on while the flow runs,
-    # and a request that took it out unchanged makes the flow's failure the prober's.
-    stand_in: PasswordStandIn | None = field(default=None, repr=False)
+    # The password stand-in's first request that went out without the password (None: none, or
+    # no stand-in): the IdP's answer to it says nothing about the test account.
+    password_astray: Callable[[], Astray | None] = field(default=lambda: None, repr=False)
 
     def __post_init__(self) -> None:
         self.hub_origin = origin(self.hub_url)
@@ -609,10 +609,8 @@ class Journey:
             on_code=on_code,
             time_left=lambda: self.deadline - self.clock(),
         )
-        rewrite = self.stand_in.during_flow(self.page) if self.stand_in else nullcontext()
         try:
-            async with rewrite:
-                await self.flow(self.page, ctx)
+            await self.flow(self.page, ctx)
         except LoginRejected as err:
             self._stop_if_password_astray(err)
             raise self._fail(FailureKind.LOGIN_REJECTED, self._open_name(), str(err)) from None
@@ -642,7 +640,7 @@ class Journey:
     def _stop_if_password_astray(self, err: FlowError) -> None:
         """A probe error, not the IdP's verdict, when the IdP got the stand-in for the password:
         a rejection would blame a test account whose password it never saw."""
-        astray = self.stand_in.astray() if self.stand_in is not None else None
+        astray = self.password_astray()
         if astray is None:
             return
         # First what went wrong and what to do: the detail is cut to 300 characters.

@@ -15,20 +15,16 @@ Playwright upgrade changes it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NamedTuple
 from urllib.parse import quote_plus
 
 from playwright._impl.channel_owner import ApiCallOptions
 from playwright.async_api import BrowserContext, Page, Request, Route
 from playwright.async_api import Error as PlaywrightError
-
-UNROUTE_S = 5.0  # the longest the rewrite's removal may take after the flow
 
 
 def stand_in_for(password: str) -> str:
@@ -94,27 +90,17 @@ class PasswordStandIn:
     def __repr__(self) -> str:
         return "PasswordStandIn(***)"
 
-    @contextlib.asynccontextmanager
-    async def during_flow(self, page: Page) -> AsyncIterator[None]:
-        """The rewrite and the watch for the stand-in, while the flow types and sends it: the
-        hub's pages before and after go on without a stop in this process (a routed request
-        comes here and back: Chromium's browser process, Playwright's driver and Python each
-        spend on it). The route is set and removed as internal calls, which a trace does not
-        record."""
-        context = page.context
-        handler = context._wrap_handler(self._route)
+    async def install(self, context: BrowserContext) -> None:
+        # Not the page's scripts, styles, images and fonts: a request Playwright routes comes
+        # to this process and back (~2 ms of CPU each, most of a hub's requests); these others
+        # Playwright lets go on its own.
+        await context.route(MAY_CARRY_PASSWORD, self._route)
+
+    def watch(self, page: Page) -> None:
+        """Watch the probe's page for requests that carry the stand-in. The page's own event,
+        which the journey's navigation log listens to already: one listened to on the context
+        would bring every request to this process a second time."""
         page.on("request", self._saw)
-        await _unrecorded(context, lambda impl: impl.route(MAY_CARRY_PASSWORD, handler, None))
-        try:
-            yield
-        finally:
-            page.remove_listener("request", self._saw)
-            # A dead browser may never answer: the probe must still end.
-            with contextlib.suppress(PlaywrightError, TimeoutError):
-                await asyncio.wait_for(
-                    _unrecorded(context, lambda impl: impl.unroute(MAY_CARRY_PASSWORD, handler)),
-                    UNROUTE_S,
-                )
 
     @property
     def sent(self) -> int:
@@ -157,12 +143,6 @@ class PasswordStandIn:
         # The page or the browser may have gone away meanwhile: then nothing is left to send.
         with contextlib.suppress(PlaywrightError):
             await _continue_unrecorded(route, new)
-
-
-async def _unrecorded(context: BrowserContext, call: Callable[[Any], Awaitable[object]]) -> None:
-    """`call(the context's implementation)` as an internal call, which a trace does not record."""
-    impl: Any = context._impl_obj
-    await impl._wrap_api_call(lambda _zone: call(impl), ApiCallOptions(internal=True))
 
 
 async def _continue_unrecorded(route: Route, post_data: bytes | None) -> None:
