@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Locator, Page, Response
+from playwright.async_api import Locator, Page
 
 from ._names import Control, accessible_name, normalise
 
@@ -345,18 +345,15 @@ class Activity:
         # would otherwise hold its frame and page, and _ACTIVITY the page, for good.
         self.pending: set[int] = set()
         self.last = time.monotonic()
-        # A response, not the request's end (`requestfinished`): the journey's navigation log
-        # listens to these three already, so watching adds no event the browser must send.
+        # The request's end, not its response: a body may take long to arrive, and Playwright
+        # reports some requests finished with no response event at all.
         page.on("request", self._started)
-        page.on("response", self._answered)
+        page.on("requestfinished", self._ended)
         page.on("requestfailed", self._ended)
 
     def _started(self, request: object) -> None:
         self.pending.add(id(request))
         self.last = time.monotonic()
-
-    def _answered(self, response: Response) -> None:
-        self._ended(response.request)
 
     def _ended(self, request: object) -> None:
         self.pending.discard(id(request))

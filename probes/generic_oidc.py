@@ -146,15 +146,16 @@ async def _error_text(page: Page, seen: Look) -> str:
     if seen.error:
         return seen.error
     with contextlib.suppress(TimeoutError):
-        return await asyncio.wait_for(_error_shows(page), ERROR_WAIT_S)
+        return await asyncio.wait_for(_error_shows(page, worded=True), ERROR_WAIT_S)
     return ""
 
 
-async def _error_shows(page: Page) -> str:
-    """Returns once an inline error shows (the IdP answered on the same page): its text."""
+async def _error_shows(page: Page, worded: bool = False) -> str:
+    """Returns once an inline error shows (the IdP answered on the same page), with its text;
+    `worded`: once one shows some text (an empty error box is filled in by script)."""
     while True:
         text = await shown_text(page, ERROR_CSS)
-        if text is not None:
+        if text is not None and (text.strip() or not worded):
             return text
         await asyncio.sleep(ERROR_POLL)
 

@@ -28,7 +28,7 @@ def test_a_watched_page_is_freed_once_nothing_else_holds_it() -> None:
     page = FakePage()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
     assert _controls.activity_of(page) is activity  # type: ignore[arg-type]
-    assert set(page.listeners) == {"request", "response", "requestfailed"}
+    assert set(page.listeners) == {"request", "requestfinished", "requestfailed"}
     watched = len(_controls._ACTIVITY)
 
     class Request:  # a request that never finishes (the context closed under it) points back
@@ -41,18 +41,11 @@ def test_a_watched_page_is_freed_once_nothing_else_holds_it() -> None:
     assert len(_controls._ACTIVITY) == watched - 1, "the watcher kept its page alive"
 
 
-class Response:
-    """A Playwright response: what Activity reads of it."""
-
-    def __init__(self, request: object) -> None:
-        self.request = request
-
-
 def test_requests_in_flight_keep_the_page_unsettled() -> None:
     page = FakePage()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
     request = object()
     page.listeners["request"][0](request)
     assert activity.pending == {id(request)}
-    page.listeners["response"][0](Response(request))
+    page.listeners["requestfinished"][0](request)
     assert activity.pending == set()

@@ -459,7 +459,7 @@ def _parse(text: str) -> dict[str, Any]:
     try:
         data = orjson.loads(text)  # ~3x the standard library's speed: a fleet's page reads hundreds
     except orjson.JSONDecodeError:
-        try:  # what only Python's json reads (NaN, integers past 64 bits)
+        try:  # what only Python's json reads (NaN, Infinity, 1e400)
             data = json.loads(text)
         except ValueError:
             return {}
