@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 
 from playwright.async_api import Error as PlaywrightError
@@ -25,7 +26,7 @@ from playwright.async_api import Locator, Page
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected, gist
 
-from ._controls import Look, activity_of, hit, locate, look, shown_text
+from ._controls import Hit, Look, activity_of, hit, locate, look, shown_text
 from ._names import CONSENT, DECLINE, SUBMIT, Control, explain, pick
 
 # Plain CSS (no Playwright pseudo-classes): `look` matches them in one script, with visibility
@@ -202,9 +203,7 @@ class _Fields:
         # What a page shows that the flow knows: a hub's own selector in place of the look's.
         self.known = tuple(name for name in KNOWN if name not in self.custom)
         known = [page.locator(css) for css in (sel.username, sel.password, sel.consent) if css]
-        self.custom_known = known[0] if known else None
-        for other in known[1:]:
-            self.custom_known = self.custom_known.or_(other) if self.custom_known else other
+        self.custom_known = functools.reduce(Locator.or_, known) if known else None
 
     def locator(self, name: str) -> Locator:
         if name in self.custom:
@@ -316,7 +315,9 @@ async def _send(
 
 def _form(fields: _Fields, seen: Look, name: str) -> int | None:
     """The form of the field the look found for `name` (None: a hub's own selector found it)."""
-    return None if name in fields.custom else seen.hits[name].form if name in seen.hits else -1
+    if name in fields.custom:
+        return None
+    return seen.hits.get(name, Hit()).form
 
 
 async def login(page: Page, ctx: FlowContext) -> None:
@@ -369,7 +370,7 @@ async def login(page: Page, ctx: FlowContext) -> None:
             else:
                 await otp.fill(ctx.totp_code("the IdP"))
             otp_sent = True
-            await _send(page, ctx, otp, seen.hits["otp"].form, controls)
+            await _send(page, ctx, otp, _form(fields, seen, "otp"), controls)
         elif await fields.shown(seen, "username"):
             if password_sent:
                 raise LoginRejected("the IdP asked for the username again after the password")

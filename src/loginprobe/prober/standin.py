@@ -102,11 +102,6 @@ class PasswordStandIn:
         would bring every request to this process a second time."""
         page.on("request", self._saw)
 
-    @property
-    def sent(self) -> int:
-        """Requests that carried the stand-in and left with the password."""
-        return len(self._rewritten)
-
     def astray(self) -> Astray | None:
         """The first request that took the stand-in to a server instead of the password: a
         request the route never saw (a login form posting to a static-looking URL), a GET form

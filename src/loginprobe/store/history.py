@@ -168,7 +168,7 @@ class HistoryWriter:
         previous = conn.execute(
             select(t.results.c.result).where(t.results.c.probe_id == state.last_probe_id)
         ).scalar()
-        if previous is not None and is_plain(_parse(previous)):
+        if previous is not None and is_plain(_loads(previous)):
             conn.execute(delete(t.results).where(t.results.c.probe_id == state.last_probe_id))
         conn.execute(
             update(t.hub_state)
@@ -455,12 +455,17 @@ def _pairs(steps: str) -> Iterable[str]:
     return (pair for pair in steps.split(",") if pair)
 
 
+def _loads(text: str) -> Any:
+    """json.loads, ~3x faster (a fleet's page reads hundreds of kept results); ValueError as it."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # what only Python's json reads (NaN, Infinity, 1e400)
+
+
 def _parse(text: str) -> dict[str, Any]:
     try:
-        data = orjson.loads(text)  # ~3x the standard library's speed: a fleet's page reads hundreds
-    except orjson.JSONDecodeError:
-        try:  # what only Python's json reads (NaN, Infinity, 1e400)
-            data = json.loads(text)
-        except ValueError:
-            return {}
+        data = _loads(text)
+    except ValueError:
+        return {}
     return data if isinstance(data, dict) else {}
