@@ -3,19 +3,25 @@ prober's fault (probe_error), not the test account's (login_rejected).
 
 Real Chromium through the monitor's browser pool and `probe_hub`, against one tiny local server
 that is both the hub (on 127.0.0.1) and the IdP (on localhost, another origin). The IdP's login
-form is sent three ways: a POST the rewrite takes (the real password arrives), a POST to a
-static-looking URL the rewrite skips, and a GET form (the fields in the URL). The IdP answers each
-with its login page again and "Invalid password", as a real one would.
+form is sent five ways: three the rewrite takes (a POST, a POST to a static-looking URL, a POST the
+IdP answers with a 307 that sends it on: the real password arrives each time), and two it cannot
+(a GET form, with the fields in the URL, and a form that posts into a new window). The IdP answers
+each with its login page again and "Invalid password", as a real one would. Every trace the
+probes recorded is searched, before any scrubbing, for the password.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
+import pytest
 from aiohttp import web
 from playwright.async_api import Browser
 from pydantic import SecretStr
@@ -23,8 +29,10 @@ from pydantic import SecretStr
 from loginprobe.config import HubConfig, HubSecrets
 from loginprobe.model import ProbeResult
 from loginprobe.monitor.pool import BrowserPool
+from loginprobe.prober import evidence
 from loginprobe.prober.evidence import plan_for
 from loginprobe.prober.hub_probe import probe_hub
+from loginprobe.prober.scrub import Scrubber, ScrubReport, scrub_trace
 from loginprobe.redact import Redactor
 from sandbox import free_port
 
@@ -35,7 +43,9 @@ SECRETS = HubSecrets("student", SecretStr(PASSWORD), None, None)
 FORMS = {
     "rewritten": ("post", "/idp/session"),
     "static_url": ("post", "/idp/session.js"),
+    "redirect": ("post", "/idp/redirect"),
     "get_form": ("get", "/idp/session"),
+    "popup": ("post", "/idp/session"),
 }
 
 
@@ -44,7 +54,8 @@ def _login_page(form: str, error: str = "") -> str:
     alert = f'<p class="alert-danger" role="alert">{error}</p>' if error else ""
     return (
         "<!doctype html><title>Sign in</title><h1>Example IdP</h1>"
-        f'{alert}<form method="{method}" action="{action}">'
+        f'{alert}<form method="{method}" action="{action}"'
+        f"{' target=_blank' if form == 'popup' else ''}>"
         f'<input type="hidden" name="form" value="{form}">'
         '<label>Username <input name="username" autocomplete="username"></label>'
         '<label>Password <input name="password" type="password"></label>'
@@ -84,6 +95,11 @@ async def hub_and_idp(received: list[tuple[str, str]]) -> AsyncIterator[int]:
     app.router.add_get("/idp/login", idp_login)
     app.router.add_route("*", "/idp/session", session)
     app.router.add_route("*", "/idp/session.js", session)
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("/idp/session")
+
+    app.router.add_post("/idp/redirect", redirect)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -94,9 +110,16 @@ async def hub_and_idp(received: list[tuple[str, str]]) -> AsyncIterator[int]:
 
 
 def test_a_rejection_after_the_stand_in_went_out_unchanged_is_a_probe_error(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     received: list[tuple[str, str]] = []
+    raw_traces: list[bytes] = []
+
+    def keep_raw(raw: bytes, scrubber: Scrubber) -> tuple[bytes, ScrubReport]:
+        raw_traces.append(raw)
+        return scrub_trace(raw, scrubber)
+
+    monkeypatch.setattr(evidence, "scrub_trace", keep_raw)
 
     async def main() -> tuple[int, dict[str, ProbeResult]]:
         async with hub_and_idp(received) as port:
@@ -130,27 +153,37 @@ def test_a_rejection_after_the_stand_in_went_out_unchanged_is_a_probe_error(
 
     port, results = asyncio.run(main())
     got = dict(received)
-    # The rewrite's path: the IdP got the real password, and its "no" is about the account.
-    assert got["rewritten"] == PASSWORD
-    rejected = results["rewritten"].verdict
-    assert str(rejected.code) == "login_rejected", rejected
-    assert "Invalid password" in rejected.summary
+    # The rewrite's paths: the IdP got the real password, and its "no" is about the account.
+    for form in ("rewritten", "static_url", "redirect"):
+        assert got[form] == PASSWORD, form
+        rejected = results[form].verdict
+        assert str(rejected.code) == "login_rejected", (form, rejected)
+        assert "Invalid password" in rejected.summary
     # The others: the IdP got the stand-in, so its "no" says nothing about the account.
-    for form, how in (
-        ("static_url", "past the rewrite: POST"),
-        ("get_form", "in the URL of a GET form: GET"),
+    # What the IdP said is kept (the popup's answer is in the popup: the page asks again).
+    for form, how, answer in (
+        ("popup", "past the rewrite: POST", "the IdP asked for the password again"),
+        ("get_form", "in the URL of a GET form: GET", "Invalid password"),
     ):
         assert got[form] not in ("", PASSWORD), got
         verdict = results[form].verdict
         assert str(verdict.code) == "probe_error", (form, verdict)
         assert how in verdict.summary, verdict.summary
         assert "password_stand_in = false" in verdict.summary
-        assert "Invalid password" in verdict.summary  # what the IdP said is kept
-    static = results["static_url"].verdict.summary
-    assert f"http://localhost:{port}/idp/session.js — set" in static
+        assert f"(it answered: the IdP rejected the test account: {answer}" in verdict.summary
+    popup = results["popup"].verdict.summary
+    assert f"http://localhost:{port}/idp/session — set" in popup
     # The stand-in in the GET form's URL is masked with the rest of its query.
     get_form = results["get_form"].verdict.summary
     assert got["get_form"] not in get_form
     assert "&password=*** — set" in get_form
     for result in results.values():
         assert PASSWORD not in json.dumps(result.to_json())
+    # Every failing probe recorded a trace; none held the password, in any form, before scrubbing.
+    assert len(raw_traces) == len(FORMS)
+    for raw in raw_traces:
+        with zipfile.ZipFile(io.BytesIO(raw)) as trace:
+            for name in trace.namelist():
+                data = trace.read(name)
+                for form in (PASSWORD, quote_plus(PASSWORD), quote(PASSWORD)):
+                    assert form.encode() not in data, name

@@ -87,22 +87,23 @@ async def _journey(
     progress: Progress | None = None,
 ) -> _Walk:
     flow = load_flow(hub.flow)
-    context = await browser.new_context()
-    recorder = TraceRecorder(context, plan) if plan is not None else None
-    walk: _Walk | None = None
     password = secrets.password.get_secret_value()
     stand_in = PasswordStandIn(password) if hub.password_stand_in else None
+    # A request a service worker sends is not the page's: it would take the stand-in out past the
+    # rewrite. A page works without one (a student's first visit has none either).
+    context = await browser.new_context(service_workers="block" if stand_in else "allow")
+    recorder = TraceRecorder(context, plan) if plan is not None else None
+    walk: _Walk | None = None
     try:
         if stand_in is not None:
-            # Before the trace starts: setting up the route is not the probe's business.
-            await stand_in.install(context)
+            stand_in.watch(context)
         if recorder is not None:
             await recorder.start()
         journeys: list[Journey] = []
 
-        def journey(page: Page) -> Journey:
+        async def journey(page: Page) -> Journey:
             if stand_in is not None:
-                stand_in.watch(page)
+                await stand_in.intercept(page)
             journeys.append(
                 Journey(
                     page=page,

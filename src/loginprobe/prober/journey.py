@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
@@ -676,13 +676,15 @@ class Journey:
 
 
 async def run_journey(
-    context: BrowserContext, journey_factory: Callable[[Page], Journey], timeout: float
+    context: BrowserContext,
+    journey_factory: Callable[[Page], Awaitable[Journey]],
+    timeout: float,
 ) -> tuple[tuple[Step, ...], Failure | None]:
     """Walk the journey in a fresh page, within `timeout` seconds."""
     page = await context.new_page()
     # Playwright's own timeouts stay behind ours, so the probe's deadline decides.
     page.set_default_timeout((timeout + 5) * 1000)
-    journey = journey_factory(page)
+    journey = await journey_factory(page)
     journey.deadline = journey.clock() + timeout
     failure: Failure | None = None
     try:

@@ -6,25 +6,41 @@ browser sends (the login form's body) into its working files of the trace as the
 before anything is scrubbed: a probe killed right after typing left the password there in plain
 text. With the stand-in, all of that holds a random string that opens nothing.
 
-The rewrite is the one Playwright call that carries the real password. A public call is recorded
-in the trace with its parameters (`Route.continue` with the new body, base64), so it is made as an
-internal call, which Playwright does not record — the one place loginprobe uses Playwright's
-private API (`_impl_obj`, `_wrap_api_call`); tests/integration/test_evidence.py fails if a
-Playwright upgrade changes it.
+The rewrite uses Chromium's own interception (the DevTools protocol's `Fetch` domain, on a session
+of the probe's page), not Playwright's `route`: a route stops every request of the page (each
+script, style sheet, image and font) in Chromium's browser process and Playwright's driver, and
+turns the browser's cache off, which cost ~0.35 CPU-s a login on the sandbox (~15% of what a login
+costs in all; `benchmarks/throughput.py --no-stand-in` measures it). The session stops only the
+kinds of request that can carry a body (a page's navigations, XHR, fetch, beacons and others), and
+Playwright knows nothing of the rewrite: its request events, and so the trace, show the stand-in.
+
+The rewrite is the one call that carries the real password, so it and the session's setup are made
+as internal calls, which Playwright's trace does not record — the one place loginprobe uses
+Playwright's private API (`_impl_obj`, `_wrap_api_call`); tests/integration/test_evidence.py fails
+if a Playwright upgrade changes it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import json
-import re
 import secrets
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote_plus
 
 from playwright._impl.channel_owner import ApiCallOptions
-from playwright.async_api import BrowserContext, Page, Request, Route
+from playwright.async_api import BrowserContext, Page, Request
 from playwright.async_api import Error as PlaywrightError
+
+T = TypeVar("T")
+
+# The kinds of request Chromium stops for the rewrite: those that can carry a body (a form's
+# navigation, XHR, fetch, a beacon, and what Chromium files under none of its kinds). Scripts,
+# style sheets, images, fonts and media go on without a stop.
+INTERCEPTED = ("Document", "XHR", "Fetch", "Ping", "Other")
 
 
 def stand_in_for(password: str) -> str:
@@ -51,15 +67,6 @@ def swap(body: bytes, content_type: str, stand_in: str, password: str) -> bytes 
     return body.replace(needle, encoded_for(content_type, password))
 
 
-# Every URL but a static file's, by the extension of its path (the query and a path's ";"
-# parameters are not looked at: a login POST to /login?next=/app.js or /login;jsessionid=x.js
-# still goes through the rewrite).
-MAY_CARRY_PASSWORD = re.compile(
-    r"^(?![^?#;]*\.(?:js|mjs|css|png|gif|jpe?g|webp|svg|ico|woff2?|ttf|otf|eot|map)(?:[?#;]|$))",
-    re.IGNORECASE,
-)
-
-
 class Astray(NamedTuple):
     """A request that took the stand-in out unchanged."""
 
@@ -75,42 +82,45 @@ class Astray(NamedTuple):
 
 
 class PasswordStandIn:
-    """One probe's stand-in, the route that puts the real password in its place, and a watch on
-    the probe's page for the stand-in going out unchanged (`astray`)."""
+    """One probe's stand-in, the interception that puts the real password in its place, and a
+    watch on the probe's requests for the stand-in going out unchanged (`astray`)."""
 
     def __init__(self, password: str) -> None:
         self._password = password
         self.value = stand_in_for(password)
         self._needle = self.value.encode()
-        # Requests that carried the stand-in (and whether in their URL), and those whose body the
-        # route rewrote, by id: both hold the Request, so an id is not reused within the probe.
+        # Requests that carried the stand-in (and whether in their URL), and the (method, URL,
+        # body) of those the rewrite changed.
         self._carriers: list[tuple[Request, bool]] = []
-        self._rewritten: dict[int, Request] = {}
+        self._rewritten: set[tuple[str, str, bytes]] = set()
+        self._answering: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return "PasswordStandIn(***)"
 
-    async def install(self, context: BrowserContext) -> None:
-        # Not the page's scripts, styles, images and fonts: a request Playwright routes comes
-        # to this process and back (~2 ms of CPU each, most of a hub's requests); these others
-        # Playwright lets go on its own.
-        await context.route(MAY_CARRY_PASSWORD, self._route)
+    def watch(self, context: BrowserContext) -> None:
+        """Watch every request of the probe's context (its page, and any popup or frame of
+        another site) for the stand-in. Playwright sends a request's event once, whether the
+        page or its context listens, and the journey's navigation log listens already."""
+        context.on("request", self._saw)
 
-    def watch(self, page: Page) -> None:
-        """Watch the probe's page for requests that carry the stand-in. The page's own event,
-        which the journey's navigation log listens to already: one listened to on the context
-        would bring every request to this process a second time."""
-        page.on("request", self._saw)
+    async def intercept(self, page: Page) -> None:
+        """Stop the page's requests that may carry the stand-in, to put the password in its
+        place; before the page goes anywhere. A popup or a frame of another site is not
+        intercepted: the stand-in it sends is `astray`."""
+        context: Any = page.context._impl_obj
+        session: Any = await _unrecorded(context, lambda: context.new_cdp_session(page._impl_obj))
+        session.on("Fetch.requestPaused", lambda event: self._paused(session, event))
+        patterns = [{"urlPattern": "*", "resourceType": kind} for kind in INTERCEPTED]
+        await _unrecorded(session, lambda: session.send("Fetch.enable", {"patterns": patterns}, 0))
 
     def astray(self) -> Astray | None:
         """The first request that took the stand-in to a server instead of the password: a
-        request the route never saw (a login form posting to a static-looking URL), a GET form
-        (the stand-in in the URL), a body the route could not rewrite. After one, whatever the
-        IdP answers says nothing about the test account. None: every one was rewritten."""
-        # Playwright does not route a redirect (a 307 sends the body again): one whose body still
-        # shows the stand-in is what the IdP got, so it counts.
+        request the rewrite never saw (a popup's, a frame's of another site), a GET form (the
+        stand-in in the URL), a body it could not rewrite. After one, whatever the IdP answers
+        says nothing about the test account. None: every one was rewritten."""
         for request, in_url in self._carriers:
-            if in_url or id(request) not in self._rewritten:
+            if in_url or _key(_first(request)) not in self._rewritten:
                 return Astray(request.method, request.url, in_url)
         return None
 
@@ -120,23 +130,51 @@ class PasswordStandIn:
         if in_url or (body is not None and self._needle in body):
             self._carriers.append((request, in_url))
 
-    async def _route(self, route: Route, request: Request) -> None:
-        body = request.post_data_buffer
-        new = None
+    def _paused(self, session: Any, event: dict[str, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(self._answer(session, event))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer(self, session: Any, event: dict[str, Any]) -> None:
+        request = event["request"]
+        answer: dict[str, Any] = {"requestId": event["requestId"]}
+        body = _body(request)
         if body:
-            new = swap(body, request.headers.get("content-type", ""), self.value, self._password)
-        if new is not None:
-            self._rewritten[id(request)] = request
+            headers = {k.lower(): v for k, v in request.get("headers", {}).items()}
+            new = swap(body, headers.get("content-type", ""), self.value, self._password)
+            if new is not None:
+                answer["postData"] = base64.b64encode(new).decode()
+                self._rewritten.add((request["method"], _no_fragment(request["url"]), body))
         # The page or the browser may have gone away meanwhile: then nothing is left to send.
         with contextlib.suppress(PlaywrightError):
-            await _continue_unrecorded(route, new)
+            await _unrecorded(session, lambda: session.send("Fetch.continueRequest", answer, 0))
 
 
-async def _continue_unrecorded(route: Route, post_data: bytes | None) -> None:
-    """`route.continue_(post_data=...)`, as an internal call that the trace does not record. Every
-    request that may carry the password goes through here, so the trace's action list is not
-    filled with them either."""
-    impl: Any = route._impl_obj
-    await impl._wrap_api_call(
-        lambda _zone: impl.continue_(None, None, None, post_data), ApiCallOptions(internal=True)
-    )
+def _body(request: dict[str, Any]) -> bytes:
+    """A paused request's body, as Playwright reads it (the bytes of its entries)."""
+    entries = request.get("postDataEntries") or ()
+    return b"".join(base64.b64decode(e["bytes"]) for e in entries if e.get("bytes"))
+
+
+def _no_fragment(url: str) -> str:
+    return url.split("#", 1)[0]
+
+
+def _key(request: Request) -> tuple[str, str, bytes]:
+    return (request.method, _no_fragment(request.url), request.post_data_buffer or b"")
+
+
+def _first(request: Request) -> Request:
+    """Where a redirect started. A 307 or 308 sends the body again, as the rewrite left it (the
+    IdP gets the password), though Playwright shows the hop with the body the page sent."""
+    while request.redirected_from is not None:
+        request = request.redirected_from
+    return request
+
+
+async def _unrecorded(owner: Any, call: Callable[[], Awaitable[T]]) -> T:
+    """`call()` on a Playwright object as an internal call, which the trace does not record:
+    every request that may carry the password is answered through here, so the trace's action
+    list is not filled with them either."""
+    result: T = await owner._wrap_api_call(lambda _zone: call(), ApiCallOptions(internal=True))
+    return result
