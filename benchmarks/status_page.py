@@ -179,8 +179,10 @@ def fill(store: Store, hubs: list[str], days: float, interval: int, seed: int = 
     lines = [Timeline(n, slots, interval, rng) for n in range(len(hubs))]
     writer = HistoryWriter()
     with store.engine.begin() as conn:
-        hub_ids = [writer.hub_id(conn, h) for h in hubs]
-        step_ids = [writer._id(conn, writer.t.step_names, writer._step_ids, s) for s, _ in STEPS]
+        hub_ids = [writer._id(conn, writer.t.hubs, writer._hub_ids, h, {}) for h in hubs]
+        step_ids = [
+            writer._id(conn, writer.t.step_names, writer._step_ids, s, {}) for s, _ in STEPS
+        ]
     state: list[list[Any]] = [[None, 0.0, 0, None] for _ in hubs]  # code, since, last, last fail
     raw = store.engine.raw_connection()
     db: Any = raw.driver_connection

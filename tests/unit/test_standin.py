@@ -3,6 +3,8 @@ leaves with the real password in its place."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import re
 from urllib.parse import parse_qs
@@ -43,3 +45,108 @@ def test_a_body_without_the_stand_in_is_left_alone() -> None:
 @pytest.mark.parametrize("shown", [repr, str])
 def test_the_stand_in_object_never_shows_the_password(shown: object) -> None:
     assert PASSWORD not in shown(PasswordStandIn(PASSWORD))  # type: ignore[operator]
+
+
+# -- the rewrite and the watch, with a fake DevTools session and fake requests -------------------
+class FakeSession:
+    """Answers `Fetch.continueRequest` as Playwright's CDP session does (`send` through an
+    internal call); `fail` makes the next rewrite's answer fail."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.sent: list[dict[str, object]] = []
+        self.fail = fail
+
+    async def _wrap_api_call(self, call: object, options: object) -> object:
+        return await call(None)  # type: ignore[operator]
+
+    async def send(self, method: str, params: dict[str, object], timeout: float) -> None:
+        assert method == "Fetch.continueRequest" and timeout == 0
+        if self.fail is not None and "postData" in params:
+            err, self.fail = self.fail, None
+            raise err
+        self.sent.append(params)
+
+
+class FakeRequest:
+    def __init__(self, url: str, body: bytes | None, redirected_from: FakeRequest | None = None):
+        self.method = "POST" if body is not None else "GET"
+        self.url = url
+        self.post_data_buffer = body
+        self.redirected_from = redirected_from
+
+
+LOGIN = "https://idp.example.org/login"
+
+
+def paused(body: bytes | None, url: str = LOGIN, request_id: str = "r1") -> dict[str, object]:
+    entries = [] if body is None else [{"bytes": base64.b64encode(body).decode()}]
+    request = {"url": url, "method": "POST", "headers": {"Content-Type": FORM}}
+    return {"requestId": request_id, "request": {**request, "postDataEntries": entries}}
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def answer(stand_in: PasswordStandIn, session: FakeSession, event: dict[str, object]) -> None:
+    asyncio.run(stand_in._answer(session, event))
+
+
+def test_a_login_post_goes_out_with_the_password_and_is_not_astray() -> None:
+    s, session = PasswordStandIn(PASSWORD), FakeSession()
+    body = f"user=student&pw={s.value}".encode()
+    s._saw(FakeRequest(LOGIN + "#top", body))  # type: ignore[arg-type]
+    answer(s, session, paused(body))
+    (sent,) = session.sent
+    assert sent["requestId"] == "r1"
+    assert parse_qs(base64.b64decode(str(sent["postData"])).decode())["pw"] == [PASSWORD]
+    assert s.astray() is None
+
+
+def test_a_307_hop_carries_the_rewritten_body_on() -> None:
+    s, session = PasswordStandIn(PASSWORD), FakeSession()
+    body = f"pw={s.value}".encode()
+    first = FakeRequest(LOGIN, body)
+    s._saw(first)  # type: ignore[arg-type]
+    answer(s, session, paused(body))
+    s._saw(FakeRequest("https://idp.example.org/login2", body, first))  # type: ignore[arg-type]
+    assert s.astray() is None
+
+
+def test_a_popup_sending_the_same_form_again_is_astray() -> None:
+    s, session = PasswordStandIn(PASSWORD), FakeSession()
+    body = f"pw={s.value}".encode()
+    s._saw(FakeRequest(LOGIN, body))  # type: ignore[arg-type]
+    answer(s, session, paused(body))
+    s._saw(FakeRequest(LOGIN, body))  # type: ignore[arg-type] # the popup's, never paused here
+    astray = s.astray()
+    assert astray is not None and not astray.in_url and astray.url == LOGIN
+
+
+def test_a_get_form_with_the_stand_in_in_its_url_is_astray() -> None:
+    s = PasswordStandIn(PASSWORD)
+    s._saw(FakeRequest(f"{LOGIN}?pw={s.value}", None))  # type: ignore[arg-type]
+    astray = s.astray()
+    assert astray is not None and astray.in_url and astray.method == "GET"
+
+
+def test_a_failed_rewrite_sends_the_request_on_unchanged_and_says_so_without_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    s = PasswordStandIn(PASSWORD)
+    session = FakeSession(fail=RuntimeError(f"protocol error with {PASSWORD}"))
+    body = f"pw={s.value}".encode()
+    s._saw(FakeRequest(LOGIN, body))  # type: ignore[arg-type]
+    answer(s, session, paused(body))
+    assert session.sent == [{"requestId": "r1"}]  # not left stopped
+    assert s.astray() is not None
+    out = capsys.readouterr()
+    assert "rewrite failed" in out.out + out.err
+    assert PASSWORD not in out.out + out.err
+
+
+def test_a_body_with_a_part_it_cannot_read_is_not_rewritten() -> None:
+    s, session = PasswordStandIn(PASSWORD), FakeSession()
+    event = paused(f"pw={s.value}".encode())
+    event["request"]["postDataEntries"].append({})  # type: ignore[index] # a file's part
+    answer(s, session, event)
+    assert session.sent == [{"requestId": "r1"}]

@@ -90,7 +90,7 @@ async def _journey(
     password = secrets.password.get_secret_value()
     stand_in = PasswordStandIn(password) if hub.password_stand_in else None
     # A request a service worker sends is not the page's: it would take the stand-in out past the
-    # rewrite. A page works without one (a student's first visit has none either).
+    # rewrite. A login page works without one (a browser may have none).
     context = await browser.new_context(service_workers="block" if stand_in else "allow")
     recorder = TraceRecorder(context, plan) if plan is not None else None
     walk: _Walk | None = None

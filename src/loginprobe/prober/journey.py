@@ -684,7 +684,8 @@ async def run_journey(
     page = await context.new_page()
     # Playwright's own timeouts stay behind ours, so the probe's deadline decides.
     page.set_default_timeout((timeout + 5) * 1000)
-    journey = await journey_factory(page)
+    # Setting the page up (the stand-in's interception) waits on the browser too.
+    journey = await asyncio.wait_for(journey_factory(page), timeout)
     journey.deadline = journey.clock() + timeout
     failure: Failure | None = None
     try:

@@ -27,15 +27,18 @@ import base64
 import contextlib
 import json
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote_plus
 
+import structlog
+from playwright._impl._errors import TargetClosedError
 from playwright._impl.channel_owner import ApiCallOptions
 from playwright.async_api import BrowserContext, Page, Request
-from playwright.async_api import Error as PlaywrightError
 
 T = TypeVar("T")
+log = structlog.get_logger("loginprobe")
 
 # The kinds of request Chromium stops for the rewrite: those that can carry a body (a form's
 # navigation, XHR, fetch, a beacon, and what Chromium files under none of its kinds). Scripts,
@@ -89,10 +92,10 @@ class PasswordStandIn:
         self._password = password
         self.value = stand_in_for(password)
         self._needle = self.value.encode()
-        # Requests that carried the stand-in (and whether in their URL), and the (method, URL,
-        # body) of those the rewrite changed.
+        # Requests that carried the stand-in (and whether in their URL), and the method and URL
+        # of each the rewrite changed.
         self._carriers: list[tuple[Request, bool]] = []
-        self._rewritten: set[tuple[str, str, bytes]] = set()
+        self._rewritten: list[tuple[str, str]] = []
         self._answering: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
@@ -119,9 +122,20 @@ class PasswordStandIn:
         request the rewrite never saw (a popup's, a frame's of another site), a GET form (the
         stand-in in the URL), a body it could not rewrite. After one, whatever the IdP answers
         says nothing about the test account. None: every one was rewritten."""
+        # Each request the page sent (a redirect's hops are its own) takes one of the rewrites
+        # made to its method and URL: a popup that sends the same form again is not covered by
+        # the page's rewrite of it.
+        left = Counter(self._rewritten)
+        counted: set[int] = set()
         for request, in_url in self._carriers:
-            if in_url or _key(_first(request)) not in self._rewritten:
+            first = _first(request)
+            if not in_url and id(first) in counted:
+                continue
+            key = (first.method, _no_fragment(first.url))
+            if in_url or left[key] <= 0:
                 return Astray(request.method, request.url, in_url)
+            left[key] -= 1
+            counted.add(id(first))
         return None
 
     def _saw(self, request: Request) -> None:
@@ -137,31 +151,48 @@ class PasswordStandIn:
 
     async def _answer(self, session: Any, event: dict[str, Any]) -> None:
         request = event["request"]
-        answer: dict[str, Any] = {"requestId": event["requestId"]}
+        plain = {"requestId": event["requestId"]}
         body = _body(request)
+        new = None
         if body:
             headers = {k.lower(): v for k, v in request.get("headers", {}).items()}
             new = swap(body, headers.get("content-type", ""), self.value, self._password)
-            if new is not None:
-                answer["postData"] = base64.b64encode(new).decode()
-                self._rewritten.add((request["method"], _no_fragment(request["url"]), body))
-        # The page or the browser may have gone away meanwhile: then nothing is left to send.
-        with contextlib.suppress(PlaywrightError):
-            await _unrecorded(session, lambda: session.send("Fetch.continueRequest", answer, 0))
+        if new is None:
+            # An error here is a request the page or the browser dropped meanwhile (the page
+            # closed, the browser went): nothing is left to send.
+            with contextlib.suppress(Exception):
+                await self._continue(session, plain)
+            return
+        key = (request["method"], _no_fragment(request["url"]))
+        self._rewritten.append(key)
+        try:
+            await self._continue(session, {**plain, "postData": base64.b64encode(new).decode()})
+        except TargetClosedError:
+            pass
+        except Exception as err:  # a request left stopped would hang the probe to its deadline
+            self._rewritten.remove(key)
+            # Never the error's text or the call's parameters: they may hold the password.
+            log.warning("the password stand-in's rewrite failed", error=type(err).__name__)
+            # Sent as it is: the stand-in goes out, and `astray` says so.
+            with contextlib.suppress(Exception):
+                await self._continue(session, plain)
+
+    @staticmethod
+    async def _continue(session: Any, answer: dict[str, Any]) -> None:
+        await _unrecorded(session, lambda: session.send("Fetch.continueRequest", answer, 0))
 
 
-def _body(request: dict[str, Any]) -> bytes:
-    """A paused request's body, as Playwright reads it (the bytes of its entries)."""
+def _body(request: dict[str, Any]) -> bytes | None:
+    """A paused request's body, as Playwright reads it (the bytes of its entries); None when a
+    part of it is not there to read (a file's, a blob's), which a rewrite would leave out."""
     entries = request.get("postDataEntries") or ()
-    return b"".join(base64.b64decode(e["bytes"]) for e in entries if e.get("bytes"))
+    if any("bytes" not in e for e in entries):
+        return None
+    return b"".join(base64.b64decode(e["bytes"]) for e in entries)
 
 
 def _no_fragment(url: str) -> str:
     return url.split("#", 1)[0]
-
-
-def _key(request: Request) -> tuple[str, str, bytes]:
-    return (request.method, _no_fragment(request.url), request.post_data_buffer or b"")
 
 
 def _first(request: Request) -> Request:
