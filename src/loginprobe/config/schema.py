@@ -483,7 +483,7 @@ class HubConfig(_Strict):
         "transforms the password before sending it (hashes or encrypts it in the browser), "
         "where the stand-in would make every login fail as `login_rejected`. (A stand-in "
         "that leaves unchanged, in a request the rewrite does not see (a form posting into a "
-        "new window, for one) or a GET form's URL, followed "
+        "new window, a form in a frame of another site) or a GET form's URL, followed "
         "by a rejection, an error or a page the flow cannot read, gives `probe_error`, naming "
         "the request.)",
     )
