@@ -8,9 +8,10 @@ text. With the stand-in, all of that holds a random string that opens nothing.
 
 The rewrite uses Chromium's own interception (the DevTools protocol's `Fetch` domain, on a session
 of the probe's page), not Playwright's `route`: a route stops every request of the page (each
-script, style sheet, image and font) in Chromium's browser process and Playwright's driver, and
-turns the browser's cache off, which cost ~0.35 CPU-s a login on the sandbox (~15% of what a login
-costs in all; `benchmarks/throughput.py --no-stand-in` measures it). The session stops only the
+script, style sheet, image and font) in Chromium's browser process and Playwright's driver (and
+turns the browser's cache off, which measured as nothing): ~0.35 CPU-s a login on the sandbox,
+~14% of what a login costs in all (`benchmarks/throughput.py --no-stand-in` measures what the
+stand-in costs). The session stops only the
 kinds of request that can carry a body (a page's navigations, XHR, fetch, beacons and others), and
 Playwright knows nothing of the rewrite: its request events, and so the trace, show the stand-in.
 
