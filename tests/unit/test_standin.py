@@ -76,15 +76,14 @@ class FakeRequest:
 
 
 LOGIN = "https://idp.example.org/login"
-
-
-def paused(body: bytes | None, url: str = LOGIN, request_id: str = "r1") -> dict[str, object]:
-    entries = [] if body is None else [{"bytes": base64.b64encode(body).decode()}]
-    request = {"url": url, "method": "POST", "headers": {"Content-Type": FORM}}
-    return {"requestId": request_id, "request": {**request, "postDataEntries": entries}}
-
-
 FORM = "application/x-www-form-urlencoded"
+
+
+def paused(body: bytes) -> dict[str, object]:
+    """Chromium's Fetch.requestPaused for a form POST of `body` to LOGIN."""
+    entries = [{"bytes": base64.b64encode(body).decode()}]
+    request = {"url": LOGIN, "method": "POST", "headers": {"Content-Type": FORM}}
+    return {"requestId": "r1", "request": {**request, "postDataEntries": entries}}
 
 
 def answer(stand_in: PasswordStandIn, session: FakeSession, event: dict[str, object]) -> None:
