@@ -55,12 +55,13 @@ class Replica(Serve):
         lease_ttl: str = "8s",
         timeout: str = "20s",
         hub_url: str | None = None,
+        retry: str = "2s",
         more: str = "",
         hubs: tuple[str, ...] = HUBS,
     ) -> None:
         """`hub_url`: the way this replica reaches the hub (the sandbox's own by default);
-        `more`: further [monitor] lines; `hubs`: the hubs' names."""
-        self.name, self.state_url = name, state_url
+        `retry`: retry_after_failure; `more`: further [monitor] lines; `hubs`: the hubs' names."""
+        self.name, self.state_url, self.retry = name, state_url, retry
         self.lease_ttl, self.timeout = lease_ttl, timeout
         self.hub_url, self.more, self.hubs = hub_url or sandbox.hub_url, more, hubs
         workdir.mkdir(parents=True, exist_ok=True)
@@ -82,12 +83,13 @@ idp = "{GROUP}"
         # The lease (8 s, renewed every 2.7 s) well under the interval (20 s): a killed
         # replica's hubs are taken within 10.7 s and probed within two intervals; and long
         # enough that three replicas, their Chromiums and the sandbox on two shared, busy cores
-        # (load 15-25 while writing this) keep their leases. failures_to_alert = 3 so no hub pages on its own before the others' failures
-        # make the IdP's incident.
+        # (load 15-25 while writing this) keep their leases. failures_to_alert = 3 and a retry
+        # as long as the interval: no hub pages on its own before the others' failures make
+        # the IdP's incident.
         self.config.write_text(f"""
 [monitor]
 interval = "{self.interval}"
-retry_after_failure = "2s"
+retry_after_failure = "{self.retry}"
 failures_to_alert = 3
 timeout = "{self.timeout}"
 lease_ttl = "{self.lease_ttl}"
@@ -114,6 +116,18 @@ ca_file = "{sb.pagerduty.ca_file}"
     def drains_outbox(self) -> bool:
         return bool(((self.healthz() or {}).get("replica") or {}).get("drains_outbox"))
 
+    def verdicts(self) -> dict[str, dict[str, int]]:
+        """Probes finished per hub and verdict code, from /metrics: what a failure shows."""
+        answer = self.get("/metrics")
+        out: dict[str, dict[str, int]] = {}
+        for m in re.finditer(
+            r'^loginprobe_probes_total\{code="([a-z_]+)",hub="(h\d)"\} (\S+)$',
+            answer[1] if answer else "",
+            re.M,
+        ):
+            out.setdefault(m.group(2), {})[m.group(1)] = int(float(m.group(3)))
+        return out
+
     def hub_probes(self) -> Counter[str]:
         """Probes finished per hub, from /metrics."""
         answer = self.get("/metrics")
@@ -131,7 +145,16 @@ ca_file = "{sb.pagerduty.ca_file}"
 def replicas(sandbox: Sandbox, tmp_path: Path, state_url: str) -> Iterator[list[Replica]]:
     sandbox.pagerduty.reset()
     sandbox.pagerduty.set_mode("ok")
-    made = [Replica(sandbox, tmp_path / f"r{i}", f"r{i}", state_url) for i in (1, 2, 3)]
+    # Failing hubs retried once an interval: every hub is probed within one interval of the IdP
+    # going down, so three have failed (the group's incident) before any can fail three times
+    # (its own page). With 2 s retries, a quiet machine let one hub fail three times in ~6 s
+    # while the third hub's turn was up to 20 s away: its own page went out first (a race of
+    # the test's timing, as docs/groups-and-silences.md says: such a page is resolved into the
+    # group's).
+    made = [
+        Replica(sandbox, tmp_path / f"r{i}", f"r{i}", state_url, retry=f"{INTERVAL_S:g}s")
+        for i in (1, 2, 3)
+    ]
     yield made
     for r in made:
         if r.proc is not None and r.proc.poll() is None:
@@ -212,7 +235,8 @@ def test_three_replicas_share_the_hubs_page_once_and_survive_a_sigkill_mid_incid
     pd = sandbox.pagerduty
     sandbox.set_fault("idp_down")
     pd.wait_for(lambda ev: any(e["dedup_key"] == GROUP_KEY for e in ev), 90)
-    assert _opened(sandbox) == {GROUP_KEY: 1}, _opened(sandbox)
+    seen = {r.name: r.verdicts() for r in replicas}
+    assert _opened(sandbox) == {GROUP_KEY: 1}, (_opened(sandbox), seen)
 
     # Mid-incident, the replica that drains the outbox dies without a word.
     victim = next(r for r in replicas if r.drains_outbox())
@@ -252,5 +276,6 @@ def test_three_replicas_share_the_hubs_page_once_and_survive_a_sigkill_mid_incid
     opened = _opened(sandbox)
     double_pages = sum(opened.values()) - 1
     print(f"incidents opened: {opened} (double pages: {double_pages})")
-    assert opened == {GROUP_KEY: 1}, [pd.brief(e) for e in pd.accepted]
+    seen = {r.name: r.verdicts() for r in survivors}
+    assert opened == {GROUP_KEY: 1}, ([pd.brief(e) for e in pd.accepted], seen)
     assert all(v.state == "resolved" for v in pd.incidents().values())
