@@ -156,15 +156,22 @@ async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
     """Logs in, `concurrency` at a time, for `seconds`; one JSON line per finished login."""
     from playwright.async_api import async_playwright
 
-    from loginprobe.prober.browser import QUIET_FLAGS, SYSTEM_CHROMIUMS, choose_executable
+    from loginprobe.prober.browser import (
+        QUIET_FLAGS,
+        SYSTEM_CHROMIUMS,
+        choose_executable,
+        feature_switches,
+    )
 
     username = os.environ["SANDBOX_USERNAME"]
     password = os.environ["SANDBOX_PASSWORD"]
     async with async_playwright() as pw:
         executable = choose_executable("", pw.chromium.executable_path, SYSTEM_CHROMIUMS)
+        features, replaced = feature_switches()
         browser = await pw.chromium.launch(
             executable_path=executable,
-            args=[*QUIET_FLAGS, *([] if os.geteuid() else ["--no-sandbox"])],
+            args=[*QUIET_FLAGS, *features, *([] if os.geteuid() else ["--no-sandbox"])],
+            ignore_default_args=replaced,
             chromium_sandbox=os.geteuid() != 0,
         )
         end = time.monotonic() + seconds
@@ -483,6 +490,32 @@ def _replicas(sb: Sandbox, args: argparse.Namespace) -> None:
     )
 
 
+def _rounds(sb: Sandbox, args: argparse.Namespace) -> None:
+    """Both sides `args.rounds` times (bare first in odd rounds, serve first in even ones, so a
+    drift of the machine weighs on both), each round's ratios, and their medians."""
+    speed: list[float] = []
+    cpu: list[float] = []
+    for i in range(args.rounds):
+        order = (_bare, _serve) if i % 2 == 0 else (_serve, _bare)
+        done = {run: run(sb, args) for run in order}
+        bare, serve = done[_bare], done[_serve]
+        speed.append(serve.per_min / max(bare.per_min, 1e-9))
+        cpu.append(serve.cpu_per_login / max(bare.cpu_per_login, 1e-9))
+        load = os.getloadavg()[0]
+        print(
+            f"round {i + 1}: floor {bare.per_min:.0f}/min {bare.cpu_per_login:.2f} CPU-s, "
+            f"serve {serve.per_min:.0f}/min {serve.cpu_per_login:.2f} CPU-s: "
+            f"{speed[-1]:.2f}x throughput, {cpu[-1]:.2f}x CPU (load {load:.1f})",
+            flush=True,
+        )
+        print(f"  {bare.name}: {bare.by_kind}\n  {serve.name}: {serve.by_kind}", flush=True)
+    print(
+        f"\nmedian of {args.rounds} rounds: throughput {statistics.median(speed):.2f}x the floor "
+        f"({min(speed):.2f}-{max(speed):.2f}; target >= 0.95), CPU per login "
+        f"{statistics.median(cpu):.2f}x ({min(cpu):.2f}-{max(cpu):.2f}; target <= 1.05)"
+    )
+
+
 def _healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
@@ -528,6 +561,13 @@ def main() -> int:
     )
     parser.add_argument("--side", choices=("both", "bare", "serve"), default="both")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="N > 1: both sides N times, alternating which goes first, and the median of the "
+        "N paired ratios (a busy or noisy machine moves one run by 10-15%%)",
+    )
+    parser.add_argument(
         "--replicas",
         type=int,
         default=0,
@@ -542,6 +582,10 @@ def main() -> int:
     if args.replicas:
         with Sandbox() as sb:
             _replicas(sb, args)
+        return 0
+    if args.rounds > 1:
+        with Sandbox() as sb:
+            _rounds(sb, args)
         return 0
     sides: list[Side] = []
     with Sandbox() as sb:

@@ -1,15 +1,20 @@
-"""The status-page benchmark still runs against the store as the code writes it today.
+"""The benchmarks still run against the code as it is today.
 
-Nothing else imports benchmarks/status_page.py, and it reaches into the store's writer: a change
-there broke it once without any test noticing (HistoryWriter.hub_id, gone in 85c586b). Two hubs
-over one day: a few seconds. Its figures are not checked here (a benchmark, not a timed test).
+Nothing else imports them, and they reach into the store's writer and the monitor: a change there
+broke benchmarks/status_page.py once without any test noticing (HistoryWriter.hub_id, gone in
+85c586b). Small runs: the status page on two hubs over one day (a few seconds), the throughput
+benchmark's paired rounds on two hubs (about a minute, its own sandbox). Their figures are not
+checked here (benchmarks, not timed tests): only that each side logged in at all.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,3 +32,21 @@ def test_the_status_page_benchmark_runs_on_a_small_fleet(tmp_path: Path) -> None
     assert "2 hubs x 1 days at 60 s: 2,880 probes" in out, out[-2000:]
     for figure in ("  /: median", "  probe list: median", "  database: ", "targets: page_ms"):
         assert figure in out, (figure, out[-2000:])
+
+
+@pytest.mark.sandbox
+def test_the_throughput_benchmark_runs_paired_rounds() -> None:
+    small = ["--rounds", "2", "--concurrency", "1", "--hubs", "2", "--interval", "3"]
+    short = ["--warmup", "3", "--seconds", "15"]
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), *small, *short],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    rounds = re.findall(r"^round \d: floor (\d+)/min .*, serve (\d+)/min ", out, re.M)
+    assert len(rounds) == 2, out[-2000:]
+    assert all(int(floor) > 0 and int(serve) > 0 for floor, serve in rounds), out[-2000:]
+    assert "median of 2 rounds: throughput " in out, out[-2000:]
