@@ -10,9 +10,13 @@ import pytest
 from loginprobe.prober.browser import (
     ENV_ALLOWLIST,
     QUIET_FLAGS,
+    UNSEEN_UI,
     BrowserNotFound,
     browser_env,
     choose_executable,
+    feature_switches,
+    parse_disabled_features,
+    playwright_disabled_features,
     sandboxing,
 )
 
@@ -139,3 +143,45 @@ def test_a_non_root_user_with_user_namespaces_gets_the_sandbox() -> None:
 
 def test_no_sandbox_is_never_a_fixed_flag() -> None:
     assert "--no-sandbox" not in QUIET_FLAGS
+
+
+DRIVER = """
+    disabledFeatures = [
+      // See https://github.com/microsoft/playwright/issues/14047
+      "AvoidUnnecessaryBeforeUnloadCheckSync",
+      "MediaRouter", // a reason
+      "PaintHolding"
+    ].filter(Boolean);
+"""
+
+
+def test_playwrights_disabled_features_are_read_from_its_driver_source() -> None:
+    assert parse_disabled_features(DRIVER) == (
+        "AvoidUnnecessaryBeforeUnloadCheckSync",
+        "MediaRouter",
+        "PaintHolding",
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "",  # not there at all
+        DRIVER.replace('"MediaRouter", // a reason', 'process.env.X ? "" : "MediaRouter",'),
+        "disabledFeatures = [\n].filter(Boolean)",
+    ],
+    ids=["absent", "a name chosen at run time", "empty"],
+)
+def test_a_list_that_is_not_plain_names_is_not_guessed_at(source: str) -> None:
+    assert parse_disabled_features(source) is None
+
+
+def test_the_installed_playwrights_list_is_found_and_ours_replaces_its_switch() -> None:
+    """Against the Playwright this project pins: if an upgrade moves or reshapes the list, this
+    fails (the product then leaves Chromium's switches alone). That our switch really replaced
+    Playwright's on the browser's command line is tests/integration/test_browser_ui.py's."""
+    theirs = playwright_disabled_features()
+    assert theirs is not None
+    args, replaced = feature_switches()
+    assert replaced == ["--disable-features=" + ",".join(theirs)]
+    assert args == ["--disable-features=" + ",".join((*theirs, *UNSEEN_UI))]

@@ -6,13 +6,16 @@ Playwright's own Chromium where it is installed (the container image), else a sy
 Chromium keeps every page in a sandboxed renderer where the OS lets it: not as root (Chromium
 refuses), and only where this user may create user namespaces. Elsewhere it runs with
 `--no-sandbox`, and `probe check` says why. Before each launch the leftovers of killed probes are
-removed (scratch.sweep).
+removed (scratch.sweep). A full Chromium's browser UI that no probe sees (its address-bar popups)
+is switched off.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -20,6 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import playwright
 import structlog
 from playwright.async_api import Browser, Playwright
 from playwright.async_api import Error as PlaywrightError
@@ -38,6 +42,13 @@ QUIET_FLAGS = (
     "--disable-breakpad",
     "--disable-crash-reporter",
 )
+# A full Chromium (the system's; Playwright's own headless shell has no browser UI) opens a
+# window for each page and builds that window's address-bar suggestion popups as web pages, in a
+# renderer of their own: ~0.2 CPU-s and a quarter of a login's time on two cores, every probe,
+# for popups nobody opens.
+UNSEEN_UI = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup")
+_PLAYWRIGHT_FEATURES = re.compile(r"\bdisabledFeatures = \[(.*?)\]\.filter\(Boolean\)", re.S)
+_FEATURE_ENTRY = re.compile(r'"([A-Za-z0-9_]+)",?')
 # The only variables the browser inherits: never the secrets the config's *_env keys name.
 ENV_ALLOWLIST = (
     "PATH",
@@ -134,6 +145,53 @@ def sandboxing(
     return Sandboxing(True, "Chromium runs with its sandbox (user namespaces)")
 
 
+def parse_disabled_features(source: str) -> tuple[str, ...] | None:
+    """The feature names of Playwright's own `--disable-features` switch, from its driver's
+    source; None unless the list is plain names (one a line, comments aside)."""
+    found = _PLAYWRIGHT_FEATURES.search(source)
+    if found is None:
+        return None
+    names = []
+    for line in found.group(1).splitlines():
+        line = line.split("//", 1)[0].strip()
+        if not line:
+            continue
+        entry = _FEATURE_ENTRY.fullmatch(line)
+        if entry is None:
+            return None  # a name chosen at run time: not ours to guess
+        names.append(entry.group(1))
+    return tuple(names) or None
+
+
+@functools.cache
+def playwright_disabled_features() -> tuple[str, ...] | None:
+    """What the installed Playwright disables, read once from its driver (None: not found)."""
+    lib = Path(playwright.__file__).parent / "driver" / "package" / "lib"
+    for source in (lib / "coreBundle.js", lib / "server" / "chromium" / "chromiumSwitches.js"):
+        try:
+            names = parse_disabled_features(source.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+        if names:
+            return names
+    log.info(
+        "Playwright's --disable-features list not found in its driver: the browser keeps its "
+        "address-bar popups (~0.2 CPU-s a probe on a system Chromium)"
+    )
+    return None
+
+
+def feature_switches() -> tuple[list[str], list[str]]:
+    """(args, ignore_default_args) that add UNSEEN_UI to the features Playwright disables.
+    Chromium keeps only the last `--disable-features` switch on its command line, so ours names
+    Playwright's too and replaces its switch; without Playwright's list, neither is touched."""
+    theirs = playwright_disabled_features()
+    if theirs is None:
+        return [], []
+    switch = "--disable-features="
+    return [switch + ",".join((*theirs, *UNSEEN_UI))], [switch + ",".join(theirs)]
+
+
 def browser_env(home: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     env = {k: environ[k] for k in ENV_ALLOWLIST if k in environ}
     env.update(HOME=home, XDG_CONFIG_HOME=f"{home}/.config", XDG_CACHE_HOME=f"{home}/.cache")
@@ -144,9 +202,11 @@ async def _launch(
     pw: Playwright, executable: str | None, sandbox: bool, home: Path, traces_dir: Path
 ) -> Browser:
     env: dict[str, str | float | bool] = dict(browser_env(str(home)))
+    features, replaced = feature_switches()
     return await pw.chromium.launch(
         executable_path=executable,
-        args=[*QUIET_FLAGS, *([] if sandbox else ["--no-sandbox"])],
+        args=[*QUIET_FLAGS, *features, *([] if sandbox else ["--no-sandbox"])],
+        ignore_default_args=replaced,
         chromium_sandbox=sandbox,
         env=env,
         traces_dir=traces_dir,
