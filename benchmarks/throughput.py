@@ -10,11 +10,13 @@ Both sides in one run, on one sandbox (JupyterHub + oidc-provider), one after th
 
 Each side gets a warm-up, then a measured window; for each it prints logins per minute, the median
 login, CPU-seconds per login (the whole process tree: Python, Playwright's driver, Chromium, its
-renderers included once they end) and peak PSS of the tree; then the ratios to the floor.
+renderers included once they end) and peak PSS of the tree; then the ratios to the floor. With
+`--rounds N` both sides run N times, alternating which goes first, and it prints each round's
+ratios and their medians: on a busy or noisy machine one run moves by 10-15%.
 
     .venv/bin/python benchmarks/throughput.py [--hubs 24] [--interval 10] [--concurrency 4]
         [--warmup 25] [--seconds 90] [--no-evidence] [--no-stand-in] [--side both|bare|serve]
-        [--flow benchmarks/flows/sandbox_fixed.py] [--profile FILE]
+        [--flow benchmarks/flows/sandbox_fixed.py] [--profile FILE] [--rounds N]
     .venv/bin/python benchmarks/throughput.py --replicas 2 [--lease-ttl 30] [the options above]
 
 With `--replicas N` it measures `probe serve` replicas instead of the floor: N replicas on one
@@ -148,7 +150,9 @@ def _measured(
     the window (the total is their sum)."""
     cpu = sum(kinds1.values()) - sum(kinds0.values())
     by_kind = _by_kind(kinds0, kinds1, len(ok))
-    return Side(name, len(ok), seconds, statistics.median(ok), cpu, peak_pss, by_kind)
+    # No login in the window (a machine too busy for its length): NaN, not a crash.
+    median = statistics.median(ok) if ok else float("nan")
+    return Side(name, len(ok), seconds, median, cpu, peak_pss, by_kind)
 
 
 # -- the floor: a bare Playwright login loop, run as its own process ---------------------------------
@@ -578,6 +582,10 @@ def main() -> int:
         "--lease-ttl", type=float, default=30.0, help="the replicas' lease_ttl in seconds"
     )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if args.rounds > 1 and (args.side != "both" or args.profile or args.replicas):
+        parser.error("--rounds compares both sides: not with --side, --profile or --replicas")
     os.environ["BENCH_LANES"] = str(args.concurrency)
     if args.replicas:
         with Sandbox() as sb:

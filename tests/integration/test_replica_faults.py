@@ -33,7 +33,7 @@ from sandbox.route import Route
 from tests.integration.test_replicas import (
     GROUP_KEY,
     HUBS,
-    INTERVAL_S,
+    OUTAGE,
     Replica,
     _opened,
     _spread,
@@ -95,9 +95,8 @@ def pair(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         ttl = f"{LEASE_TTL_S:g}s"
         # A login timeout of 40 s, not 20: at load 25-30 on the two cores the sandbox's healthy
         # logins took 21-24 s, and the replicas rightly paged for them.
-        # Failing hubs retried once an interval, so the group's incident opens before any hub
-        # could confirm its own page (see the replicas fixture in test_replicas.py).
-        kw: dict[str, Any] = {"lease_ttl": ttl, "timeout": "40s", "retry": f"{INTERVAL_S:g}s"}
+        # The group's incident before any hub's own page (test_replicas.OUTAGE).
+        kw: dict[str, Any] = {"lease_ttl": ttl, "timeout": "40s", **OUTAGE}
         behind = Replica(sandbox, root / "behind", "behind", via, **kw)
         direct = Replica(sandbox, root / "direct", "direct", url, **kw)
         made = [behind, direct]
@@ -214,8 +213,9 @@ def test_postgresql_restarted_mid_incident_pages_once_resolves_and_loses_no_prob
     sandbox.set_fault("idp_down")
     pd.wait_for(lambda ev: any(e["dedup_key"] == GROUP_KEY for e in ev), 90)
 
-    # The server restarts while the incident is open and the failing hubs are probed every few
-    # seconds: it stays down until a probe has finished meanwhile (its verdict, tracks and pages
+    # The server restarts while the incident is open and the failing hubs are probed again
+    # (each once an interval, one of the six every few seconds): it stays down until a probe
+    # has finished meanwhile (its verdict, tracks and pages
     # then wait in that replica's memory), within the lease.
     down = time.monotonic()
     pair.server.halt()

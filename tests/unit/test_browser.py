@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from loginprobe.prober import browser
 from loginprobe.prober.browser import (
     ENV_ALLOWLIST,
     QUIET_FLAGS,
@@ -146,12 +147,19 @@ def test_no_sandbox_is_never_a_fixed_flag() -> None:
 
 
 DRIVER = """
+    otherFeatures = [
+      "NotThisOne"
+    ].filter(Boolean);
     disabledFeatures = [
       // See https://github.com/microsoft/playwright/issues/14047
       "AvoidUnnecessaryBeforeUnloadCheckSync",
       "MediaRouter", // a reason
       "PaintHolding"
     ].filter(Boolean);
+    chromiumSwitches = (options) => [
+      "--disable-features=" + disabledFeatures.join(","),
+      "--enable-features=" + otherFeatures.join(","),
+    ];
 """
 
 
@@ -168,12 +176,30 @@ def test_playwrights_disabled_features_are_read_from_its_driver_source() -> None
     [
         "",  # not there at all
         DRIVER.replace('"MediaRouter", // a reason', 'process.env.X ? "" : "MediaRouter",'),
-        "disabledFeatures = [\n].filter(Boolean)",
+        DRIVER.replace('.join(","),\n      "--enable', '.join(","),\n      "--disable'),
+        DRIVER.replace("disabledFeatures = [", "disabledFeatures2 = ["),
+        DRIVER.replace('"AvoidUnnecessaryBeforeUnloadCheckSync",\n', "")
+        .replace('"MediaRouter", // a reason\n', "")
+        .replace('"PaintHolding"\n', ""),
     ],
-    ids=["absent", "a name chosen at run time", "empty"],
+    ids=[
+        "absent",
+        "a name chosen at run time",
+        "two switches",
+        "the joined list renamed",
+        "empty",
+    ],
 )
 def test_a_list_that_is_not_plain_names_is_not_guessed_at(source: str) -> None:
     assert parse_disabled_features(source) is None
+
+
+def test_without_playwrights_list_its_switch_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ours alone would turn Playwright's features back on (Chromium keeps the last switch)."""
+    monkeypatch.setattr(browser, "playwright_disabled_features", lambda: None)
+    assert feature_switches() == ([], [])
 
 
 def test_the_installed_playwrights_list_is_found_and_ours_replaces_its_switch() -> None:

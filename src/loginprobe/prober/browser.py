@@ -12,6 +12,7 @@ is switched off.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import os
@@ -47,7 +48,8 @@ QUIET_FLAGS = (
 # renderer of their own: ~0.2 CPU-s and a quarter of a login's time on two cores, every probe,
 # for popups nobody opens.
 UNSEEN_UI = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup")
-_PLAYWRIGHT_FEATURES = re.compile(r"\bdisabledFeatures = \[(.*?)\]\.filter\(Boolean\)", re.S)
+# Where Playwright's driver builds its switch, and so the name of the list it joins.
+_PLAYWRIGHT_SWITCH = re.compile(r'"--disable-features=" \+ (\w+)\.join\(","\)')
 _FEATURE_ENTRY = re.compile(r'"([A-Za-z0-9_]+)",?')
 # The only variables the browser inherits: never the secrets the config's *_env keys name.
 ENV_ALLOWLIST = (
@@ -147,12 +149,17 @@ def sandboxing(
 
 def parse_disabled_features(source: str) -> tuple[str, ...] | None:
     """The feature names of Playwright's own `--disable-features` switch, from its driver's
-    source; None unless the list is plain names (one a line, comments aside)."""
-    found = _PLAYWRIGHT_FEATURES.search(source)
-    if found is None:
+    source: the list its `--disable-features` switch joins; None unless there is exactly one
+    such switch and its list is plain names (one a line, comments aside)."""
+    switches = {m.group(1) for m in _PLAYWRIGHT_SWITCH.finditer(source)}
+    if len(switches) != 1:
+        return None
+    (name,) = switches
+    lists = re.findall(rf"\b{name} = \[(.*?)\]\.filter\(Boolean\)", source, re.S)
+    if len(lists) != 1:
         return None
     names = []
-    for line in found.group(1).splitlines():
+    for line in lists[0].splitlines():
         line = line.split("//", 1)[0].strip()
         if not line:
             continue
@@ -175,8 +182,9 @@ def playwright_disabled_features() -> tuple[str, ...] | None:
         if names:
             return names
     log.info(
-        "Playwright's --disable-features list not found in its driver: the browser keeps its "
-        "address-bar popups (~0.2 CPU-s a probe on a system Chromium)"
+        "Playwright's --disable-features list not found in its driver: Chromium is launched "
+        "with Playwright's switches only (a system Chromium then builds its address-bar popups "
+        "for every probe)"
     )
     return None
 
@@ -202,7 +210,8 @@ async def _launch(
     pw: Playwright, executable: str | None, sandbox: bool, home: Path, traces_dir: Path
 ) -> Browser:
     env: dict[str, str | float | bool] = dict(browser_env(str(home)))
-    features, replaced = feature_switches()
+    # Read once per process (a few MB of Playwright's driver): off the event loop.
+    features, replaced = await asyncio.to_thread(feature_switches)
     return await pw.chromium.launch(
         executable_path=executable,
         args=[*QUIET_FLAGS, *features, *([] if sandbox else ["--no-sandbox"])],
