@@ -54,17 +54,50 @@ class FakeSession:
 
     def __init__(self, fail: Exception | None = None) -> None:
         self.sent: list[dict[str, object]] = []
+        self.methods: list[str] = []  # every call, in order
         self.fail = fail
+        self.hold: asyncio.Event | None = None  # set: continues wait for it
+        self.listeners: dict[str, object] = {}
 
     async def _wrap_api_call(self, call: object, options: object) -> object:
         return await call(None)  # type: ignore[operator]
 
+    def on(self, event: str, handler: object) -> None:
+        self.listeners[event] = handler
+
     async def send(self, method: str, params: dict[str, object], timeout: float) -> None:
-        assert method == "Fetch.continueRequest" and timeout == 0
+        assert timeout == 0
+        if method != "Fetch.continueRequest":
+            assert method in ("Fetch.enable", "Fetch.disable"), method
+            self.methods.append(method)
+            return
+        if self.hold is not None:
+            await self.hold.wait()
         if self.fail is not None and "postData" in params:
             err, self.fail = self.fail, None
             raise err
         self.sent.append(params)
+        self.methods.append(method)
+
+
+class FakeContext:
+    """A browser context's Playwright object: opens the DevTools session of a page."""
+
+    def __init__(self, session: FakeSession) -> None:
+        self.session, self.opened = session, 0
+
+    async def _wrap_api_call(self, call: object, options: object) -> object:
+        return await call(None)  # type: ignore[operator]
+
+    async def new_cdp_session(self, page: object) -> FakeSession:
+        self.opened += 1
+        return self.session
+
+
+class FakePage:
+    def __init__(self, session: FakeSession) -> None:
+        self._impl_obj = object()
+        self.context = type("Context", (), {"_impl_obj": FakeContext(session)})()
 
 
 class FakeRequest:
@@ -149,3 +182,55 @@ def test_a_body_with_a_part_it_cannot_read_is_not_rewritten() -> None:
     event["request"]["postDataEntries"].append({})  # type: ignore[index] # a file's part
     answer(s, session, event)
     assert session.sent == [{"requestId": "r1"}]
+
+
+# -- when the interception is on ------------------------------------------------------------------
+def test_arming_twice_opens_one_session_and_enables_once() -> None:
+    session = FakeSession()
+    page, s = FakePage(session), PasswordStandIn(PASSWORD)
+
+    async def go() -> None:
+        await s.arm(page)  # type: ignore[arg-type]
+        await s.arm(page)  # type: ignore[arg-type]
+
+    asyncio.run(go())
+    assert page.context._impl_obj.opened == 1
+    assert session.methods == ["Fetch.enable"]
+    assert "Fetch.requestPaused" in session.listeners
+
+
+def test_disarming_answers_the_requests_stopped_first_then_lets_requests_go() -> None:
+    """The login POST being rewritten as the callback answers is sent with the password, not
+    let go unanswered (Fetch.disable would send it on as it is)."""
+    session = FakeSession()
+    page, s = FakePage(session), PasswordStandIn(PASSWORD)
+    body = f"pw={s.value}".encode()
+
+    async def go() -> None:
+        await s.arm(page)  # type: ignore[arg-type]
+        session.hold = asyncio.Event()
+        s._paused(session, paused(body))
+        disarming = asyncio.ensure_future(s.disarm())
+        await asyncio.sleep(0)  # the disarm starts and waits for the answer (one loop turn)
+        assert "Fetch.disable" not in session.methods
+        session.hold.set()
+        await disarming
+
+    asyncio.run(go())
+    assert session.methods == ["Fetch.enable", "Fetch.continueRequest", "Fetch.disable"]
+    assert parse_qs(base64.b64decode(str(session.sent[0]["postData"])).decode())["pw"] == [PASSWORD]
+
+
+def test_disarming_what_was_never_armed_sends_nothing_and_arming_again_enables_again() -> None:
+    session = FakeSession()
+    page, s = FakePage(session), PasswordStandIn(PASSWORD)
+
+    async def go() -> None:
+        await s.disarm()
+        await s.arm(page)  # type: ignore[arg-type]
+        await s.disarm()
+        await s.arm(page)  # type: ignore[arg-type]
+
+    asyncio.run(go())
+    assert session.methods == ["Fetch.enable", "Fetch.disable", "Fetch.enable"]
+    assert page.context._impl_obj.opened == 1

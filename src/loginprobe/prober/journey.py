@@ -208,6 +208,10 @@ class Journey:
     # The password stand-in's first request that went out without the password (None: none, or
     # no stand-in): the IdP's answer to it says nothing about the test account.
     password_astray: Callable[[], Astray | None] = field(default=lambda: None, repr=False)
+    # The password stand-in's interception: on as the browser leaves the hub for the IdP, off
+    # once the hub's callback has answered (standin.PasswordStandIn.arm, .disarm).
+    arm: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    disarm: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.hub_origin = origin(self.hub_url)
@@ -492,6 +496,8 @@ class Journey:
             if not self.nav.since(mark):
                 raise self._fail(FailureKind.PROBE_ERROR, "hub_start", "browser made no request")
 
+        if self.arm is not None:  # the prober's own business: in no step's time
+            await self.arm()
         if self.on_hub(page.url):
             async with self.step("hub_login"):
                 mark = self.nav.mark()
@@ -541,6 +547,8 @@ class Journey:
             after_callback = self.nav.entries.index(callback)
             await self.check(after_callback, "oauth_callback")
 
+        if self.disarm is not None:
+            await self.disarm()
         async with self.step("hub_landing"):
             landing = await self.nav.wait_for(
                 lambda e: (
@@ -684,7 +692,6 @@ async def run_journey(
     page = await context.new_page()
     # Playwright's own timeouts stay behind ours, so the probe's deadline decides.
     page.set_default_timeout((timeout + 5) * 1000)
-    # Setting the page up (the stand-in's interception) waits on the browser too.
     journey = await asyncio.wait_for(journey_factory(page), timeout)
     journey.deadline = journey.clock() + timeout
     failure: Failure | None = None

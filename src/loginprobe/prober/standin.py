@@ -6,6 +6,10 @@ browser sends (the login form's body) into its working files of the trace as the
 before anything is scrubbed: a probe killed right after typing left the password there in plain
 text. With the stand-in, all of that holds a random string that opens nothing.
 
+The interception is on from before the browser leaves the hub for the IdP until the hub's callback
+has answered: the pages before and after hold no stand-in, and each request stopped costs a round
+trip through Python, slowest when several probes share the cores (`arm`, `disarm`).
+
 The rewrite uses Chromium's own interception (the DevTools protocol's `Fetch` domain, on a session
 of the probe's page), not Playwright's `route`: a route stops every request of the page (each
 script, style sheet, image and font) in Chromium's browser process and Playwright's driver (and
@@ -98,6 +102,8 @@ class PasswordStandIn:
         self._carriers: list[tuple[Request, bool]] = []
         self._rewritten: list[tuple[str, str]] = []
         self._answering: set[asyncio.Task[None]] = set()
+        self._session: Any = None  # the page's DevTools session, once armed
+        self._armed = False
 
     def __repr__(self) -> str:
         return "PasswordStandIn(***)"
@@ -108,15 +114,37 @@ class PasswordStandIn:
         page or its context listens, and the journey's navigation log listens already."""
         context.on("request", self._saw)
 
-    async def intercept(self, page: Page) -> None:
+    async def arm(self, page: Page) -> None:
         """Stop the page's requests that may carry the stand-in, to put the password in its
-        place; before the page goes anywhere. A popup or a frame of another site is not
-        intercepted: the stand-in it sends is `astray`."""
-        context: Any = page.context._impl_obj
-        session: Any = await _unrecorded(context, lambda: context.new_cdp_session(page._impl_obj))
-        session.on("Fetch.requestPaused", lambda event: self._paused(session, event))
+        place: from before the browser leaves the hub for the IdP (every document the IdP serves
+        then loads through the interception from its start), and so before the flow types. A
+        popup or a frame of another site is not intercepted: the stand-in it sends is
+        `astray`."""
+        if self._armed:
+            return
+        if self._session is None:
+            context: Any = page.context._impl_obj
+            made = await _unrecorded(context, lambda: context.new_cdp_session(page._impl_obj))
+            made.on("Fetch.requestPaused", lambda event: self._paused(made, event))
+            self._session = made
+        session = self._session
         patterns = [{"urlPattern": "*", "resourceType": kind} for kind in INTERCEPTED]
         await _unrecorded(session, lambda: session.send("Fetch.enable", {"patterns": patterns}, 0))
+        self._armed = True
+
+    async def disarm(self) -> None:
+        """Let the page's requests go without a stop: it has left the IdP for good (the hub's
+        callback has answered), and no document that holds the stand-in is left. The requests
+        being answered are answered first."""
+        if not self._armed:
+            return
+        self._armed = False
+        if self._answering:
+            await asyncio.gather(*self._answering, return_exceptions=True)
+        session = self._session
+        # A page or browser gone meanwhile has nothing left to stop.
+        with contextlib.suppress(Exception):
+            await _unrecorded(session, lambda: session.send("Fetch.disable", {}, 0))
 
     def astray(self) -> Astray | None:
         """The first request that took the stand-in to a server instead of the password: a
