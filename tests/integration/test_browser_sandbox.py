@@ -26,21 +26,7 @@ import asyncio, json, os
 from pathlib import Path
 from playwright.async_api import async_playwright
 from loginprobe.prober.browser import open_browser, sandboxing
-
-def descendants(root):
-    kids = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError):
-            continue
-        kids.setdefault(ppid, []).append(int(stat.parent.name))
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += kids.get(p, [])
-    return out
+from tests.procs import descendants
 
 async def main():
     decided = sandboxing()
@@ -99,7 +85,7 @@ def test_chromium_runs_with_its_sandbox_as_a_non_root_user_where_the_os_allows(h
             "PATH": os.environ["PATH"],
             "HOME": str(home),
             "TMPDIR": str(home),
-            "PYTHONPATH": f"{ROOT / 'src'}:{SITE}",
+            "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}:{SITE}",
         },
         capture_output=True,
         text=True,

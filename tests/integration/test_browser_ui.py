@@ -20,27 +20,12 @@ from loginprobe.prober.browser import (
     open_browser,
     playwright_disabled_features,
 )
-
-
-def _descendants(root: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        kids.setdefault(ppid, []).append(int(stat.parent.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += kids.get(pid, [])
-    return out
+from tests.procs import descendants
 
 
 def _browser_command_line() -> list[str]:
     """The command line of the Chromium browser process this test started."""
-    for pid in _descendants(os.getpid())[1:]:
+    for pid in descendants(os.getpid())[1:]:
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
         except OSError:

@@ -25,6 +25,7 @@ import pytest
 from sandbox import Sandbox, free_port
 from tests.integration.conftest import Prober, Run
 from tests.leaks import assert_no_leaks
+from tests.procs import descendants
 
 pytestmark = pytest.mark.sandbox
 
@@ -45,22 +46,6 @@ class CorpusRun:
     human: dict[str, str] = field(default_factory=dict)  # what a person's terminal got
     environs: dict[str, bytes] = field(default_factory=dict)  # process -> /proc/<pid>/environ
     runs: dict[str, Run] = field(default_factory=dict)
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children.get(p, [])
-    return found
 
 
 def _latest(db: Path, code: str, since: float) -> str | None:
@@ -128,7 +113,7 @@ artifacts_dir = "{work}/artifacts"
             lambda events: codes <= {(e.get("payload") or {}).get("class") for e in events},
             timeout=60,
         )
-        for pid in _descendants(serve.pid):
+        for pid in descendants(serve.pid):
             with contextlib.suppress(OSError):  # gone meanwhile
                 found.environs[f"{pid} {Path(f'/proc/{pid}/comm').read_text().strip()}"] = Path(
                     f"/proc/{pid}/environ"
