@@ -58,6 +58,7 @@ class FakeSession:
         self.fail = fail
         self.hold: asyncio.Event | None = None  # set: continues wait for it
         self.listeners: dict[str, object] = {}
+        self.holds: dict[str, asyncio.Event] = {}  # a request's continue waits for its own
 
     async def _wrap_api_call(self, call: object, options: object) -> object:
         return await call(None)  # type: ignore[operator]
@@ -73,6 +74,8 @@ class FakeSession:
             return
         if self.hold is not None:
             await self.hold.wait()
+        if (late := self.holds.get(str(params["requestId"]))) is not None:
+            await late.wait()
         if self.fail is not None and "postData" in params:
             err, self.fail = self.fail, None
             raise err
@@ -185,6 +188,33 @@ def test_a_body_with_a_part_it_cannot_read_is_not_rewritten() -> None:
 
 
 # -- when the interception is on ------------------------------------------------------------------
+def test_a_pause_arriving_while_disarming_is_answered_before_the_interception_goes() -> None:
+    """Chromium lets a request stopped but not answered go on as it is when the interception is
+    switched off: every one stopped by then is answered first, however late it came."""
+    session = FakeSession()
+    page, s = FakePage(session), PasswordStandIn(PASSWORD)
+    body = f"pw={s.value}".encode()
+
+    async def go() -> None:
+        await s.arm(page)  # type: ignore[arg-type]
+        session.hold = asyncio.Event()
+        s._paused(session, paused(body))
+        disarming = asyncio.ensure_future(s.disarm())
+        await asyncio.sleep(0)
+        session.holds["r2"] = asyncio.Event()
+        s._paused(session, {**paused(body), "requestId": "r2"})  # stopped meanwhile
+        session.hold.set()
+        for _ in range(5):  # r1 answered; the disarm goes on only once r2 is
+            await asyncio.sleep(0)
+        assert "Fetch.disable" not in session.methods
+        session.holds["r2"].set()
+        await disarming
+
+    asyncio.run(go())
+    assert session.methods[-1] == "Fetch.disable"
+    assert sorted(str(p["requestId"]) for p in session.sent) == ["r1", "r2"]
+
+
 def test_arming_twice_opens_one_session_and_enables_once() -> None:
     session = FakeSession()
     page, s = FakePage(session), PasswordStandIn(PASSWORD)

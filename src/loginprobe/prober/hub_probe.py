@@ -102,6 +102,8 @@ async def _journey(
         journeys: list[Journey] = []
 
         async def journey(page: Page) -> Journey:
+            if stand_in is not None:
+                await stand_in.arm(page)
             journeys.append(
                 Journey(
                     page=page,
@@ -119,7 +121,6 @@ async def _journey(
                     progress=progress,
                     tracing=recorder is not None and recorder.started,
                     password_astray=stand_in.astray if stand_in is not None else lambda: None,
-                    arm=(lambda: stand_in.arm(page)) if stand_in is not None else None,
                     disarm=stand_in.disarm if stand_in is not None else None,
                 )
             )

@@ -208,9 +208,8 @@ class Journey:
     # The password stand-in's first request that went out without the password (None: none, or
     # no stand-in): the IdP's answer to it says nothing about the test account.
     password_astray: Callable[[], Astray | None] = field(default=lambda: None, repr=False)
-    # The password stand-in's interception: on as the browser leaves the hub for the IdP, off
-    # once the hub's callback has answered (standin.PasswordStandIn.arm, .disarm).
-    arm: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    # Switches the password stand-in's interception off, once the hub's callback has answered
+    # (standin.PasswordStandIn.disarm): the hub's pages after it hold no stand-in.
     disarm: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -222,6 +221,7 @@ class Journey:
         # One-time codes the flow typed: scrubbed from everything like the password.
         self.codes: list[str] = []
         self.deadline = float("inf")  # set by run_journey
+        self._disarming: asyncio.Future[None] | None = None
 
     # -- where is a URL? ----------------------------------------------------------------------
     def on_hub(self, url: str) -> bool:
@@ -496,8 +496,6 @@ class Journey:
             if not self.nav.since(mark):
                 raise self._fail(FailureKind.PROBE_ERROR, "hub_start", "browser made no request")
 
-        if self.arm is not None:  # the prober's own business: in no step's time
-            await self.arm()
         if self.on_hub(page.url):
             async with self.step("hub_login"):
                 mark = self.nav.mark()
@@ -548,7 +546,9 @@ class Journey:
             await self.check(after_callback, "oauth_callback")
 
         if self.disarm is not None:
-            await self.disarm()
+            # Beside the landing, not before it: the prober's own business is in no step's time
+            # and never holds the probe up (it ends with the page, whatever it got to).
+            self._disarming = asyncio.ensure_future(self.disarm())
         async with self.step("hub_landing"):
             landing = await self.nav.wait_for(
                 lambda e: (
@@ -706,6 +706,8 @@ async def run_journey(
         failure = Failure(FailureKind.TIMEOUT, step, f"no answer within {timeout:g}s", where=where)  # type: ignore[arg-type]
     finally:
         journey.nav.detach()
+        if journey._disarming is not None:  # the context closes next: nothing left to let go
+            journey._disarming.cancel()
     browser = context.browser
     if page.is_closed() or (browser is not None and not browser.is_connected()):
         # Whatever the journey concluded, it concluded it from a dying browser.

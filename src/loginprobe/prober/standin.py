@@ -6,9 +6,10 @@ browser sends (the login form's body) into its working files of the trace as the
 before anything is scrubbed: a probe killed right after typing left the password there in plain
 text. With the stand-in, all of that holds a random string that opens nothing.
 
-The interception is on from before the browser leaves the hub for the IdP until the hub's callback
-has answered: the pages before and after hold no stand-in, and each request stopped costs a round
-trip through Python, slowest when several probes share the cores (`arm`, `disarm`).
+The interception is on from before the page goes anywhere (a document the IdP serves loads through
+it from its start, even when the hub sends the browser straight to the IdP) until the hub's
+callback has answered: the hub's pages after it hold no stand-in, and each request stopped costs a
+round trip through Python, slowest when several probes share the cores (`arm`, `disarm`).
 
 The rewrite uses Chromium's own interception (the DevTools protocol's `Fetch` domain, on a session
 of the probe's page), not Playwright's `route`: a route stops every request of the page (each
@@ -103,6 +104,7 @@ class PasswordStandIn:
         self._rewritten: list[tuple[str, str]] = []
         self._answering: set[asyncio.Task[None]] = set()
         self._session: Any = None  # the page's DevTools session, once armed
+        self._page: Page | None = None
         self._armed = False
 
     def __repr__(self) -> str:
@@ -116,13 +118,13 @@ class PasswordStandIn:
 
     async def arm(self, page: Page) -> None:
         """Stop the page's requests that may carry the stand-in, to put the password in its
-        place: from before the browser leaves the hub for the IdP (every document the IdP serves
-        then loads through the interception from its start), and so before the flow types. A
-        popup or a frame of another site is not intercepted: the stand-in it sends is
-        `astray`."""
+        place; before the page goes anywhere: enabled later, a document already loaded sends its
+        XHR past the interception until its renderer hears of it. A popup or a frame of another
+        site is not intercepted: the stand-in it sends is `astray`. One page per stand-in."""
         if self._armed:
             return
         if self._session is None:
+            self._page = page
             context: Any = page.context._impl_obj
             made = await _unrecorded(context, lambda: context.new_cdp_session(page._impl_obj))
             made.on("Fetch.requestPaused", lambda event: self._paused(made, event))
@@ -139,8 +141,8 @@ class PasswordStandIn:
         if not self._armed:
             return
         self._armed = False
-        if self._answering:
-            await asyncio.gather(*self._answering, return_exceptions=True)
+        while self._answering:  # and those stopped while these were answered
+            await asyncio.gather(*list(self._answering), return_exceptions=True)
         session = self._session
         # A page or browser gone meanwhile has nothing left to stop.
         with contextlib.suppress(Exception):
