@@ -45,8 +45,8 @@ QUIET_FLAGS = (
 )
 # A full Chromium (the system's; Playwright's own headless shell has no browser UI) opens a
 # window for each page and builds that window's address-bar suggestion popups as web pages, in a
-# renderer of their own: ~0.2 CPU-s and a quarter of a login's time on two cores, every probe,
-# for popups nobody opens.
+# renderer of their own, for popups nobody opens: with them, a sandbox login at concurrency 4 on
+# two cores took 4.6 CPU-s and 11 s; without, 2.9 CPU-s and 6.8 s (benchmarks/throughput.py).
 UNSEEN_UI = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup")
 # Where Playwright's driver builds its switch, and so the name of the list it joins.
 _PLAYWRIGHT_SWITCH = re.compile(r'"--disable-features=" \+ (\w+)\.join\(","\)')

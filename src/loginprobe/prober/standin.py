@@ -104,7 +104,6 @@ class PasswordStandIn:
         self._rewritten: list[tuple[str, str]] = []
         self._answering: set[asyncio.Task[None]] = set()
         self._session: Any = None  # the page's DevTools session, once armed
-        self._page: Page | None = None
         self._armed = False
 
     def __repr__(self) -> str:
@@ -124,7 +123,6 @@ class PasswordStandIn:
         if self._armed:
             return
         if self._session is None:
-            self._page = page
             context: Any = page.context._impl_obj
             made = await _unrecorded(context, lambda: context.new_cdp_session(page._impl_obj))
             made.on("Fetch.requestPaused", lambda event: self._paused(made, event))
