@@ -215,8 +215,8 @@ def test_postgresql_restarted_mid_incident_pages_once_resolves_and_loses_no_prob
 
     # The server restarts while the incident is open and the failing hubs are probed again
     # (each once an interval, one of the six every few seconds): it stays down until a probe
-    # has finished meanwhile (its verdict, tracks and pages
-    # then wait in that replica's memory), within the lease.
+    # has finished meanwhile (its verdict, tracks and pages then wait in that replica's
+    # memory), within the lease.
     down = time.monotonic()
     pair.server.halt()
     try:

@@ -56,7 +56,6 @@ class FakeSession:
         self.sent: list[dict[str, object]] = []
         self.methods: list[str] = []  # every call, in order
         self.fail = fail
-        self.hold: asyncio.Event | None = None  # set: continues wait for it
         self.listeners: dict[str, object] = {}
         self.holds: dict[str, asyncio.Event] = {}  # a request's continue waits for its own
 
@@ -72,8 +71,6 @@ class FakeSession:
             assert method in ("Fetch.enable", "Fetch.disable"), method
             self.methods.append(method)
             return
-        if self.hold is not None:
-            await self.hold.wait()
         if (late := self.holds.get(str(params["requestId"]))) is not None:
             await late.wait()
         if self.fail is not None and "postData" in params:
@@ -198,13 +195,13 @@ def test_a_pause_arriving_while_disarming_is_answered_before_the_interception_go
 
     async def go() -> None:
         await s.arm(page)  # type: ignore[arg-type]
-        session.hold = asyncio.Event()
+        session.holds["r1"] = asyncio.Event()
         s._paused(session, paused(body))
         disarming = asyncio.ensure_future(s.disarm())
         await asyncio.sleep(0)
         session.holds["r2"] = asyncio.Event()
         s._paused(session, {**paused(body), "requestId": "r2"})  # stopped meanwhile
-        session.hold.set()
+        session.holds["r1"].set()
         for _ in range(5):  # r1 answered; the disarm goes on only once r2 is
             await asyncio.sleep(0)
         assert "Fetch.disable" not in session.methods

@@ -16,9 +16,9 @@ of the probe's page), not Playwright's `route`: a route stops every request of t
 script, style sheet, image and font) in Chromium's browser process and Playwright's driver (and
 turns the browser's cache off, which measured as nothing): ~0.35 CPU-s a login on the sandbox,
 ~14% of what a login costs in all (`benchmarks/throughput.py --no-stand-in` measures what the
-stand-in costs). The session stops only the
-kinds of request that can carry a body (a page's navigations, XHR, fetch, beacons and others), and
-Playwright knows nothing of the rewrite: its request events, and so the trace, show the stand-in.
+stand-in costs). The session stops only the kinds of request that can carry a body (a page's
+navigations, XHR, fetch, beacons and others), and Playwright knows nothing of the rewrite: its
+request events, and so the trace, show the stand-in.
 
 The rewrite is the one call that carries the real password, so it and the session's setup are made
 as internal calls, which Playwright's trace does not record — the one place loginprobe uses
