@@ -23,6 +23,7 @@ import re
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected, gist
 
@@ -162,11 +163,17 @@ async def _error_shows(page: Page, worded: bool = False) -> str:
 
 
 async def _act_and_settle(
-    page: Page, ctx: FlowContext, action: Locator, field: Locator | None = None
+    page: Page,
+    ctx: FlowContext,
+    action: Locator,
+    field: Locator | None = None,
+    unclickable: str = "",
 ) -> None:
     """Press a button (or Enter in `field` when there is none) and wait for the IdP's answer: a
     new page, an inline error on this one, or the button gone (a page that moves on by script,
-    like Google's and AD FS's)."""
+    like Google's and AD FS's). `unclickable`: the button may be disabled for a moment (GitHub's
+    "Authorize"); the click waits for it up to the element timeout, and if it never becomes
+    clickable, the test account is rejected with these words."""
     navigated = asyncio.ensure_future(
         page.wait_for_event("framenavigated", predicate=lambda f: f == page.main_frame, timeout=0)
     )
@@ -177,6 +184,11 @@ async def _act_and_settle(
     try:
         if field is not None:
             await field.first.press("Enter")
+        elif unclickable:
+            try:
+                await action.first.click(timeout=ctx.element_timeout * 1000)
+            except PlaywrightTimeoutError:
+                raise LoginRejected(unclickable) from None
         else:
             await action.first.click()
         await asyncio.wait(
@@ -392,15 +404,13 @@ async def login(page: Page, ctx: FlowContext) -> None:
             )
         elif agree := await _consent_button(page, ctx, controls):
             ctx.begin_step("idp_consent")
-            try:
-                # Some consent buttons are disabled for a moment after the page shows them.
-                await agree.click(timeout=ctx.element_timeout * 1000, trial=True)
-            except PlaywrightError:
-                raise LoginRejected(
-                    "the IdP's consent button never became clickable: the test "
-                    "account was never set up for this app"
-                ) from None
-            await _act_and_settle(page, ctx, agree)
+            await _act_and_settle(
+                page,
+                ctx,
+                agree,
+                unclickable="the IdP's consent button never became clickable: the test "
+                "account was never set up for this app",
+            )
         elif seen.shows("proceed"):
             ctx.begin_step("idp_interstitial")
             await _act_and_settle(page, ctx, hit(page, "proceed", PROCEED_CSS))

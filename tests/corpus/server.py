@@ -22,6 +22,8 @@ NEXT = {
     "auth0-identifier": "/idp/auth0-password/",
     "okta-identifier": "/idp/okta-password/",
 }
+# Pages served under a second name, whose script behaves otherwise there.
+SAME_AS = {"github-authorize-held": "github-authorize"}
 # API calls of single-page IdPs that answer with the next stage rather than a redirect.
 API_STEPS = {"api/identification", "_/lookup"}
 
@@ -67,7 +69,7 @@ class Corpus:
         if "_eventId_proceed" in request.query:
             self.posts.append((page, dict(request.query)))
             raise self._onward(page)
-        path = PAGES / f"{page}.html"
+        path = PAGES / f"{SAME_AS.get(page, page)}.html"
         if not path.is_file():
             raise web.HTTPNotFound()
         return web.Response(text=path.read_text(), content_type="text/html")

@@ -195,3 +195,19 @@ def test_unreadable_page_is_reported_in_seconds_with_what_was_on_it(env: Env) ->
     assert "button 'passkey'" in seen
     assert "looked for submit: 'sign in'" in seen
     assert env.corpus.posts == []
+
+
+def test_consent_button_enabled_late_is_pressed_once_it_can_be(env: Env) -> None:
+    outcome = login(env, "github-authorize")
+    assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
+    assert outcome.left
+    assert env.corpus.sent("github-authorize")["authorize"] == "1"
+    assert outcome.steps == ["idp_consent"]
+
+
+def test_consent_button_never_enabled_is_named_not_waited_out(env: Env) -> None:
+    outcome = login(env, "github-authorize-held", element_timeout=3)
+    assert isinstance(outcome.error, LoginRejected), outcome.error
+    assert "consent button never became clickable" in str(outcome.error)
+    assert not outcome.left
+    assert env.corpus.posts == [], "the flow sent the consent form another way"
