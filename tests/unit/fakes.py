@@ -118,9 +118,12 @@ class FakeProbes:
     ran: list[str] = field(default_factory=list)
     block: dict[str, asyncio.Event] = field(default_factory=dict)
     on_run: Callable[[Any, str], None] | None = None  # (browser, hub): e.g. kill the browser
+    # The secret check each probe was given to stand for its own (None: it takes its own).
+    secret_given: list[Any] = field(default_factory=list)
 
-    async def __call__(self, browser: Any, hub: str, *_: Any, **__: Any) -> ProbeResult:
+    async def __call__(self, browser: Any, hub: str, *_: Any, **kw: Any) -> ProbeResult:
         self.ran.append(hub)
+        self.secret_given.append(kw.get("recent_secret_check"))
         if self.on_run is not None:
             self.on_run(browser, hub)
         if hub in self.block:

@@ -4,10 +4,14 @@ the client secret's end date from Microsoft Graph, and the secret check (one POS
 A secret check that turns to rejecting the secret asks for a browser probe at once, whose verdict
 (callback failed + secret rejected) pages at first sight; if logins still work, that probe says the
 check is misconfigured instead.
+
+The latest secret check also stands for the healthy browser probes' own (`recent`): they send the
+token endpoint nothing, and only a probe whose callback failed takes a fresh one.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +19,7 @@ from datetime import UTC, datetime
 import httpx
 import structlog
 
+from loginprobe.model import SecretCheck
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.pipeline import Pipeline
 from loginprobe.monitor.settings import Settings
@@ -39,6 +44,16 @@ def has_checks(settings: Settings, hub: str) -> bool:
     return spec is not None and (bool(tls_hosts(settings, hub)) or spec.oauth is not None)
 
 
+@dataclass(frozen=True)
+class _Taken:
+    """A secret check, when it was taken and with which client and secrets."""
+
+    at: float  # monotonic
+    oauth: object
+    secrets: object
+    result: SecretCheck
+
+
 @dataclass
 class Checks:
     settings: Callable[[], Settings]
@@ -50,6 +65,22 @@ class Checks:
     certs: dict[str, dict[str, datetime]] = field(default_factory=dict)  # hub -> host -> not_after
     _secret_outcome: dict[str, str] = field(default_factory=dict)  # the last check's outcome
     _graph_said: set[str] = field(default_factory=set)  # hubs whose Graph problem was logged
+    _latest: dict[str, _Taken] = field(default_factory=dict)  # each hub's latest secret check
+    ticks: Callable[[], float] = time.monotonic  # the clock for a check's age
+
+    def recent(self, hub: str) -> SecretCheck | None:
+        """The hub's latest secret check while it is current, for its browser probes: taken
+        within two intervals (a busy machine runs checks late), with the client and secret the
+        config holds now (a reload that changed them waits for the next check)."""
+        s = self.settings()
+        taken, spec = self._latest.get(hub), s.loaded.config.hubs.get(hub)
+        if taken is None or spec is None:
+            return None
+        if taken.oauth is not spec.oauth or taken.secrets is not s.secrets.get(hub):
+            return None
+        if self.ticks() - taken.at > 2 * s.loaded.config.monitor.secret_check_interval:
+            return None
+        return taken.result
 
     async def run(self, hub: str) -> None:
         """All of a hub's checks, each on its own: one crashing never stops the others."""
@@ -137,6 +168,7 @@ class Checks:
         result = await run_secret_check(spec, s.secrets[hub], s.loaded.config.hub_timeout(hub))
         if result is None:
             return
+        self._latest[hub] = _Taken(self.ticks(), spec.oauth, s.secrets[hub], result)
         self.metrics.secret_check.labels(hub, result.outcome).inc()
         log.info(
             "secret check",

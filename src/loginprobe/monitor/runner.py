@@ -13,7 +13,7 @@ from typing import Any
 
 from playwright.async_api import Browser
 
-from loginprobe.model import ProbeResult
+from loginprobe.model import ProbeResult, SecretCheck
 from loginprobe.monitor.pace import Pace
 from loginprobe.monitor.pipeline import BrowserFault
 from loginprobe.monitor.pool import HANG_GRACE_S, BrowserPool, Outcome
@@ -36,6 +36,8 @@ class ProbeRunner:
     pool: BrowserPool
     pace: Pace
     probe_hub: HubProbe
+    # The hub's latest secret check taken on its own schedule, if still current (Checks.recent).
+    recent_secret: Callable[[str], SecretCheck | None] = lambda _hub: None
     trace_next: set[str] = field(default_factory=set)  # hubs whose next probe records a trace
     _deaths_counted: list[int] = field(default_factory=list)  # browser generations counted
 
@@ -69,6 +71,7 @@ class ProbeRunner:
                     timeout=timeout,
                     redactor=s.redactor,
                     evidence=plan,
+                    recent_secret_check=self.recent_secret(hub),
                 )
             finally:
                 self.pace.costs.probe_finished(time.monotonic() - began)

@@ -144,7 +144,9 @@ class Monitor:
             lambda: self.role == "active",
             share=self._capacity_share,
         )
-        self.runner = ProbeRunner(lambda: self.settings, self.pool, self.pace, probe)
+        self.runner = ProbeRunner(
+            lambda: self.settings, self.pool, self.pace, probe, recent_secret=self.checks.recent
+        )
         # With a quorum across locations: the other locations' hubs this replica also probes.
         self.witness = Witness(
             lambda: self.settings,

@@ -30,7 +30,7 @@ from loginprobe.model import (
     Step,
 )
 from loginprobe.prober.browser import BrowserLaunchError, BrowserNotFound
-from loginprobe.prober.classify import classify
+from loginprobe.prober.classify import classify, secret_may_explain
 from loginprobe.prober.evidence import Captured, EvidencePlan, TraceRecorder, save
 from loginprobe.prober.gist import gist
 from loginprobe.prober.journey import Journey, run_journey
@@ -221,20 +221,36 @@ async def probe_hub(
     redactor: Redactor,
     evidence: EvidencePlan | None = None,
     progress: Progress | None = None,
+    recent_secret_check: SecretCheck | None = None,
 ) -> ProbeResult:
-    """`progress` hears of each journey step as it begins and ends (journey.Journey.progress)."""
+    """`progress` hears of each journey step as it begins and ends (journey.Journey.progress).
+
+    The secret check runs beside the journey, unless the monitor gives the hub's latest one, taken
+    on its own schedule (`recent_secret_check`): then the probe takes a fresh one only when the
+    hub's callback failed, where it tells an expired secret from other causes and must be this
+    minute's. A healthy probe sends the token endpoint nothing."""
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
-    walk, secret = await asyncio.gather(
-        _journey(browser, name, hub, secrets, timeout, redactor, evidence, progress),
-        run_secret_check(hub, secrets, timeout),
-        return_exceptions=True,
-    )
+    journey = _journey(browser, name, hub, secrets, timeout, redactor, evidence, progress)
+    secret: SecretCheck | BaseException | None = recent_secret_check
+    checked_after = 0.0
+    if recent_secret_check is None:
+        walk, secret = await asyncio.gather(
+            journey, run_secret_check(hub, secrets, timeout), return_exceptions=True
+        )
+    else:
+        (walk,) = await asyncio.gather(journey, return_exceptions=True)
+        if isinstance(walk, _Walk) and walk.error is None and secret_may_explain(walk.failure):
+            t = time.monotonic()
+            (secret,) = await asyncio.gather(
+                run_secret_check(hub, secrets, timeout), return_exceptions=True
+            )
+            checked_after = time.monotonic() - t  # after the walk: not the hub's time
     if isinstance(walk, BaseException):
         if not isinstance(walk, Exception):
             raise walk
         walk = _Walk((), None, walk, None)
-    captured, aside = walk.captured, walk.capture_s
+    captured, aside = walk.captured, walk.capture_s + checked_after
     steps, failure = walk.steps, walk.failure
     if walk.error is not None:
         # The browser crashed or the flow has a bug: the prober broke, not the hub.
