@@ -23,7 +23,6 @@ import re
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
-from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected, gist
 
@@ -163,17 +162,11 @@ async def _error_shows(page: Page, worded: bool = False) -> str:
 
 
 async def _act_and_settle(
-    page: Page,
-    ctx: FlowContext,
-    action: Locator,
-    field: Locator | None = None,
-    unclickable: str = "",
+    page: Page, ctx: FlowContext, action: Locator, field: Locator | None = None
 ) -> None:
     """Press a button (or Enter in `field` when there is none) and wait for the IdP's answer: a
     new page, an inline error on this one, or the button gone (a page that moves on by script,
-    like Google's and AD FS's). `unclickable`: the button may be disabled for a moment (GitHub's
-    "Authorize"); the click waits for it up to the element timeout, and if it never becomes
-    clickable, the test account is rejected with these words."""
+    like Google's and AD FS's)."""
     navigated = asyncio.ensure_future(
         page.wait_for_event("framenavigated", predicate=lambda f: f == page.main_frame, timeout=0)
     )
@@ -184,11 +177,6 @@ async def _act_and_settle(
     try:
         if field is not None:
             await field.first.press("Enter")
-        elif unclickable:
-            try:
-                await action.first.click(timeout=ctx.element_timeout * 1000)
-            except PlaywrightTimeoutError:
-                raise LoginRejected(unclickable) from None
         else:
             await action.first.click()
         await asyncio.wait(
@@ -307,12 +295,16 @@ async def _submit_for(
     return locate(page, chosen) if chosen else None
 
 
-async def _consent_button(page: Page, ctx: FlowContext, controls: list[Control]) -> Locator | None:
+async def _consent_button(
+    page: Page, ctx: FlowContext, controls: list[Control]
+) -> tuple[Locator, bool] | None:
+    """The button that gives consent, and whether the look found it enabled (a hub's own
+    selector: not known)."""
     if ctx.selectors.consent:
         button = page.locator(ctx.selectors.consent).first
-        return button if await _visible(button) else None
+        return (button, False) if await _visible(button) else None
     agree = pick(controls, CONSENT)
-    return locate(page, agree).first if agree else None
+    return (locate(page, agree).first, not agree.disabled) if agree else None
 
 
 async def _send(
@@ -402,15 +394,21 @@ async def login(page: Page, ctx: FlowContext) -> None:
                 f"the IdP asks the test account to accept its {terms.group(0).lower()}: a person "
                 "must read and accept them once, signed in as the test account"
             )
-        elif agree := await _consent_button(page, ctx, controls):
+        elif consent := await _consent_button(page, ctx, controls):
+            agree, enabled = consent
             ctx.begin_step("idp_consent")
-            await _act_and_settle(
-                page,
-                ctx,
-                agree,
-                unclickable="the IdP's consent button never became clickable: the test "
-                "account was never set up for this app",
-            )
+            try:
+                # Some consent buttons are disabled for a moment after the page shows them
+                # (GitHub's "Authorize"): wait for it, up to the element timeout. One the look
+                # found enabled is pressed at once (the trial costs a click's checks).
+                if not enabled:
+                    await agree.click(timeout=ctx.element_timeout * 1000, trial=True)
+            except PlaywrightError:
+                raise LoginRejected(
+                    "the IdP's consent button never became clickable: the test "
+                    "account was never set up for this app"
+                ) from None
+            await _act_and_settle(page, ctx, agree)
         elif seen.shows("proceed"):
             ctx.begin_step("idp_interstitial")
             await _act_and_settle(page, ctx, hit(page, "proceed", PROCEED_CSS))
