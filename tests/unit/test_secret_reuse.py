@@ -6,6 +6,7 @@ the edges: the journey (a browser) and the POST to the token endpoint."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,14 +121,49 @@ def test_a_fresh_check_that_breaks_is_inconclusive_not_the_recent_answer(
     assert result.verdict.code is not Code.CLIENT_SECRET_EXPIRED
 
 
-def test_other_failures_keep_the_recent_check(
+def test_any_failed_login_takes_a_fresh_check_for_its_evidence(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     idp_down = Failure(FailureKind.NETWORK, "idp_page", "net::ERR_CONNECTION_REFUSED", where="idp")
     edges = Edges(monkeypatch, failure=idp_down)
+    edges.answer = SecretCheck("inconclusive", detail="connection refused")
     result = probe(settings, VALID)
-    assert edges.posts == 0
-    assert result.observation.secret_check == VALID
+    assert edges.posts == 1
+    assert result.observation.secret_check == edges.answer
+
+
+def test_the_fresh_check_is_bounded_by_what_is_left_of_the_probes_time(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the probe's time the pool cuts it as hung, and the browser with it."""
+    edges = Edges(monkeypatch, failure=CALLBACK_500)
+
+    async def silent(*_: Any) -> SecretCheck:
+        edges.posts += 1
+        await asyncio.Event().wait()  # a token endpoint that never answers
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(hub_probe, "run_secret_check", silent)
+    monkeypatch.setattr(hub_probe, "SECRET_CHECK_AFTER_MIN_S", 0.05)
+    monkeypatch.setattr(hub_probe, "CAPTURE_TIMEOUT_S", 0.0)
+    monkeypatch.setattr(hub_probe, "CONTEXT_CLOSE_S", 0.0)
+    spec = settings.loaded.config.hubs["a"]
+    result = asyncio.run(
+        hub_probe.probe_hub(
+            None,  # type: ignore[arg-type]  # the journey is faked
+            "a",
+            spec,
+            settings.secrets["a"],
+            timeout=0.1,
+            redactor=Redactor([]),
+            recent_secret_check=VALID,
+        )
+    )
+    assert edges.posts == 1
+    sc = result.observation.secret_check
+    assert sc is not None and sc.outcome == "inconclusive", sc
+    assert "did not answer in time" in sc.detail
+    assert result.verdict.code is not Code.CLIENT_SECRET_EXPIRED
 
 
 def test_without_a_recent_check_every_probe_takes_its_own(
@@ -155,6 +191,11 @@ def test_the_monitor_gives_its_probes_its_latest_check_while_it_is_current(
     now = [1000.0]
     m.checks.ticks = lambda: now[0]
 
+    async def no_scheduled_checks(hub: str) -> None:
+        return None  # the test takes the check itself, when it wants one
+
+    m.checks.run = no_scheduled_checks  # type: ignore[method-assign]
+
     async def scenario() -> None:
         await m.start()
         try:
@@ -175,3 +216,29 @@ def test_the_monitor_gives_its_probes_its_latest_check_while_it_is_current(
             m.store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_check_taken_before_the_secrets_end_date_does_not_stand_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A "still accepted" from 23:55 read at 00:02 on the end date would say the date in the
+    config is wrong: past the end, only a check taken since stands."""
+    config = write_settings(tmp_path, extra=OAUTH + 'secret_expires = "2027-09-01"\n')
+
+    async def post(*_: Any) -> SecretCheck:
+        return VALID
+
+    monkeypatch.setattr(checks_module, "run_secret_check", post)
+    m = monitor_on(config, FakeProbes(), FakePagerDuty())
+    end = datetime(2027, 9, 1, tzinfo=UTC).timestamp()
+    calendar = [end - 300]  # five minutes before the end
+    m.checks.clock = lambda: calendar[0]
+    try:
+        asyncio.run(m.checks.check_secret("a"))
+        assert m.checks.recent("a") == VALID
+        calendar[0] = end + 120
+        assert m.checks.recent("a") is None
+        asyncio.run(m.checks.check_secret("a"))  # taken after the end: it stands
+        assert m.checks.recent("a") == VALID
+    finally:
+        m.store.close()

@@ -6,7 +6,7 @@ A secret check that turns to rejecting the secret asks for a browser probe at on
 check is misconfigured instead.
 
 The latest secret check also stands for the healthy browser probes' own (`recent`): they send the
-token endpoint nothing, and only a probe whose callback failed takes a fresh one.
+token endpoint nothing, and only a probe whose login failed takes a fresh one.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class _Taken:
     """A secret check, when it was taken and with which client and secrets."""
 
     at: float  # monotonic
+    on: float  # the calendar (seconds since the epoch)
     oauth: object
     secrets: object
     result: SecretCheck
@@ -70,8 +71,9 @@ class Checks:
 
     def recent(self, hub: str) -> SecretCheck | None:
         """The hub's latest secret check while it is current, for its browser probes: taken
-        within two intervals (a busy machine runs checks late), with the client and secret the
-        config holds now (a reload that changed them waits for the next check)."""
+        within two intervals (a busy machine runs checks late), with the client and secret of
+        the config in force (after any reload, the next check), and not before the secret's
+        end date if that has passed since."""
         s = self.settings()
         taken, spec = self._latest.get(hub), s.loaded.config.hubs.get(hub)
         if taken is None or spec is None:
@@ -80,6 +82,13 @@ class Checks:
             return None
         if self.ticks() - taken.at > 2 * s.loaded.config.monitor.secret_check_interval:
             return None
+        expires = self.pipeline.secret_expires(hub)
+        if expires is not None:
+            # Taken before the secret's end and read after it: it says nothing of the secret now
+            # (a "still accepted" from the evening before would say the date is wrong).
+            end = datetime.combine(expires, datetime.min.time(), tzinfo=UTC).timestamp()
+            if taken.on < end <= self.clock():
+                return None
         return taken.result
 
     async def run(self, hub: str) -> None:
@@ -168,7 +177,7 @@ class Checks:
         result = await run_secret_check(spec, s.secrets[hub], s.loaded.config.hub_timeout(hub))
         if result is None:
             return
-        self._latest[hub] = _Taken(self.ticks(), spec.oauth, s.secrets[hub], result)
+        self._latest[hub] = _Taken(self.ticks(), self.clock(), spec.oauth, s.secrets[hub], result)
         self.metrics.secret_check.labels(hub, result.outcome).inc()
         log.info(
             "secret check",

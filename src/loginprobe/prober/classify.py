@@ -198,15 +198,11 @@ def flow_changed(obs: Observation) -> Verdict | None:
     )
 
 
-def secret_may_explain(f: Failure | None) -> bool:
-    """Could the client secret be why the walk failed? Only a failed /oauth_callback (the hub's
-    token exchange): the rules below read the secret check for nothing else."""
-    return f is not None and f.kind is FailureKind.HTTP and f.step == "oauth_callback"
-
-
 def _callback_failure(obs: Observation) -> Failure | None:
     f = obs.failure
-    return f if secret_may_explain(f) else None
+    if f is None or f.kind is not FailureKind.HTTP or f.step != "oauth_callback":
+        return None
+    return f
 
 
 def secret_expired(obs: Observation) -> Verdict | None:

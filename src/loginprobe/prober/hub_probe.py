@@ -30,7 +30,7 @@ from loginprobe.model import (
     Step,
 )
 from loginprobe.prober.browser import BrowserLaunchError, BrowserNotFound
-from loginprobe.prober.classify import classify, secret_may_explain
+from loginprobe.prober.classify import classify
 from loginprobe.prober.evidence import Captured, EvidencePlan, TraceRecorder, save
 from loginprobe.prober.gist import gist
 from loginprobe.prober.journey import Journey, run_journey
@@ -47,6 +47,10 @@ log = structlog.get_logger("loginprobe")
 CAPTURE_TIMEOUT_S = 16.0
 # Closing a probe's browser context: a dead browser may never answer.
 CONTEXT_CLOSE_S = 5.0
+# The fresh secret check a failed login takes after its walk (with a recent one given): bounded
+# by what is left of the probe's time, never below the minimum (the pool's grace covers it).
+SECRET_CHECK_AFTER_MAX_S = 15.0
+SECRET_CHECK_AFTER_MIN_S = 3.0
 Progress = Callable[[str, Step | None], None]
 
 
@@ -226,9 +230,9 @@ async def probe_hub(
     """`progress` hears of each journey step as it begins and ends (journey.Journey.progress).
 
     The secret check runs beside the journey, unless the monitor gives the hub's latest one, taken
-    on its own schedule (`recent_secret_check`): then the probe takes a fresh one only when the
-    hub's callback failed, where it tells an expired secret from other causes and must be this
-    minute's. A healthy probe sends the token endpoint nothing."""
+    on its own schedule (`recent_secret_check`): then a healthy probe sends the token endpoint
+    nothing and reports that one, and a failed login takes a fresh one after the walk (it tells an
+    expired secret from other causes, and a page's evidence must be this minute's)."""
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     journey = _journey(browser, name, hub, secrets, timeout, redactor, evidence, progress)
@@ -240,10 +244,16 @@ async def probe_hub(
         )
     else:
         (walk,) = await asyncio.gather(journey, return_exceptions=True)
-        if isinstance(walk, _Walk) and walk.error is None and secret_may_explain(walk.failure):
+        if isinstance(walk, _Walk) and walk.error is None and walk.failure is not None:
             t = time.monotonic()
+            # Within what is left of the probe's time, or the pool cuts it as hung.
+            left = timeout + CAPTURE_TIMEOUT_S + CONTEXT_CLOSE_S - (t - t0)
             (secret,) = await asyncio.gather(
-                run_secret_check(hub, secrets, timeout), return_exceptions=True
+                asyncio.wait_for(
+                    run_secret_check(hub, secrets, timeout),
+                    max(SECRET_CHECK_AFTER_MIN_S, min(SECRET_CHECK_AFTER_MAX_S, left)),
+                ),
+                return_exceptions=True,
             )
             checked_after = time.monotonic() - t  # after the walk: not the hub's time
     if isinstance(walk, BaseException):
@@ -259,8 +269,12 @@ async def probe_hub(
     if isinstance(secret, BaseException):
         if not isinstance(secret, Exception):
             raise secret
-        log_crash(name, secret)
-        secret = SecretCheck("inconclusive", detail=f"secret check failed: {type(secret).__name__}")
+        if isinstance(secret, TimeoutError):  # the bound on the check after a failed walk
+            secret = SecretCheck("inconclusive", detail="the token endpoint did not answer in time")
+        else:
+            log_crash(name, secret)
+            detail = f"secret check failed: {type(secret).__name__}"
+            secret = SecretCheck("inconclusive", detail=detail)
     obs = Observation(hub=name, steps=steps, failure=failure, secret_check=secret, hub_url=hub.url)
     result = _result(obs, started_at, t0, aside)
     if captured is not None:
