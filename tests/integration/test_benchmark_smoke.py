@@ -3,8 +3,9 @@
 Nothing else imports them, and they reach into the store's writer and the monitor: a change there
 broke benchmarks/status_page.py once without any test noticing (HistoryWriter.hub_id, gone in
 85c586b). Small runs: the status page on two hubs over one day (a few seconds), the throughput
-benchmark's paired rounds on two hubs (about a minute, its own sandbox). Their figures are not
-checked here (benchmarks, not timed tests): only that each side logged in at all.
+benchmark's paired rounds on two hubs (about a minute, its own sandbox), one login a side of the
+per-login cost benchmark. Their figures are not checked here (benchmarks, not timed tests): only
+that each side logged in at all.
 """
 
 from __future__ import annotations
@@ -52,3 +53,24 @@ def test_the_throughput_benchmark_runs_paired_rounds() -> None:
     assert any(int(floor) > 0 for floor, _ in rounds), out[-2000:]
     assert any(int(serve) > 0 for _, serve in rounds), out[-2000:]
     assert "median of 2 rounds: throughput " in out, out[-2000:]
+
+
+@pytest.mark.sandbox
+def test_the_probe_cost_benchmark_measures_each_side() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "probe_cost.py"),
+            *("--logins", "1", "--warmup", "0", "--sides", "floor,probe"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    # Each side logged in (a failed login has no figures) and the probe is set against the floor.
+    assert re.search(r"^\| floor \| \d+\.\d+ \| .* \| 0 \|$", out, re.M), out[-2000:]
+    assert re.search(
+        r"^\| probe \| \d+\.\d+ \| .* \| [+-]\d+\.\d+ \(\d+\.\d+x\) \| 0 \|$", out, re.M
+    ), out[-2000:]

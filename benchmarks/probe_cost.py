@@ -1,0 +1,179 @@
+"""Benchmark: what one login costs, side by side with the floor, one at a time, in one browser.
+
+`benchmarks/throughput.py` measures `probe serve` against the floor at a concurrency, in separate
+processes: on a busy machine one run moves 10-15% from the next. This one takes the noise of
+concurrency and of separate browsers out, to tell apart changes of a few hundredths of a CPU-second:
+one process, one Chromium launched as the product launches it, one login at a time, the sides in
+turn (floor, probe, variants, floor, probe, ...), each login's CPU-seconds measured over the whole
+process tree (this Python, Playwright's driver, every Chromium process) with half a second of quiet
+before and after.
+
+Sides:
+- `floor`: the bare Playwright login of `benchmarks/throughput.py` (fixed selectors, no reading);
+- `probe`: `probe_hub` as `probe serve` calls it (evidence on, a trace only when it can matter,
+  the monitor's recent secret check standing for the probe's own);
+- `no-stand-in`: the same with `password_stand_in = false`;
+- `fixed-flow`: the same with the floor's clicks as the hub's flow
+  (`benchmarks/flows/sandbox_fixed.py`) instead of the generic flow's reading;
+- `own-secret-check`: the same with no recent secret check (as `probe run` does: one POST each).
+
+    .venv/bin/python benchmarks/probe_cost.py [--logins 15] [--warmup 2]
+        [--sides floor,probe,no-stand-in,fixed-flow,own-secret-check]
+
+Prints each side's mean and median CPU-seconds and median wall time per login, and the difference
+of each side's mean from the floor's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from loginprobe.config.loading import load
+from loginprobe.config.secrets import resolve_secrets
+from loginprobe.model import SecretCheck
+from loginprobe.monitor.capacity import process_tree_cpu_each
+from loginprobe.prober.browser import open_browser
+from loginprobe.prober.evidence import plan_for
+from loginprobe.prober.hub_probe import probe_hub
+from loginprobe.redact import Redactor
+from sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+SIDES = ("floor", "probe", "no-stand-in", "fixed-flow", "own-secret-check")
+QUIET_S = 0.5
+RECENT = SecretCheck("valid", detail="the monitor's own check, a minute ago")
+
+
+def tree_cpu() -> float:
+    return sum(process_tree_cpu_each(os.getpid()).values())
+
+
+async def floor_login(browser: object, hub_url: str, username: str, password: str) -> bool:
+    """The floor's login, as `benchmarks/throughput.py`'s bare script does it."""
+    context = await browser.new_context()  # type: ignore[attr-defined]
+    try:
+        page = await context.new_page()
+        await page.goto(hub_url + "/hub/login")
+        await page.locator('a[href*="oauth_login"]').first.click()
+        await page.fill("#user", username)
+        await page.fill("#pw", password)
+        await page.locator('button[type="submit"]').click()
+        await page.get_by_role("button", name="Allow").click()
+        await page.wait_for_url(re.compile(r"/(hub/home|hub/spawn|user/)"))
+        return True
+    except Exception:
+        return False
+    finally:
+        await context.close()
+
+
+def configs(sb: Sandbox, tmp: Path) -> dict[str, tuple[object, object]]:
+    """Each side's loaded config and secrets (one hub, "h")."""
+    monitor = f'artifacts_dir = "{tmp / "artifacts"}"\n'
+    base = sb.config_text(hub="h", monitor=monitor)
+    fixed = f'flow = "{ROOT / "benchmarks" / "flows" / "sandbox_fixed.py"}"'
+    texts = {
+        "probe": base,
+        "own-secret-check": base,
+        "no-stand-in": base.replace("[hubs.h]\n", "[hubs.h]\npassword_stand_in = false\n", 1),
+        "fixed-flow": re.sub(r'(?m)^flow = ".*"$', fixed, base, count=1),
+    }
+    out = {}
+    for side, text in texts.items():
+        path = tmp / f"{side}.toml"
+        path.write_text(text)
+        loaded = load(path)
+        out[side] = (loaded, resolve_secrets(loaded, ["h"]))
+    return out
+
+
+async def run(args: argparse.Namespace) -> None:
+    from playwright.async_api import async_playwright
+
+    sides = [s for s in args.sides.split(",") if s]
+    unknown = set(sides) - set(SIDES)
+    if unknown:
+        raise SystemExit(f"unknown side(s): {', '.join(sorted(unknown))}; known: {SIDES}")
+    with Sandbox() as sb, tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        os.environ.update(sb.probe_env())
+        username, password = os.environ["SANDBOX_USERNAME"], os.environ["SANDBOX_PASSWORD"]
+        loaded_sides = configs(sb, tmp)
+        seen: dict[str, list[tuple[float, float]]] = {s: [] for s in sides}
+        failed: dict[str, int] = {s: 0 for s in sides}
+        async with async_playwright() as pw, open_browser(pw, "", tmp / "traces") as browser:
+
+            async def login(side: str) -> bool:
+                if side == "floor":
+                    return await floor_login(browser, sb.hub_url, username, password)
+                loaded, secrets = loaded_sides[side]
+                config = loaded.config  # type: ignore[attr-defined]
+                m = config.monitor
+                plan = plan_for(
+                    m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, tmp / "traces", False
+                )
+                result = await probe_hub(
+                    browser,
+                    "h",
+                    config.hubs["h"],
+                    secrets["h"],  # type: ignore[index]
+                    timeout=config.hub_timeout("h"),
+                    redactor=Redactor(secrets["h"].values()),  # type: ignore[index]
+                    evidence=plan,
+                    recent_secret_check=None if side == "own-secret-check" else RECENT,
+                )
+                return result.verdict.ok
+
+            for side in sides:
+                for _ in range(args.warmup):
+                    await login(side)
+            for _ in range(args.logins):
+                for side in sides:
+                    await asyncio.sleep(QUIET_S)
+                    cpu0, t0 = tree_cpu(), time.monotonic()
+                    ok = await login(side)
+                    wall = time.monotonic() - t0
+                    await asyncio.sleep(QUIET_S)
+                    if ok:
+                        seen[side].append((tree_cpu() - cpu0, wall))
+                    else:
+                        failed[side] += 1
+    floor = statistics.mean(c for c, _ in seen["floor"]) if seen.get("floor") else None
+    print(f"{args.logins} logins a side, one at a time, in turn; CPU-seconds of the whole tree")
+    print("| side | mean CPU-s | median CPU-s | median wall | vs the floor | failed |")
+    print("|---|---|---|---|---|---|")
+    for side in sides:
+        xs = seen[side]
+        if not xs:
+            print(f"| {side} | - | - | - | - | {failed[side]} |")
+            continue
+        mean = statistics.mean(c for c, _ in xs)
+        median = statistics.median(c for c, _ in xs)
+        wall = statistics.median(w for _, w in xs)
+        versus = f"{mean - floor:+.3f} ({mean / floor:.2f}x)" if floor else "-"
+        print(f"| {side} | {mean:.3f} | {median:.3f} | {wall:.2f} s | {versus} | {failed[side]} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logins", type=int, default=15, help="measured logins per side")
+    parser.add_argument("--warmup", type=int, default=2, help="unmeasured logins per side first")
+    parser.add_argument("--sides", default=",".join(SIDES), help=f"some of {','.join(SIDES)}")
+    args = parser.parse_args()
+    if args.logins < 1 or args.warmup < 0:
+        parser.error("--logins must be at least 1 and --warmup not negative")
+    asyncio.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
