@@ -4,9 +4,9 @@
 processes: on a busy machine one run moves 10-15% from the next. This one takes the noise of
 concurrency and of separate browsers out, to tell apart changes of a few hundredths of a CPU-second:
 one process, one Chromium launched as the product launches it, one login at a time, the sides in
-turn (floor, probe, variants, floor, probe, ...), each login's CPU-seconds measured over the whole
-process tree (this Python, Playwright's driver, every Chromium process) with half a second of quiet
-before and after.
+turn (floor, probe, variants, floor, probe, ...), each login's CPU-seconds measured over the
+process tree (this Python, Playwright's driver, every Chromium process; not the sandbox's hub, IdP
+and proxy, which it starts too) with half a second of quiet before and after.
 
 Sides:
 - `floor`: the bare Playwright login of `benchmarks/throughput.py` (fixed selectors, no reading);
@@ -53,8 +53,25 @@ QUIET_S = 0.5
 RECENT = SecretCheck("valid", detail="the monitor's own check, a minute ago")
 
 
-def tree_cpu() -> float:
-    return sum(process_tree_cpu_each(os.getpid()).values())
+def tree_cpu(leave_out: set[int]) -> float:
+    """CPU-seconds of this process's tree, without the subtrees rooted at `leave_out` (the
+    sandbox's hub, IdP and proxy, which this process started too)."""
+    mine = sum(process_tree_cpu_each(os.getpid()).values())
+    return mine - sum(sum(process_tree_cpu_each(pid).values()) for pid in leave_out)
+
+
+def children() -> set[int]:
+    """This process's children now."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == os.getpid():
+                out.add(int(entry.name))
+    return out
 
 
 async def floor_login(browser: object, hub_url: str, username: str, password: str) -> bool:
@@ -87,6 +104,9 @@ def configs(sb: Sandbox, tmp: Path) -> dict[str, tuple[object, object]]:
         "no-stand-in": base.replace("[hubs.h]\n", "[hubs.h]\npassword_stand_in = false\n", 1),
         "fixed-flow": re.sub(r'(?m)^flow = ".*"$', fixed, base, count=1),
     }
+    for side, text in texts.items():
+        if side not in ("probe", "own-secret-check") and text == base:
+            raise SystemExit(f"the sandbox's config no longer has what the {side} side changes")
     out = {}
     for side, text in texts.items():
         path = tmp / f"{side}.toml"
@@ -108,6 +128,7 @@ async def run(args: argparse.Namespace) -> None:
         os.environ.update(sb.probe_env())
         username, password = os.environ["SANDBOX_USERNAME"], os.environ["SANDBOX_PASSWORD"]
         loaded_sides = configs(sb, tmp)
+        sandbox = children()  # before the browser: its hub, IdP and proxy
         seen: dict[str, list[tuple[float, float]]] = {s: [] for s in sides}
         failed: dict[str, int] = {s: 0 for s in sides}
         async with async_playwright() as pw, open_browser(pw, "", tmp / "traces") as browser:
@@ -139,12 +160,12 @@ async def run(args: argparse.Namespace) -> None:
             for _ in range(args.logins):
                 for side in sides:
                     await asyncio.sleep(QUIET_S)
-                    cpu0, t0 = tree_cpu(), time.monotonic()
+                    cpu0, t0 = tree_cpu(sandbox), time.monotonic()
                     ok = await login(side)
                     wall = time.monotonic() - t0
                     await asyncio.sleep(QUIET_S)
                     if ok:
-                        seen[side].append((tree_cpu() - cpu0, wall))
+                        seen[side].append((tree_cpu(sandbox) - cpu0, wall))
                     else:
                         failed[side] += 1
     floor = statistics.mean(c for c, _ in seen["floor"]) if seen.get("floor") else None

@@ -164,7 +164,9 @@ _READ = """
         id: el.id || '',
         name: el.getAttribute('name') || '',
         autocomplete: (el.getAttribute('autocomplete') || '').toLowerCase(),
-        disabled: !!el.disabled || el.getAttribute('aria-disabled') === 'true',
+        // As Playwright's "enabled" has it: a <fieldset disabled> around it counts, and so does
+        // an aria-disabled ancestor.
+        disabled: el.matches(':disabled') || !!el.closest('[aria-disabled=true]'),
         form: formOf(el),
       });
     }

@@ -23,7 +23,13 @@ NEXT = {
     "okta-identifier": "/idp/okta-password/",
 }
 # Pages served under a second name, whose script behaves otherwise there.
-SAME_AS = {"github-authorize-held": "github-authorize"}
+SAME_AS = {
+    "github-authorize-held": "github-authorize",
+    "github-authorize-slow-hub": "github-authorize",
+}
+# Pages whose form sends the browser to a hub that takes this long (ms) to answer its callback
+# (the token exchange of a slow hub).
+SLOW_HUB = {"github-authorize-slow-hub": 4000}
 # API calls of single-page IdPs that answer with the next stage rather than a redirect.
 API_STEPS = {"api/identification", "_/lookup"}
 
@@ -62,7 +68,8 @@ class Corpus:
             await self.runner.cleanup()
 
     def _onward(self, page: str) -> web.HTTPFound:
-        return web.HTTPFound(NEXT.get(page, HUB))
+        slow = SLOW_HUB.get(page)
+        return web.HTTPFound(NEXT.get(page, f"{HUB}&delay={slow}" if slow else HUB))
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         page = request.match_info["page"]
@@ -93,4 +100,7 @@ class Corpus:
         return web.Response(text=path.read_text(), content_type="application/javascript")
 
     async def _hub(self, request: web.Request) -> web.StreamResponse:
+        delay = int(request.query.get("delay", "0"))
+        if delay:
+            await asyncio.sleep(delay / 1000)
         return web.Response(text="<h1>Logged in</h1>", content_type="text/html")

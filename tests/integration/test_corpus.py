@@ -211,3 +211,12 @@ def test_consent_button_never_enabled_is_named_not_waited_out(env: Env) -> None:
     assert "consent button never became clickable" in str(outcome.error)
     assert not outcome.left
     assert env.corpus.posts == [], "the flow sent the consent form another way"
+
+
+def test_consent_pressed_at_once_waits_for_a_slow_hub_not_the_element_timeout(env: Env) -> None:
+    """A click waits for the navigation it starts, here the hub's 4 s callback: longer than the
+    element timeout, and still no reason to blame the test account."""
+    outcome = login(env, "github-authorize-slow-hub", element_timeout=2)
+    assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
+    assert outcome.left
+    assert env.corpus.sent("github-authorize-slow-hub")["authorize"] == "1"

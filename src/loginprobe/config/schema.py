@@ -158,7 +158,8 @@ class MonitorConfig(_Strict):
         300.0,
         description="How often the OAuth secret check (and the TLS expiry check) runs on its own, "
         "between browser probes, for hubs with `[hubs.NAME.oauth]`. Its answer stands for the "
-        "healthy browser probes' until the next; a probe whose login failed takes a fresh one.",
+        "healthy browser probes' until the next (two intervals at most); a probe whose login "
+        "failed takes a fresh one.",
     )
     failures_to_alert: int = Field(
         2,

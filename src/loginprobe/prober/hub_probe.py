@@ -1,4 +1,5 @@
-"""One probe of one hub: the journey and the secret check side by side, then the verdict.
+"""One probe of one hub: the journey and the secret check (side by side, or the check only once the
+login has failed when the monitor's recent one stands for it), then the verdict.
 
 The single code path for probing and classifying, shared by `probe run` and `probe serve`.
 """
@@ -47,10 +48,9 @@ log = structlog.get_logger("loginprobe")
 CAPTURE_TIMEOUT_S = 16.0
 # Closing a probe's browser context: a dead browser may never answer.
 CONTEXT_CLOSE_S = 5.0
-# The fresh secret check a failed login takes after its walk (with a recent one given): bounded
-# by what is left of the probe's time, never below the minimum (the pool's grace covers it).
-SECRET_CHECK_AFTER_MAX_S = 15.0
-SECRET_CHECK_AFTER_MIN_S = 3.0
+# The fresh secret check a failed login takes (with a recent one given), beside its evidence:
+# bounded, so that with the evidence it stays within the pool's hang limit.
+SECRET_CHECK_AFTER_S = 8.0
 Progress = Callable[[str, Step | None], None]
 
 
@@ -89,7 +89,9 @@ async def _journey(
     redactor: Redactor,
     plan: EvidencePlan | None,
     progress: Progress | None = None,
+    on_failure: Callable[[], None] | None = None,
 ) -> _Walk:
+    """`on_failure` hears that the login failed, before the evidence is taken."""
     flow = load_flow(hub.flow)
     password = secrets.password.get_secret_value()
     stand_in = PasswordStandIn(password) if hub.password_stand_in else None
@@ -142,6 +144,8 @@ async def _journey(
             walk = _Walk((), None, err, captured, time.monotonic() - t, codes())
             return walk
         why = f"{failure.step}: {failure.detail}"[:300] if failure else None
+        if failure is not None and on_failure is not None:
+            on_failure()
         t = time.monotonic()
         captured = await _capture(recorder, context, why)
         walk = _Walk(steps, failure, None, captured, time.monotonic() - t, codes())
@@ -171,6 +175,19 @@ async def _capture(
         captured.discard()
         return None
     return captured
+
+
+async def _fresh_secret_check(
+    hub: HubConfig, secrets: HubSecrets, timeout: float
+) -> SecretCheck | None:
+    """A failed login's own secret check, within SECRET_CHECK_AFTER_S."""
+    try:
+        return await asyncio.wait_for(run_secret_check(hub, secrets, timeout), SECRET_CHECK_AFTER_S)
+    except TimeoutError:
+        return SecretCheck(
+            "inconclusive",
+            detail=f"the token endpoint did not answer within {SECRET_CHECK_AFTER_S:.0f} s",
+        )
 
 
 def log_crash(hub: str, err: BaseException) -> None:
@@ -235,27 +252,34 @@ async def probe_hub(
     expired secret from other causes, and a page's evidence must be this minute's)."""
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
-    journey = _journey(browser, name, hub, secrets, timeout, redactor, evidence, progress)
     secret: SecretCheck | BaseException | None = recent_secret_check
     checked_after = 0.0
     if recent_secret_check is None:
         walk, secret = await asyncio.gather(
-            journey, run_secret_check(hub, secrets, timeout), return_exceptions=True
+            _journey(browser, name, hub, secrets, timeout, redactor, evidence, progress),
+            run_secret_check(hub, secrets, timeout),
+            return_exceptions=True,
         )
     else:
-        (walk,) = await asyncio.gather(journey, return_exceptions=True)
-        if isinstance(walk, _Walk) and walk.error is None and walk.failure is not None:
-            t = time.monotonic()
-            # Within what is left of the probe's time, or the pool cuts it as hung.
-            left = timeout + CAPTURE_TIMEOUT_S + CONTEXT_CLOSE_S - (t - t0)
-            (secret,) = await asyncio.gather(
-                asyncio.wait_for(
-                    run_secret_check(hub, secrets, timeout),
-                    max(SECRET_CHECK_AFTER_MIN_S, min(SECRET_CHECK_AFTER_MAX_S, left)),
+        fresh: list[asyncio.Future[SecretCheck | None]] = []
+
+        def failed() -> None:  # the login failed: a fresh check, beside the evidence
+            fresh.append(asyncio.ensure_future(_fresh_secret_check(hub, secrets, timeout)))
+
+        try:
+            (walk,) = await asyncio.gather(
+                _journey(
+                    browser, name, hub, secrets, timeout, redactor, evidence, progress, failed
                 ),
                 return_exceptions=True,
             )
-            checked_after = time.monotonic() - t  # after the walk: not the hub's time
+            if fresh:
+                t = time.monotonic()
+                (secret,) = await asyncio.gather(fresh[0], return_exceptions=True)
+                checked_after = time.monotonic() - t  # after the walk: not the hub's time
+        finally:
+            for task in fresh:
+                task.cancel()
     if isinstance(walk, BaseException):
         if not isinstance(walk, Exception):
             raise walk
@@ -269,12 +293,8 @@ async def probe_hub(
     if isinstance(secret, BaseException):
         if not isinstance(secret, Exception):
             raise secret
-        if isinstance(secret, TimeoutError):  # the bound on the check after a failed walk
-            secret = SecretCheck("inconclusive", detail="the token endpoint did not answer in time")
-        else:
-            log_crash(name, secret)
-            detail = f"secret check failed: {type(secret).__name__}"
-            secret = SecretCheck("inconclusive", detail=detail)
+        log_crash(name, secret)
+        secret = SecretCheck("inconclusive", detail=f"secret check failed: {type(secret).__name__}")
     obs = Observation(hub=name, steps=steps, failure=failure, secret_check=secret, hub_url=hub.url)
     result = _result(obs, started_at, t0, aside)
     if captured is not None:
