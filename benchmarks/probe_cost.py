@@ -169,7 +169,7 @@ async def run(args: argparse.Namespace) -> None:
                     else:
                         failed[side] += 1
     floor = statistics.mean(c for c, _ in seen["floor"]) if seen.get("floor") else None
-    print(f"{args.logins} logins a side, one at a time, in turn; CPU-seconds of the whole tree")
+    print(f"{args.logins} logins a side, one at a time, in turn; CPU-s of the tree, sandbox aside")
     print("| side | mean CPU-s | median CPU-s | median wall | vs the floor | failed |")
     print("|---|---|---|---|---|---|")
     for side in sides:
