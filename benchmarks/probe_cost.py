@@ -9,7 +9,8 @@ process tree (this Python, Playwright's driver, every Chromium process; not the 
 and proxy, which it starts too) with half a second of quiet before and after.
 
 Sides:
-- `floor`: the bare Playwright login of `benchmarks/throughput.py` (fixed selectors, no reading);
+- `floor`: the bare Playwright login of `benchmarks/throughput.py` (`floor_login`: fixed selectors,
+  no reading);
 - `probe`: `probe_hub` as `probe serve` calls it (evidence on, a trace only when it can matter,
   the monitor's recent secret check standing for the probe's own);
 - `no-stand-in`: the same with `password_stand_in = false`;
@@ -37,6 +38,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from throughput import floor_login  # the floor's login, the same as the throughput benchmark's
+
 from loginprobe.config.loading import load
 from loginprobe.config.secrets import resolve_secrets
 from loginprobe.model import SecretCheck
@@ -72,25 +75,6 @@ def children() -> set[int]:
             if ppid == os.getpid():
                 out.add(int(entry.name))
     return out
-
-
-async def floor_login(browser: object, hub_url: str, username: str, password: str) -> bool:
-    """The floor's login, as `benchmarks/throughput.py`'s bare script does it."""
-    context = await browser.new_context()  # type: ignore[attr-defined]
-    try:
-        page = await context.new_page()
-        await page.goto(hub_url + "/hub/login")
-        await page.locator('a[href*="oauth_login"]').first.click()
-        await page.fill("#user", username)
-        await page.fill("#pw", password)
-        await page.locator('button[type="submit"]').click()
-        await page.get_by_role("button", name="Allow").click()
-        await page.wait_for_url(re.compile(r"/(hub/home|hub/spawn|user/)"))
-        return True
-    except Exception:
-        return False
-    finally:
-        await context.close()
 
 
 def configs(sb: Sandbox, tmp: Path) -> dict[str, tuple[object, object]]:

@@ -46,12 +46,16 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from probe_run import tree_memory  # the process-tree memory accounting, shared
 
 from loginprobe.monitor.capacity import process_tree_cpu_each
 from sandbox import Sandbox, free_port
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 
 @dataclass
@@ -156,6 +160,26 @@ def _measured(
 
 
 # -- the floor: a bare Playwright login loop, run as its own process ---------------------------------
+async def floor_login(browser: Browser, hub_url: str, username: str, password: str) -> bool:
+    """One login as a bare script does it: a fresh context, the sandbox's fixed selectors, no
+    reading of the pages (benchmarks/probe_cost.py uses it too)."""
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(hub_url + "/hub/login")
+        await page.locator('a[href*="oauth_login"]').first.click()
+        await page.fill("#user", username)
+        await page.fill("#pw", password)
+        await page.locator('button[type="submit"]').click()
+        await page.get_by_role("button", name="Allow").click()
+        await page.wait_for_url(re.compile(r"/(hub/home|hub/spawn|user/)"))
+        return True
+    except Exception:
+        return False
+    finally:
+        await context.close()
+
+
 async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
     """Logs in, `concurrency` at a time, for `seconds`; one JSON line per finished login."""
     from playwright.async_api import async_playwright
@@ -182,21 +206,7 @@ async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
 
         async def one() -> None:
             t0 = time.monotonic()
-            context = await browser.new_context()
-            try:
-                page = await context.new_page()
-                await page.goto(hub_url + "/hub/login")
-                await page.locator('a[href*="oauth_login"]').first.click()
-                await page.fill("#user", username)
-                await page.fill("#pw", password)
-                await page.locator('button[type="submit"]').click()
-                await page.get_by_role("button", name="Allow").click()
-                await page.wait_for_url(re.compile(r"/(hub/home|hub/spawn|user/)"))
-                ok = True
-            except Exception:
-                ok = False
-            finally:
-                await context.close()
+            ok = await floor_login(browser, hub_url, username, password)
             print(json.dumps({"ok": ok, "s": time.monotonic() - t0, "at": time.time()}), flush=True)
 
         async def lane() -> None:
