@@ -248,8 +248,9 @@ async def probe_hub(
 
     The secret check runs beside the journey, unless the monitor gives the hub's latest one, taken
     on its own schedule (`recent_secret_check`): then a healthy probe sends the token endpoint
-    nothing and reports that one, and a failed login takes a fresh one after the walk (it tells an
-    expired secret from other causes, and a page's evidence must be this minute's)."""
+    nothing and reports that one, and a failed login takes a fresh one as soon as it has failed,
+    beside its evidence (it tells an expired secret from other causes, and a page's evidence must
+    be this minute's)."""
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     secret: SecretCheck | BaseException | None = recent_secret_check
