@@ -161,6 +161,19 @@ async def _error_shows(page: Page, worded: bool = False) -> str:
         await asyncio.sleep(ERROR_POLL)
 
 
+async def _gone(action: Locator) -> None:
+    """Returns once the button is no longer shown (a page that moves on by script), asked every
+    ERROR_POLL: Playwright's own wait for "hidden" asks five times in its first quarter second,
+    with three calls into the page each time (~0.1 CPU-s a login, `benchmarks/probe_cost.py`)."""
+    while True:
+        await asyncio.sleep(ERROR_POLL)
+        try:
+            if not await action.first.is_visible():
+                return
+        except PlaywrightError:  # between two documents: ask again
+            continue
+
+
 async def _act_and_settle(
     page: Page, ctx: FlowContext, action: Locator, field: Locator | None = None
 ) -> None:
@@ -172,7 +185,7 @@ async def _act_and_settle(
     )
     left = asyncio.ensure_future(ctx.left_idp())
     inline_error = asyncio.ensure_future(_error_shows(page))
-    gone = asyncio.ensure_future(action.first.wait_for(state="hidden", timeout=0))
+    gone = asyncio.ensure_future(_gone(action))
     waiters = [navigated, left, inline_error, gone]
     try:
         if field is not None:
