@@ -63,20 +63,6 @@ def tree_cpu(leave_out: set[int]) -> float:
     return mine - sum(sum(process_tree_cpu_each(pid).values()) for pid in leave_out)
 
 
-def children() -> set[int]:
-    """This process's children now."""
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == os.getpid():
-                out.add(int(entry.name))
-    return out
-
-
 def configs(sb: Sandbox, tmp: Path) -> dict[str, tuple[object, object]]:
     """Each side's loaded config and secrets (one hub, "h")."""
     monitor = f'artifacts_dir = "{tmp / "artifacts"}"\n'
@@ -112,7 +98,7 @@ async def run(args: argparse.Namespace) -> None:
         os.environ.update(sb.probe_env())
         username, password = os.environ["SANDBOX_USERNAME"], os.environ["SANDBOX_PASSWORD"]
         loaded_sides = configs(sb, tmp)
-        sandbox = children()  # before the browser: its hub, IdP and proxy
+        sandbox = set(sb.pids())  # its hub, IdP and proxy: started by this process too
         seen: dict[str, list[tuple[float, float]]] = {s: [] for s in sides}
         failed: dict[str, int] = {s: 0 for s in sides}
         async with async_playwright() as pw, open_browser(pw, "", tmp / "traces") as browser:

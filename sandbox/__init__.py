@@ -293,6 +293,10 @@ class Sandbox:
         )
         log.close()
 
+    def pids(self) -> list[int]:
+        """The processes the sandbox runs (the hub, the IdP, the proxy) as they are now."""
+        return [proc.pid for proc in self._procs.values()]
+
     def _stop(self, name: str) -> None:
         proc = self._procs.pop(name, None)
         if proc is None or proc.poll() is not None:

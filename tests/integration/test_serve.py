@@ -22,6 +22,7 @@ import pytest
 
 from sandbox import Sandbox, free_port
 from sandbox.pagerduty import Mode
+from tests.procs import descendants
 
 pytestmark = pytest.mark.sandbox
 
@@ -289,25 +290,14 @@ def test_sigterm_exits_zero_within_seconds_even_mid_probe(serve: Serve) -> None:
 
 def _browser_pids(root: int) -> list[int]:
     """Chromium processes under `root` (through Playwright's driver)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        for child in children.get(pid, []):
-            todo.append(child)
-            try:
-                cmd = Path(f"/proc/{child}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"chrom" in cmd.split(b"\0")[0]:
-                found.append(child)
+    found = []
+    for pid in descendants(root)[1:]:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"chrom" in cmd.split(b"\0")[0]:
+            found.append(pid)
     return found
 
 
