@@ -29,7 +29,7 @@ from loginprobe.model import ProbeResult
 from loginprobe.monitor.pool import BrowserPool
 from loginprobe.prober import evidence
 from loginprobe.prober.evidence import plan_for
-from loginprobe.prober.hub_probe import probe_hub
+from loginprobe.prober.hub_probe import probe_hub, went_straight_to_idp
 from loginprobe.prober.scrub import Scrubber, ScrubReport, scrub_trace
 from loginprobe.redact import Redactor
 from sandbox import free_port
@@ -48,8 +48,21 @@ FORMS = {
 }
 
 
+# A login page that sends its form by script (fetch), as single-page IdPs do, and shows the
+# IdP's answer in place: the request is one the page's renderer sends, not a navigation.
+_BY_SCRIPT = """<script>
+document.querySelector('form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const answer = await fetch('/idp/session', {method: 'POST',
+                                              body: new URLSearchParams(new FormData(event.target))});
+  document.body.innerHTML = await answer.text();
+});
+</script>"""
+
+
 def _login_page(form: str, error: str = "") -> str:
-    method, action = FORMS[form]
+    by_script = form.startswith("script")
+    method, action = ("post", "/idp/session") if by_script else FORMS[form]
     alert = f'<p class="alert-danger" role="alert">{error}</p>' if error else ""
     return (
         "<!doctype html><title>Sign in</title><h1>Example IdP</h1>"
@@ -58,14 +71,16 @@ def _login_page(form: str, error: str = "") -> str:
         f'<input type="hidden" name="form" value="{form}">'
         '<label>Username <input name="username" autocomplete="username"></label>'
         '<label>Password <input name="password" type="password"></label>'
-        "<button type=submit>Sign in</button></form>"
+        "<button type=submit>Sign in</button></form>" + (_BY_SCRIPT if by_script else "")
     )
 
 
 @asynccontextmanager
-async def hub_and_idp(received: list[tuple[str, str]]) -> AsyncIterator[int]:
+async def hub_and_idp(
+    received: list[tuple[str, str]], served: list[str] | None = None
+) -> AsyncIterator[int]:
     """The hub's pages on 127.0.0.1:PORT, the IdP's on localhost:PORT; `received` gets the
-    (form, password) of every login the IdP got."""
+    (form, password) of every login the IdP got, `served` the form of each login page it sent."""
     port = free_port()
 
     async def hub_login(request: web.Request) -> web.Response:
@@ -78,6 +93,8 @@ async def hub_and_idp(received: list[tuple[str, str]]) -> AsyncIterator[int]:
         raise web.HTTPFound(f"http://localhost:{port}/idp/login?form={request.query['form']}")
 
     async def idp_login(request: web.Request) -> web.Response:
+        if served is not None:
+            served.append(request.query["form"])
         page = _login_page(request.query["form"])
         return web.Response(text=page, content_type="text/html")
 
@@ -182,3 +199,66 @@ def test_a_rejection_after_the_stand_in_went_out_unchanged_is_a_probe_error(
     assert len(raw_traces) == len(FORMS)
     outputs = {f"trace {i}": raw for i, raw in enumerate(raw_traces)}
     assert_no_leaks(outputs, {"password": PASSWORD, "password, form-encoded": quote_plus(PASSWORD)})
+
+
+def test_the_interception_is_on_before_the_idp_page_loads_however_the_hub_gets_there(
+    tmp_path: Path,
+) -> None:
+    """The stand-in's interception goes on as the browser leaves the hub's sign-in page. A hub
+    that sends the browser straight to the IdP, unannounced, is opened again once it is on, so
+    that the page the password is typed into loaded through it (a login sent by the page's own
+    script, not a navigation, is rewritten only then for certain); announced (`straight_to_idp`,
+    from its last probe), it is on from the start and the hub is opened once."""
+    received: list[tuple[str, str]] = []
+    served: list[str] = []
+    cases = {  # form -> (the hub's URL path, straight_to_idp)
+        "script_sign_in_page": ("/hub/login", False),
+        "script_unannounced": ("/hub/oauth_login", False),
+        "script_announced": ("/hub/oauth_login", True),
+    }
+
+    async def main() -> dict[str, ProbeResult]:
+        async with hub_and_idp(received, served) as port:
+            pool = BrowserPool("", concurrency=3)
+            await pool.start()
+
+            async def probe(form: str) -> ProbeResult:
+                path, straight = cases[form]
+                spec = HubConfig(
+                    url=f"http://127.0.0.1:{port}{path}?form={form}",
+                    flow="generic_oidc",
+                    username_env="U",
+                    password_env="P",
+                )
+
+                async def fn(browser: Browser, _traces: Path | None) -> ProbeResult:
+                    return await probe_hub(
+                        browser, form, spec, SECRETS, timeout=30.0, redactor=Redactor(),
+                        straight_to_idp=straight,
+                    )  # fmt: skip
+
+                outcome = await pool.run(fn, 60)
+                assert outcome.result is not None, outcome.error
+                return outcome.result
+
+            try:
+                results = await asyncio.gather(*(probe(form) for form in cases))
+            finally:
+                await pool.stop()
+            return {r.hub: r for r in results}
+
+    results = asyncio.run(main())
+    # The IdP got the password each time, from the page's script: its "no" is the account's.
+    assert sorted(received) == sorted((form, PASSWORD) for form in cases)
+    for form, result in results.items():
+        assert str(result.verdict.code) == "login_rejected", (form, result.verdict)
+        assert "Invalid password" in result.verdict.summary
+    # The IdP's login page: once from a sign-in page, twice for a hub that went straight there
+    # unannounced (the first one's interception came on after it had loaded), once announced.
+    assert sorted(served) == sorted(
+        ["script_sign_in_page", "script_unannounced", "script_unannounced", "script_announced"]
+    )
+    # What the monitor remembers for the hub's next probe.
+    assert went_straight_to_idp(results["script_sign_in_page"]) is False
+    assert went_straight_to_idp(results["script_unannounced"]) is True
+    assert went_straight_to_idp(results["script_announced"]) is True

@@ -13,14 +13,23 @@ import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx2
 
-from loginprobe.model import Code, Failure, FailureKind, Observation, ProbeResult, Severity, Verdict
+from loginprobe.model import (
+    Code,
+    Failure,
+    FailureKind,
+    Observation,
+    ProbeResult,
+    Severity,
+    Step,
+    Verdict,
+)
 from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.settings import Settings
@@ -120,15 +129,22 @@ class FakeProbes:
     on_run: Callable[[Any, str], None] | None = None  # (browser, hub): e.g. kill the browser
     # The secret check each probe was given to stand for its own (None: it takes its own).
     secret_given: list[Any] = field(default_factory=list)
+    # The steps each hub's walk shows now, by name (default none), and whether each probe was
+    # told that its hub sends the browser straight to the IdP.
+    steps: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    straight_given: list[bool] = field(default_factory=list)
 
     async def __call__(self, browser: Any, hub: str, *_: Any, **kw: Any) -> ProbeResult:
         self.ran.append(hub)
         self.secret_given.append(kw.get("recent_secret_check"))
+        self.straight_given.append(bool(kw.get("straight_to_idp")))
         if self.on_run is not None:
             self.on_run(browser, hub)
         if hub in self.block:
             await self.block[hub].wait()
-        return verdict_result(hub, self.codes.get(hub, Code.OK))
+        result = verdict_result(hub, self.codes.get(hub, Code.OK))
+        walked = tuple(Step(name, "ok") for name in self.steps.get(hub, ()))
+        return replace(result, observation=replace(result.observation, steps=walked))
 
 
 class FakePagerDuty:

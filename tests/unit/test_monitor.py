@@ -380,3 +380,38 @@ def test_a_store_that_cannot_be_read_is_one_line_a_round_not_a_traceback(tmp_pat
             assert [e["event"] for e in logs if "exc_info" in e] == []
 
     go(scenario())
+
+
+def test_a_hub_that_sent_its_last_probe_straight_to_the_idp_has_the_next_told_so(
+    tmp_path: Path,
+) -> None:
+    """The password stand-in's interception goes on as the browser leaves the hub's sign-in page;
+    for a hub with none (its URL leads straight to the IdP) the probe is told, from the last
+    probe's walk, to switch it on from the start rather than open the hub twice."""
+    config = write_settings(tmp_path, monitor='interval = "1h"')
+    straight = ("hub_start", "idp_page", "idp_login", "oauth_callback", "hub_landing")
+    probes = FakeProbes(steps={"a": straight})
+
+    def told() -> list[bool]:
+        return [
+            given
+            for hub, given in zip(probes.ran, probes.straight_given, strict=True)
+            if hub == "a"
+        ]
+
+    async def scenario() -> None:
+        async with running(config, probes, FakePagerDuty()) as m:
+            await until(lambda: len(told()) >= 1, what="the first probe")
+            probes.steps["a"] = ("hub_start",)  # failed at the hub's URL: nothing learnt
+            m._probe_now("a")
+            await until(lambda: len(told()) >= 2, what="the second probe")
+            probes.steps["a"] = ("hub_start", "hub_login", *straight[1:])  # a sign-in page now
+            m._probe_now("a")
+            await until(lambda: len(told()) >= 3, what="the third probe")
+            m._probe_now("a")
+            await until(lambda: len(told()) >= 4, what="the fourth probe")
+
+    go(scenario())
+    # Not known at first; after a walk straight to the IdP, on from the start, still after a walk
+    # that never left the hub (nothing learnt); after one through the hub's sign-in page, not.
+    assert told()[:4] == [False, True, True, False]

@@ -24,6 +24,7 @@ from loginprobe.prober.hub_probe import (
     CONTEXT_CLOSE_S,
     log_crash,
     prober_failed,
+    went_straight_to_idp,
 )
 
 # What runs one probe of one hub in a browser: probe_hub, or a fake in tests.
@@ -39,6 +40,9 @@ class ProbeRunner:
     # The hub's latest secret check taken on its own schedule, if still current (Checks.recent).
     recent_secret: Callable[[str], SecretCheck | None] = lambda _hub: None
     trace_next: set[str] = field(default_factory=set)  # hubs whose next probe records a trace
+    # Hubs whose last probe went from the hub's URL straight to the IdP: their next probe has the
+    # password stand-in's interception on from the start, not opening the hub twice.
+    straight_to_idp: set[str] = field(default_factory=set)
     _deaths_counted: list[int] = field(default_factory=list)  # browser generations counted
 
     async def run(
@@ -72,6 +76,7 @@ class ProbeRunner:
                     redactor=s.redactor,
                     evidence=plan,
                     recent_secret_check=self.recent_secret(hub),
+                    straight_to_idp=hub in self.straight_to_idp,
                 )
             finally:
                 self.pace.costs.probe_finished(time.monotonic() - began)
@@ -82,6 +87,9 @@ class ProbeRunner:
         outcome = await self.pool.run(probe, limit, due=due, retry=retry)
         fault = self._browser_fault(outcome)
         if outcome.result is not None:
+            straight = went_straight_to_idp(outcome.result)
+            if straight is not None:
+                (self.straight_to_idp.add if straight else self.straight_to_idp.discard)(hub)
             return outcome.result, fault
         err = outcome.error or RuntimeError("the probe gave no result")
         log_crash(hub, err)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,8 +91,10 @@ async def _journey(
     plan: EvidencePlan | None,
     progress: Progress | None = None,
     on_failure: Callable[[], None] | None = None,
+    straight_to_idp: bool = False,
 ) -> _Walk:
-    """`on_failure` hears that the login failed, before the evidence is taken."""
+    """`on_failure` hears that the login failed, before the evidence is taken;
+    `straight_to_idp`: see probe_hub."""
     flow = load_flow(hub.flow)
     password = secrets.password.get_secret_value()
     stand_in = PasswordStandIn(password) if hub.password_stand_in else None
@@ -108,8 +111,12 @@ async def _journey(
         journeys: list[Journey] = []
 
         async def journey(page: Page) -> Journey:
+            arm = None
             if stand_in is not None:
-                await stand_in.arm(page)
+                if straight_to_idp:
+                    await stand_in.arm(page)  # on before the hub's URL is opened
+                else:
+                    arm = functools.partial(stand_in.arm, page)  # on as the browser leaves the hub
             journeys.append(
                 Journey(
                     page=page,
@@ -127,6 +134,7 @@ async def _journey(
                     progress=progress,
                     tracing=recorder is not None and recorder.started,
                     password_astray=stand_in.astray if stand_in is not None else lambda: None,
+                    arm=arm,
                     disarm=stand_in.disarm if stand_in is not None else None,
                 )
             )
@@ -190,6 +198,15 @@ async def _fresh_secret_check(
         )
 
 
+def went_straight_to_idp(result: ProbeResult) -> bool | None:
+    """Whether the hub sent the browser from its URL straight to the IdP, with no sign-in page of
+    its own (a hub with auto_login); None: the probe did not get that far."""
+    names = {step.name for step in result.observation.steps}
+    if "hub_login" in names:
+        return False
+    return True if "idp_page" in names else None
+
+
 def log_crash(hub: str, err: BaseException) -> None:
     """The prober broke: its traceback at error, so a bug in loginprobe or in a flow is seen, not
     just its one-line probe_error. A browser that cannot start is no bug, and the launch has
@@ -243,8 +260,14 @@ async def probe_hub(
     evidence: EvidencePlan | None = None,
     progress: Progress | None = None,
     recent_secret_check: SecretCheck | None = None,
+    straight_to_idp: bool = False,
 ) -> ProbeResult:
     """`progress` hears of each journey step as it begins and ends (journey.Journey.progress).
+
+    The password stand-in's interception goes on as the browser leaves the hub for the IdP; for a
+    hub known to send the browser straight to the IdP (`straight_to_idp`, from its last probe:
+    `went_straight_to_idp`), before the hub's URL is opened. A hub that does so unannounced is
+    opened a second time, with the interception on (journey.Journey._arm).
 
     The secret check runs beside the journey, unless the monitor gives the hub's latest one, taken
     on its own schedule (`recent_secret_check`): then a healthy probe sends the token endpoint
@@ -257,7 +280,17 @@ async def probe_hub(
     checked_after = 0.0
     if recent_secret_check is None:
         walk, secret = await asyncio.gather(
-            _journey(browser, name, hub, secrets, timeout, redactor, evidence, progress),
+            _journey(
+                browser,
+                name,
+                hub,
+                secrets,
+                timeout,
+                redactor,
+                evidence,
+                progress,
+                straight_to_idp=straight_to_idp,
+            ),
             run_secret_check(hub, secrets, timeout),
             return_exceptions=True,
         )
@@ -270,7 +303,16 @@ async def probe_hub(
         try:
             (walk,) = await asyncio.gather(
                 _journey(
-                    browser, name, hub, secrets, timeout, redactor, evidence, progress, failed
+                    browser,
+                    name,
+                    hub,
+                    secrets,
+                    timeout,
+                    redactor,
+                    evidence,
+                    progress,
+                    failed,
+                    straight_to_idp,
                 ),
                 return_exceptions=True,
             )

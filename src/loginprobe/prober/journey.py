@@ -38,6 +38,9 @@ from loginprobe.prober.gist import gist
 from loginprobe.prober.standin import Astray
 from loginprobe.redact import Redactor, redact_url
 
+# How long the browser may take to switch the password stand-in's interception on.
+ARM_TIMEOUT_S = 10.0
+
 # Navigation errors that mean the server could not be reached or went away (not a redirect loop or
 # a blocked response, which leave the browser on its error page too): on the browser's own error
 # page mid-login, these are the cause, not a changed login page.
@@ -208,6 +211,10 @@ class Journey:
     # The password stand-in's first request that went out without the password (None: none, or
     # no stand-in): the IdP's answer to it says nothing about the test account.
     password_astray: Callable[[], Astray | None] = field(default=lambda: None, repr=False)
+    # Switches the password stand-in's interception on (standin.PasswordStandIn.arm), if it is
+    # not on yet: before the browser leaves the hub for the IdP, so that every IdP page is loaded
+    # through it from its start, and the hub's own pages go without it (`_arm`).
+    arm: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
     # Switches the password stand-in's interception off, once the hub's callback has answered
     # (standin.PasswordStandIn.disarm): the hub's pages after it hold no stand-in.
     disarm: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
@@ -488,16 +495,18 @@ class Journey:
         page = self.page
         start = self.nav.mark()
         async with self.step("hub_start"):
-            mark = self.nav.mark()
-            with suppress(PlaywrightError):  # the navigation log says what went wrong
-                await page.goto(self.hub_url, wait_until="domcontentloaded")
-            await self.check(mark, "hub_start")
+            mark = await self._start()
+            if self.arm is not None and not self.on_hub(page.url):
+                # The hub sent the browser straight to the IdP, whose page loaded before the
+                # stand-in's interception was on: on now, the same way again, so that the page
+                # the password is typed into is loaded through it from its start.
+                await self._arm()
+                start = mark = await self._start()
             self._note_last(mark)
-            if not self.nav.since(mark):
-                raise self._fail(FailureKind.PROBE_ERROR, "hub_start", "browser made no request")
 
         if self.on_hub(page.url):
             async with self.step("hub_login"):
+                await self._arm()
                 mark = self.nav.mark()
                 await self._click_sign_in()
                 entry = await self.nav.wait_for(lambda e: e.done, since=mark)
@@ -515,6 +524,7 @@ class Journey:
 
         idp_mark = self.nav.mark()
         async with self.step("idp_login"):
+            await self._arm()  # on already, by either way to the IdP
             await self._run_flow(idp_mark)
 
         async with self.step("oauth_callback"):
@@ -572,6 +582,36 @@ class Journey:
                     f"{redact_url(landing.url)} instead of a logged-in page",
                     landing,
                 )
+
+    async def _start(self) -> int:
+        """Open the hub's URL; the navigation log's mark before it."""
+        mark = self.nav.mark()
+        with suppress(PlaywrightError):  # the navigation log says what went wrong
+            await self.page.goto(self.hub_url, wait_until="domcontentloaded")
+        await self.check(mark, "hub_start")
+        if not self.nav.since(mark):
+            raise self._fail(FailureKind.PROBE_ERROR, "hub_start", "browser made no request")
+        return mark
+
+    async def _arm(self) -> None:
+        """The stand-in's interception on, if it is not yet. Off for the hub's first pages, whose
+        scripts, styles and images then load without it: at four probes at a time, on from the
+        start it cost ~0.2 CPU-s more a login (benchmarks/probe_cost.py). The prober's own
+        business: a browser that does not answer is a probe error, never the hub's."""
+        arm, self.arm = self.arm, None
+        if arm is None:
+            return
+        try:
+            await asyncio.wait_for(arm(), ARM_TIMEOUT_S)
+        except TimeoutError:
+            stop = self._fail(
+                FailureKind.PROBE_ERROR,
+                self._open_name(),
+                f"the browser did not switch the password stand-in's interception on within "
+                f"{ARM_TIMEOUT_S:.0f} s",
+            )
+            stop.failure = replace(stop.failure, where="prober")
+            raise stop from None
 
     async def _click_sign_in(self) -> None:
         # JupyterHub's login page links to /hub/oauth_login; other apps say "Sign in" or "Log in".
