@@ -6,10 +6,12 @@ browser sends (the login form's body) into its working files of the trace as the
 before anything is scrubbed: a probe killed right after typing left the password there in plain
 text. With the stand-in, all of that holds a random string that opens nothing.
 
-The interception is on from before the page goes anywhere (a document the IdP serves loads through
-it from its start, even when the hub sends the browser straight to the IdP) until the hub's
-callback has answered: the hub's pages after it hold no stand-in, and each request stopped costs a
-round trip through Python, slowest when several probes share the cores (`arm`, `disarm`).
+The interception is on from just before the browser leaves the hub for the IdP (every document
+the IdP serves loads through it from its start; journey.Journey._arm, which opens a hub that went
+straight to the IdP a second time once it is on) until the hub's callback has answered: the
+hub's pages before and after hold no stand-in, and the interception costs CPU while it is on
+(~0.2 CPU-s a login at four probes at a time, for the hub's first pages alone), besides a round
+trip through Python for each request stopped (`arm`, `disarm`).
 
 The rewrite uses Chromium's own interception (the DevTools protocol's `Fetch` domain, on a session
 of the probe's page), not Playwright's `route`: a route stops every request of the page (each
@@ -117,8 +119,8 @@ class PasswordStandIn:
 
     async def arm(self, page: Page) -> None:
         """Stop the page's requests that may carry the stand-in, to put the password in its
-        place; before the page goes anywhere: enabled later, a document already loaded sends its
-        XHR past the interception until its renderer hears of it. A popup or a frame of another
+        place; before the page goes to the IdP: enabled on a document already loaded, it reaches
+        that document's XHR only once its renderer hears of it. A popup or a frame of another
         site is not intercepted: the stand-in it sends is `astray`. One page per stand-in."""
         if self._armed:
             return
