@@ -121,6 +121,9 @@ async def run(args: argparse.Namespace) -> None:
                     redactor=Redactor(secrets["h"].values()),  # type: ignore[index]
                     evidence=plan,
                     recent_secret_check=None if side == "own-secret-check" else RECENT,
+                    # As `probe serve` has it for a hub with a sign-in page of its own: the
+                    # stand-in's interception on as the browser leaves it.
+                    straight_to_idp=False,
                 )
                 return result.verdict.ok
 

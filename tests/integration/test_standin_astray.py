@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from loginprobe.config import HubConfig, HubSecrets
 from loginprobe.model import ProbeResult
 from loginprobe.monitor.pool import BrowserPool
-from loginprobe.prober import evidence
+from loginprobe.prober import evidence, hub_probe, journey, standin
 from loginprobe.prober.evidence import plan_for
 from loginprobe.prober.hub_probe import probe_hub, went_straight_to_idp
 from loginprobe.prober.scrub import Scrubber, ScrubReport, scrub_trace
@@ -202,15 +202,24 @@ def test_a_rejection_after_the_stand_in_went_out_unchanged_is_a_probe_error(
 
 
 def test_the_interception_is_on_before_the_idp_page_loads_however_the_hub_gets_there(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The stand-in's interception goes on as the browser leaves the hub's sign-in page. A hub
-    that sends the browser straight to the IdP, unannounced, is opened again once it is on, so
-    that the page the password is typed into loaded through it (a login sent by the page's own
-    script, not a navigation, is rewritten only then for certain); announced (`straight_to_idp`,
-    from its last probe), it is on from the start and the hub is opened once."""
+    """The stand-in's interception goes on as the browser leaves the hub's sign-in page: the
+    hub's first page loads without it, the IdP's through it. A hub that sends the browser to the
+    IdP by itself before it is on (no sign-in page, unannounced) is opened again once it is: the
+    IdP page the password goes into (sent here by the page's own script, not a navigation) always
+    loaded through it from its start. Announced (`straight_to_idp`, from its last probe), it is
+    on from the start and the hub opened once."""
     received: list[tuple[str, str]] = []
     served: list[str] = []
+    stand_ins: list[standin.PasswordStandIn] = []
+
+    class Kept(standin.PasswordStandIn):
+        def __init__(self, password: str) -> None:
+            super().__init__(password)
+            stand_ins.append(self)
+
+    monkeypatch.setattr(hub_probe, "PasswordStandIn", Kept)
     cases = {  # form -> (the hub's URL path, straight_to_idp)
         "script_sign_in_page": ("/hub/login", False),
         "script_unannounced": ("/hub/oauth_login", False),
@@ -219,7 +228,7 @@ def test_the_interception_is_on_before_the_idp_page_loads_however_the_hub_gets_t
 
     async def main() -> dict[str, ProbeResult]:
         async with hub_and_idp(received, served) as port:
-            pool = BrowserPool("", concurrency=3)
+            pool = BrowserPool("", concurrency=2)
             await pool.start()
 
             async def probe(form: str) -> ProbeResult:
@@ -253,12 +262,68 @@ def test_the_interception_is_on_before_the_idp_page_loads_however_the_hub_gets_t
     for form, result in results.items():
         assert str(result.verdict.code) == "login_rejected", (form, result.verdict)
         assert "Invalid password" in result.verdict.summary
-    # The IdP's login page: once from a sign-in page, twice for a hub that went straight there
-    # unannounced (the first one's interception came on after it had loaded), once announced.
-    assert sorted(served) == sorted(
-        ["script_sign_in_page", "script_unannounced", "script_unannounced", "script_announced"]
-    )
+    # The last IdP login page each probe got (the one its flow read) loaded through the
+    # interception; the hub's own first pages did not.
+    stopped = {s.documents_stopped[-1].split("form=")[-1]: s.documents_stopped for s in stand_ins}
+    assert sorted(stopped) == sorted(cases)
+    for form, pages in stopped.items():
+        idp_pages = [u for u in pages if "/idp/login" in u]
+        assert idp_pages and pages[-1] == idp_pages[-1], (form, pages)
+    assert not any("/hub/login" in u for u in stopped["script_sign_in_page"])
+    # Unannounced: of the IdP's two login pages, the first loaded without it (and was not used).
+    assert sum("/idp/login" in u for u in stopped["script_unannounced"]) == 1
+    # Opened twice only when the hub went to the IdP unannounced: once through a sign-in page,
+    # once announced.
+    assert served.count("script_sign_in_page") == 1
+    assert served.count("script_unannounced") == 2
+    assert served.count("script_announced") == 1
     # What the monitor remembers for the hub's next probe.
     assert went_straight_to_idp(results["script_sign_in_page"]) is False
     assert went_straight_to_idp(results["script_unannounced"]) is True
     assert went_straight_to_idp(results["script_announced"]) is True
+
+
+@pytest.mark.parametrize(("arm_timeout", "probe_timeout"), [(0.5, 30.0), (30.0, 3.0)])
+def test_a_browser_that_never_switches_the_interception_on_is_a_probe_error(
+    monkeypatch: pytest.MonkeyPatch, arm_timeout: float, probe_timeout: float
+) -> None:
+    """Within its own bound, or within the probe's deadline if that comes first: the prober's
+    failure, never the hub's (the hub answered every request)."""
+
+    async def never(self: standin.PasswordStandIn, page: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(standin.PasswordStandIn, "arm", never)
+    monkeypatch.setattr(journey, "ARM_TIMEOUT_S", arm_timeout)
+
+    async def main() -> ProbeResult:
+        async with hub_and_idp([]) as port:
+            pool = BrowserPool("", concurrency=1)
+            await pool.start()
+            spec = HubConfig(
+                url=f"http://127.0.0.1:{port}/hub/login?form=rewritten",
+                flow="generic_oidc",
+                username_env="U",
+                password_env="P",
+            )
+
+            async def fn(browser: Browser, _traces: Path | None) -> ProbeResult:
+                return await probe_hub(
+                    browser, "h", spec, SECRETS, timeout=probe_timeout, redactor=Redactor(),
+                    straight_to_idp=False,
+                )  # fmt: skip
+
+            try:
+                outcome = await pool.run(fn, 60)
+            finally:
+                await pool.stop()
+            assert outcome.result is not None, outcome.error
+            return outcome.result
+
+    result = asyncio.run(main())
+    verdict, failure = result.verdict, result.observation.failure
+    assert str(verdict.code) == "probe_error", verdict
+    assert failure is not None and failure.where == "prober", failure
+    assert failure.step == "hub_login", failure
+    assert "did not switch the password stand-in's interception on" in failure.detail
+    assert result.duration_ms < (min(arm_timeout, probe_timeout) + 10) * 1000

@@ -52,7 +52,7 @@ class Edges:
         step = Step("hub_landing", "ok", 200, "https://a.example.org/hub/home", 900)
         steps = () if failure else (step,)
 
-        async def journey(*args: Any) -> hub_probe._Walk:
+        async def journey(*args: Any, **_: Any) -> hub_probe._Walk:
             await asyncio.sleep(0)
             on_failure = args[8] if len(args) > 8 else None
             if failure is not None and on_failure is not None:

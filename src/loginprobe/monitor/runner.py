@@ -40,9 +40,10 @@ class ProbeRunner:
     # The hub's latest secret check taken on its own schedule, if still current (Checks.recent).
     recent_secret: Callable[[str], SecretCheck | None] = lambda _hub: None
     trace_next: set[str] = field(default_factory=set)  # hubs whose next probe records a trace
-    # Hubs whose last probe went from the hub's URL straight to the IdP: their next probe has the
-    # password stand-in's interception on from the start, not opening the hub twice.
-    straight_to_idp: set[str] = field(default_factory=set)
+    # Hubs whose last probe went from the hub's URL straight to the IdP, with that URL: their
+    # next probe has the password stand-in's interception on from the start (not opening the hub
+    # twice); the others, only as the browser leaves the hub (their first pages load without it).
+    straight_to_idp: dict[str, str] = field(default_factory=dict)
     _deaths_counted: list[int] = field(default_factory=list)  # browser generations counted
 
     async def run(
@@ -76,7 +77,7 @@ class ProbeRunner:
                     redactor=s.redactor,
                     evidence=plan,
                     recent_secret_check=self.recent_secret(hub),
-                    straight_to_idp=hub in self.straight_to_idp,
+                    straight_to_idp=self.straight_to_idp.get(hub) == spec.url,
                 )
             finally:
                 self.pace.costs.probe_finished(time.monotonic() - began)
@@ -88,8 +89,10 @@ class ProbeRunner:
         fault = self._browser_fault(outcome)
         if outcome.result is not None:
             straight = went_straight_to_idp(outcome.result)
-            if straight is not None:
-                (self.straight_to_idp.add if straight else self.straight_to_idp.discard)(hub)
+            if straight:
+                self.straight_to_idp[hub] = spec.url
+            elif straight is not None:
+                self.straight_to_idp.pop(hub, None)
             return outcome.result, fault
         err = outcome.error or RuntimeError("the probe gave no result")
         log_crash(hub, err)

@@ -91,7 +91,7 @@ async def _journey(
     plan: EvidencePlan | None,
     progress: Progress | None = None,
     on_failure: Callable[[], None] | None = None,
-    straight_to_idp: bool = False,
+    straight_to_idp: bool = True,
 ) -> _Walk:
     """`on_failure` hears that the login failed, before the evidence is taken;
     `straight_to_idp`: see probe_hub."""
@@ -111,12 +111,7 @@ async def _journey(
         journeys: list[Journey] = []
 
         async def journey(page: Page) -> Journey:
-            arm = None
-            if stand_in is not None:
-                if straight_to_idp:
-                    await stand_in.arm(page)  # on before the hub's URL is opened
-                else:
-                    arm = functools.partial(stand_in.arm, page)  # on as the browser leaves the hub
+            arm = functools.partial(stand_in.arm, page) if stand_in is not None else None
             journeys.append(
                 Journey(
                     page=page,
@@ -135,6 +130,7 @@ async def _journey(
                     tracing=recorder is not None and recorder.started,
                     password_astray=stand_in.astray if stand_in is not None else lambda: None,
                     arm=arm,
+                    arm_first=straight_to_idp,
                     disarm=stand_in.disarm if stand_in is not None else None,
                 )
             )
@@ -260,14 +256,15 @@ async def probe_hub(
     evidence: EvidencePlan | None = None,
     progress: Progress | None = None,
     recent_secret_check: SecretCheck | None = None,
-    straight_to_idp: bool = False,
+    straight_to_idp: bool = True,
 ) -> ProbeResult:
     """`progress` hears of each journey step as it begins and ends (journey.Journey.progress).
 
-    The password stand-in's interception goes on as the browser leaves the hub for the IdP; for a
-    hub known to send the browser straight to the IdP (`straight_to_idp`, from its last probe:
-    `went_straight_to_idp`), before the hub's URL is opened. A hub that does so unannounced is
-    opened a second time, with the interception on (journey.Journey._arm).
+    The password stand-in's interception goes on before the hub's URL is opened when the hub may
+    send the browser straight to the IdP (`straight_to_idp`: assumed unless the caller knows, as
+    `probe serve` does from the hub's last probe, `went_straight_to_idp`); else as the browser
+    leaves the hub's sign-in page, the hub's own pages loading without it. A hub that went to the
+    IdP by itself meanwhile is opened a second time, with it on (journey.Journey._idp_page).
 
     The secret check runs beside the journey, unless the monitor gives the hub's latest one, taken
     on its own schedule (`recent_secret_check`): then a healthy probe sends the token endpoint
@@ -312,7 +309,7 @@ async def probe_hub(
                     evidence,
                     progress,
                     failed,
-                    straight_to_idp,
+                    straight_to_idp=straight_to_idp,
                 ),
                 return_exceptions=True,
             )

@@ -211,10 +211,12 @@ class Journey:
     # The password stand-in's first request that went out without the password (None: none, or
     # no stand-in): the IdP's answer to it says nothing about the test account.
     password_astray: Callable[[], Astray | None] = field(default=lambda: None, repr=False)
-    # Switches the password stand-in's interception on (standin.PasswordStandIn.arm), if it is
-    # not on yet: before the browser leaves the hub for the IdP, so that every IdP page is loaded
-    # through it from its start, and the hub's own pages go without it (`_arm`).
+    # Switches the password stand-in's interception on (standin.PasswordStandIn.arm): as the
+    # browser leaves the hub's sign-in page, or, with `arm_first`, before the hub's URL is opened
+    # (a hub known to send the browser straight to the IdP). Every IdP page the flow reads must
+    # have loaded through it from its start (`_arm`, `_idp_page`).
     arm: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    arm_first: bool = False
     # Switches the password stand-in's interception off, once the hub's callback has answered
     # (standin.PasswordStandIn.disarm): the hub's pages after it hold no stand-in.
     disarm: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
@@ -228,6 +230,10 @@ class Journey:
         # One-time codes the flow typed: scrubbed from everything like the password.
         self.codes: list[str] = []
         self.deadline = float("inf")  # set by run_journey
+        # The navigation log's length once the stand-in's interception was on (None: not yet; 0:
+        # no stand-in). An IdP page requested before it may have loaded without it.
+        self._armed_at: int | None = None if self.arm is not None else 0
+        self.arming = False  # a deadline that passes meanwhile is the prober's, not the hub's
         self._disarming: asyncio.Future[None] | None = None
 
     # -- where is a URL? ----------------------------------------------------------------------
@@ -495,13 +501,9 @@ class Journey:
         page = self.page
         start = self.nav.mark()
         async with self.step("hub_start"):
-            mark = await self._start()
-            if self.arm is not None and not self.on_hub(page.url):
-                # The hub sent the browser straight to the IdP, whose page loaded before the
-                # stand-in's interception was on: on now, the same way again, so that the page
-                # the password is typed into is loaded through it from its start.
+            if self.arm_first:
                 await self._arm()
-                start = mark = await self._start()
+            mark = await self._start()
             self._note_last(mark)
 
         if self.on_hub(page.url):
@@ -514,7 +516,16 @@ class Journey:
                 await self.check(mark, "hub_login")
 
         async with self.step("idp_page"):
-            entry = await self.nav.wait_for(lambda e: e.done and not self.on_hub(e.url), start)
+            entry = await self._idp_page(start)
+            if entry.error is None and not self._through_interception(entry):
+                # The hub sent the browser to the IdP by itself (no sign-in page, or one that
+                # moves on by script), before the stand-in's interception was on: open the hub's
+                # URL again with it on, so that the page the password goes into loaded through it
+                # from its start (on a page already loaded, it reaches the page's own requests
+                # only once its renderer has heard of it).
+                await self._arm()
+                start = await self._start()
+                entry = await self._idp_page(start)
             self.note(entry)
             if entry.error is None:
                 with suppress(PlaywrightError):
@@ -524,7 +535,6 @@ class Journey:
 
         idp_mark = self.nav.mark()
         async with self.step("idp_login"):
-            await self._arm()  # on already, by either way to the IdP
             await self._run_flow(idp_mark)
 
         async with self.step("oauth_callback"):
@@ -593,25 +603,40 @@ class Journey:
             raise self._fail(FailureKind.PROBE_ERROR, "hub_start", "browser made no request")
         return mark
 
+    async def _idp_page(self, since: int) -> NavEntry:
+        return await self.nav.wait_for(lambda e: e.done and not self.on_hub(e.url), since)
+
+    def _through_interception(self, entry: NavEntry) -> bool:
+        """Was the page `entry` loaded asked for once the stand-in's interception was on?"""
+        return self._armed_at is not None and self.nav.entries.index(entry) >= self._armed_at
+
     async def _arm(self) -> None:
         """The stand-in's interception on, if it is not yet. Off for the hub's first pages, whose
         scripts, styles and images then load without it: at four probes at a time, on from the
-        start it cost ~0.2 CPU-s more a login (benchmarks/probe_cost.py). The prober's own
-        business: a browser that does not answer is a probe error, never the hub's."""
+        start it cost ~0.2 CPU-s more a login (README, "Numbers"). The prober's own business: a
+        browser that does not answer is a probe error, never the hub's."""
         arm, self.arm = self.arm, None
         if arm is None:
             return
+        # Within the probe's deadline, so that it is this error, not the deadline, that says so.
+        bound = min(ARM_TIMEOUT_S, self.deadline - self.clock() - 0.5)
+        if bound <= 0:
+            raise TimeoutError  # the probe's time is up: the pages before took it
+        self.arming = True
         try:
-            await asyncio.wait_for(arm(), ARM_TIMEOUT_S)
+            await asyncio.wait_for(arm(), bound)
+            self._armed_at = self.nav.mark()
         except TimeoutError:
             stop = self._fail(
                 FailureKind.PROBE_ERROR,
                 self._open_name(),
                 f"the browser did not switch the password stand-in's interception on within "
-                f"{ARM_TIMEOUT_S:.0f} s",
+                f"{bound:.1f} s (a browser or machine overloaded, or wedged)",
             )
             stop.failure = replace(stop.failure, where="prober")
             raise stop from None
+        finally:
+            self.arming = False
 
     async def _click_sign_in(self) -> None:
         # JupyterHub's login page links to /hub/oauth_login; other apps say "Sign in" or "Log in".
@@ -744,6 +769,14 @@ async def run_journey(
         step = journey.timed_out_step or "hub_start"
         where = "idp" if step.startswith("idp_") else "hub"
         failure = Failure(FailureKind.TIMEOUT, step, f"no answer within {timeout:g}s", where=where)  # type: ignore[arg-type]
+        if journey.arming:  # the deadline came while the browser switched the interception on
+            failure = Failure(
+                FailureKind.PROBE_ERROR,
+                step,
+                "the browser did not switch the password stand-in's interception on before the "
+                f"probe's deadline ({timeout:g}s)",
+                where="prober",
+            )
     finally:
         journey.nav.detach()
         if journey._disarming is not None:  # the context closes next: nothing left to let go
