@@ -504,28 +504,44 @@ class Journey:
             if self.arm_first:
                 await self._arm()
             mark = await self._start()
+            if self.arm is not None and not self.on_hub(page.url):
+                # The hub sent the browser straight to the IdP (no sign-in page of its own), whose
+                # page loaded before the stand-in's interception was on: on now, and the hub's
+                # URL again, so that the page the password goes into loads through it from its
+                # start (on a page already loaded, it would reach the page's own requests only
+                # once the page's renderer has heard of it). Counted in this step's time.
+                await self._arm()
+                start = mark = await self._start()
             self._note_last(mark)
 
+        idp_since = start
         if self.on_hub(page.url):
             async with self.step("hub_login"):
-                await self._arm()
                 mark = self.nav.mark()
-                await self._click_sign_in()
-                entry = await self.nav.wait_for(lambda e: e.done, since=mark)
-                self.note(entry)
+                await self._arm()
+                if self._left_hub_unarmed(mark):
+                    # The sign-in page moved on to the IdP by itself meanwhile: again, with it on.
+                    mark = await self._start()
+                if self.on_hub(page.url):
+                    mark = self.nav.mark()
+                    await self._click_sign_in()
+                    entry = await self.nav.wait_for(lambda e: e.done, since=mark)
+                    self.note(entry)
+                idp_since = mark
                 await self.check(mark, "hub_login")
 
         async with self.step("idp_page"):
-            entry = await self._idp_page(start)
-            if entry.error is None and not self._through_interception(entry):
-                # The hub sent the browser to the IdP by itself (no sign-in page, or one that
-                # moves on by script), before the stand-in's interception was on: open the hub's
-                # URL again with it on, so that the page the password goes into loaded through it
-                # from its start (on a page already loaded, it reaches the page's own requests
-                # only once its renderer has heard of it).
-                await self._arm()
-                start = await self._start()
-                entry = await self._idp_page(start)
+            entry = await self._idp_page(idp_since)
+            if not self._through_interception(entry):  # by every way above, never
+                stop = self._fail(
+                    FailureKind.PROBE_ERROR,
+                    "idp_page",
+                    "the IdP's page was asked for before the password stand-in's interception "
+                    "was on: the probe stopped rather than type into it (a bug in loginprobe)",
+                    entry,
+                )
+                stop.failure = replace(stop.failure, where="prober")
+                raise stop
             self.note(entry)
             if entry.error is None:
                 with suppress(PlaywrightError):
@@ -607,8 +623,20 @@ class Journey:
         return await self.nav.wait_for(lambda e: e.done and not self.on_hub(e.url), since)
 
     def _through_interception(self, entry: NavEntry) -> bool:
-        """Was the page `entry` loaded asked for once the stand-in's interception was on?"""
-        return self._armed_at is not None and self.nav.entries.index(entry) >= self._armed_at
+        """Was the page `entry` loaded asked for once the stand-in's interception was on (or is
+        there no stand-in)? The log hears of a navigation from the browser before the browser
+        answers a call it got after the navigation began: one asked for before the
+        interception's call was answered sits before `_armed_at`."""
+        if self._armed_at is None:
+            return False
+        index = next(i for i, e in enumerate(self.nav.entries) if e is entry)
+        return index >= self._armed_at
+
+    def _left_hub_unarmed(self, since: int) -> bool:
+        """Has the browser asked for a page off the hub since `since`, before the stand-in's
+        interception was on?"""
+        armed_at = self._armed_at if self._armed_at is not None else len(self.nav.entries)
+        return any(not self.on_hub(e.url) for e in self.nav.entries[since:armed_at])
 
     async def _arm(self) -> None:
         """The stand-in's interception on, if it is not yet. Off for the hub's first pages, whose
@@ -622,11 +650,13 @@ class Journey:
         bound = min(ARM_TIMEOUT_S, self.deadline - self.clock() - 0.5)
         if bound <= 0:
             raise TimeoutError  # the probe's time is up: the pages before took it
-        self.arming = True
+        self.arming = True  # left set if the probe's deadline cancels the call (run_journey)
         try:
             await asyncio.wait_for(arm(), bound)
             self._armed_at = self.nav.mark()
+            self.arming = False
         except TimeoutError:
+            self.arming = False
             stop = self._fail(
                 FailureKind.PROBE_ERROR,
                 self._open_name(),
@@ -635,8 +665,6 @@ class Journey:
             )
             stop.failure = replace(stop.failure, where="prober")
             raise stop from None
-        finally:
-            self.arming = False
 
     async def _click_sign_in(self) -> None:
         # JupyterHub's login page links to /hub/oauth_login; other apps say "Sign in" or "Log in".

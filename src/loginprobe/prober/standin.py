@@ -105,9 +105,6 @@ class PasswordStandIn:
         self._carriers: list[tuple[Request, bool]] = []
         self._rewritten: list[tuple[str, str]] = []
         self._answering: set[asyncio.Task[None]] = set()
-        # The URL of each page load the interception stopped (the IdP's pages, not the hub's
-        # first ones): in memory only, for the probe's tests.
-        self.documents_stopped: list[str] = []
         self._session: Any = None  # the page's DevTools session, once armed
         self._armed = False
 
@@ -179,8 +176,6 @@ class PasswordStandIn:
             self._carriers.append((request, in_url))
 
     def _paused(self, session: Any, event: dict[str, Any]) -> None:
-        if event.get("resourceType") == "Document":
-            self.documents_stopped.append(str(event["request"]["url"]))
         task = asyncio.get_running_loop().create_task(self._answer(session, event))
         self._answering.add(task)
         task.add_done_callback(self._answering.discard)
