@@ -16,13 +16,25 @@ Sides:
 - `no-stand-in`: the same with `password_stand_in = false`;
 - `fixed-flow`: the same with the floor's clicks as the hub's flow
   (`benchmarks/flows/sandbox_fixed.py`) instead of the generic flow's reading;
-- `own-secret-check`: the same with no recent secret check (as `probe run` does: one POST each).
+- `own-secret-check`: the same with no recent secret check (as `probe run` does: one POST each);
+- `armed-first`: the same with the password stand-in's interception on before the hub's URL is
+  opened (as `probe run` has it, and `probe serve` for a hub that sends the browser straight to
+  the IdP), not as the browser leaves the hub's sign-in page.
 
     .venv/bin/python benchmarks/probe_cost.py [--logins 15] [--warmup 2]
-        [--sides floor,probe,no-stand-in,fixed-flow,own-secret-check]
+        [--sides floor,probe,no-stand-in,fixed-flow,own-secret-check,armed-first]
 
 Prints each side's mean and median CPU-seconds and median wall time per login, and the difference
 of each side's mean from the floor's.
+
+With `--concurrency N` (N > 1) it measures in phases instead: each side in turn runs N logins at a
+time for `--seconds`, `--rounds` times (the order of the sides reversed every other round, after a
+warm-up phase each); it prints each phase's logins per minute and CPU-seconds per login, then
+each side's medians and their ratios to the floor's. Costs that grow with a login's wall time
+(and the share of four probes on two cores) show there, not one login at a time:
+
+    .venv/bin/python benchmarks/probe_cost.py --concurrency 4 --seconds 30 --rounds 4
+        --sides floor,probe,armed-first
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -51,7 +64,7 @@ from loginprobe.redact import Redactor
 from sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
-SIDES = ("floor", "probe", "no-stand-in", "fixed-flow", "own-secret-check")
+SIDES = ("floor", "probe", "no-stand-in", "fixed-flow", "own-secret-check", "armed-first")
 QUIET_S = 0.5
 RECENT = SecretCheck("valid", detail="the monitor's own check, a minute ago")
 
@@ -71,11 +84,12 @@ def configs(sb: Sandbox, tmp: Path) -> dict[str, tuple[object, object]]:
     texts = {
         "probe": base,
         "own-secret-check": base,
+        "armed-first": base,
         "no-stand-in": base.replace("[hubs.h]\n", "[hubs.h]\npassword_stand_in = false\n", 1),
         "fixed-flow": re.sub(r'(?m)^flow = ".*"$', fixed, base, count=1),
     }
     for side, text in texts.items():
-        if side not in ("probe", "own-secret-check") and text == base:
+        if side not in ("probe", "own-secret-check", "armed-first") and text == base:
             raise SystemExit(f"the sandbox's config no longer has what the {side} side changes")
     out = {}
     for side, text in texts.items():
@@ -123,10 +137,13 @@ async def run(args: argparse.Namespace) -> None:
                     recent_secret_check=None if side == "own-secret-check" else RECENT,
                     # As `probe serve` has it for a hub with a sign-in page of its own: the
                     # stand-in's interception on as the browser leaves it.
-                    straight_to_idp=False,
+                    straight_to_idp=side == "armed-first",
                 )
                 return result.verdict.ok
 
+            if args.concurrency > 1:
+                await _phases(args, sides, login, sandbox)
+                return
             for side in sides:
                 for _ in range(args.warmup):
                     await login(side)
@@ -157,14 +174,71 @@ async def run(args: argparse.Namespace) -> None:
         print(f"| {side} | {mean:.3f} | {median:.3f} | {wall:.2f} s | {versus} | {failed[side]} |")
 
 
+async def _phases(
+    args: argparse.Namespace,
+    sides: list[str],
+    login: Callable[[str], Awaitable[bool]],
+    sandbox: set[int],
+) -> None:
+    """Each side `args.concurrency` logins at a time for `args.seconds`, in turn, `args.rounds`
+    times; CPU-seconds of the tree (sandbox aside) per login that succeeded."""
+
+    async def phase(side: str, seconds: float) -> tuple[int, int, float, float]:
+        end = time.monotonic() + seconds
+        done = [0, 0]
+
+        async def lane() -> None:
+            while time.monotonic() < end:
+                done[0 if await login(side) else 1] += 1
+
+        await asyncio.sleep(QUIET_S)
+        cpu0, t0 = tree_cpu(sandbox), time.monotonic()
+        await asyncio.gather(*(lane() for _ in range(args.concurrency)))
+        wall = time.monotonic() - t0
+        return done[0], done[1], tree_cpu(sandbox) - cpu0, wall
+
+    for side in sides:
+        await phase(side, min(args.seconds, 10.0))  # warm-up
+    seen: dict[str, list[tuple[float, float]]] = {s: [] for s in sides}
+    print(f"{args.concurrency} logins at a time, {args.seconds:g} s a phase, CPU-s of the tree")
+    for r in range(args.rounds):
+        for side in sides if r % 2 == 0 else sides[::-1]:
+            ok, failed, cpu, wall = await phase(side, args.seconds)
+            per_min, per_login = ok * 60 / wall, cpu / max(1, ok)
+            print(f"round {r + 1}: {side} {per_min:.1f}/min, {per_login:.3f} CPU-s a login, "
+                  f"{failed} failed", flush=True)  # fmt: skip
+            if ok:
+                seen[side].append((per_login, per_min))
+    print("| side | median CPU-s a login | median logins/min | vs the floor (CPU, throughput) |")
+    print("|---|---|---|---|")
+    floor = seen.get("floor") or []
+    for side in sides:
+        if not seen[side]:
+            print(f"| {side} | - | - | - |")
+            continue
+        cpu = statistics.median(c for c, _ in seen[side])
+        rate = statistics.median(m for _, m in seen[side])
+        versus = "-"
+        if floor:
+            f_cpu = statistics.median(c for c, _ in floor)
+            f_rate = statistics.median(m for _, m in floor)
+            versus = f"{cpu / f_cpu:.2f}x, {rate / f_rate:.2f}x"
+        print(f"| {side} | {cpu:.3f} | {rate:.1f} | {versus} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logins", type=int, default=15, help="measured logins per side")
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured logins per side first")
     parser.add_argument("--sides", default=",".join(SIDES), help=f"some of {','.join(SIDES)}")
+    parser.add_argument("--concurrency", type=int, default=1, help="logins at a time (phases)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="a phase's length")
+    parser.add_argument("--rounds", type=int, default=4, help="phases a side")
     args = parser.parse_args()
     if args.logins < 1 or args.warmup < 0:
         parser.error("--logins must be at least 1 and --warmup not negative")
+    if args.concurrency < 1 or args.seconds <= 0 or args.rounds < 1:
+        parser.error("--concurrency and --rounds must be at least 1, --seconds more than 0")
     asyncio.run(run(args))
     return 0
 

@@ -55,22 +55,36 @@ def test_the_throughput_benchmark_runs_paired_rounds() -> None:
     assert "median of 2 rounds: throughput " in out, out[-2000:]
 
 
-@pytest.mark.sandbox
-def test_the_probe_cost_benchmark_measures_each_side() -> None:
+def _probe_cost(*args: str) -> str:
+    """benchmarks/probe_cost.py's output, run with `args`; it must succeed."""
     run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "probe_cost.py"),
-            *("--logins", "1", "--warmup", "0", "--sides", "floor,probe"),
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / "probe_cost.py"), *args],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    out = run.stdout
+    return run.stdout
+
+
+@pytest.mark.sandbox
+def test_the_probe_cost_benchmark_measures_each_side() -> None:
+    out = _probe_cost("--logins", "1", "--warmup", "0", "--sides", "floor,probe")
     # Each side logged in (a failed login has no figures) and the probe is set against the floor.
     assert re.search(r"^\| floor \| \d+\.\d+ \| .* \| 0 \|$", out, re.M), out[-2000:]
     assert re.search(
         r"^\| probe \| \d+\.\d+ \| .* \| [+-]\d+\.\d+ \(\d+\.\d+x\) \| 0 \|$", out, re.M
     ), out[-2000:]
+
+
+@pytest.mark.sandbox
+def test_the_probe_cost_benchmark_measures_each_side_at_a_concurrency() -> None:
+    out = _probe_cost(
+        *("--concurrency", "2", "--seconds", "4", "--rounds", "1", "--sides", "floor,probe")
+    )
+    # A phase of each side with logins and none failed, and the probe set against the floor.
+    for side in ("floor", "probe"):
+        line = rf"^round 1: {side} \d+\.\d/min, \d+\.\d+ CPU-s a login, 0 failed$"
+        assert re.search(line, out, re.M), out[-2000:]
+    table = r"^\| probe \| \d+\.\d+ \| \d+\.\d \| \d+\.\d+x, \d+\.\d+x \|$"
+    assert re.search(table, out, re.M), out[-2000:]

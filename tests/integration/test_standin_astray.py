@@ -126,6 +126,30 @@ async def hub_and_idp(
         await runner.cleanup()
 
 
+async def probe_through(
+    pool: BrowserPool,
+    name: str,
+    url: str,
+    timeout: float = 30.0,
+    evidence_dir: Path | None = None,
+    straight_to_idp: bool = True,
+) -> ProbeResult:
+    """One probe of the hub at `url` with the generic flow, in the pool's browser as `probe
+    serve` runs it; evidence (a trace of every failure) into `evidence_dir`, if given."""
+    spec = HubConfig(url=url, flow="generic_oidc", username_env="U", password_env="P")
+
+    async def fn(browser: Browser, traces: Path | None) -> ProbeResult:
+        plan = plan_for(str(evidence_dir), 3, 86400.0, traces) if evidence_dir else None
+        return await probe_hub(
+            browser, name, spec, SECRETS, timeout=timeout, redactor=Redactor(), evidence=plan,
+            straight_to_idp=straight_to_idp,
+        )  # fmt: skip
+
+    outcome = await pool.run(fn, 60)
+    assert outcome.result is not None, outcome.error
+    return outcome.result
+
+
 def test_a_rejection_after_the_stand_in_went_out_unchanged_is_a_probe_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,23 +168,8 @@ def test_a_rejection_after_the_stand_in_went_out_unchanged_is_a_probe_error(
             await pool.start()
 
             async def probe(form: str) -> ProbeResult:
-                spec = HubConfig(
-                    url=f"http://127.0.0.1:{port}/hub/login?form={form}",
-                    flow="generic_oidc",
-                    username_env="U",
-                    password_env="P",
-                )
-
-                async def fn(browser: Browser, traces: Path | None) -> ProbeResult:
-                    plan = plan_for(str(tmp_path / "artifacts"), 3, 86400.0, traces)
-                    return await probe_hub(
-                        browser, form, spec, SECRETS, timeout=30.0, redactor=Redactor(),
-                        evidence=plan,
-                    )  # fmt: skip
-
-                outcome = await pool.run(fn, 60)
-                assert outcome.result is not None, outcome.error
-                return outcome.result
+                url = f"http://127.0.0.1:{port}/hub/login?form={form}"
+                return await probe_through(pool, form, url, evidence_dir=tmp_path / "artifacts")
 
             try:
                 results = await asyncio.gather(*(probe(form) for form in FORMS))
@@ -242,22 +251,8 @@ def test_the_interception_is_on_before_the_idp_page_loads_however_the_hub_gets_t
 
             async def probe(form: str) -> ProbeResult:
                 path, straight = cases[form]
-                spec = HubConfig(
-                    url=f"http://127.0.0.1:{port}{path}?form={form}",
-                    flow="generic_oidc",
-                    username_env="U",
-                    password_env="P",
-                )
-
-                async def fn(browser: Browser, _traces: Path | None) -> ProbeResult:
-                    return await probe_hub(
-                        browser, form, spec, SECRETS, timeout=30.0, redactor=Redactor(),
-                        straight_to_idp=straight,
-                    )  # fmt: skip
-
-                outcome = await pool.run(fn, 60)
-                assert outcome.result is not None, outcome.error
-                return outcome.result
+                url = f"http://127.0.0.1:{port}{path}?form={form}"
+                return await probe_through(pool, form, url, straight_to_idp=straight)
 
             try:
                 results = await asyncio.gather(*(probe(form) for form in cases))
@@ -309,25 +304,13 @@ def test_a_browser_that_never_switches_the_interception_on_is_a_probe_error(
         async with hub_and_idp([]) as port:
             pool = BrowserPool("", concurrency=1)
             await pool.start()
-            spec = HubConfig(
-                url=f"http://127.0.0.1:{port}/hub/login?form=rewritten",
-                flow="generic_oidc",
-                username_env="U",
-                password_env="P",
-            )
-
-            async def fn(browser: Browser, _traces: Path | None) -> ProbeResult:
-                return await probe_hub(
-                    browser, "h", spec, SECRETS, timeout=probe_timeout, redactor=Redactor(),
-                    straight_to_idp=False,
-                )  # fmt: skip
-
+            url = f"http://127.0.0.1:{port}/hub/login?form=rewritten"
             try:
-                outcome = await pool.run(fn, 60)
+                return await probe_through(
+                    pool, "h", url, timeout=probe_timeout, straight_to_idp=False
+                )
             finally:
                 await pool.stop()
-            assert outcome.result is not None, outcome.error
-            return outcome.result
 
     result = asyncio.run(main())
     verdict, failure = result.verdict, result.observation.failure

@@ -52,9 +52,9 @@ class Edges:
         step = Step("hub_landing", "ok", 200, "https://a.example.org/hub/home", 900)
         steps = () if failure else (step,)
 
-        async def journey(*args: Any, **_: Any) -> hub_probe._Walk:
+        async def journey(*_: Any, **options: Any) -> hub_probe._Walk:
             await asyncio.sleep(0)
-            on_failure = args[8] if len(args) > 8 else None
+            on_failure = options.get("on_failure")
             if failure is not None and on_failure is not None:
                 on_failure()  # as the journey says so, before taking its evidence
             await asyncio.sleep(0.05)  # the evidence

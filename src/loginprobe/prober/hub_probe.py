@@ -275,21 +275,21 @@ async def probe_hub(
     t0 = time.monotonic()
     secret: SecretCheck | BaseException | None = recent_secret_check
     checked_after = 0.0
+    journey = functools.partial(
+        _journey,
+        browser,
+        name,
+        hub,
+        secrets,
+        timeout,
+        redactor,
+        evidence,
+        progress,
+        straight_to_idp=straight_to_idp,
+    )
     if recent_secret_check is None:
         walk, secret = await asyncio.gather(
-            _journey(
-                browser,
-                name,
-                hub,
-                secrets,
-                timeout,
-                redactor,
-                evidence,
-                progress,
-                straight_to_idp=straight_to_idp,
-            ),
-            run_secret_check(hub, secrets, timeout),
-            return_exceptions=True,
+            journey(), run_secret_check(hub, secrets, timeout), return_exceptions=True
         )
     else:
         fresh: list[asyncio.Future[SecretCheck | None]] = []
@@ -298,21 +298,7 @@ async def probe_hub(
             fresh.append(asyncio.ensure_future(_fresh_secret_check(hub, secrets, timeout)))
 
         try:
-            (walk,) = await asyncio.gather(
-                _journey(
-                    browser,
-                    name,
-                    hub,
-                    secrets,
-                    timeout,
-                    redactor,
-                    evidence,
-                    progress,
-                    failed,
-                    straight_to_idp=straight_to_idp,
-                ),
-                return_exceptions=True,
-            )
+            (walk,) = await asyncio.gather(journey(on_failure=failed), return_exceptions=True)
             if fresh:
                 t = time.monotonic()
                 (secret,) = await asyncio.gather(fresh[0], return_exceptions=True)
