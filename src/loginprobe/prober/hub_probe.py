@@ -264,7 +264,7 @@ async def probe_hub(
     send the browser straight to the IdP (`straight_to_idp`: assumed unless the caller knows, as
     `probe serve` does from the hub's last probe, `went_straight_to_idp`); else as the browser
     leaves the hub's sign-in page, the hub's own pages loading without it. A hub that went to the
-    IdP by itself meanwhile is opened a second time, with it on (journey.Journey._idp_page).
+    IdP by itself before it was on is opened a second time, with it on (journey.Journey.walk).
 
     The secret check runs beside the journey, unless the monitor gives the hub's latest one, taken
     on its own schedule (`recent_secret_check`): then a healthy probe sends the token endpoint

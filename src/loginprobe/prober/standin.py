@@ -7,8 +7,8 @@ before anything is scrubbed: a probe killed right after typing left the password
 text. With the stand-in, all of that holds a random string that opens nothing.
 
 The interception is on from just before the browser leaves the hub for the IdP (every document
-the IdP serves loads through it from its start; journey.Journey._arm, which opens a hub that went
-straight to the IdP a second time once it is on) until the hub's callback has answered: the
+the IdP serves loads through it from its start; journey.Journey.walk opens a hub that went to the
+IdP by itself a second time once it is on) until the hub's callback has answered: the
 hub's pages before and after hold no stand-in, and the interception costs CPU while it is on
 (~0.2 CPU-s a login at four probes at a time, for the hub's first pages alone), besides a round
 trip through Python for each request stopped (`arm`, `disarm`).
