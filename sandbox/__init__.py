@@ -116,10 +116,20 @@ class SandboxError(RuntimeError):
     pass
 
 
+# Ports this process has handed out: the kernel may give a port just closed to the next bind to
+# port 0, and a sandbox takes several before its servers bind them (a benchmark's hub once failed
+# to bind its port: "Address already in use").
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def _http(
