@@ -11,15 +11,17 @@ and proxy, which it starts too) with half a second of quiet before and after.
 Sides:
 - `floor`: the bare Playwright login of `benchmarks/throughput.py` (`floor_login`: fixed selectors,
   no reading);
-- `probe`: `probe_hub` as `probe serve` calls it (evidence on, a trace only when it can matter,
-  the monitor's recent secret check standing for the probe's own);
-- `no-stand-in`: the same with `password_stand_in = false`;
+- `probe`: `probe_hub` as `probe serve` calls it for a healthy hub (evidence on, no trace and so
+  no password stand-in, the monitor's recent secret check standing for the probe's own);
 - `fixed-flow`: the same with the floor's clicks as the hub's flow
   (`benchmarks/flows/sandbox_fixed.py`) instead of the generic flow's reading;
 - `own-secret-check`: the same with no recent secret check (as `probe run` does: one POST each);
-- `armed-first`: the same with the password stand-in's interception on before the hub's URL is
-  opened (as `probe run` has it, and `probe serve` for a hub that sends the browser straight to
-  the IdP), not as the browser leaves the hub's sign-in page.
+- `traced`: a probe that records a trace (a hub's first probe in `probe serve`, a retry that
+  confirms a failure, every `probe run`), and so types the password stand-in, whose
+  interception is on from the hub's sign-in click; the trace is discarded, as for a success;
+- `no-stand-in`: `traced` with `password_stand_in = false`;
+- `armed-first`: `traced` with the stand-in's interception on before the hub's URL is opened (as
+  `probe run` has it, and `probe serve` for a hub that sends the browser straight to the IdP).
 
     .venv/bin/python benchmarks/probe_cost.py [--logins 15] [--warmup 2]
         [--sides floor,probe,no-stand-in,fixed-flow,own-secret-check,armed-first]
@@ -34,7 +36,7 @@ each side's medians and their ratios to the floor's. Costs that grow with a logi
 (and the share of four probes on two cores) show there, not one login at a time:
 
     .venv/bin/python benchmarks/probe_cost.py --concurrency 4 --seconds 30 --rounds 4
-        --sides floor,probe,armed-first
+        --sides floor,probe,traced
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ from loginprobe.redact import Redactor
 from sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
-SIDES = ("floor", "probe", "no-stand-in", "fixed-flow", "own-secret-check", "armed-first")
+SIDES = ("floor", "probe", "fixed-flow", "own-secret-check", "traced", "no-stand-in", "armed-first")
+TRACED = ("traced", "no-stand-in", "armed-first")
 QUIET_S = 0.5
 RECENT = SecretCheck("valid", detail="the monitor's own check, a minute ago")
 
@@ -84,12 +87,13 @@ def configs(sb: Sandbox, tmp: Path) -> dict[str, tuple[object, object]]:
     texts = {
         "probe": base,
         "own-secret-check": base,
+        "traced": base,
         "armed-first": base,
         "no-stand-in": base.replace("[hubs.h]\n", "[hubs.h]\npassword_stand_in = false\n", 1),
         "fixed-flow": re.sub(r'(?m)^flow = ".*"$', fixed, base, count=1),
     }
     for side, text in texts.items():
-        if side not in ("probe", "own-secret-check", "armed-first") and text == base:
+        if side not in ("probe", "own-secret-check", "traced", "armed-first") and text == base:
             raise SystemExit(f"the sandbox's config no longer has what the {side} side changes")
     out = {}
     for side, text in texts.items():
@@ -123,8 +127,9 @@ async def run(args: argparse.Namespace) -> None:
                 loaded, secrets = loaded_sides[side]
                 config = loaded.config  # type: ignore[attr-defined]
                 m = config.monitor
+                trace = side in TRACED
                 plan = plan_for(
-                    m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, tmp / "traces", False
+                    m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, tmp / "traces", trace
                 )
                 result = await probe_hub(
                     browser,

@@ -20,8 +20,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
+from loginprobe.config.loading import load
+from loginprobe.config.secrets import resolve_secrets
+from loginprobe.model import ProbeResult
 from loginprobe.prober.browser import open_browser
 from loginprobe.prober.evidence import TraceRecorder, plan_for, stamp
+from loginprobe.prober.hub_probe import probe_hub
+from loginprobe.redact import Redactor
 from sandbox import Sandbox
 from tests.integration.conftest import Prober
 from tests.integration.test_serve import KEY, Serve, serve  # noqa: F401  (the fixture)
@@ -115,6 +120,44 @@ def test_failing_probe_evidence_has_no_secret_and_shows_the_failing_step(
     # Nothing of the raw trace is left behind: Playwright's working files held the password.
     leftovers = [p for p in run.tmpdir.rglob("*") if p.is_file()]
     assert leftovers == [], leftovers
+
+
+def test_a_failing_probe_that_records_no_trace_keeps_a_clean_screenshot_and_html(
+    sandbox: Sandbox, prober: Prober, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A healthy hub's probe in `probe serve` records no trace, and so types the password itself
+    (no stand-in). When it fails at the IdP (here a hostile one, whose error page shows the
+    password back, re-encoded, among planted tokens), the screenshot and the HTML it keeps hold
+    none of it, and no working file is left."""
+    for key, value in sandbox.probe_env().items():
+        monkeypatch.setenv(key, value)
+    loaded = load(prober.config(monitor=f'artifacts_dir = "{tmp_path / "artifacts"}"'))
+    hub, secrets = loaded.config.hubs["sandbox"], resolve_secrets(loaded, ["sandbox"])["sandbox"]
+    traces = tmp_path / "traces"
+    plan = plan_for(str(tmp_path / "artifacts"), 5, 3600.0, traces, trace=False)
+
+    async def probe() -> tuple[ProbeResult, list[Path]]:
+        async with async_playwright() as pw, open_browser(pw, "", traces) as browser:
+            result = await probe_hub(
+                browser, "sandbox", hub, secrets, timeout=30.0,
+                redactor=Redactor(secrets.values()), evidence=plan,
+            )  # fmt: skip
+            return result, [p for p in traces.rglob("*") if p.is_file()]
+
+    with sandbox.fault("hostile", "idp_login"):
+        result, left = asyncio.run(probe())
+    assert str(result.verdict.code) == "login_rejected", result.verdict
+    assert result.evidence is not None and result.evidence.trace is None
+    where = Path(result.evidence.dir)
+    assert sorted(p.name for p in where.iterdir()) == ["page.html", "screenshot.png"]
+    assert b"Invalid password" in (where / "page.html").read_bytes()
+    searched = {
+        **sandbox.hostile.planted,
+        "test password": sandbox.password,
+        "client secret": sandbox.client_secret,
+    }
+    assert_no_leaks({p.name: p.read_bytes() for p in where.iterdir()}, searched)
+    assert left == [], left
 
 
 def test_healthy_probe_keeps_no_evidence(prober: Prober) -> None:

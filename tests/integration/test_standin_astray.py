@@ -130,16 +130,17 @@ async def probe_through(
     pool: BrowserPool,
     name: str,
     url: str,
+    evidence_dir: Path,
     timeout: float = 30.0,
-    evidence_dir: Path | None = None,
     straight_to_idp: bool = True,
 ) -> ProbeResult:
     """One probe of the hub at `url` with the generic flow, in the pool's browser as `probe
-    serve` runs it; evidence (a trace of every failure) into `evidence_dir`, if given."""
+    serve` runs a probe that records a trace (and so types the stand-in), its evidence into
+    `evidence_dir`."""
     spec = HubConfig(url=url, flow="generic_oidc", username_env="U", password_env="P")
 
     async def fn(browser: Browser, traces: Path | None) -> ProbeResult:
-        plan = plan_for(str(evidence_dir), 3, 86400.0, traces) if evidence_dir else None
+        plan = plan_for(str(evidence_dir), 3, 86400.0, traces)
         return await probe_hub(
             browser, name, spec, SECRETS, timeout=timeout, redactor=Redactor(), evidence=plan,
             straight_to_idp=straight_to_idp,
@@ -169,7 +170,7 @@ def test_a_rejection_after_the_stand_in_went_out_unchanged_is_a_probe_error(
 
             async def probe(form: str) -> ProbeResult:
                 url = f"http://127.0.0.1:{port}/hub/login?form={form}"
-                return await probe_through(pool, form, url, evidence_dir=tmp_path / "artifacts")
+                return await probe_through(pool, form, url, tmp_path / "artifacts")
 
             try:
                 results = await asyncio.gather(*(probe(form) for form in FORMS))
@@ -252,7 +253,9 @@ def test_the_interception_is_on_before_the_idp_page_loads_however_the_hub_gets_t
             async def probe(form: str) -> ProbeResult:
                 path, straight = cases[form]
                 url = f"http://127.0.0.1:{port}{path}?form={form}"
-                return await probe_through(pool, form, url, straight_to_idp=straight)
+                return await probe_through(
+                    pool, form, url, tmp_path / "artifacts", straight_to_idp=straight
+                )
 
             try:
                 results = await asyncio.gather(*(probe(form) for form in cases))
@@ -289,7 +292,7 @@ def test_the_interception_is_on_before_the_idp_page_loads_however_the_hub_gets_t
 
 @pytest.mark.parametrize(("arm_timeout", "probe_timeout"), [(0.5, 30.0), (30.0, 8.0)])
 def test_a_browser_that_never_switches_the_interception_on_is_a_probe_error(
-    monkeypatch: pytest.MonkeyPatch, arm_timeout: float, probe_timeout: float
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arm_timeout: float, probe_timeout: float
 ) -> None:
     """Within its own bound, or within the probe's deadline if that comes first: the prober's
     failure, never the hub's (the hub answered every request)."""
@@ -307,7 +310,7 @@ def test_a_browser_that_never_switches_the_interception_on_is_a_probe_error(
             url = f"http://127.0.0.1:{port}/hub/login?form=rewritten"
             try:
                 return await probe_through(
-                    pool, "h", url, timeout=probe_timeout, straight_to_idp=False
+                    pool, "h", url, tmp_path, timeout=probe_timeout, straight_to_idp=False
                 )
             finally:
                 await pool.stop()

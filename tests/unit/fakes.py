@@ -133,9 +133,13 @@ class FakeProbes:
     # told that its hub sends the browser straight to the IdP.
     steps: dict[str, tuple[str, ...]] = field(default_factory=dict)
     straight_given: list[bool] = field(default_factory=list)
+    # Whether each probe was to record a trace (None: no evidence at all).
+    traced: list[bool | None] = field(default_factory=list)
 
     async def __call__(self, browser: Any, hub: str, *_: Any, **kw: Any) -> ProbeResult:
         self.ran.append(hub)
+        plan = kw.get("evidence")
+        self.traced.append(None if plan is None else plan.trace)
         self.secret_given.append(kw.get("recent_secret_check"))
         self.straight_given.append(bool(kw.get("straight_to_idp")))
         if self.on_run is not None:

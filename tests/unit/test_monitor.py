@@ -382,6 +382,30 @@ def test_a_store_that_cannot_be_read_is_one_line_a_round_not_a_traceback(tmp_pat
     go(scenario())
 
 
+def test_a_hub_records_a_trace_on_its_first_probe_and_to_confirm_a_failure_not_while_healthy(
+    tmp_path: Path,
+) -> None:
+    """A trace (and with it the password stand-in) costs CPU on every probe that records one:
+    a healthy hub's probes record none, but its first one here does (the stand-in proven on each
+    hub's IdP at start), and so does the retry that confirms a failure."""
+    config = write_settings(tmp_path, ("a",), FAST)
+    text = config.read_text().replace('artifacts_dir = ""', f'artifacts_dir = "{tmp_path}/ev"')
+    config.write_text(text)
+    probes = FakeProbes()
+
+    async def scenario() -> None:
+        async with running(config, probes, FakePagerDuty()):
+            await until(lambda: len(probes.ran) >= 3, what="three healthy probes")
+            probes.codes["a"] = Code.HUB_ERROR
+            failed = len(probes.ran)
+            await until(lambda: len(probes.ran) >= failed + 3, what="a failure and its retries")
+
+    go(scenario())
+    # (A fake probe answers without yielding: the third had answered when the code changed.) The
+    # probe that first saw the failure had no reason to record one; the retries after it do.
+    assert probes.traced[:6] == [True, False, False, False, True, True]
+
+
 def test_a_hub_that_sent_its_last_probe_straight_to_the_idp_has_the_next_told_so(
     tmp_path: Path,
 ) -> None:

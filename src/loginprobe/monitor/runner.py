@@ -60,8 +60,10 @@ class ProbeRunner:
             began = time.monotonic()
             self.pace.started_late(hub, began - due)
             # Like Playwright's "on first retry": a healthy hub's probes record no trace (it costs
-            # CPU on every probe); after a failure, the confirming retry records one. A monitor
-            # that pages at the first failure has no retry to wait for: every probe records one.
+            # CPU on every probe, and so does the password stand-in, which goes with the trace);
+            # after a failure, the confirming retry records one, as does a hub's first probe
+            # here. A monitor that pages at the first failure has no retry to wait for: every
+            # probe records one.
             trace = retry or s.thresholds.failures_to_alert <= 1 or hub in self.trace_next
             self.trace_next.discard(hub)
             plan = plan_for(

@@ -229,6 +229,10 @@ class Monitor:
             self.role = "active"
             self.started_at = time.time()
         self._mine.update(hubs)
+        # A hub's first probe here records a trace, and so types the password stand-in: an IdP
+        # page that the stand-in cannot pass (one that hashes the password) shows at start, not
+        # first in the confirming retry of some other failure.
+        self.runner.trace_next.update(hubs)
         for hub in hubs:
             interval = self.settings.interval(hub)
             if starting:

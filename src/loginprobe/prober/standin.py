@@ -6,6 +6,9 @@ browser sends (the login form's body) into its working files of the trace as the
 before anything is scrubbed: a probe killed right after typing left the password there in plain
 text. With the stand-in, all of that holds a random string that opens nothing.
 
+Only a probe that records a trace has the stand-in (hub_probe._journey): without a trace, nothing
+of the probe is written as it goes, and the stand-in would cost CPU for nothing.
+
 The interception is on from just before the browser leaves the hub for the IdP (every document
 the IdP serves loads through it from its start; journey.Journey.walk opens a hub that went to the
 IdP by itself a second time once it is on) until the hub's callback has answered: the
