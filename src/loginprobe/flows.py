@@ -20,8 +20,10 @@ login to the institution's own page. A hub may name its own flow file instead of
 
 A flow that quotes the IdP's page in its message uses `gist(text)`: page text reaches the verdict's
 summary, and gist keeps only what is harmless (the journey applies it again to every message).
-The password a flow types (`ctx.password`) is a stand-in of the same length; the real one is put
-into the request the page sends (prober/standin.py).
+The password a flow types (`ctx.password`) is, on a probe that records a trace, a stand-in of the
+same length, and the real one is put into the request the page sends (prober/standin.py); on a
+probe that records none (a healthy hub's, in `probe serve`) it is the password itself. A flow must
+not depend on which (nor transform it: it is sent as typed, or rewritten where the page sends it).
 """
 
 from __future__ import annotations

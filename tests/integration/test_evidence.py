@@ -23,6 +23,7 @@ from playwright.async_api import async_playwright
 from loginprobe.config.loading import load
 from loginprobe.config.secrets import resolve_secrets
 from loginprobe.model import ProbeResult
+from loginprobe.prober import hub_probe
 from loginprobe.prober.browser import open_browser
 from loginprobe.prober.evidence import TraceRecorder, plan_for, stamp
 from loginprobe.prober.hub_probe import probe_hub
@@ -131,6 +132,14 @@ def test_a_failing_probe_that_records_no_trace_keeps_a_clean_screenshot_and_html
     none of it, and no working file is left."""
     for key, value in sandbox.probe_env().items():
         monkeypatch.setenv(key, value)
+    made: list[object] = []
+
+    class Counted(hub_probe.PasswordStandIn):
+        def __init__(self, password: str) -> None:
+            super().__init__(password)
+            made.append(self)
+
+    monkeypatch.setattr(hub_probe, "PasswordStandIn", Counted)
     loaded = load(prober.config(monitor=f'artifacts_dir = "{tmp_path / "artifacts"}"'))
     hub, secrets = loaded.config.hubs["sandbox"], resolve_secrets(loaded, ["sandbox"])["sandbox"]
     traces = tmp_path / "traces"
@@ -146,6 +155,7 @@ def test_a_failing_probe_that_records_no_trace_keeps_a_clean_screenshot_and_html
 
     with sandbox.fault("hostile", "idp_login"):
         result, left = asyncio.run(probe())
+    assert made == []  # the password itself was typed: this is the case to check
     assert str(result.verdict.code) == "login_rejected", result.verdict
     assert result.evidence is not None and result.evidence.trace is None
     where = Path(result.evidence.dir)
@@ -156,7 +166,9 @@ def test_a_failing_probe_that_records_no_trace_keeps_a_clean_screenshot_and_html
         "test password": sandbox.password,
         "client secret": sandbox.client_secret,
     }
-    assert_no_leaks({p.name: p.read_bytes() for p in where.iterdir()}, searched)
+    outputs = {p.name: p.read_bytes() for p in where.iterdir()}
+    outputs["the result"] = json.dumps(result.to_json())
+    assert_no_leaks(outputs, searched)
     assert left == [], left
 
 

@@ -133,20 +133,26 @@ class FakeProbes:
     # told that its hub sends the browser straight to the IdP.
     steps: dict[str, tuple[str, ...]] = field(default_factory=dict)
     straight_given: list[bool] = field(default_factory=list)
-    # Whether each probe was to record a trace (None: no evidence at all).
+    # Whether each probe was to record a trace (None: no evidence at all), and the hubs whose IdP
+    # rejects the password stand-in (which a probe that records a trace types).
     traced: list[bool | None] = field(default_factory=list)
+    rejects_stand_in: set[str] = field(default_factory=set)
 
-    async def __call__(self, browser: Any, hub: str, *_: Any, **kw: Any) -> ProbeResult:
+    async def __call__(self, browser: Any, hub: str, *args: Any, **kw: Any) -> ProbeResult:
         self.ran.append(hub)
         plan = kw.get("evidence")
         self.traced.append(None if plan is None else plan.trace)
+        stand_in = plan is not None and plan.trace and args[0].password_stand_in
         self.secret_given.append(kw.get("recent_secret_check"))
         self.straight_given.append(bool(kw.get("straight_to_idp")))
         if self.on_run is not None:
             self.on_run(browser, hub)
         if hub in self.block:
             await self.block[hub].wait()
-        result = verdict_result(hub, self.codes.get(hub, Code.OK))
+        code = self.codes.get(hub, Code.OK)
+        if stand_in and hub in self.rejects_stand_in and code == Code.OK:
+            code = Code.LOGIN_REJECTED
+        result = verdict_result(hub, code)
         walked = tuple(Step(name, "ok") for name in self.steps.get(hub, ()))
         return replace(result, observation=replace(result.observation, steps=walked))
 

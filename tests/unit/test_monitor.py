@@ -388,9 +388,7 @@ def test_a_hub_records_a_trace_on_its_first_probe_and_to_confirm_a_failure_not_w
     """A trace (and with it the password stand-in) costs CPU on every probe that records one:
     a healthy hub's probes record none, but its first one here does (the stand-in proven on each
     hub's IdP at start), and so does the retry that confirms a failure."""
-    config = write_settings(tmp_path, ("a",), FAST)
-    text = config.read_text().replace('artifacts_dir = ""', f'artifacts_dir = "{tmp_path}/ev"')
-    config.write_text(text)
+    config = _with_evidence(write_settings(tmp_path, ("a",), FAST), tmp_path)
     probes = FakeProbes()
 
     async def scenario() -> None:
@@ -404,6 +402,74 @@ def test_a_hub_records_a_trace_on_its_first_probe_and_to_confirm_a_failure_not_w
     # (A fake probe answers without yielding: the third had answered when the code changed.) The
     # probe that first saw the failure had no reason to record one; the retries after it do.
     assert probes.traced[:6] == [True, False, False, False, True, True]
+
+
+def _with_evidence(config: Path, tmp_path: Path) -> Path:
+    text = config.read_text().replace('artifacts_dir = ""', f'artifacts_dir = "{tmp_path}/ev"')
+    config.write_text(text)
+    return config
+
+
+def test_an_idp_that_rejects_only_the_password_stand_in_is_never_paged_as_the_account(
+    tmp_path: Path,
+) -> None:
+    """An IdP page that hashes the password in the browser rejects the stand-in a traced probe
+    types: the same login at once with the password itself tells it from a rejected account.
+    The hub's probes then go on without the stand-in (and so without a trace), and a later
+    failure of the hub pages as what it is."""
+    config = _with_evidence(write_settings(tmp_path, ("a",), FAST), tmp_path)
+    pd, probes = FakePagerDuty(), FakeProbes(rejects_stand_in={"a"})
+
+    async def scenario() -> list[Any]:
+        with structlog.testing.capture_logs() as logs:
+            async with running(config, probes, pd):
+                await until(lambda: len(probes.ran) >= 4, what="four probes")
+                probes.codes["a"] = Code.HUB_ERROR
+                await until(lambda: pd.notified == ["loginprobe/a/login"], what="the page")
+        return logs
+
+    logs = asyncio.run(asyncio.wait_for(scenario(), 90))
+    # The first probe (traced) was rejected, the same login without the stand-in was not; none
+    # after them typed the stand-in, the failure's retries included.
+    assert probes.traced[:2] == [True, False]
+    assert not any(probes.traced[1:]), probes.traced
+    [page] = [e for e in pd.accepted if e["event_action"] == "trigger"]
+    assert page["payload"]["class"] == "hub_error", page
+    told = [e for e in logs if "rejected the password stand-in" in e["event"]]
+    assert [(e["hub"], e["log_level"]) for e in told] == [("a", "warning")], told
+
+
+def test_a_rejected_account_is_rejected_without_the_stand_in_too_and_pages_as_such(
+    tmp_path: Path,
+) -> None:
+    """The account itself rejected: the login without the stand-in is rejected as well, so the
+    traced probe's verdict stands, and the retries go on recording traces, not doubled so again
+    (a shared account rejected on many hubs) until a login gets through."""
+    config = _with_evidence(write_settings(tmp_path, ("a",), FAST), tmp_path)
+    pd, probes = FakePagerDuty(), FakeProbes({"a": Code.LOGIN_REJECTED})
+    again = 0
+
+    async def scenario() -> None:
+        nonlocal again
+        async with running(config, probes, pd):
+            await until(lambda: len(pd.notified) == 1, what="the page")
+            await until(lambda: len(probes.ran) >= 5, what="five probes")
+            probes.codes["a"] = Code.OK  # the account's password is set right
+            await until(lambda: any("resolve" in b for b in pd.brief()), what="the resolve")
+            probes.codes["a"] = Code.LOGIN_REJECTED  # and wrong again
+            again = len(probes.ran)
+            await until(lambda: len(probes.ran) >= again + 6, what="six more probes")
+
+    go(scenario())
+    [page, *_] = [e for e in pd.accepted if e["event_action"] == "trigger"]
+    assert page["payload"]["class"] == "login_rejected", page
+    # First (traced), the same without the stand-in at once, then the retries, traced, alone.
+    assert probes.traced[:5] == [True, False, True, True, True], probes.traced
+    # Once a login got through, a rejection is asked about again: the first traced probe after
+    # the first failing one has its login without the stand-in beside it.
+    after = probes.traced[again:]
+    first_traced = after.index(True)
+    assert after[first_traced : first_traced + 3] == [True, False, True], probes.traced
 
 
 def test_a_hub_that_sent_its_last_probe_straight_to_the_idp_has_the_next_told_so(

@@ -1,4 +1,4 @@
-"""The password never enters the browser: the stand-in a flow types, and the request body that
+"""The password never enters a browser that records a trace: the stand-in a flow types, and the request body that
 leaves with the real password in its place."""
 
 from __future__ import annotations

@@ -479,11 +479,17 @@ class HubConfig(_Strict):
     )
     password_stand_in: bool = Field(
         True,
-        description="The flow types a random stand-in of the password's length, and the real "
-        "password is put into the request the IdP's page sends: the browser's DOM and "
-        "Playwright's working files never hold it. Turn off only for an IdP whose page "
-        "transforms the password before sending it (hashes or encrypts it in the browser), "
-        "where the stand-in would make every login fail as `login_rejected`. (A stand-in "
+        description="On every probe that records a trace (with `artifacts_dir` set: every "
+        "`probe run`; in `probe serve`, each hub's first probe after the start and the "
+        "retries that confirm a failure) the flow types a random stand-in of the password's "
+        "length, and the real password is put into the request the IdP's page sends: the "
+        "browser's DOM and Playwright's working files never hold it. A probe that records no "
+        "trace writes no working files and types the password itself, sparing the "
+        "stand-in's CPU. Turn off for an IdP whose page transforms the password before "
+        "sending it (hashes or encrypts it in the browser), which rejects the stand-in: "
+        "`probe run` then fails as `login_rejected`, while `probe serve`, finding the "
+        "password itself taken, warns and probes that hub without the stand-in (and so "
+        "without a trace). (A stand-in "
         "that leaves unchanged, in a request the rewrite does not see (a form posting into a "
         "new window, a form in a frame of another site) or a GET form's URL, followed "
         "by a rejection, an error or a page the flow cannot read, gives `probe_error`, naming "

@@ -4,6 +4,7 @@ counted once however many probes it took."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -11,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 from playwright.async_api import Browser
 
-from loginprobe.model import ProbeResult, SecretCheck
+from loginprobe.model import Code, ProbeResult, SecretCheck
 from loginprobe.monitor.pace import Pace
 from loginprobe.monitor.pipeline import BrowserFault
 from loginprobe.monitor.pool import HANG_GRACE_S, BrowserPool, Outcome
@@ -26,6 +28,8 @@ from loginprobe.prober.hub_probe import (
     prober_failed,
     went_straight_to_idp,
 )
+
+log = structlog.get_logger("loginprobe")
 
 # What runs one probe of one hub in a browser: probe_hub, or a fake in tests.
 HubProbe = Callable[..., Coroutine[Any, Any, ProbeResult]]
@@ -41,9 +45,14 @@ class ProbeRunner:
     recent_secret: Callable[[str], SecretCheck | None] = lambda _hub: None
     trace_next: set[str] = field(default_factory=set)  # hubs whose next probe records a trace
     # Hubs whose last probe went from the hub's URL straight to the IdP, with that URL: their
-    # next probe has the password stand-in's interception on from the start (not opening the hub
+    # next probe, if it types the password stand-in, has its interception on from the start (not opening the hub
     # twice); the others, only as the browser leaves the hub (their first pages load without it).
     straight_to_idp: dict[str, str] = field(default_factory=dict)
+    # Hubs whose IdP rejected the password stand-in but took the password itself, with their
+    # URL: their probes go on without the stand-in, and so without a trace.
+    stand_in_rejected: dict[str, str] = field(default_factory=dict)
+    # Hubs whose account was rejected with the password itself too: not asked again until not.
+    account_rejected: set[str] = field(default_factory=set)
     _deaths_counted: list[int] = field(default_factory=list)  # browser generations counted
 
     async def run(
@@ -56,19 +65,29 @@ class ProbeRunner:
         started_at, t0 = datetime.now(UTC), time.monotonic()
         m = s.loaded.config.monitor
 
-        async def probe(browser: Browser, traces_dir: Path | None) -> ProbeResult:
+        typed_stand_in = False
+
+        async def probe(
+            browser: Browser, traces_dir: Path | None, again: bool = False
+        ) -> ProbeResult:
+            nonlocal typed_stand_in
             began = time.monotonic()
-            self.pace.started_late(hub, began - due)
+            if not again:
+                self.pace.started_late(hub, began - due)
             # Like Playwright's "on first retry": a healthy hub's probes record no trace (it costs
             # CPU on every probe, and so does the password stand-in, which goes with the trace);
             # after a failure, the confirming retry records one, as does a hub's first probe
-            # here. A monitor that pages at the first failure has no retry to wait for: every
-            # probe records one.
-            trace = retry or s.thresholds.failures_to_alert <= 1 or hub in self.trace_next
+            # after the monitor starts. A monitor that pages at the first failure has no retry
+            # to wait for: every probe records one. Never a trace without the stand-in.
+            trace = not again and self.stand_in_rejected.get(hub) != spec.url
+            trace = trace and (
+                retry or s.thresholds.failures_to_alert <= 1 or hub in self.trace_next
+            )
             self.trace_next.discard(hub)
             plan = plan_for(
                 m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces_dir, trace=trace
             )
+            typed_stand_in = plan is not None and trace and spec.password_stand_in
             try:
                 return await self.probe_hub(
                     browser,
@@ -89,6 +108,11 @@ class ProbeRunner:
         limit = timeout + CAPTURE_TIMEOUT_S + CONTEXT_CLOSE_S + HANG_GRACE_S
         outcome = await self.pool.run(probe, limit, due=due, retry=retry)
         fault = self._browser_fault(outcome)
+        if not _rejected(outcome):
+            self.account_rejected.discard(hub)
+        elif typed_stand_in and hub not in self.account_rejected:
+            outcome, again = await self._without_stand_in(hub, spec.url, probe, limit, outcome)
+            fault = fault or again
         if outcome.result is not None:
             straight = went_straight_to_idp(outcome.result)
             if straight:
@@ -100,6 +124,34 @@ class ProbeRunner:
         log_crash(hub, err)
         return prober_failed(hub, spec, err, s.redactor, started_at, t0), fault
 
+    async def _without_stand_in(
+        self, hub: str, url: str, probe: Any, limit: float, rejected: Outcome
+    ) -> tuple[Outcome, BrowserFault | None]:
+        """The IdP rejected the test account on a probe that typed the password stand-in: the
+        same login at once with the password itself (and no trace). If the IdP takes it, the
+        stand-in was what it rejected (its page hashes or encrypts the password in the
+        browser): that probe's verdict stands, and the hub's probes go on without the stand-in.
+        If not, the account was rejected: the first probe's verdict (with its trace) stands,
+        and the hub's retries are not doubled so until a login gets through again (a shared
+        account rejected on eighty hubs would double their retries in the middle of it)."""
+        again = await self.pool.run(
+            functools.partial(probe, again=True), limit, due=time.monotonic(), retry=True
+        )
+        fault = self._browser_fault(again)
+        if again.result is None or _rejected(again):
+            if again.result is not None:  # not again until a login gets through
+                self.account_rejected.add(hub)
+            return rejected, fault
+        if self.stand_in_rejected.get(hub) != url:
+            log.warning(
+                "the IdP rejected the password stand-in but took the password itself (its page "
+                "hashes or encrypts the password in the browser): this hub's probes go on "
+                "without the stand-in, and so without a trace; set password_stand_in = false",
+                hub=hub,
+            )
+        self.stand_in_rejected[hub] = url
+        return again, fault
+
     def _browser_fault(self, outcome: Outcome) -> BrowserFault | None:
         """One browser death counts once, however many probes it took."""
         death = outcome.browser_death
@@ -109,3 +161,19 @@ class ProbeRunner:
             return "seen"
         self._deaths_counted = [*self._deaths_counted[-15:], death]
         return "new"
+
+
+def _rejected(outcome: Outcome) -> bool:
+    """The IdP rejected the test account, or the stand-in went out where the rewrite did not see
+    it (a probe_error naming password_stand_in)."""
+    result = outcome.result
+    if result is None:
+        return False
+    if result.verdict.code == Code.LOGIN_REJECTED:
+        return True
+    failure = result.observation.failure
+    return (
+        result.verdict.code == Code.PROBE_ERROR
+        and failure is not None
+        and ("password_stand_in = false" in failure.detail)
+    )

@@ -229,10 +229,12 @@ class Monitor:
             self.role = "active"
             self.started_at = time.time()
         self._mine.update(hubs)
-        # A hub's first probe here records a trace, and so types the password stand-in: an IdP
-        # page that the stand-in cannot pass (one that hashes the password) shows at start, not
-        # first in the confirming retry of some other failure.
-        self.runner.trace_next.update(hubs)
+        if starting:
+            # Each hub's first probe records a trace, and so types the password stand-in: an
+            # IdP page that the stand-in cannot pass (one that hashes the password) shows at
+            # start (runner.ProbeRunner._without_stand_in), not first in the confirming retry
+            # of some other failure. Not for hubs taken over: their probes stay cheap then.
+            self.runner.trace_next.update(hubs)
         for hub in hubs:
             interval = self.settings.interval(hub)
             if starting:

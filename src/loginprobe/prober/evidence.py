@@ -2,8 +2,9 @@
 
     artifacts_dir/<hub>/<UTC timestamp>/screenshot.png, page.html, trace.zip
 
-Every probe records a trace (DOM snapshots, network; no screencast) in a private directory; only a
-failing one keeps it, rewritten by scrub.py so that no secret, cookie, token or OAuth code/state is
+A probe the evidence plan asks a trace of (`EvidencePlan.trace`: every `probe run`; in `probe serve`
+the retries that confirm a failure and each hub's first probe) records one (DOM snapshots,
+network; no screencast) in a private directory; only a failing one keeps it, rewritten by scrub.py so that no secret, cookie, token or OAuth code/state is
 in it. Playwright's own working files of the trace hold what the browser typed and sent, so they
 are deleted as soon as the probe ends, kept or not. Retention (newest `keep` per hub, none older
 than `max_age`) runs after each write. Writing evidence never changes a verdict: a failure to
@@ -45,7 +46,7 @@ _HUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # a pasted secret in a text field would be readable).
 TYPED_FIELDS = (
     "input:not([type=hidden]):not([type=submit]):not([type=button]):not([type=checkbox])"
-    ":not([type=radio]):not([type=image]):not([type=reset]), textarea"
+    ":not([type=radio]):not([type=image]):not([type=reset]), textarea, [contenteditable]"
 )
 
 

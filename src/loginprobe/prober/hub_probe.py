@@ -263,7 +263,8 @@ async def probe_hub(
 ) -> ProbeResult:
     """`progress` hears of each journey step as it begins and ends (journey.Journey.progress).
 
-    The password stand-in's interception goes on before the hub's URL is opened when the hub may
+    On a probe that records a trace (`evidence.trace`; the only kind with the password stand-in),
+    the stand-in's interception goes on before the hub's URL is opened when the hub may
     send the browser straight to the IdP (`straight_to_idp`: assumed unless the caller knows, as
     `probe serve` does from the hub's last probe, `went_straight_to_idp`); else as the browser
     leaves the hub's sign-in page, the hub's own pages loading without it. A hub that went to the

@@ -18,9 +18,10 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from playwright.async_api import BrowserContext, Page, Request, Response
+from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from loginprobe.flows import (
@@ -78,6 +79,38 @@ class NavEntry:
         return self.finished is not None
 
 
+def _tap_navigations(page: Page, heard: Callable[[str, Any], None]) -> Callable[[], None]:
+    """Hear the page's `request`, `response` and `requestfailed` events without listening to them;
+    returns the way to stop. A listener (`page.on("request")`) subscribes the page to every
+    request: Playwright's driver then sends Python each script, style sheet and image of every
+    page, their responses and ends (about half of a login's messages, and CPU in both). Without a
+    listener it sends the navigations alone, which it reports anyway (and which are all the log
+    needs), and Python's side still emits them on the page: this taps that emit (Playwright's
+    private API, as standin.py uses; every journey test fails if an upgrade changes it). Events
+    of other requests pass through too when something else listens (the flow's settle watch)."""
+    impl: Any = page._impl_obj
+    emit = impl.emit
+
+    def tapped(event: str, *args: Any) -> bool:
+        try:
+            if event in _TAPPED and args:
+                heard(event, args[0])
+        finally:
+            emitted = bool(emit(event, *args))
+        return emitted
+
+    impl.emit = tapped
+
+    def stop() -> None:
+        if impl.__dict__.get("emit") is tapped:
+            del impl.emit
+
+    return stop
+
+
+_TAPPED = frozenset({"request", "response", "requestfailed"})
+
+
 class NavLog:
     """Every main-frame navigation of a page, in order, with a way to wait for the next one."""
 
@@ -91,9 +124,9 @@ class NavLog:
         # The browser outlives the probe: its listener must go with the probe (detach), or
         # every probe's log, page and context would stay alive as long as the browser.
         self._browser = page.context.browser
-        page.on("request", self._on_request)
-        page.on("response", self._on_response)
-        page.on("requestfailed", self._on_failed)
+        # The tap hears Playwright's own objects, not the API's wrappers of them.
+        self._main_frame: Any = page._impl_obj.main_frame
+        self._tapped = _tap_navigations(page, self._heard)
         # Any of these ends the page's life; waiters must hear of it, not wait out the timeout.
         page.on("close", self._on_close)
         page.on("crash", self._on_close)
@@ -103,9 +136,7 @@ class NavLog:
     def detach(self) -> None:
         """Stop listening: the probe is over."""
         page = self._page
-        page.remove_listener("request", self._on_request)
-        page.remove_listener("response", self._on_response)
-        page.remove_listener("requestfailed", self._on_failed)
+        self._tapped()
         page.remove_listener("close", self._on_close)
         page.remove_listener("crash", self._on_close)
         if self._browser is not None:
@@ -115,9 +146,17 @@ class NavLog:
         self.closed = True
         self._notify()
 
-    def _main_frame_nav(self, request: Request) -> bool:
+    def _heard(self, event: str, what: Any) -> None:
+        if event == "request":
+            self._on_request(what)
+        elif event == "response":
+            self._on_response(what)
+        elif event == "requestfailed":
+            self._on_failed(what)
+
+    def _main_frame_nav(self, request: Any) -> bool:
         try:
-            return request.is_navigation_request() and request.frame == self._page.main_frame
+            return bool(request.is_navigation_request() and request.frame == self._main_frame)
         except PlaywrightError:  # a request from a worker has no frame
             return False
 
@@ -125,21 +164,21 @@ class NavLog:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def _on_request(self, request: Request) -> None:
+    def _on_request(self, request: Any) -> None:
         if self._main_frame_nav(request):
             entry = NavEntry(request.url, self._clock())
             self._by_request[id(request)] = entry
             self.entries.append(entry)
             self._notify()
 
-    def _on_response(self, response: Response) -> None:
+    def _on_response(self, response: Any) -> None:
         entry = self._by_request.get(id(response.request))
         if entry is not None and not entry.done:
             entry.status, entry.finished = response.status, self._clock()
             entry.skew = _skew(response)
             self._notify()
 
-    def _on_failed(self, request: Request) -> None:
+    def _on_failed(self, request: Any) -> None:
         entry = self._by_request.get(id(request))
         if entry is not None and not entry.done:
             entry.error, entry.finished = request.failure or "request failed", self._clock()
@@ -164,7 +203,7 @@ class NavLog:
             await self._changed.wait()
 
 
-def _skew(response: Response) -> float | None:
+def _skew(response: Any) -> float | None:
     try:
         date = response.headers.get("date")
         return parsedate_to_datetime(date).timestamp() - time.time() if date else None

@@ -1,4 +1,4 @@
-"""The password never enters the browser: a flow types a stand-in of the same length, and the
+"""On a probe that records a trace the password never enters the browser: a flow types a stand-in of the same length, and the
 request the page sends is rewritten on its way out, with the real password where the stand-in was.
 
 Playwright writes what a script types (`fill("…")`), the DOM with every field's value and what the
