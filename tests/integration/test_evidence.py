@@ -123,13 +123,24 @@ def test_failing_probe_evidence_has_no_secret_and_shows_the_failing_step(
     assert leftovers == [], leftovers
 
 
+@pytest.mark.parametrize(
+    ("trace", "extra_hub"),
+    [(False, ""), (True, "password_stand_in = false")],
+    ids=["no-trace-asked", "stand-in-off"],
+)
 def test_a_failing_probe_that_records_no_trace_keeps_a_clean_screenshot_and_html(
-    sandbox: Sandbox, prober: Prober, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox,
+    prober: Prober,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    trace: bool,
+    extra_hub: str,
 ) -> None:
     """A healthy hub's probe in `probe serve` records no trace, and so types the password itself
-    (no stand-in). When it fails at the IdP (here a hostile one, whose error page shows the
-    password back, re-encoded, among planted tokens), the screenshot and the HTML it keeps hold
-    none of it, and no working file is left."""
+    (no stand-in); a hub with the stand-in off never records one, even when asked. When such a
+    probe fails at the IdP (here a hostile one, whose error page shows the password back,
+    re-encoded, among planted tokens), the screenshot and the HTML it keeps hold none of it,
+    and no working file is left."""
     for key, value in sandbox.probe_env().items():
         monkeypatch.setenv(key, value)
     made: list[object] = []
@@ -140,10 +151,12 @@ def test_a_failing_probe_that_records_no_trace_keeps_a_clean_screenshot_and_html
             made.append(self)
 
     monkeypatch.setattr(hub_probe, "PasswordStandIn", Counted)
-    loaded = load(prober.config(monitor=f'artifacts_dir = "{tmp_path / "artifacts"}"'))
+    monitor = f'artifacts_dir = "{tmp_path / "artifacts"}"'
+    loaded = load(prober.config(monitor=monitor, extra_hub=extra_hub))
     hub, secrets = loaded.config.hubs["sandbox"], resolve_secrets(loaded, ["sandbox"])["sandbox"]
+    assert hub.password_stand_in is not bool(extra_hub)
     traces = tmp_path / "traces"
-    plan = plan_for(str(tmp_path / "artifacts"), 5, 3600.0, traces, trace=False)
+    plan = plan_for(str(tmp_path / "artifacts"), 5, 3600.0, traces, trace=trace)
 
     async def probe() -> tuple[ProbeResult, list[Path]]:
         async with async_playwright() as pw, open_browser(pw, "", traces) as browser:

@@ -439,12 +439,36 @@ def test_an_idp_that_rejects_only_the_password_stand_in_is_never_paged_as_the_ac
     assert [(e["hub"], e["log_level"]) for e in told] == [("a", "warning")], told
 
 
+def test_a_login_without_the_stand_in_that_proves_nothing_leaves_the_rejection_standing(
+    tmp_path: Path,
+) -> None:
+    """The login without the stand-in timed out (it never reached the IdP's answer): nothing
+    is learnt of the stand-in, the traced probe's rejection stands and pages, and the next
+    retry asks again."""
+    config = _with_evidence(write_settings(tmp_path, ("a",), FAST), tmp_path)
+    pd = FakePagerDuty()
+    probes = FakeProbes({"a": Code.TIMEOUT}, rejects_stand_in={"a"})
+
+    async def scenario() -> list[Any]:
+        with structlog.testing.capture_logs() as logs:
+            async with running(config, probes, pd):
+                await until(lambda: len(pd.notified) == 1, what="the page")
+                await until(lambda: len(probes.ran) >= 4, what="four probes")
+        return logs
+
+    logs = asyncio.run(asyncio.wait_for(scenario(), 90))
+    [page, *_] = [e for e in pd.accepted if e["event_action"] == "trigger"]
+    assert page["payload"]["class"] == "login_rejected", page
+    assert probes.traced[:4] == [True, False, True, False], probes.traced
+    assert not [e for e in logs if "rejected the password stand-in" in e["event"]]
+
+
 def test_a_rejected_account_is_rejected_without_the_stand_in_too_and_pages_as_such(
     tmp_path: Path,
 ) -> None:
     """The account itself rejected: the login without the stand-in is rejected as well, so the
-    traced probe's verdict stands, and the retries go on recording traces, not doubled so again
-    (a shared account rejected on many hubs) until a login gets through."""
+    traced probe's verdict stands, and the retries type the password itself (no trace, not
+    doubled: a shared account rejected on many hubs) until a login gets through."""
     config = _with_evidence(write_settings(tmp_path, ("a",), FAST), tmp_path)
     pd, probes = FakePagerDuty(), FakeProbes({"a": Code.LOGIN_REJECTED})
     again = 0
@@ -463,13 +487,13 @@ def test_a_rejected_account_is_rejected_without_the_stand_in_too_and_pages_as_su
     go(scenario())
     [page, *_] = [e for e in pd.accepted if e["event_action"] == "trigger"]
     assert page["payload"]["class"] == "login_rejected", page
-    # First (traced), the same without the stand-in at once, then the retries, traced, alone.
-    assert probes.traced[:5] == [True, False, True, True, True], probes.traced
+    # First (traced), the same without the stand-in at once, then the retries without, alone.
+    assert probes.traced[:5] == [True, False, False, False, False], probes.traced
     # Once a login got through, a rejection is asked about again: the first traced probe after
     # the first failing one has its login without the stand-in beside it.
     after = probes.traced[again:]
     first_traced = after.index(True)
-    assert after[first_traced : first_traced + 3] == [True, False, True], probes.traced
+    assert after[first_traced : first_traced + 3] == [True, False, False], probes.traced
 
 
 def test_a_hub_that_sent_its_last_probe_straight_to_the_idp_has_the_next_told_so(

@@ -30,6 +30,9 @@ from loginprobe.prober.hub_probe import (
 )
 
 log = structlog.get_logger("loginprobe")
+# How long a hub whose IdP rejected the password stand-in (and took the password itself) is
+# probed without it before a traced probe tries it again.
+STAND_IN_RETRY_S = 6 * 3600.0
 
 # What runs one probe of one hub in a browser: probe_hub, or a fake in tests.
 HubProbe = Callable[..., Coroutine[Any, Any, ProbeResult]]
@@ -49,8 +52,8 @@ class ProbeRunner:
     # twice); the others, only as the browser leaves the hub (their first pages load without it).
     straight_to_idp: dict[str, str] = field(default_factory=dict)
     # Hubs whose IdP rejected the password stand-in but took the password itself, with their
-    # URL: their probes go on without the stand-in, and so without a trace.
-    stand_in_rejected: dict[str, str] = field(default_factory=dict)
+    # URL and until when: their probes go on without the stand-in, and so without a trace.
+    stand_in_rejected: dict[str, tuple[str, float]] = field(default_factory=dict)
     # Hubs whose account was rejected with the password itself too: not asked again until not.
     account_rejected: set[str] = field(default_factory=set)
     _deaths_counted: list[int] = field(default_factory=list)  # browser generations counted
@@ -79,7 +82,11 @@ class ProbeRunner:
             # after a failure, the confirming retry records one, as does a hub's first probe
             # after the monitor starts. A monitor that pages at the first failure has no retry
             # to wait for: every probe records one. Never a trace without the stand-in.
-            trace = not again and self.stand_in_rejected.get(hub) != spec.url
+            # Nor for a hub whose IdP rejects the stand-in, or whose account is rejected with
+            # the password itself too (its retries, typing the stand-in, would be rejected
+            # however the account is set right).
+            trace = not again and not self._stand_in_rejected(hub, spec.url)
+            trace = trace and hub not in self.account_rejected
             trace = trace and (
                 retry or s.thresholds.failures_to_alert <= 1 or hub in self.trace_next
             )
@@ -111,8 +118,7 @@ class ProbeRunner:
         if not _rejected(outcome):
             self.account_rejected.discard(hub)
         elif typed_stand_in and hub not in self.account_rejected:
-            outcome, again = await self._without_stand_in(hub, spec.url, probe, limit, outcome)
-            fault = fault or again
+            outcome = await self._without_stand_in(hub, spec.url, probe, limit, outcome)
         if outcome.result is not None:
             straight = went_straight_to_idp(outcome.result)
             if straight:
@@ -124,33 +130,43 @@ class ProbeRunner:
         log_crash(hub, err)
         return prober_failed(hub, spec, err, s.redactor, started_at, t0), fault
 
+    def _stand_in_rejected(self, hub: str, url: str) -> bool:
+        """Found within STAND_IN_RETRY_S (then tried again: one sign-in turned away by a flaky
+        IdP must not cost a hub its traces for good)."""
+        found = self.stand_in_rejected.get(hub)
+        return found is not None and found[0] == url and time.monotonic() < found[1]
+
     async def _without_stand_in(
         self, hub: str, url: str, probe: Any, limit: float, rejected: Outcome
-    ) -> tuple[Outcome, BrowserFault | None]:
+    ) -> Outcome:
         """The IdP rejected the test account on a probe that typed the password stand-in: the
         same login at once with the password itself (and no trace). If the IdP takes it, the
         stand-in was what it rejected (its page hashes or encrypts the password in the
         browser): that probe's verdict stands, and the hub's probes go on without the stand-in.
-        If not, the account was rejected: the first probe's verdict (with its trace) stands,
-        and the hub's retries are not doubled so until a login gets through again (a shared
-        account rejected on eighty hubs would double their retries in the middle of it)."""
+        If the IdP rejected that too, the account was rejected: the first probe's verdict
+        (with its trace) stands, and the hub's probes type the password itself, recording no
+        trace, until a login gets through again (not doubled: a shared account rejected on
+        eighty hubs would double their retries in the middle of it). Anything else (a
+        timeout, the browser gone) proves nothing: the first probe's verdict stands."""
         again = await self.pool.run(
             functools.partial(probe, again=True), limit, due=time.monotonic(), retry=True
         )
-        fault = self._browser_fault(again)
-        if again.result is None or _rejected(again):
-            if again.result is not None:  # not again until a login gets through
+        # Its browser's death, if any, is for the probes that were in flight to count: this
+        # probe's verdict is the first's (a death counted here would go with it).
+        if again.result is None or not _got_past_idp(again.result):
+            if _rejected(again):  # not again until a login gets through
                 self.account_rejected.add(hub)
-            return rejected, fault
-        if self.stand_in_rejected.get(hub) != url:
+            return rejected
+        if not self._stand_in_rejected(hub, url):
             log.warning(
                 "the IdP rejected the password stand-in but took the password itself (its page "
-                "hashes or encrypts the password in the browser): this hub's probes go on "
-                "without the stand-in, and so without a trace; set password_stand_in = false",
+                "may hash or encrypt the password in the browser): this hub's probes go on "
+                "without the stand-in, and so without a trace, for the next hours; set "
+                "password_stand_in = false for it",
                 hub=hub,
             )
-        self.stand_in_rejected[hub] = url
-        return again, fault
+        self.stand_in_rejected[hub] = (url, time.monotonic() + STAND_IN_RETRY_S)
+        return again
 
     def _browser_fault(self, outcome: Outcome) -> BrowserFault | None:
         """One browser death counts once, however many probes it took."""
@@ -164,16 +180,12 @@ class ProbeRunner:
 
 
 def _rejected(outcome: Outcome) -> bool:
-    """The IdP rejected the test account, or the stand-in went out where the rewrite did not see
-    it (a probe_error naming password_stand_in)."""
-    result = outcome.result
-    if result is None:
-        return False
-    if result.verdict.code == Code.LOGIN_REJECTED:
-        return True
-    failure = result.observation.failure
-    return (
-        result.verdict.code == Code.PROBE_ERROR
-        and failure is not None
-        and ("password_stand_in = false" in failure.detail)
+    """The IdP rejected the test account."""
+    return outcome.result is not None and outcome.result.verdict.code == Code.LOGIN_REJECTED
+
+
+def _got_past_idp(result: ProbeResult) -> bool:
+    """The IdP took the test account's login: the browser came back to the hub's callback."""
+    return result.verdict.ok or any(
+        step.name in ("oauth_callback", "hub_landing") for step in result.observation.steps
     )

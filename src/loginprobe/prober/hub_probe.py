@@ -98,9 +98,12 @@ async def _journey(
     flow = load_flow(hub.flow)
     password = secrets.password.get_secret_value()
     # The stand-in keeps the password out of Playwright's working files of a trace: a probe that
-    # records none has no such files, and spares the interception's CPU (standin.py).
+    # records none has no such files, and spares the interception's CPU (standin.py). Never a
+    # trace without it: a hub with password_stand_in = false gets its screenshot and HTML only.
+    if plan is not None and plan.trace and not hub.password_stand_in:
+        plan = dataclasses.replace(plan, trace=False)
     traced = plan is not None and plan.trace
-    stand_in = PasswordStandIn(password) if hub.password_stand_in and traced else None
+    stand_in = PasswordStandIn(password) if traced else None
     # A request a service worker sends is not the page's: it would take the stand-in out past the
     # rewrite. A login page works without one (a browser may have none).
     context = await browser.new_context(service_workers="block" if stand_in else "allow")
