@@ -24,6 +24,8 @@ from typing import Any
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 
+from loginprobe.flows import after_flow
+
 from ._names import Control, accessible_name, normalise
 
 MARK = "data-lp-control"
@@ -353,6 +355,15 @@ class Activity:
         page.on("requestfinished", self._ended)
         page.on("requestfailed", self._ended)
 
+    def stop(self) -> None:
+        """Stop watching: the flow is over (loginprobe.flows.after_flow)."""
+        page = self._page()
+        if page is not None:
+            page.remove_listener("request", self._started)
+            page.remove_listener("requestfinished", self._ended)
+            page.remove_listener("requestfailed", self._ended)
+            _ACTIVITY.pop(page, None)
+
     def _started(self, request: object) -> None:
         self.pending.add(id(request))
         self.last = time.monotonic()
@@ -373,5 +384,6 @@ _ACTIVITY: weakref.WeakKeyDictionary[Page, Activity] = weakref.WeakKeyDictionary
 
 def activity_of(page: Page) -> Activity:
     if page not in _ACTIVITY:
-        _ACTIVITY[page] = Activity(page)
+        _ACTIVITY[page] = activity = Activity(page)
+        after_flow(page, activity.stop)
     return _ACTIVITY[page]

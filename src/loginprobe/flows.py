@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loginprobe.prober import totp
 from loginprobe.prober.gist import gist
@@ -174,6 +175,22 @@ class FlowContext:
 
 Flow = Callable[["Page", FlowContext], Awaitable[None]]
 
+# What a flow's helpers leave to be done when the flow is over, by page: a watch on the page's
+# requests (probes/_controls.Activity) stops, so that the hub's pages after the login do not send
+# Python an event for every script and style sheet they load.
+_AFTER_FLOW: weakref.WeakKeyDictionary[Any, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
+
+
+def after_flow(page: Page, done: Callable[[], None]) -> None:
+    """Have `done` called once the flow that drives `page` is over (the journey's business)."""
+    _AFTER_FLOW.setdefault(page, []).append(done)
+
+
+def flow_over(page: Page) -> None:
+    """The flow that drove `page` is over: what its helpers left to be done (after_flow)."""
+    for done in _AFTER_FLOW.pop(page, []):
+        done()
+
 
 # Flows compose: one may load another by name (CILogon hands the login to the institution's flow).
 from loginprobe.prober.registry import flow_module, load_flow  # noqa: E402
@@ -187,7 +204,9 @@ __all__ = [
     "LoginRejected",
     "ProbeProblem",
     "SelectorOverrides",
+    "after_flow",
     "flow_module",
+    "flow_over",
     "gist",
     "load_flow",
 ]

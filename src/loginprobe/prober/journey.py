@@ -33,6 +33,7 @@ from loginprobe.flows import (
     LoginRejected,
     ProbeProblem,
     SelectorOverrides,
+    flow_over,
 )
 from loginprobe.model import Failure, FailureKind, Step
 from loginprobe.prober.gist import gist
@@ -750,7 +751,10 @@ class Journey:
             time_left=lambda: self.deadline - self.clock(),
         )
         try:
-            await self.flow(self.page, ctx)
+            try:
+                await self.flow(self.page, ctx)
+            finally:
+                flow_over(self.page)
         except LoginRejected as err:
             self._stop_if_password_astray(err)
             raise self._fail(FailureKind.LOGIN_REJECTED, self._open_name(), str(err)) from None
