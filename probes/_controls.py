@@ -339,7 +339,8 @@ class Activity:
     while. Scripts that render a form late (after fetching their bundle or config) keep the
     page busy until they have; a page that stays quiet shows all it is going to. One per page,
     watching from the first time a flow asks (`activity_of`), so a navigation a button started
-    earlier still counts as in flight."""
+    earlier still counts as in flight, until the flow is over (`loginprobe.flows.after_flow`:
+    the hub's pages after the login need no watch)."""
 
     def __init__(self, page: Page) -> None:
         # Weakly: _ACTIVITY's value must not keep its own key (the page, and its whole journey)

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from loginprobe.prober import totp
 from loginprobe.prober.gist import gist
 
@@ -174,6 +176,7 @@ class FlowContext:
 
 
 Flow = Callable[["Page", FlowContext], Awaitable[None]]
+_log = structlog.get_logger("loginprobe")
 
 # What a flow's helpers leave to be done when the flow is over, by page: a watch on the page's
 # requests (probes/_controls.Activity) stops, so that the hub's pages after the login do not send
@@ -189,7 +192,10 @@ def after_flow(page: Page, done: Callable[[], None]) -> None:
 def flow_over(page: Page) -> None:
     """The flow that drove `page` is over: what its helpers left to be done (after_flow)."""
     for done in _AFTER_FLOW.pop(page, []):
-        done()
+        try:
+            done()
+        except Exception as err:  # a helper's cleanup never takes the flow's verdict's place
+            _log.warning("a flow's cleanup failed", error=f"{type(err).__name__}: {err}"[:200])
 
 
 # Flows compose: one may load another by name (CILogon hands the login to the institution's flow).

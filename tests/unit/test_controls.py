@@ -1,4 +1,5 @@
-"""probes/_controls.py's page watcher: it must never keep a closed page (and its journey) alive."""
+"""probes/_controls.py's page watcher: it must never keep a closed page (and its journey) alive,
+and it stops when the flow is over."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from loginprobe import flows
 from loginprobe.prober.registry import flow_module
 
 # The built-in flows' package, loginprobe.probes, exists once the registry has loaded a flow.
@@ -23,6 +25,36 @@ class FakePage:
 
     def on(self, event: str, handler: Callable[[Any], None]) -> None:
         self.listeners.setdefault(event, []).append(handler)
+
+    def remove_listener(self, event: str, handler: Callable[[Any], None]) -> None:
+        self.listeners[event].remove(handler)
+        if not self.listeners[event]:
+            del self.listeners[event]
+
+
+def test_the_watch_on_a_pages_requests_stops_when_the_flow_is_over() -> None:
+    """The hub's pages after the login need no watch: a listener makes Playwright send Python
+    every request of the page. A flow asking again later gets a new watch."""
+    page = FakePage()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    assert set(page.listeners) == {"request", "requestfinished", "requestfailed"}
+    flows.flow_over(page)  # type: ignore[arg-type]
+    assert page.listeners == {}
+    assert _controls.activity_of(page) is not activity  # type: ignore[arg-type]
+    flows.flow_over(page)  # type: ignore[arg-type]
+    assert page.listeners == {}
+
+
+def test_a_cleanup_that_fails_takes_nothing_else_with_it() -> None:
+    page, done = FakePage(), []
+
+    def broken() -> None:
+        raise RuntimeError("gone")
+
+    flows.after_flow(page, broken)  # type: ignore[arg-type]
+    flows.after_flow(page, lambda: done.append(1))  # type: ignore[arg-type]
+    flows.flow_over(page)  # type: ignore[arg-type]
+    assert done == [1]
 
 
 def test_a_watched_page_is_freed_once_nothing_else_holds_it() -> None:

@@ -480,8 +480,8 @@ class HubConfig(_Strict):
     password_stand_in: bool = Field(
         True,
         description="On every probe that records a trace (with `artifacts_dir` set: every "
-        "`probe run`; in `probe serve`, each hub's first probe after the start and the "
-        "retries that confirm a failure) the flow types a random stand-in of the password's "
+        "`probe run`; in `probe serve`, each hub's first probe after the start and its "
+        "retries while it fails or recovers) the flow types a random stand-in of the password's "
         "length, and the real password is put into the request the IdP's page sends: the "
         "browser's DOM and Playwright's working files never hold it. A probe that records no "
         "trace writes no working files and types the password itself, sparing the "

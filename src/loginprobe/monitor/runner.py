@@ -115,9 +115,9 @@ class ProbeRunner:
         limit = timeout + CAPTURE_TIMEOUT_S + CONTEXT_CLOSE_S + HANG_GRACE_S
         outcome = await self.pool.run(probe, limit, due=due, retry=retry)
         fault = self._browser_fault(outcome)
-        if not _rejected(outcome):
+        if outcome.result is not None and _got_past_idp(outcome.result):
             self.account_rejected.discard(hub)
-        elif typed_stand_in and hub not in self.account_rejected:
+        if typed_stand_in and _rejected(outcome) and hub not in self.account_rejected:
             outcome = await self._without_stand_in(hub, spec.url, probe, limit, outcome)
         if outcome.result is not None:
             straight = went_straight_to_idp(outcome.result)
@@ -185,7 +185,9 @@ def _rejected(outcome: Outcome) -> bool:
 
 
 def _got_past_idp(result: ProbeResult) -> bool:
-    """The IdP took the test account's login: the browser came back to the hub's callback."""
+    """The IdP took the test account's login: the hub's callback answered it (whatever the hub
+    made of it then), or the hub's landing page came (a step is recorded failed too)."""
     return result.verdict.ok or any(
-        step.name in ("oauth_callback", "hub_landing") for step in result.observation.steps
+        (step.name == "oauth_callback" and step.status == "ok") or step.name == "hub_landing"
+        for step in result.observation.steps
     )

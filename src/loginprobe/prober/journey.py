@@ -88,7 +88,8 @@ def _tap_navigations(page: Page, heard: Callable[[str, Any], None]) -> Callable[
     listener it sends the navigations alone, which it reports anyway (and which are all the log
     needs), and Python's side still emits them on the page: this taps that emit (Playwright's
     private API, as standin.py uses; every journey test fails if an upgrade changes it). Events
-    of other requests pass through too when something else listens (the flow's settle watch)."""
+    of other requests pass through too while something else listens (the flow's settle watch
+    while the flow runs, the password stand-in's watch until the hub's callback answers)."""
     impl: Any = page._impl_obj
     emit = impl.emit
 

@@ -109,6 +109,7 @@ class PasswordStandIn:
         self._rewritten: list[tuple[str, str]] = []
         self._answering: set[asyncio.Task[None]] = set()
         self._session: Any = None  # the page's DevTools session, once armed
+        self._watched: BrowserContext | None = None  # the context watched (watch)
         self._armed = False
 
     def __repr__(self) -> str:
@@ -116,8 +117,9 @@ class PasswordStandIn:
 
     def watch(self, context: BrowserContext) -> None:
         """Watch every request of the probe's context (its page, and any popup or frame of
-        another site) for the stand-in. Playwright sends a request's event once, whether the
-        page or its context listens, and the journey's navigation log listens already."""
+        another site) for the stand-in, until `disarm` (a listener makes Playwright's driver
+        send Python every request of the context, each script and style sheet included)."""
+        self._watched = context
         context.on("request", self._saw)
 
     async def arm(self, page: Page) -> None:
@@ -140,7 +142,11 @@ class PasswordStandIn:
     async def disarm(self) -> None:
         """Let the page's requests go without a stop: it has left the IdP for good (the hub's
         callback has answered), and no document that holds the stand-in is left. The requests
-        being answered are answered first."""
+        being answered are answered first. The watch stops too: `astray` is asked only while
+        the flow runs."""
+        if self._watched is not None:
+            self._watched.remove_listener("request", self._saw)
+            self._watched = None
         if not self._armed:
             return
         self._armed = False
