@@ -23,8 +23,7 @@ summary, and gist keeps only what is harmless (the journey applies it again to e
 The password a flow types (`ctx.password`) is, on a probe that records a trace, a stand-in of the
 same length, and the real one is put into the request the page sends (prober/standin.py); on a
 probe that records none (a healthy hub's in `probe serve`, any with evidence or the stand-in off)
-it is the password itself. A flow must
-not depend on which (nor transform it: it is sent as typed, or rewritten where the page sends it).
+it is the password itself. A flow must not depend on which.
 """
 
 from __future__ import annotations

@@ -48,8 +48,9 @@ class ProbeRunner:
     recent_secret: Callable[[str], SecretCheck | None] = lambda _hub: None
     trace_next: set[str] = field(default_factory=set)  # hubs whose next probe records a trace
     # Hubs whose last probe went from the hub's URL straight to the IdP, with that URL: their
-    # next probe, if it types the password stand-in, has its interception on from the start (not opening the hub
-    # twice); the others, only as the browser leaves the hub (their first pages load without it).
+    # next probe, if it types the password stand-in, has its interception on from the start
+    # (not opening the hub twice); the others, only as the browser leaves the hub (their first
+    # pages load without it).
     straight_to_idp: dict[str, str] = field(default_factory=dict)
     # Hubs whose IdP rejected the password stand-in but took the password itself, with their
     # URL and until when: their probes go on without the stand-in, and so without a trace.

@@ -3,9 +3,9 @@
     artifacts_dir/<hub>/<UTC timestamp>/screenshot.png, page.html, trace.zip
 
 A probe the evidence plan asks a trace of (`EvidencePlan.trace`: every `probe run`; in `probe serve`
-the retries that confirm a failure and each hub's first probe) records one (DOM snapshots,
-network; no screencast) in a private directory; only a failing one keeps it, rewritten by scrub.py so that no secret, cookie, token or OAuth code/state is
-in it. Playwright's own working files of the trace hold what the browser typed and sent, so they
+a failing hub's retries and each hub's first probe) records one (DOM snapshots, network; no
+screencast) in a private directory; only a failing one keeps it, rewritten by scrub.py so that no
+secret, cookie, token or OAuth code/state is in it. Playwright's own working files of the trace hold what the browser typed and sent, so they
 are deleted as soon as the probe ends, kept or not. Retention (newest `keep` per hub, none older
 than `max_age`) runs after each write. Writing evidence never changes a verdict: a failure to
 write is logged and the probe carries on.

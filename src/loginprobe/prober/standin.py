@@ -1,5 +1,6 @@
-"""On a probe that records a trace the password never enters the browser: a flow types a stand-in of the same length, and the
-request the page sends is rewritten on its way out, with the real password where the stand-in was.
+"""On a probe that records a trace the password never enters the browser: a flow types a stand-in
+of the same length, and the request the page sends is rewritten on its way out, with the real
+password where the stand-in was.
 
 Playwright writes what a script types (`fill("…")`), the DOM with every field's value and what the
 browser sends (the login form's body) into its working files of the trace as the probe goes, long
