@@ -24,8 +24,10 @@ from loginprobe.prober.evidence import plan_for
 from loginprobe.prober.hub_probe import (
     CAPTURE_TIMEOUT_S,
     CONTEXT_CLOSE_S,
+    got_past_idp,
     log_crash,
     prober_failed,
+    types_stand_in,
     went_straight_to_idp,
 )
 
@@ -95,7 +97,7 @@ class ProbeRunner:
             plan = plan_for(
                 m.artifacts_dir, m.artifacts_keep, m.artifacts_max_age, traces_dir, trace=trace
             )
-            typed_stand_in = plan is not None and trace and spec.password_stand_in
+            typed_stand_in = types_stand_in(spec, plan)
             try:
                 return await self.probe_hub(
                     browser,
@@ -116,7 +118,7 @@ class ProbeRunner:
         limit = timeout + CAPTURE_TIMEOUT_S + CONTEXT_CLOSE_S + HANG_GRACE_S
         outcome = await self.pool.run(probe, limit, due=due, retry=retry)
         fault = self._browser_fault(outcome)
-        if outcome.result is not None and _got_past_idp(outcome.result):
+        if outcome.result is not None and got_past_idp(outcome.result):
             self.account_rejected.discard(hub)
         if typed_stand_in and _rejected(outcome) and hub not in self.account_rejected:
             outcome = await self._without_stand_in(hub, spec.url, probe, limit, outcome)
@@ -154,7 +156,7 @@ class ProbeRunner:
         )
         # Its browser's death, if any, is for the probes that were in flight to count: this
         # probe's verdict is the first's (a death counted here would go with it).
-        if again.result is None or not _got_past_idp(again.result):
+        if again.result is None or not got_past_idp(again.result):
             if _rejected(again):  # not again until a login gets through
                 self.account_rejected.add(hub)
             return rejected
@@ -183,12 +185,3 @@ class ProbeRunner:
 def _rejected(outcome: Outcome) -> bool:
     """The IdP rejected the test account."""
     return outcome.result is not None and outcome.result.verdict.code == Code.LOGIN_REJECTED
-
-
-def _got_past_idp(result: ProbeResult) -> bool:
-    """The IdP took the test account's login: the hub's callback answered it (whatever the hub
-    made of it then), or the hub's landing page came (a step is recorded failed too)."""
-    return result.verdict.ok or any(
-        (step.name == "oauth_callback" and step.status == "ok") or step.name == "hub_landing"
-        for step in result.observation.steps
-    )

@@ -97,13 +97,11 @@ async def _journey(
     `straight_to_idp`: see probe_hub."""
     flow = load_flow(hub.flow)
     password = secrets.password.get_secret_value()
-    # The stand-in keeps the password out of Playwright's working files of a trace: a probe that
-    # records none has no such files, and spares the interception's CPU (standin.py). Never a
-    # trace without it: a hub with password_stand_in = false gets its screenshot and HTML only.
+    # Never a trace without the stand-in: a hub with password_stand_in = false gets its
+    # screenshot and HTML only.
     if plan is not None and plan.trace and not hub.password_stand_in:
         plan = dataclasses.replace(plan, trace=False)
-    traced = plan is not None and plan.trace
-    stand_in = PasswordStandIn(password) if traced else None
+    stand_in = PasswordStandIn(password) if types_stand_in(hub, plan) else None
     # A request a service worker sends is not the page's: it would take the stand-in out past the
     # rewrite. A login page works without one (a browser may have none).
     context = await browser.new_context(service_workers="block" if stand_in else "allow")
@@ -198,6 +196,22 @@ async def _fresh_secret_check(
             "inconclusive",
             detail=f"the token endpoint did not answer within {SECRET_CHECK_AFTER_S:.0f} s",
         )
+
+
+def types_stand_in(hub: HubConfig, plan: EvidencePlan | None) -> bool:
+    """Whether a probe with this evidence plan types the password stand-in: the stand-in keeps
+    the password out of Playwright's working files of a trace, and a probe that records none has
+    no such files (and spares the interception's CPU: standin.py)."""
+    return plan is not None and plan.trace and hub.password_stand_in
+
+
+def got_past_idp(result: ProbeResult) -> bool:
+    """The IdP took the test account's login: the hub's callback answered it (whatever the hub
+    made of it then), or the hub's landing page came (a step is recorded failed too)."""
+    return result.verdict.ok or any(
+        (step.name == "oauth_callback" and step.status == "ok") or step.name == "hub_landing"
+        for step in result.observation.steps
+    )
 
 
 def went_straight_to_idp(result: ProbeResult) -> bool | None:
