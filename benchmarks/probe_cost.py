@@ -37,23 +37,34 @@ each side's medians and their ratios to the floor's. Costs that grow with a logi
 
     .venv/bin/python benchmarks/probe_cost.py --concurrency 4 --seconds 30 --rounds 4
         --sides floor,probe,traced
+
+With `--messages` it also counts the messages between this Python and Playwright's driver: per
+login and side (in the measured phases, with `--concurrency`), by direction and by the object's type and method (a call
+out, its reply, an event in, an object created). Python's share of a login's CPU follows that
+count (each message is parsed, validated and turned into objects), so this says where it goes:
+
+    .venv/bin/python benchmarks/probe_cost.py --logins 5 --sides floor,probe --messages
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from throughput import floor_login  # the floor's login, the same as the throughput benchmark's
+from throughput import _kind, floor_login  # the floor's login and the kinds of process, shared
 
 from loginprobe.config.loading import load
 from loginprobe.config.secrets import resolve_secrets
@@ -72,11 +83,68 @@ QUIET_S = 0.5
 RECENT = SecretCheck("valid", detail="the monitor's own check, a minute ago")
 
 
+@contextmanager
+def counting_messages() -> Iterator[Counter[str]]:
+    """Count every message between this Python and Playwright's driver while the block runs, by
+    direction, object type and method (Playwright's private connection: a benchmark's view)."""
+    from playwright._impl.connection import Connection
+
+    seen: Counter[str] = Counter()
+    dispatch, send = Connection.dispatch, Connection.send_message_to_server
+
+    def counted_dispatch(self: Any, message: dict[str, Any]) -> None:
+        if message.get("id"):
+            callback = self._callbacks.get(message["id"])
+            seen[f"reply {callback.type}.{callback.method}" if callback else "reply ?"] += 1
+        elif message.get("method") == "__create__":
+            seen[f"create {message['params']['type']}"] += 1
+        else:
+            owner = self._objects.get(message.get("guid") or "")
+            kind = owner._type if owner is not None else "?"
+            seen[f"event {kind}.{message.get('method')}"] += 1
+        dispatch(self, message)
+
+    def counted_send(self: Any, obj: Any, method: str, params: Any, options: Any) -> Any:
+        seen[f"call {obj._type}.{method}"] += 1
+        return send(self, obj, method, params, options)
+
+    Connection.dispatch = counted_dispatch  # type: ignore[method-assign]
+    Connection.send_message_to_server = counted_send  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        Connection.dispatch = dispatch  # type: ignore[method-assign]
+        Connection.send_message_to_server = send  # type: ignore[method-assign]
+
+
+def print_messages(
+    sides: list[str], counts: dict[str, Counter[str]], logins: int | Counter[str]
+) -> None:
+    """Each side's messages a login (`logins`: of every side, or each side's), by kind."""
+    print("\nmessages with Playwright's driver, a login:")
+    for side in sides:
+        n = max(1, logins if isinstance(logins, int) else logins[side])
+        print(f"- {side}: {sum(counts[side].values()) / n:.1f} (mean of {n} logins)")
+        for key, count in counts[side].most_common():
+            if count / n >= 0.5:
+                print(f"    {count / n:6.1f}  {key}")
+
+
 def tree_cpu(leave_out: set[int]) -> float:
     """CPU-seconds of this process's tree, without the subtrees rooted at `leave_out` (the
     sandbox's hub, IdP and proxy, which this process started too)."""
-    mine = sum(process_tree_cpu_each(os.getpid()).values())
-    return mine - sum(sum(process_tree_cpu_each(pid).values()) for pid in leave_out)
+    return sum(tree_cpu_by_kind(leave_out).values())
+
+
+def tree_cpu_by_kind(leave_out: set[int]) -> dict[str, float]:
+    """The same by kind of process: this Python, Playwright's driver, each kind of Chromium's."""
+    theirs = {pid for root in leave_out for pid in process_tree_cpu_each(root)}
+    out: dict[str, float] = {}
+    for pid, used in process_tree_cpu_each(os.getpid()).items():
+        if pid not in theirs:
+            kind = "python" if pid == os.getpid() else _kind(pid)
+            out[kind] = out.get(kind, 0.0) + used
+    return out
 
 
 def configs(sb: Sandbox, tmp: Path) -> dict[str, tuple[object, object]]:
@@ -119,6 +187,8 @@ async def run(args: argparse.Namespace) -> None:
         sandbox = set(sb.pids())  # its hub, IdP and proxy: started by this process too
         seen: dict[str, list[tuple[float, float]]] = {s: [] for s in sides}
         failed: dict[str, int] = {s: 0 for s in sides}
+        messages: dict[str, Counter[str]] = {s: Counter() for s in sides}
+        by_kind: dict[str, Counter[str]] = {s: Counter() for s in sides}
         async with async_playwright() as pw, open_browser(pw, "", tmp / "traces") as browser:
 
             async def login(side: str) -> bool:
@@ -155,12 +225,22 @@ async def run(args: argparse.Namespace) -> None:
             for _ in range(args.logins):
                 for side in sides:
                     await asyncio.sleep(QUIET_S)
-                    cpu0, t0 = tree_cpu(sandbox), time.monotonic()
-                    ok = await login(side)
+                    kinds0, t0 = tree_cpu_by_kind(sandbox), time.monotonic()
+                    if args.messages:
+                        with counting_messages() as counted:
+                            ok = await login(side)
+                        messages[side] += counted
+                    else:
+                        ok = await login(side)
                     wall = time.monotonic() - t0
                     await asyncio.sleep(QUIET_S)
                     if ok:
-                        seen[side].append((tree_cpu(sandbox) - cpu0, wall))
+                        kinds1 = tree_cpu_by_kind(sandbox)
+                        seen[side].append((sum(kinds1.values()) - sum(kinds0.values()), wall))
+                        for kind in kinds1.keys() | kinds0.keys():
+                            # A renderer's CPU moves to the zygote's count as it ends.
+                            name = "chromium zygote" if kind == "gone" else kind
+                            by_kind[side][name] += kinds1.get(kind, 0) - kinds0.get(kind, 0)
                     else:
                         failed[side] += 1
     floor = statistics.mean(c for c, _ in seen["floor"]) if seen.get("floor") else None
@@ -177,6 +257,13 @@ async def run(args: argparse.Namespace) -> None:
         wall = statistics.median(w for _, w in xs)
         versus = f"{mean - floor:+.3f} ({mean / floor:.2f}x)" if floor else "-"
         print(f"| {side} | {mean:.3f} | {median:.3f} | {wall:.2f} s | {versus} | {failed[side]} |")
+    print("\nmean CPU-s a login by process:")
+    for side in sides:
+        n = max(1, len(seen[side]))
+        parts = sorted(by_kind[side].items(), key=lambda kv: -kv[1])
+        print(f"- {side}: " + ", ".join(f"{k} {v / n:.3f}" for k, v in parts if abs(v) >= 0.001))
+    if args.messages:
+        print_messages(sides, messages, args.logins)
 
 
 async def _phases(
@@ -188,6 +275,9 @@ async def _phases(
     """Each side `args.concurrency` logins at a time for `args.seconds`, in turn, `args.rounds`
     times; CPU-seconds of the tree (sandbox aside) per login that succeeded."""
 
+    messages: dict[str, Counter[str]] = {s: Counter() for s in sides}
+    logins: Counter[str] = Counter()
+
     async def phase(side: str, seconds: float) -> tuple[int, int, float, float]:
         end = time.monotonic() + seconds
         done = [0, 0]
@@ -198,8 +288,12 @@ async def _phases(
 
         await asyncio.sleep(QUIET_S)
         cpu0, t0 = tree_cpu(sandbox), time.monotonic()
-        await asyncio.gather(*(lane() for _ in range(args.concurrency)))
+        with counting_messages() if args.messages else contextlib.nullcontext() as counted:
+            await asyncio.gather(*(lane() for _ in range(args.concurrency)))
         wall = time.monotonic() - t0
+        if counted is not None and seconds == args.seconds:  # a measured phase
+            messages[side] += counted
+            logins[side] += done[0] + done[1]
         return done[0], done[1], tree_cpu(sandbox) - cpu0, wall
 
     for side in sides:
@@ -229,6 +323,8 @@ async def _phases(
             f_rate = statistics.median(m for _, m in floor)
             versus = f"{cpu / f_cpu:.2f}x, {rate / f_rate:.2f}x"
         print(f"| {side} | {cpu:.3f} | {rate:.1f} | {versus} |")
+    if args.messages:
+        print_messages(sides, messages, logins)
 
 
 def main() -> int:
@@ -239,6 +335,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=1, help="logins at a time (phases)")
     parser.add_argument("--seconds", type=float, default=30.0, help="a phase's length")
     parser.add_argument("--rounds", type=int, default=4, help="phases a side")
+    parser.add_argument(
+        "--messages", action="store_true", help="count the driver's messages a login, by method"
+    )
     args = parser.parse_args()
     if args.logins < 1 or args.warmup < 0:
         parser.error("--logins must be at least 1 and --warmup not negative")

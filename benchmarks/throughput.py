@@ -58,6 +58,22 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser
 
 
+# `python -c CPU_PROFILE FILE SCRIPT ARGS...`: SCRIPT under cProfile timed by the process's CPU
+# clock (`-m cProfile` times by the wall clock: on a busy machine a call that waits for a core,
+# a pipe write waking the driver say, looks dear), its stats to FILE when it exits.
+CPU_PROFILE = """
+import cProfile, runpy, sys, time
+out, sys.argv = sys.argv[1], sys.argv[2:]
+profiler = cProfile.Profile(time.process_time)
+profiler.enable()
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    profiler.disable()
+    profiler.dump_stats(out)
+"""
+
+
 @dataclass
 class Side:
     name: str
@@ -282,7 +298,7 @@ def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
         config = _fleet_config(sb, workdir, args, port)
         stderr = (workdir / "stderr.log").open("w+")
         probe = Path(sys.executable).with_name("probe")
-        profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+        profile = ["-c", CPU_PROFILE, args.profile] if args.profile else []
         proc = subprocess.Popen(
             [sys.executable, *profile, str(probe), "--config", str(config), "serve"],
             env={**os.environ, **sb.probe_env(), "HOME": tmp},
@@ -376,7 +392,7 @@ def _start_replicas(
         config = _fleet_config(sb, home, args, port, state=state, extra=extra)
         log = home / "stderr.log"
         # One stats file per replica: FILE.r1, FILE.r2, ...
-        profile = ["-m", "cProfile", "-o", f"{args.profile}.{name}"] if args.profile else []
+        profile = ["-c", CPU_PROFILE, f"{args.profile}.{name}"] if args.profile else []
         proc = subprocess.Popen(
             [sys.executable, *profile, str(probe), "--config", str(config), "serve"],
             env={**os.environ, **sb.probe_env(), "HOME": str(home)},
@@ -571,7 +587,8 @@ def main() -> int:
     parser.add_argument(
         "--profile",
         default="",
-        help="FILE: `probe serve` runs under cProfile, its stats to FILE (FILE.rN per replica)",
+        help="FILE: `probe serve` runs under cProfile (CPU time), its stats to FILE (FILE.rN per "
+        "replica)",
     )
     parser.add_argument("--side", choices=("both", "bare", "serve"), default="both")
     parser.add_argument(
