@@ -297,9 +297,7 @@ def hit(page: Page, name: str, css: str) -> Locator:
 # The text of the first element a plain-CSS selector matches that is visible (as `look` has it),
 # in the page and its open shadow roots; null if none: asked between a button's press and the
 # IdP's answer. Marks nothing (the flow may still act on what the last `look` marked).
-_FIRST_SHOWN = """
-(css) => {
-  SHOWN
+_FIRST_FN = """
   const first = (root) => {
     for (const el of root.querySelectorAll(css)) if (shown(el)) return el.innerText || '';
     for (const el of root.querySelectorAll('*')) {
@@ -310,9 +308,25 @@ _FIRST_SHOWN = """
     }
     return null;
   };
+"""
+_FIRST_SHOWN = """
+(css) => {
+  SHOWN
+  FIRST
   return first(document);
 }
-""".replace("  SHOWN\n", _SHOWN_FN)
+""".replace("  SHOWN\n", _SHOWN_FN).replace("  FIRST\n", _FIRST_FN)
+
+# Whether the page has answered a press without leaving: the pressed element (`els`: the
+# locator's matches) no longer shows, or something matching `css` shows (as `_FIRST_SHOWN`).
+_ANSWERED = """
+(els, css) => {
+  SHOWN
+  if (!els.some(shown)) return true;
+  FIRST
+  return first(document) !== null;
+}
+""".replace("  SHOWN\n", _SHOWN_FN).replace("  FIRST\n", _FIRST_FN)
 
 
 async def shown_text(page: Page, css: str) -> str | None:
@@ -323,6 +337,17 @@ async def shown_text(page: Page, css: str) -> str | None:
     except PlaywrightError:
         return None
     return None if found is None else str(found)
+
+
+async def answered(pressed: Locator, css: str) -> bool:
+    """Has the page answered the press of `pressed` without leaving: is it no longer shown, or
+    does a match of the plain-CSS selector `css` (an error) show? One call into the page for both
+    questions (it is asked every quarter second until the IdP answers). False between two
+    documents."""
+    try:
+        return bool(await pressed.evaluate_all(_ANSWERED, css))
+    except PlaywrightError:
+        return False
 
 
 async def settled(page: Page, quiet_ms: float) -> bool:

@@ -94,7 +94,10 @@ async def press(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.element_timeout
     while loop.time() < deadline:
-        if ctx.has_left_idp() or await visible(errors) or not await visible(gone):
+        if ctx.has_left_idp():
+            return
+        # On its way to a new document: what shows is the page it is leaving (not worth a call).
+        if not ctx.navigating() and (await visible(errors) or not await visible(gone)):
             return
         await asyncio.sleep(POLL)
     raise FlowChanged(f"nothing happened after pressing {what} at {where(page)}")

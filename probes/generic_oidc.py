@@ -26,7 +26,7 @@ from playwright.async_api import Locator, Page
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected, gist
 
-from ._controls import Hit, Look, activity_of, hit, locate, look, shown_text
+from ._controls import Hit, Look, activity_of, answered, hit, locate, look, shown_text
 from ._names import CONSENT, DECLINE, SUBMIT, Control, explain, pick
 
 # Plain CSS (no Playwright pseudo-classes): `look` matches them in one script, with visibility
@@ -114,6 +114,7 @@ WANTED = {"submit": SUBMIT, "consent": CONSENT, "decline": DECLINE}
 
 ERROR_POLL = 0.25  # between two looks for an inline error, after a button's press
 ERROR_WAIT_S = 1.0  # how long a page that asks again may take to show its error
+PARSE_WAIT_S = 0.5  # the longest wait for a new page's document to be parsed before reading it
 
 
 async def _visible(locator: Locator) -> bool:
@@ -161,32 +162,50 @@ async def _error_shows(page: Page, worded: bool = False) -> str:
         await asyncio.sleep(ERROR_POLL)
 
 
-async def _gone(action: Locator) -> None:
-    """Returns once the button is no longer shown (a page that moves on by script), asked every
-    ERROR_POLL: Playwright's own wait for "hidden" asks five times in its first quarter second,
-    with three calls into the page each time (~0.1 CPU-s a login, `benchmarks/probe_cost.py`)."""
+async def _answered_here(ctx: FlowContext, action: Locator) -> None:
+    """Returns once the IdP has answered a press on this same page: an inline error shows, or the
+    button is no longer shown (a page that moves on by script, like Google's and AD FS's).
+
+    Asked every ERROR_POLL after the press, both questions in one call into the page, and not
+    while the page is on its way to a new document (the usual answer, which the caller waits
+    for): asking then would ask the page being left. At four probes at a time a question took
+    four calls a login before (`benchmarks/probe_cost.py --messages`); Playwright's own wait for
+    "hidden" asks five times in its first quarter second, three calls each."""
     while True:
         await asyncio.sleep(ERROR_POLL)
-        try:
-            if not await action.first.is_visible():
-                return
-        except PlaywrightError:  # between two documents: ask again
-            continue
+        if not ctx.navigating() and await answered(action.first, ERROR_CSS):
+            return
 
 
 async def _act_and_settle(
     page: Page, ctx: FlowContext, action: Locator, field: Locator | None = None
 ) -> None:
     """Press a button (or Enter in `field` when there is none) and wait for the IdP's answer: a
-    new page, an inline error on this one, or the button gone (a page that moves on by script,
-    like Google's and AD FS's)."""
-    navigated = asyncio.ensure_future(
-        page.wait_for_event("framenavigated", predicate=lambda f: f == page.main_frame, timeout=0)
-    )
+    new page, or an answer on this one (`_answered_here`)."""
+    # Listeners, not Playwright's waits: the driver reports navigations and documents loaded
+    # anyway, and a wait is three more messages to it, with a call stack taken for each.
+    loop = asyncio.get_running_loop()
+    navigated: asyncio.Future[None] = loop.create_future()
+    committed = False
+
+    def on_navigated(frame: object) -> None:
+        nonlocal committed
+        if frame == page.main_frame and not navigated.done():
+            committed = True
+            # Read once its document is parsed: a look at it before finds nothing and looks
+            # again (a call into the renderer each). A page slow to parse, or a navigation within
+            # the document (no new one to parse), is read after PARSE_WAIT_S anyway.
+            loop.call_later(PARSE_WAIT_S, _settle, navigated)
+
+    def on_parsed(_: object) -> None:
+        if committed:
+            _settle(navigated)
+
+    page.on("framenavigated", on_navigated)
+    page.on("domcontentloaded", on_parsed)
     left = asyncio.ensure_future(ctx.left_idp())
-    inline_error = asyncio.ensure_future(_error_shows(page))
-    gone = asyncio.ensure_future(_gone(action))
-    waiters = [navigated, left, inline_error, gone]
+    here = asyncio.ensure_future(_answered_here(ctx, action))
+    waiters: list[asyncio.Future[None]] = [navigated, left, here]
     try:
         if field is not None:
             await field.first.press("Enter")
@@ -196,9 +215,16 @@ async def _act_and_settle(
             waiters, timeout=ctx.element_timeout, return_when=asyncio.FIRST_COMPLETED
         )
     finally:
+        page.remove_listener("framenavigated", on_navigated)
+        page.remove_listener("domcontentloaded", on_parsed)
         for w in waiters:
             w.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class _Fields:

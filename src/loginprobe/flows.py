@@ -96,6 +96,10 @@ class FlowContext:
     # Resolves once the browser is on its way back to the hub (the callback request has started).
     left_idp: Callable[[], Awaitable[None]] = field(repr=False)
     has_left_idp: Callable[[], bool] = field(repr=False)
+    # True while the page is on its way to a new document (its main frame's latest navigation
+    # asked for and not yet answered): what the page shows then is the page it is leaving, so a
+    # flow waiting for the IdP's answer need not ask it.
+    navigating: Callable[[], bool] = field(default=lambda: False, repr=False)
     totp_secret: str | None = field(default=None, repr=False)
     selectors: SelectorOverrides = SelectorOverrides()
     # How long to wait for one page's elements before deciding the page is not what we expect.

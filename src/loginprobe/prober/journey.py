@@ -195,6 +195,10 @@ class NavLog:
     def pending(self) -> NavEntry | None:
         return next((e for e in reversed(self.entries) if not e.done), None)
 
+    def navigating(self) -> bool:
+        """The latest navigation is asked for and not yet answered."""
+        return bool(self.entries) and not self.entries[-1].done and not self.closed
+
     async def wait_for(self, predicate: Callable[[NavEntry], bool], since: int = 0) -> NavEntry:
         while True:
             for entry in self.entries[since:]:
@@ -746,6 +750,7 @@ class Journey:
             begin_step=self.begin_step,
             left_idp=left_idp,
             has_left_idp=has_left,
+            navigating=self.nav.navigating,
             options=self.flow_options,
             clock_skew=self.clock_skew,
             on_code=on_code,
