@@ -80,6 +80,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SIDES = ("floor", "probe", "fixed-flow", "own-secret-check", "traced", "no-stand-in", "armed-first")
 TRACED = ("traced", "no-stand-in", "armed-first")
 QUIET_S = 0.5
+RENDERERS = "chromium renderers (and zygote)"
+_RENDERER_KINDS = {"chromium renderer", "chromium zygote", "gone", "zombie"}
 RECENT = SecretCheck("valid", detail="the monitor's own check, a minute ago")
 
 
@@ -238,8 +240,9 @@ async def run(args: argparse.Namespace) -> None:
                         kinds1 = tree_cpu_by_kind(sandbox)
                         seen[side].append((sum(kinds1.values()) - sum(kinds0.values()), wall))
                         for kind in kinds1.keys() | kinds0.keys():
-                            # A renderer's CPU moves to the zygote's count as it ends.
-                            name = "chromium zygote" if kind == "gone" else kind
+                            # A renderer's CPU moves to the zygote's count as it ends: one
+                            # figure for both, or either may go below zero.
+                            name = RENDERERS if kind in _RENDERER_KINDS else kind
                             by_kind[side][name] += kinds1.get(kind, 0) - kinds0.get(kind, 0)
                     else:
                         failed[side] += 1
@@ -278,7 +281,9 @@ async def _phases(
     messages: dict[str, Counter[str]] = {s: Counter() for s in sides}
     logins: Counter[str] = Counter()
 
-    async def phase(side: str, seconds: float) -> tuple[int, int, float, float]:
+    async def phase(
+        side: str, seconds: float, measured: bool = True
+    ) -> tuple[int, int, float, float]:
         end = time.monotonic() + seconds
         done = [0, 0]
 
@@ -291,13 +296,13 @@ async def _phases(
         with counting_messages() if args.messages else contextlib.nullcontext() as counted:
             await asyncio.gather(*(lane() for _ in range(args.concurrency)))
         wall = time.monotonic() - t0
-        if counted is not None and seconds == args.seconds:  # a measured phase
+        if counted is not None and measured:
             messages[side] += counted
             logins[side] += done[0] + done[1]
         return done[0], done[1], tree_cpu(sandbox) - cpu0, wall
 
     for side in sides:
-        await phase(side, min(args.seconds, 10.0))  # warm-up
+        await phase(side, min(args.seconds, 10.0), measured=False)  # warm-up
     seen: dict[str, list[tuple[float, float]]] = {s: [] for s in sides}
     print(f"{args.concurrency} logins at a time, {args.seconds:g} s a phase, CPU-s of the tree")
     for r in range(args.rounds):

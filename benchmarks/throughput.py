@@ -58,13 +58,15 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser
 
 
-# `python -c CPU_PROFILE FILE SCRIPT ARGS...`: SCRIPT under cProfile timed by the process's CPU
-# clock (`-m cProfile` times by the wall clock: on a busy machine a call that waits for a core,
-# a pipe write waking the driver say, looks dear), its stats to FILE when it exits.
+# `python -c CPU_PROFILE FILE SCRIPT ARGS...`: SCRIPT under cProfile timed by the main thread's
+# CPU clock (`-m cProfile` times by the wall clock: on a busy machine a call that waits for a
+# core, a pipe write waking the driver say, looks dear; the process's clock would charge the
+# store's worker threads to whatever the main thread runs), its stats to FILE when it exits. The
+# profiler's own cost inflates Python's share of a profiled run: compare its figures with none.
 CPU_PROFILE = """
 import cProfile, runpy, sys, time
 out, sys.argv = sys.argv[1], sys.argv[2:]
-profiler = cProfile.Profile(time.process_time)
+profiler = cProfile.Profile(time.thread_time)
 profiler.enable()
 try:
     runpy.run_path(sys.argv[0], run_name="__main__")

@@ -295,8 +295,8 @@ def hit(page: Page, name: str, css: str) -> Locator:
 
 
 # The text of the first element a plain-CSS selector matches that is visible (as `look` has it),
-# in the page and its open shadow roots; null if none: asked between a button's press and the
-# IdP's answer. Marks nothing (the flow may still act on what the last `look` marked).
+# in the page and its open shadow roots; null if none: the error a page that asks again shows.
+# Marks nothing (the flow may still act on what the last `look` marked).
 _FIRST_FN = """
   const first = (root) => {
     for (const el of root.querySelectorAll(css)) if (shown(el)) return el.innerText || '';
@@ -341,13 +341,14 @@ async def shown_text(page: Page, css: str) -> str | None:
 
 async def answered(pressed: Locator, css: str) -> bool:
     """Has the page answered the press of `pressed` without leaving: is it no longer shown, or
-    does a match of the plain-CSS selector `css` (an error) show? One call into the page for both
-    questions (it is asked every quarter second until the IdP answers). False between two
-    documents."""
+    does a match of the plain-CSS selector `css` (an error) show in the page? One call into the
+    page for both questions (asked every quarter second until the IdP answers). A pressed
+    element that cannot be asked about (a hub's own selector into a frame, say) leaves the error
+    asked alone. False between two documents."""
     try:
         return bool(await pressed.evaluate_all(_ANSWERED, css))
     except PlaywrightError:
-        return False
+        return await shown_text(pressed.page, css) is not None
 
 
 async def settled(page: Page, quiet_ms: float) -> bool:

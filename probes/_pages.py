@@ -93,14 +93,18 @@ async def press(
         raise FlowChanged(f"{what} never became clickable at {where(page)}") from None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.element_timeout
-    while loop.time() < deadline:
+    while True:
         if ctx.has_left_idp():
             return
-        # On its way to a new document: what shows is the page it is leaving (not worth a call).
-        if not ctx.navigating() and (await visible(errors) or not await visible(gone)):
+        if ctx.navigating():
+            # On its way to a new document: what shows is the page being left. However long the
+            # IdP takes to answer (the probe's timeout says it did not), the press did something.
+            deadline = loop.time() + ctx.element_timeout
+        elif await visible(errors) or not await visible(gone):
             return
+        elif loop.time() >= deadline:
+            raise FlowChanged(f"nothing happened after pressing {what} at {where(page)}")
         await asyncio.sleep(POLL)
-    raise FlowChanged(f"nothing happened after pressing {what} at {where(page)}")
 
 
 async def press_again(

@@ -112,7 +112,7 @@ SETTLE_S = 2.5
 WANTED = {"submit": SUBMIT, "consent": CONSENT, "decline": DECLINE}
 
 
-ERROR_POLL = 0.25  # between two looks for an inline error, after a button's press
+ERROR_POLL = 0.25  # between two looks for an answer on the same page, after a button's press
 ERROR_WAIT_S = 1.0  # how long a page that asks again may take to show its error
 PARSE_WAIT_S = 0.5  # the longest wait for a new page's document to be parsed before reading it
 
@@ -148,32 +148,36 @@ async def _error_text(page: Page, seen: Look) -> str:
     if seen.error:
         return seen.error
     with contextlib.suppress(TimeoutError):
-        return await asyncio.wait_for(_error_shows(page, worded=True), ERROR_WAIT_S)
+        return await asyncio.wait_for(_error_shows(page), ERROR_WAIT_S)
     return ""
 
 
-async def _error_shows(page: Page, worded: bool = False) -> str:
-    """Returns once an inline error shows (the IdP answered on the same page), with its text;
-    `worded`: once one shows some text (an empty error box is filled in by script)."""
+async def _error_shows(page: Page) -> str:
+    """Returns the text of the first inline error that shows with some text (an empty error box
+    is filled in by script), once one does."""
     while True:
         text = await shown_text(page, ERROR_CSS)
-        if text is not None and (text.strip() or not worded):
+        if text is not None and text.strip():
             return text
         await asyncio.sleep(ERROR_POLL)
 
 
-async def _answered_here(ctx: FlowContext, action: Locator) -> None:
+async def _answered_here(ctx: FlowContext, action: Locator, moved_on: asyncio.Event) -> None:
     """Returns once the IdP has answered a press on this same page: an inline error shows, or the
     button is no longer shown (a page that moves on by script, like Google's and AD FS's).
 
-    Asked every ERROR_POLL after the press, both questions in one call into the page, and not
-    while the page is on its way to a new document (the usual answer, which the caller waits
-    for): asking then would ask the page being left. At four probes at a time a question took
-    four calls a login before (`benchmarks/probe_cost.py --messages`); Playwright's own wait for
-    "hidden" asks five times in its first quarter second, three calls each."""
+    Asked every ERROR_POLL after the press, both questions in one call into the page; not while
+    the page is on its way to a new document, nor once one has come (`moved_on`): that is the
+    usual answer, which the caller waits for, and asking then would ask the page being left, or
+    a new one not yet parsed (where the button is gone). At four probes at a time the two
+    questions took four calls a login before (`benchmarks/probe_cost.py --messages`);
+    Playwright's own wait for "hidden" asks five times in its first quarter second, three calls
+    each."""
     while True:
         await asyncio.sleep(ERROR_POLL)
-        if not ctx.navigating() and await answered(action.first, ERROR_CSS):
+        if ctx.navigating() or moved_on.is_set():
+            continue
+        if await answered(action.first, ERROR_CSS):
             return
 
 
@@ -186,25 +190,26 @@ async def _act_and_settle(
     # anyway, and a wait is three more messages to it, with a call stack taken for each.
     loop = asyncio.get_running_loop()
     navigated: asyncio.Future[None] = loop.create_future()
-    committed = False
+    moved_on = asyncio.Event()  # the main frame has committed a document (or navigated within)
+    timers: list[asyncio.TimerHandle] = []
 
     def on_navigated(frame: object) -> None:
-        nonlocal committed
         if frame == page.main_frame and not navigated.done():
-            committed = True
+            moved_on.set()
             # Read once its document is parsed: a look at it before finds nothing and looks
             # again (a call into the renderer each). A page slow to parse, or a navigation within
-            # the document (no new one to parse), is read after PARSE_WAIT_S anyway.
-            loop.call_later(PARSE_WAIT_S, _settle, navigated)
+            # the document (no new one to parse), is read after PARSE_WAIT_S anyway; one still
+            # on its way then is waited for by the reader (`_wait_for_page`).
+            timers.append(loop.call_later(PARSE_WAIT_S, _settle, navigated))
 
     def on_parsed(_: object) -> None:
-        if committed:
+        if moved_on.is_set():
             _settle(navigated)
 
     page.on("framenavigated", on_navigated)
     page.on("domcontentloaded", on_parsed)
     left = asyncio.ensure_future(ctx.left_idp())
-    here = asyncio.ensure_future(_answered_here(ctx, action))
+    here = asyncio.ensure_future(_answered_here(ctx, action, moved_on))
     waiters: list[asyncio.Future[None]] = [navigated, left, here]
     try:
         if field is not None:
@@ -217,6 +222,8 @@ async def _act_and_settle(
     finally:
         page.remove_listener("framenavigated", on_navigated)
         page.remove_listener("domcontentloaded", on_parsed)
+        for timer in timers:
+            timer.cancel()
         for w in waiters:
             w.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
@@ -274,6 +281,14 @@ async def _wait_for_page(page: Page, ctx: FlowContext, fields: _Fields) -> Look 
     while True:
         if ctx.has_left_idp():
             return None
+        if ctx.navigating():
+            # On its way to the IdP's next page: a look now would ask the page being left (in
+            # Chromium the call waits for the navigation, then comes back empty). Wait for the
+            # next page however long the IdP takes to answer (the probe's timeout says it did
+            # not, naming it), then give that page its own element timeout.
+            await asyncio.sleep(POLL)
+            deadline, wait = loop.time() + ctx.element_timeout, POLL
+            continue
         seen = await look(page, LOOK_FOR)
         if seen.shows(*fields.known) or pick(seen.controls, SUBMIT + CONSENT + DECLINE):
             return seen

@@ -21,6 +21,7 @@ from playwright.async_api import Browser, Request, async_playwright
 
 from loginprobe.flows import FlowChanged, FlowContext, FlowError, LoginRejected, load_flow
 from loginprobe.prober.browser import open_browser
+from loginprobe.prober.journey import NavLog
 from tests.corpus.server import Corpus
 
 pytestmark = pytest.mark.sandbox
@@ -71,15 +72,19 @@ async def _login(env: Env, start: str, totp_secret: str | None, element_timeout:
             left.set()
 
     context = await env.browser.new_context()
+    nav: NavLog | None = None
     try:
         page = await context.new_page()
         page.on("request", on_request)
+        # The journey's own word on whether the page is on its way to a new document.
+        nav = NavLog(page, time.monotonic)
         ctx = FlowContext(
             username=USER,
             password=PASSWORD,
             begin_step=outcome.steps.append,
             left_idp=left.wait,
             has_left_idp=left.is_set,
+            navigating=nav.navigating,
             totp_secret=totp_secret,
             element_timeout=element_timeout,
         )
@@ -92,6 +97,8 @@ async def _login(env: Env, start: str, totp_secret: str | None, element_timeout:
         outcome.seconds = time.monotonic() - began
         outcome.left = left.is_set()
     finally:
+        if nav is not None:
+            nav.detach()
         await context.close()
     return outcome
 

@@ -19,7 +19,7 @@ from loginprobe.prober.registry import flow_module
 # The built-in flows' package, loginprobe.probes, exists once the registry has loaded a flow.
 flow_module("generic_oidc")
 
-from loginprobe.probes import generic_oidc  # noqa: E402
+from loginprobe.probes import _pages, generic_oidc  # noqa: E402
 
 
 class FakeFrame:
@@ -93,17 +93,24 @@ class Pressable:
         return self.answer
 
 
-def context(polls: Count | None = None, navigating: bool = False) -> FlowContext:
-    """`polls` counts the flow's polls (each asks whether the page is navigating first)."""
+class Nav:
+    """What the flow is told of the page's navigation; each question counted (the flows ask it
+    at every poll, so `asked` counts their polls)."""
+
+    def __init__(self, navigating: bool = False) -> None:
+        self.navigating = navigating
+        self.asked = Count()
+
+    def __call__(self) -> bool:
+        self.asked.add()
+        return self.navigating
+
+
+def context(nav: Nav | None = None, element_timeout: float = 5.0) -> FlowContext:
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def left_idp() -> None:
         await never
-
-    def is_navigating() -> bool:
-        if polls is not None:
-            polls.add()
-        return navigating
 
     return FlowContext(
         username="u",
@@ -111,8 +118,8 @@ def context(polls: Count | None = None, navigating: bool = False) -> FlowContext
         begin_step=lambda name: None,
         left_idp=left_idp,
         has_left_idp=lambda: False,
-        navigating=is_navigating,
-        element_timeout=5.0,
+        navigating=nav or Nav(),
+        element_timeout=element_timeout,
     )
 
 
@@ -127,22 +134,44 @@ def press(page: FakePage, ctx: FlowContext, button: Pressable) -> asyncio.Future
 @pytest.fixture(autouse=True)
 def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(generic_oidc, "ERROR_POLL", 0.01)
+    monkeypatch.setattr(generic_oidc, "POLL", 0.01)
+    monkeypatch.setattr(_pages, "POLL", 0.01)
+    monkeypatch.setattr(generic_oidc, "PARSE_WAIT_S", 60.0)  # a test that needs it sets it
 
 
 def test_a_page_on_its_way_to_a_new_document_is_not_asked_and_is_read_once_parsed() -> None:
     async def scenario() -> None:
-        page, button, polls = FakePage(), Pressable(), Count()
+        page, button, nav = FakePage(), Pressable(), Nav(navigating=True)
         button.answer = True  # were it asked, the flow would take the old page for an answer
-        pressing = press(page, context(polls, navigating=True), button)
-        await polls.reach(10)
+        pressing = press(page, context(nav), button)
+        await nav.asked.reach(10)
         assert button.asked.n == 0 and not pressing.done()
+        nav.navigating = False  # answered, and the new document committed
         page.fire("framenavigated", page.main_frame)
-        await polls.reach(15)
-        assert not pressing.done()  # committed, not yet parsed: not read yet
+        polls = nav.asked.n
+        await nav.asked.reach(polls + 10)
+        # Committed, not yet parsed: not read yet, and not asked (its button is not there yet).
+        assert not pressing.done() and button.asked.n == 0
         page.fire("domcontentloaded", page)
         await asyncio.wait_for(pressing, 1.0)
         assert button.asked.n == 0
         assert not any(page.listeners.values())  # its listeners go with it
+
+    run(scenario)
+
+
+def test_a_navigation_that_ends_without_a_new_document_has_the_page_asked_again() -> None:
+    """A 204, or a navigation that failed: still the same page, which may show an error."""
+
+    async def scenario() -> None:
+        page, button, nav = FakePage(), Pressable(), Nav(navigating=True)
+        pressing = press(page, context(nav), button)
+        await nav.asked.reach(5)
+        assert button.asked.n == 0
+        nav.navigating = False
+        await button.asked.reach(2)
+        button.answer = True
+        await asyncio.wait_for(pressing, 1.0)
 
     run(scenario)
 
@@ -155,7 +184,7 @@ def test_a_new_document_that_never_says_it_is_parsed_is_read_after_a_bound(
 
     async def scenario() -> None:
         page, button = FakePage(), Pressable()
-        pressing = press(page, context(navigating=True), button)
+        pressing = press(page, context(Nav(navigating=True)), button)
         await button.pressed.wait()
         page.fire("framenavigated", page.main_frame)
         await asyncio.wait_for(pressing, 1.0)
@@ -163,29 +192,96 @@ def test_a_new_document_that_never_says_it_is_parsed_is_read_after_a_bound(
     run(scenario)
 
 
-def test_a_subframes_navigation_is_not_the_pages_answer() -> None:
+def test_a_subframes_navigation_is_not_the_pages_answer_and_a_cancelled_wait_cleans_up() -> None:
     async def scenario() -> None:
-        page, button, polls = FakePage(), Pressable(), Count()
-        pressing = press(page, context(polls, navigating=True), button)
+        page, button, nav = FakePage(), Pressable(), Nav(navigating=True)
+        pressing = press(page, context(nav), button)
         await button.pressed.wait()
         page.fire("framenavigated", FakeFrame())
         page.fire("domcontentloaded", page)
-        await polls.reach(10)
+        await nav.asked.reach(10)
         assert not pressing.done()
         pressing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pressing
+        assert not any(page.listeners.values())
 
     run(scenario)
 
 
 def test_a_page_that_answers_in_place_is_asked_one_call_a_poll_until_it_has() -> None:
     async def scenario() -> None:
-        page, button, polls = FakePage(), Pressable(), Count()
-        pressing = press(page, context(polls), button)
+        page, button, nav = FakePage(), Pressable(), Nav()
+        pressing = press(page, context(nav), button)
         await button.asked.reach(3)
         assert not pressing.done()
         button.answer = True  # an inline error shows, or the button went
         await asyncio.wait_for(pressing, 1.0)
-        assert button.asked.n == polls.n  # one call into the page a poll
+        assert button.asked.n == nav.asked.n  # one call into the page a poll
+
+    run(scenario)
+
+
+class Readable(FakePage):
+    """A page `look` can read: it shows the password field (as the page a password was just
+    sent from still does, until the IdP's answer replaces it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read = 0
+
+    async def evaluate(self, script: str, arg: Any = None) -> Any:
+        self.read += 1
+        return {"controls": [], "hits": {"password": {"count": 1}}}
+
+
+def test_the_next_page_is_not_read_while_the_idp_has_yet_to_answer_however_long() -> None:
+    """An IdP slower than the element timeout to answer a press: the page is not asked meanwhile
+    (that asks the page being left), the wait is not cut at the element timeout, and the page
+    that comes is read."""
+
+    async def scenario() -> None:
+        page, nav = Readable(), Nav(navigating=True)
+        ctx = context(nav, element_timeout=0.05)
+        fields = generic_oidc._Fields(page, ctx)  # type: ignore[arg-type]
+        reading = asyncio.ensure_future(generic_oidc._wait_for_page(page, ctx, fields))  # type: ignore[arg-type]
+        await nav.asked.reach(20)  # 20 polls: four times the element timeout
+        assert page.read == 0 and not reading.done()
+        nav.navigating = False
+        seen = await asyncio.wait_for(reading, 1.0)
+        assert page.read == 1 and seen is not None and seen.shows("password")
+
+    run(scenario)
+
+
+class Visible:
+    def __init__(self, shown: bool) -> None:
+        self.shown = shown
+
+    @property
+    def first(self) -> Visible:
+        return self
+
+    async def is_visible(self) -> bool:
+        return self.shown
+
+    async def click(self, timeout: float) -> None:
+        pass
+
+
+def test_a_provider_flows_press_waits_out_a_slow_answer_instead_of_saying_nothing_happened() -> (
+    None
+):
+    async def scenario() -> None:
+        page, nav = FakePage(), Nav(navigating=True)
+        gone, errors = Visible(True), Visible(False)
+        pressing = asyncio.ensure_future(
+            _pages.press(page, context(nav, 0.05), Visible(True), gone, errors, "Next")  # type: ignore[arg-type]
+        )
+        await nav.asked.reach(20)  # four times the element timeout
+        assert not pressing.done()
+        nav.navigating, gone.shown = False, False  # the next page: the button is gone
+        await asyncio.wait_for(pressing, 1.0)
 
     run(scenario)
 
@@ -193,6 +289,7 @@ def test_a_page_that_answers_in_place_is_asked_one_call_a_poll_until_it_has() ->
 class Request:
     def __init__(self, frame: object, url: str) -> None:
         self.frame, self.url = frame, url
+        self.failure = "net::ERR_CONNECTION_RESET"
 
     def is_navigation_request(self) -> bool:
         return True
@@ -225,5 +322,11 @@ def test_the_navigation_log_says_the_page_is_navigating_from_request_to_answer()
     impl.emit("response", Response(frame))
     assert log.navigating()
     impl.emit("response", Response(hop))
+    assert not log.navigating()
+    # One that fails (the IdP down mid-login) is over too.
+    lost = Request(page.main_frame, "https://idp.example.org/login")
+    impl.emit("request", lost)
+    assert log.navigating()
+    impl.emit("requestfailed", lost)
     assert not log.navigating()
     log.detach()
