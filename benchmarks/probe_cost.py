@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from throughput import _kind, floor_login  # the floor's login and the kinds of process, shared
+from throughput import floor_login, tree_cpu_by_kind  # the floor's login, CPU by process
 
 from loginprobe.config.loading import load
 from loginprobe.config.secrets import resolve_secrets
@@ -135,18 +135,8 @@ def print_messages(
 def tree_cpu(leave_out: set[int]) -> float:
     """CPU-seconds of this process's tree, without the subtrees rooted at `leave_out` (the
     sandbox's hub, IdP and proxy, which this process started too)."""
-    return sum(tree_cpu_by_kind(leave_out).values())
-
-
-def tree_cpu_by_kind(leave_out: set[int]) -> dict[str, float]:
-    """The same by kind of process: this Python, Playwright's driver, each kind of Chromium's."""
-    theirs = {pid for root in leave_out for pid in process_tree_cpu_each(root)}
-    out: dict[str, float] = {}
-    for pid, used in process_tree_cpu_each(os.getpid()).items():
-        if pid not in theirs:
-            kind = "python" if pid == os.getpid() else _kind(pid)
-            out[kind] = out.get(kind, 0.0) + used
-    return out
+    mine = sum(process_tree_cpu_each(os.getpid()).values())
+    return mine - sum(sum(process_tree_cpu_each(pid).values()) for pid in leave_out)
 
 
 def configs(sb: Sandbox, tmp: Path) -> dict[str, tuple[object, object]]:
@@ -227,7 +217,7 @@ async def run(args: argparse.Namespace) -> None:
             for _ in range(args.logins):
                 for side in sides:
                     await asyncio.sleep(QUIET_S)
-                    kinds0, t0 = tree_cpu_by_kind(sandbox), time.monotonic()
+                    kinds0, t0 = tree_cpu_by_kind(os.getpid(), sandbox), time.monotonic()
                     if args.messages:
                         with counting_messages() as counted:
                             ok = await login(side)
@@ -237,7 +227,7 @@ async def run(args: argparse.Namespace) -> None:
                     wall = time.monotonic() - t0
                     await asyncio.sleep(QUIET_S)
                     if ok:
-                        kinds1 = tree_cpu_by_kind(sandbox)
+                        kinds1 = tree_cpu_by_kind(os.getpid(), sandbox)
                         seen[side].append((sum(kinds1.values()) - sum(kinds0.values()), wall))
                         for kind in kinds1.keys() | kinds0.keys():
                             # A renderer's CPU moves to the zygote's count as it ends: one

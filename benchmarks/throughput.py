@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,13 +143,15 @@ def _kind(pid: int) -> str:
     return "node (Playwright's driver)" if exe == "node" else exe
 
 
-def tree_cpu_by_kind(root: int) -> dict[str, float]:
+def tree_cpu_by_kind(root: int, leave_out: Collection[int] = ()) -> dict[str, float]:
     """CPU-seconds of each kind of process in the tree (ended children counted in their parent's
-    kind: renderers end in the zygote's)."""
+    kind: renderers end in the zygote's), without the subtrees rooted at `leave_out`."""
+    theirs = {pid for other in leave_out for pid in process_tree_cpu_each(other)}
     out: dict[str, float] = {}
     for pid, used in process_tree_cpu_each(root).items():
-        kind = _kind(pid)
-        out[kind] = out.get(kind, 0.0) + used
+        if pid not in theirs:
+            kind = _kind(pid)
+            out[kind] = out.get(kind, 0.0) + used
     return out
 
 
