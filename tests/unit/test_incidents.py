@@ -90,6 +90,23 @@ def test_further_identical_failures_send_nothing_more() -> None:
     assert track.failures == 7
 
 
+def test_a_changed_cause_waits_for_confirmation_like_a_first_failure() -> None:
+    t = Thresholds(failures_to_alert=3, successes_to_resolve=2)
+    track, _ = run([Code.CALLBACK_ERROR] * 3, t)
+    for _ in range(2):
+        track, actions = advance_login(track, verdict(Code.HUB_ERROR), KEY, t, LATER)
+        assert actions == [] and track.open_code == "callback_error"
+    track, actions = advance_login(track, verdict(Code.HUB_ERROR), KEY, t, LATER)
+    assert [(a.kind, a.reason) for a in actions] == [("trigger", "changed")]
+    assert track.open_code == "hub_error" and track.last_code_seen == 3
+
+
+def test_a_person_asking_to_page_changes_the_cause_at_once() -> None:
+    track, _ = run([Code.CALLBACK_ERROR] * 2)
+    track, actions = advance_login(track, verdict(Code.HUB_ERROR), KEY, T, LATER, confirmed=True)
+    assert [(a.kind, a.reason) for a in actions] == [("trigger", "changed")]
+
+
 def test_changed_failing_code_updates_the_same_incident() -> None:
     track, _ = run([Code.CALLBACK_ERROR] * 2)
     track, actions = advance_login(track, EXPIRED, KEY, T, LATER)
@@ -176,6 +193,7 @@ def test_probe_error_leaves_login_track_unchanged_and_silent(track: Track) -> No
 
 F = Code.CALLBACK_ERROR
 X = Code.CLIENT_SECRET_EXPIRED
+H = Code.HUB_ERROR
 P = Code.PROBE_ERROR
 O = Code.OK  # noqa: E741
 
@@ -199,10 +217,22 @@ O = Code.OK  # noqa: E741
             id="changed-then-recover",
         ),
         pytest.param(
-            [F, F, X, F],
+            [F, F, X, F, F],
             [("trigger", "opened"), ("trigger", "changed"), ("trigger", "changed")],
             id="changed-back",
         ),
+        # An expired secret renewed between one probe's failed callback and its secret check: that
+        # probe says callback_error ("the hub runs another secret"). Once is no new cause.
+        pytest.param(
+            [X, F, O, O], [("trigger", "opened"), ("resolve", "recovered")], id="fix-races-a-probe"
+        ),
+        pytest.param(
+            [F, F, X, F, X, F], [("trigger", "opened"), ("trigger", "changed")], id="x-f-x"
+        ),
+        pytest.param(
+            [F, F, H, P, H], [("trigger", "opened"), ("trigger", "changed")], id="p-inside-a-change"
+        ),
+        pytest.param([F, F, H, O, H, F], [("trigger", "opened")], id="ok-breaks-a-change"),
         pytest.param([F, P, F], [("trigger", "opened")], id="probe-error-does-not-break-run"),
         pytest.param([P, P, P, P], [], id="probe-errors-say-nothing-about-hub"),
         pytest.param(
@@ -310,6 +340,7 @@ def test_settled_after_a_full_open_and_recover_cycle() -> None:
         Track(),
         Track(failures=3, successes=0, open_code="client_secret_expired", opened_at=NOW),
         Track(successes=7),
+        Track(failures=4, open_code="hub_error", last_code="callback_error", last_code_seen=1),
     ],
 )
 def test_track_json_round_trips(track: Track) -> None:
@@ -326,6 +357,12 @@ def test_track_json_round_trips(track: Track) -> None:
         ),
         pytest.param({"failures": None, "successes": None}, Track(), id="nulls"),
         pytest.param({"failures": "3"}, Track(failures=3), id="stringly-number"),
+        pytest.param({"last_code": "hub_error"}, Track(), id="malformed-last-code"),
+        pytest.param(
+            {"last_code": ["hub_error", "2"]},
+            Track(last_code="hub_error", last_code_seen=2),
+            id="last-code",
+        ),
     ],
 )
 def test_track_from_json_tolerates_missing_keys(data: dict[str, Any], expected: Track) -> None:

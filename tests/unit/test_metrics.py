@@ -198,7 +198,8 @@ def test_a_warning_is_no_outage_to_page_about_until_it_turns_into_one() -> None:
         [
             (Code.LOGIN_REJECTED, at(0), 1000),
             (Code.LOGIN_REJECTED, at(20), 1000),  # the account: a warning incident of its own
-            (Code.HUB_ERROR, at(40), 1000),  # now the hub is down: a new incident, at once
+            (Code.HUB_ERROR, at(40), 1000),  # the hub fails: unconfirmed, as a first failure
+            (Code.HUB_ERROR, at(60), 1000),  # confirmed: a new incident, that notifies
         ],
     )
     assert done == [
@@ -206,7 +207,7 @@ def test_a_warning_is_no_outage_to_page_about_until_it_turns_into_one() -> None:
         "trigger loginprobe/a/login",
         "resolve loginprobe/a/login/warning",
     ]
-    assert pages(m) == (1, 1.0)
+    assert pages(m) == (1, 21.0)  # from the first hub_error to the end of the one that paged
 
 
 def readme_figure(what: str) -> int:

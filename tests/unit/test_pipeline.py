@@ -82,8 +82,9 @@ def test_a_working_probe_counts_for_the_browser_and_for_its_hub() -> None:
 
 def test_a_warning_turning_into_an_outage_is_a_new_incident_that_notifies() -> None:
     tracks, actions = feed([probe("a", Code.LOGIN_REJECTED)] * 2 + [probe("a", Code.HUB_ERROR)])
+    assert actions == ["trigger loginprobe/a/login/warning"]  # one hub_error: not yet an outage
+    tracks, actions = feed([probe("a", Code.HUB_ERROR)], tracks)
     assert actions == [
-        "trigger loginprobe/a/login/warning",
         "trigger loginprobe/a/login",
         "resolve loginprobe/a/login/warning",
     ]

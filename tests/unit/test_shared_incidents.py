@@ -312,6 +312,7 @@ def test_a_better_explanation_of_a_page_already_out_is_sent_so_its_resolve_is_to
     ]
     run.feed(*rounds("abd", Code.IDP_ERROR, 1))
     assert f"trigger {IDP}" in run.sent
+    assert "trigger loginprobe/c/login" not in run.feed(("c", Code.IDP_ERROR))  # once: unproven
     assert "trigger loginprobe/c/login" in run.feed(("c", Code.IDP_ERROR))
     assert run.feed(*[("c", Code.OK)] * 2) == ["resolve loginprobe/c/login"]
 

@@ -164,7 +164,8 @@ class MonitorConfig(_Strict):
     failures_to_alert: int = Field(
         2,
         ge=1,
-        description="Consecutive failing probes before an incident opens and pages "
+        description="Consecutive failing probes before an incident opens and pages, and "
+        "consecutive probes with a new cause before an open incident is updated with it "
         "(a cause proven twice in one probe, an expired or invalid client secret, pages at once).",
     )
     successes_to_resolve: int = Field(

@@ -2,10 +2,11 @@
 
 Pure. One login track per hub: it opens an incident after `failures_to_alert` consecutive failing
 verdicts and resolves it after `successes_to_resolve` consecutive `ok`; a different failing verdict
-while open updates the same incident (same dedup key), unless it turns a warning into an outage (or
-back): that is a new incident on its own key, because PagerDuty notifies nobody of a trigger on a key
-it already holds open. `probe_error` is no evidence about the hub:
-it leaves the hub's track as it was (the prober's track counts it: prober.py).
+while open, once confirmed as an incident's first would be, updates the same incident (same dedup
+key), unless it turns a warning into an outage (or back): that is a new incident on its own key,
+because PagerDuty notifies nobody of a trigger on a key it already holds open. `probe_error` is no
+evidence about the hub: it leaves the hub's track as it was (the prober's track counts it:
+prober.py).
 """
 
 from __future__ import annotations
@@ -58,18 +59,33 @@ def advance_login(
             return Track(successes=successes), [
                 Action("resolve", track.open_key or key, reason="recovered")
             ]
-        return replace(track, failures=0, successes=successes, explained=0), []
+        return replace(
+            track, failures=0, successes=successes, explained=0, last_code=None, last_code_seen=0
+        ), []
     failures = track.failures + 1
+    code = str(verdict.code)
     track = replace(
-        track, failures=failures, successes=0, explained=failures if explained else track.explained
+        track,
+        failures=failures,
+        successes=0,
+        explained=failures if explained else track.explained,
+        last_code=code,
+        last_code_seen=track.last_code_seen + 1 if track.last_code == code else 1,
     )
     target = incident_key(key, verdict)
+    sure = verdict.code in CONFIRMED_CAUSES or confirmed
     if not track.is_open:
-        if failures >= t.failures_to_alert or verdict.code in CONFIRMED_CAUSES or confirmed:
+        if failures >= t.failures_to_alert or sure:
             return (
-                replace(track, open_code=str(verdict.code), opened_at=now, open_key=target),
+                replace(track, open_code=code, opened_at=now, open_key=target),
                 [Action("trigger", target, verdict, reason="opened")],
             )
+        return track, []
+    if track.open_code != code and not sure and track.last_code_seen < t.failures_to_alert:
+        # Another cause, seen fewer than failures_to_alert times in a row: as unproven as a first
+        # failure would be. One probe racing a fix (the secret renewed between its failed callback
+        # and its secret check: "the hub runs another secret") must not re-page with the wrong
+        # advice; a real change is announced once it repeats.
         return track, []
     was = track.open_key or key
     if target != was:
@@ -79,9 +95,7 @@ def advance_login(
             Action("trigger", target, verdict, reason="escalated"),
             Action("resolve", was, reason="superseded"),
         ]
-    if track.open_code != str(verdict.code):
+    if track.open_code != code:
         # e.g. callback_error -> client_secret_expired: the same incident, now better explained.
-        return replace(track, open_code=str(verdict.code)), [
-            Action("trigger", was, verdict, reason="changed")
-        ]
+        return replace(track, open_code=code), [Action("trigger", was, verdict, reason="changed")]
     return track, []
