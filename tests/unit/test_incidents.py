@@ -11,6 +11,7 @@ from loginprobe.model import Code, Severity, Verdict
 from loginprobe.monitor.tracks.login import advance_login, login_key, settled
 from loginprobe.monitor.tracks.prober import PROBER_KEY, advance_prober
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
+from loginprobe.prober.classify import SEVERITY
 
 HUB = "utoronto"
 KEY = login_key(HUB)
@@ -24,7 +25,7 @@ def verdict(code: Code) -> Verdict:
         return Verdict(code=code, severity=Severity.INFO, summary=f"{HUB}: logged in")
     return Verdict(
         code=code,
-        severity=Severity.CRITICAL,
+        severity=SEVERITY.get(code, Severity.CRITICAL),
         summary=f"{HUB}: {code} (evidence)",
         step="callback",
         evidence={"http_status": 500},
@@ -98,7 +99,21 @@ def test_a_changed_cause_waits_for_confirmation_like_a_first_failure() -> None:
         assert actions == [] and track.open_code == "callback_error"
     track, actions = advance_login(track, verdict(Code.HUB_ERROR), KEY, t, LATER)
     assert [(a.kind, a.reason) for a in actions] == [("trigger", "changed")]
-    assert track.open_code == "hub_error" and track.last_code_seen == 3
+    assert track.open_code == "hub_error" and track.new_cause_seen == 0
+
+
+def test_a_warning_escalates_once_other_failures_confirm_whatever_their_mix() -> None:
+    track, actions = run([Code.LOGIN_REJECTED] * 2)
+    assert [a.dedup_key for a in actions] == [f"{KEY}/warning"]
+    track, actions = advance_login(track, verdict(Code.HUB_UNREACHABLE), KEY, T, LATER)
+    assert actions == []  # one blip during a warning wakes nobody
+    track, actions = advance_login(track, verdict(Code.TIMEOUT), KEY, T, LATER)
+    assert [(a.kind, a.dedup_key, a.reason) for a in actions] == [
+        ("trigger", KEY, "escalated"),
+        ("resolve", f"{KEY}/warning", "superseded"),
+    ]
+    assert actions[0].verdict is not None and actions[0].verdict.code is Code.TIMEOUT
+    assert track.open_code == "timeout" and track.open_key == KEY
 
 
 def test_a_person_asking_to_page_changes_the_cause_at_once() -> None:
@@ -194,6 +209,7 @@ def test_probe_error_leaves_login_track_unchanged_and_silent(track: Track) -> No
 F = Code.CALLBACK_ERROR
 X = Code.CLIENT_SECRET_EXPIRED
 H = Code.HUB_ERROR
+U = Code.HUB_UNREACHABLE
 P = Code.PROBE_ERROR
 O = Code.OK  # noqa: E741
 
@@ -233,6 +249,11 @@ O = Code.OK  # noqa: E741
             [F, F, H, P, H], [("trigger", "opened"), ("trigger", "changed")], id="p-inside-a-change"
         ),
         pytest.param([F, F, H, O, H, F], [("trigger", "opened")], id="ok-breaks-a-change"),
+        pytest.param([F, F, H, F, H], [("trigger", "opened")], id="the-open-cause-breaks-a-change"),
+        # A hub down answers one way, then another: together they confirm, and the latest is sent.
+        pytest.param(
+            [F, F, H, U], [("trigger", "opened"), ("trigger", "changed")], id="a-mix-confirms"
+        ),
         pytest.param([F, P, F], [("trigger", "opened")], id="probe-error-does-not-break-run"),
         pytest.param([P, P, P, P], [], id="probe-errors-say-nothing-about-hub"),
         pytest.param(
@@ -340,7 +361,7 @@ def test_settled_after_a_full_open_and_recover_cycle() -> None:
         Track(),
         Track(failures=3, successes=0, open_code="client_secret_expired", opened_at=NOW),
         Track(successes=7),
-        Track(failures=4, open_code="hub_error", last_code="callback_error", last_code_seen=1),
+        Track(failures=4, open_code="hub_error", opened_at=NOW, open_key=KEY, new_cause_seen=1),
     ],
 )
 def test_track_json_round_trips(track: Track) -> None:
@@ -357,12 +378,7 @@ def test_track_json_round_trips(track: Track) -> None:
         ),
         pytest.param({"failures": None, "successes": None}, Track(), id="nulls"),
         pytest.param({"failures": "3"}, Track(failures=3), id="stringly-number"),
-        pytest.param({"last_code": "hub_error"}, Track(), id="malformed-last-code"),
-        pytest.param(
-            {"last_code": ["hub_error", "2"]},
-            Track(last_code="hub_error", last_code_seen=2),
-            id="last-code",
-        ),
+        pytest.param({"new_cause_seen": "2"}, Track(new_cause_seen=2), id="new-cause-seen"),
     ],
 )
 def test_track_from_json_tolerates_missing_keys(data: dict[str, Any], expected: Track) -> None:

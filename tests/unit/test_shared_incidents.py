@@ -326,6 +326,31 @@ def test_a_held_warning_is_sent_when_the_silence_ends_and_the_hub_still_fails() 
     assert run.feed(("a", Code.FLOW_CHANGED, "idp_login")) == ["trigger loginprobe/a/login/warning"]
 
 
+def test_a_held_warning_is_not_sent_with_another_cause_seen_once() -> None:
+    """The silence ends; the hub's next probe fails once in another way (a blip): nothing goes
+    out, neither the warning with a critical verdict in it nor an outage. When the warning's own
+    cause shows again, the warning is sent; when the other cause confirms, it is an outage."""
+    until = (T0 + timedelta(minutes=2)).timestamp()
+    run = Run(fleet({"a": "g"}, silenced={"a": until}))
+    run.feed(*[("a", Code.FLOW_CHANGED, "idp_login")] * 3)
+    run.fleet = fleet({"a": "g"})  # the silence ended
+    assert run.feed(("a", Code.HUB_ERROR, "hub_start")) == []
+    assert run.feed(("a", Code.FLOW_CHANGED, "idp_login")) == ["trigger loginprobe/a/login/warning"]
+    assert run.actions[-1].verdict is not None
+    assert run.actions[-1].verdict.code is Code.FLOW_CHANGED
+
+
+def test_a_held_warning_turning_into_a_confirmed_outage_pages_the_outage() -> None:
+    until = (T0 + timedelta(minutes=2)).timestamp()
+    run = Run(fleet({"a": "g"}, silenced={"a": until}))
+    run.feed(*[("a", Code.FLOW_CHANGED, "idp_login")] * 3)
+    run.fleet = fleet({"a": "g"})
+    assert run.feed(("a", Code.HUB_ERROR, "hub_start")) == []
+    # The held warning's resolve is dropped with it: PagerDuty never had it.
+    assert run.feed(("a", Code.HUB_ERROR, "hub_start")) == ["trigger loginprobe/a/login"]
+    assert not is_held(run.tracks, "loginprobe/a/login/warning")
+
+
 def test_the_explained_failures_survive_the_store() -> None:
     t = Track(failures=3, explained=2)
     assert Track.from_json(t.to_json()) == t

@@ -165,7 +165,8 @@ class MonitorConfig(_Strict):
         2,
         ge=1,
         description="Consecutive failing probes before an incident opens and pages, and "
-        "consecutive probes with a new cause before an open incident is updated with it "
+        "consecutive probes failing with another code before an open incident changes cause "
+        "(a warning turning into an outage included) "
         "(a cause proven twice in one probe, an expired or invalid client secret, pages at once).",
     )
     successes_to_resolve: int = Field(

@@ -1,12 +1,12 @@
 """The incident state machine: when a run of verdicts becomes a page, and when the page resolves.
 
 Pure. One login track per hub: it opens an incident after `failures_to_alert` consecutive failing
-verdicts and resolves it after `successes_to_resolve` consecutive `ok`; a different failing verdict
-while open, once confirmed as an incident's first would be, updates the same incident (same dedup
-key), unless it turns a warning into an outage (or back): that is a new incident on its own key,
-because PagerDuty notifies nobody of a trigger on a key it already holds open. `probe_error` is no
-evidence about the hub: it leaves the hub's track as it was (the prober's track counts it:
-prober.py).
+verdicts and resolves it after `successes_to_resolve` consecutive `ok`. Other causes while open
+update the same incident (same dedup key) once `failures_to_alert` probes in a row have failed with
+codes other than the incident's (a cause proven in one probe, or a person asking: at once), unless
+the latest turns a warning into an outage (or back): that is a new incident on its own key, because
+PagerDuty notifies nobody of a trigger on a key it already holds open. `probe_error` is no evidence
+about the hub: it leaves the hub's track as it was (the prober's track counts it: prober.py).
 """
 
 from __future__ import annotations
@@ -59,9 +59,7 @@ def advance_login(
             return Track(successes=successes), [
                 Action("resolve", track.open_key or key, reason="recovered")
             ]
-        return replace(
-            track, failures=0, successes=successes, explained=0, last_code=None, last_code_seen=0
-        ), []
+        return replace(track, failures=0, successes=successes, explained=0, new_cause_seen=0), []
     failures = track.failures + 1
     code = str(verdict.code)
     track = replace(
@@ -69,8 +67,7 @@ def advance_login(
         failures=failures,
         successes=0,
         explained=failures if explained else track.explained,
-        last_code=code,
-        last_code_seen=track.last_code_seen + 1 if track.last_code == code else 1,
+        new_cause_seen=track.new_cause_seen + 1 if track.is_open and track.open_code != code else 0,
     )
     target = incident_key(key, verdict)
     sure = verdict.code in CONFIRMED_CAUSES or confirmed
@@ -81,21 +78,25 @@ def advance_login(
                 [Action("trigger", target, verdict, reason="opened")],
             )
         return track, []
-    if track.open_code != code and not sure and track.last_code_seen < t.failures_to_alert:
-        # Another cause, seen fewer than failures_to_alert times in a row: as unproven as a first
-        # failure would be. One probe racing a fix (the secret renewed between its failed callback
+    if track.open_code != code and not sure and track.new_cause_seen < t.failures_to_alert:
+        # Other causes than the incident's, fewer than failures_to_alert in a row: as unproven as
+        # a first failure. One probe racing a fix (the secret renewed between its failed callback
         # and its secret check: "the hub runs another secret") must not re-page with the wrong
-        # advice; a real change is announced once it repeats.
+        # advice, nor one blip during a warning wake someone. Once they are that many, whatever
+        # their mix (a hub down answers hub_error, timeout, hub_unreachable by turns), the latest
+        # is sent.
         return track, []
     was = track.open_key or key
     if target != was:
         # A warning became an outage (or the reverse): a new incident that notifies, and the old
         # one resolved after it, so that something is open at every moment.
-        return replace(track, open_code=str(verdict.code), open_key=target), [
+        return replace(track, open_code=code, open_key=target, new_cause_seen=0), [
             Action("trigger", target, verdict, reason="escalated"),
             Action("resolve", was, reason="superseded"),
         ]
     if track.open_code != code:
         # e.g. callback_error -> client_secret_expired: the same incident, now better explained.
-        return replace(track, open_code=code), [Action("trigger", was, verdict, reason="changed")]
+        return replace(track, open_code=code, new_cause_seen=0), [
+            Action("trigger", was, verdict, reason="changed")
+        ]
     return track, []

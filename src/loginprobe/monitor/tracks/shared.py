@@ -466,11 +466,10 @@ def hold(
             release = _release_verdict(key, hub, verdict, open_track, view(), fleet)
             if release is None:
                 continue
-            if _hub_of(key, hub) and (
-                _new_cause(Action("trigger", key, release), hub, view(), fleet, now, confirm)
-                or (open_track.failures < confirm and release.code not in CONFIRMED_CAUSES)
+            if _hub_of(key, hub) and _unconfirmed(
+                release, hub, open_track, view(), fleet, now, confirm
             ):
-                continue  # a streak begun after a success, or a new cause: it confirms first
+                continue
             since = view()[held_key(key)].opened_at or now
             moved[held_key(key)] = Track()
             note = f" — failing since {_hhmm(since)}, held back until now"
@@ -478,6 +477,28 @@ def hold(
                 Action("trigger", key, replace(release, summary=release.summary + note), "released")
             )
     return moved, out
+
+
+def _unconfirmed(
+    release: Verdict,
+    hub: str,
+    track: Track,
+    tracks: Mapping[str, Track],
+    fleet: Fleet,
+    now: str,
+    confirm: int,
+) -> bool:
+    """A hub's held page whose verdict must confirm before it goes out: a streak begun after a
+    success, a new cause after a shared incident's, or another cause than the held incident's
+    (login.advance_login changes the incident once that is confirmed)."""
+    if release.code in CONFIRMED_CAUSES:
+        return False
+    key = track.open_key or login_key(hub)
+    return (
+        _new_cause(Action("trigger", key, release), hub, tracks, fleet, now, confirm)
+        or track.failures < confirm
+        or (str(release.code) != track.open_code and track.new_cause_seen < confirm)
+    )
 
 
 def _late_for_shared(a: Action, hub: str | None) -> bool:

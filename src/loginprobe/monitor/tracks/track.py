@@ -40,11 +40,10 @@ class Track:
     # with them). The failures after them are the hub's own cause, which must confirm on its own
     # (shared.unconfirmed_new_cause).
     explained: int = 0
-    # A hub's login track: the latest failing verdict's code, and how many failing verdicts in a
-    # row have had it. While an incident is open, another code changes it only once confirmed
-    # (login.advance_login), as a new incident would have to be.
-    last_code: str | None = None
-    last_code_seen: int = 0
+    # A hub's login track with an incident open: failing verdicts in a row whose code is not the
+    # incident's (any mix of other codes). Another cause changes the incident only once they
+    # reach failures_to_alert, as failures must to open one (login.advance_login).
+    new_cause_seen: int = 0
 
     @property
     def is_open(self) -> bool:
@@ -64,8 +63,8 @@ class Track:
             out["resolved_at"] = self.resolved_at
         if self.explained:
             out["explained"] = self.explained
-        if self.last_code:
-            out["last_code"] = [self.last_code, self.last_code_seen]
+        if self.new_cause_seen:
+            out["new_cause_seen"] = self.new_cause_seen
         return out
 
     @classmethod
@@ -73,9 +72,6 @@ class Track:
         """`key`: the track's own key, where a track stored before keys could escalate had its
         incident open."""
         open_code = data.get("open_code")
-        last = data.get("last_code")
-        if not (isinstance(last, list) and len(last) == 2 and isinstance(last[0], str)):
-            last = [None, 0]
         return cls(
             failures=int(data.get("failures") or 0),
             successes=int(data.get("successes") or 0),
@@ -87,8 +83,7 @@ class Track:
             ),
             resolved_at=data.get("resolved_at"),
             explained=int(data.get("explained") or 0),
-            last_code=last[0],
-            last_code_seen=int(last[1] or 0) if last[0] else 0,
+            new_cause_seen=int(data.get("new_cause_seen") or 0),
         )
 
 
