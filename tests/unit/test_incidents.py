@@ -116,6 +116,27 @@ def test_a_warning_escalates_once_other_failures_confirm_whatever_their_mix() ->
     assert track.open_code == "timeout" and track.open_key == KEY
 
 
+def test_an_outage_that_became_a_warning_twice_in_a_row_moves_to_the_warning_key() -> None:
+    _, actions = run([Code.HUB_UNREACHABLE] * 2 + [Code.FLOW_CHANGED] * 2)
+    assert [(a.kind, a.dedup_key, a.reason) for a in actions] == [
+        ("trigger", KEY, "opened"),
+        ("trigger", f"{KEY}/warning", "escalated"),
+        ("resolve", KEY, "superseded"),
+    ]
+
+
+def test_another_warning_then_one_outage_probe_does_not_escalate_a_warning() -> None:
+    track, _ = run([Code.FLOW_CHANGED] * 2)
+    for code in (Code.LOGIN_REJECTED, Code.TIMEOUT):
+        track, actions = advance_login(track, verdict(code), KEY, T, LATER)
+        assert actions == []
+    track, actions = advance_login(track, verdict(Code.TIMEOUT), KEY, T, LATER)
+    assert [(a.kind, a.reason) for a in actions] == [
+        ("trigger", "escalated"),
+        ("resolve", "superseded"),
+    ]
+
+
 def test_a_person_asking_to_page_changes_the_cause_at_once() -> None:
     track, _ = run([Code.CALLBACK_ERROR] * 2)
     track, actions = advance_login(track, verdict(Code.HUB_ERROR), KEY, T, LATER, confirmed=True)
@@ -210,6 +231,8 @@ F = Code.CALLBACK_ERROR
 X = Code.CLIENT_SECRET_EXPIRED
 H = Code.HUB_ERROR
 U = Code.HUB_UNREACHABLE
+TO = Code.TIMEOUT
+W = Code.FLOW_CHANGED
 P = Code.PROBE_ERROR
 O = Code.OK  # noqa: E741
 
@@ -250,6 +273,13 @@ O = Code.OK  # noqa: E741
         ),
         pytest.param([F, F, H, O, H, F], [("trigger", "opened")], id="ok-breaks-a-change"),
         pytest.param([F, F, H, F, H], [("trigger", "opened")], id="the-open-cause-breaks-a-change"),
+        # A hub that is down, one odd page among its failures: the outage stays an outage.
+        pytest.param([U, U, TO, W], [("trigger", "opened")], id="one-warning-in-an-outage"),
+        pytest.param(  # the outage's cause changes (to timeout), and it stays an outage
+            [U, U, TO, W, TO, W],
+            [("trigger", "opened"), ("trigger", "changed")],
+            id="outage-warning-flapping",
+        ),
         # A hub down answers one way, then another: together they confirm, and the latest is sent.
         pytest.param(
             [F, F, H, U], [("trigger", "opened"), ("trigger", "changed")], id="a-mix-confirms"

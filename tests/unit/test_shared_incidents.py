@@ -351,6 +351,19 @@ def test_a_held_warning_turning_into_a_confirmed_outage_pages_the_outage() -> No
     assert not is_held(run.tracks, "loginprobe/a/login/warning")
 
 
+def test_a_held_warning_is_never_sent_with_an_outage_in_it() -> None:
+    """After the silence, two failures of other kinds (another warning, then an outage): the
+    cause has confirmed, the move to an outage has not. Nothing goes out on the warning's key
+    with a critical verdict; the outage pages once it repeats."""
+    until = (T0 + timedelta(minutes=2)).timestamp()
+    run = Run(fleet({"a": "g"}, silenced={"a": until}))
+    run.feed(*[("a", Code.FLOW_CHANGED, "idp_login")] * 3)
+    run.fleet = fleet({"a": "g"})
+    assert run.feed(("a", Code.LOGIN_REJECTED, "idp_login")) == []
+    assert run.feed(("a", Code.HUB_ERROR, "hub_start")) == []
+    assert run.feed(("a", Code.HUB_ERROR, "hub_start")) == ["trigger loginprobe/a/login"]
+
+
 def test_the_explained_failures_survive_the_store() -> None:
     t = Track(failures=3, explained=2)
     assert Track.from_json(t.to_json()) == t

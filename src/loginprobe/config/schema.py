@@ -164,10 +164,11 @@ class MonitorConfig(_Strict):
     failures_to_alert: int = Field(
         2,
         ge=1,
-        description="Consecutive failing probes before an incident opens and pages, and "
-        "consecutive probes failing with another code before an open incident changes cause "
-        "(a warning turning into an outage included) "
-        "(a cause proven twice in one probe, an expired or invalid client secret, pages at once).",
+        description="Consecutive failing probes before an incident opens and pages; also "
+        "consecutive probes failing with other codes before an open incident changes cause, and "
+        "consecutive ones of the other severity before it moves between warning and outage "
+        "(a cause proven twice in one probe, an expired or invalid client secret, and "
+        "`probe run --alert` act at once).",
     )
     successes_to_resolve: int = Field(
         2, ge=1, description="Consecutive good probes before an open incident resolves."

@@ -59,17 +59,26 @@ def advance_login(
             return Track(successes=successes), [
                 Action("resolve", track.open_key or key, reason="recovered")
             ]
-        return replace(track, failures=0, successes=successes, explained=0, new_cause_seen=0), []
+        return replace(
+            track,
+            failures=0,
+            successes=successes,
+            explained=0,
+            new_cause_seen=0,
+            other_key_seen=0,
+        ), []
     failures = track.failures + 1
     code = str(verdict.code)
+    target = incident_key(key, verdict)
+    was = track.open_key or key
     track = replace(
         track,
         failures=failures,
         successes=0,
         explained=failures if explained else track.explained,
         new_cause_seen=track.new_cause_seen + 1 if track.is_open and track.open_code != code else 0,
+        other_key_seen=track.other_key_seen + 1 if track.is_open and target != was else 0,
     )
-    target = incident_key(key, verdict)
     sure = verdict.code in CONFIRMED_CAUSES or confirmed
     if not track.is_open:
         if failures >= t.failures_to_alert or sure:
@@ -78,25 +87,30 @@ def advance_login(
                 [Action("trigger", target, verdict, reason="opened")],
             )
         return track, []
-    if track.open_code != code and not sure and track.new_cause_seen < t.failures_to_alert:
-        # Other causes than the incident's, fewer than failures_to_alert in a row: as unproven as
-        # a first failure. One probe racing a fix (the secret renewed between its failed callback
-        # and its secret check: "the hub runs another secret") must not re-page with the wrong
-        # advice, nor one blip during a warning wake someone. Once they are that many, whatever
-        # their mix (a hub down answers hub_error, timeout, hub_unreachable by turns), the latest
-        # is sent.
+    # Unproven, as a first failure is: other causes than the incident's, fewer than
+    # failures_to_alert in a row (then whatever their mix: a hub down answers hub_error, timeout,
+    # hub_unreachable by turns; the latest is sent), or a move between warning and outage seen
+    # fewer times in a row. One probe racing a fix (the secret renewed between its failed callback
+    # and its secret check: "the hub runs another secret") must not re-page with the wrong advice,
+    # one blip during a warning wake someone, nor one odd page of a hub that is down turn its
+    # outage into a warning.
+    n = t.failures_to_alert
+    if (track.open_code != code and not sure) and (
+        track.new_cause_seen < n or (target != was and track.other_key_seen < n)
+    ):
         return track, []
-    was = track.open_key or key
     if target != was:
         # A warning became an outage (or the reverse): a new incident that notifies, and the old
         # one resolved after it, so that something is open at every moment.
-        return replace(track, open_code=code, open_key=target, new_cause_seen=0), [
+        return replace(
+            track, open_code=code, open_key=target, new_cause_seen=0, other_key_seen=0
+        ), [
             Action("trigger", target, verdict, reason="escalated"),
             Action("resolve", was, reason="superseded"),
         ]
     if track.open_code != code:
         # e.g. callback_error -> client_secret_expired: the same incident, now better explained.
-        return replace(track, open_code=code, new_cause_seen=0), [
+        return replace(track, open_code=code, new_cause_seen=0, other_key_seen=0), [
             Action("trigger", was, verdict, reason="changed")
         ]
     return track, []

@@ -31,7 +31,7 @@ from typing import Any
 from loginprobe.model import Code, ProbeResult, Severity, Verdict
 from loginprobe.monitor.groups import group_key, group_threshold, idp_side, unreachable
 from loginprobe.monitor.silences import silenced_until
-from loginprobe.monitor.tracks.login import CONFIRMED_CAUSES, login_key
+from loginprobe.monitor.tracks.login import CONFIRMED_CAUSES, incident_key, login_key
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 
 NETWORK_KEY = "loginprobe/prober/network"
@@ -490,10 +490,13 @@ def _unconfirmed(
 ) -> bool:
     """A hub's held page whose verdict must confirm before it goes out: a streak begun after a
     success, a new cause after a shared incident's, or another cause than the held incident's
-    (login.advance_login changes the incident once that is confirmed)."""
+    (login.advance_login changes the incident once that is confirmed, and moves it between
+    warning and outage: never sent on the held key)."""
+    key = track.open_key or login_key(hub)
+    if incident_key(login_key(hub), release) != key:
+        return True  # an outage on a held warning's key, or the reverse: login.py escalates it
     if release.code in CONFIRMED_CAUSES:
         return False
-    key = track.open_key or login_key(hub)
     return (
         _new_cause(Action("trigger", key, release), hub, tracks, fleet, now, confirm)
         or track.failures < confirm

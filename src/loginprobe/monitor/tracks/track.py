@@ -44,6 +44,9 @@ class Track:
     # incident's (any mix of other codes). Another cause changes the incident only once they
     # reach failures_to_alert, as failures must to open one (login.advance_login).
     new_cause_seen: int = 0
+    # Of those, the ones in a row that would page on the other key (an outage while a warning is
+    # open, or the reverse): a move between warning and outage needs failures_to_alert of them.
+    other_key_seen: int = 0
 
     @property
     def is_open(self) -> bool:
@@ -65,6 +68,8 @@ class Track:
             out["explained"] = self.explained
         if self.new_cause_seen:
             out["new_cause_seen"] = self.new_cause_seen
+        if self.other_key_seen:
+            out["other_key_seen"] = self.other_key_seen
         return out
 
     @classmethod
@@ -84,6 +89,7 @@ class Track:
             resolved_at=data.get("resolved_at"),
             explained=int(data.get("explained") or 0),
             new_cause_seen=int(data.get("new_cause_seen") or 0),
+            other_key_seen=int(data.get("other_key_seen") or 0),
         )
 
 
