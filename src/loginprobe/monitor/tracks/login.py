@@ -38,6 +38,25 @@ def incident_key(hub_key: str, verdict: Verdict) -> str:
     return f"{hub_key}/warning" if verdict.severity is Severity.WARNING else hub_key
 
 
+def unproven_change(
+    track: Track, verdict: Verdict, key: str, failures_to_alert: int, confirmed: bool = False
+) -> bool:
+    """`verdict`, counted in `track`, would change its open incident's cause, and that is still
+    unproven, as a first failure is: other causes than the incident's, fewer than
+    `failures_to_alert` in a row (then whatever their mix: a hub down answers hub_error, timeout,
+    hub_unreachable by turns; the latest is sent), or a move between warning and outage seen
+    fewer times in a row. One probe racing a fix (the secret renewed between its failed callback
+    and its secret check: "the hub runs another secret") must not re-page with the wrong advice,
+    one blip during a warning wake someone, nor one odd page of a hub that is down turn its
+    outage into a warning. A cause proven in one probe, or a person asking, is proven."""
+    if track.open_code == str(verdict.code) or verdict.code in CONFIRMED_CAUSES or confirmed:
+        return False
+    moves = incident_key(key, verdict) != (track.open_key or key)
+    return track.new_cause_seen < failures_to_alert or (
+        moves and track.other_key_seen < failures_to_alert
+    )
+
+
 def advance_login(
     track: Track,
     verdict: Verdict,
@@ -87,17 +106,7 @@ def advance_login(
                 [Action("trigger", target, verdict, reason="opened")],
             )
         return track, []
-    # Unproven, as a first failure is: other causes than the incident's, fewer than
-    # failures_to_alert in a row (then whatever their mix: a hub down answers hub_error, timeout,
-    # hub_unreachable by turns; the latest is sent), or a move between warning and outage seen
-    # fewer times in a row. One probe racing a fix (the secret renewed between its failed callback
-    # and its secret check: "the hub runs another secret") must not re-page with the wrong advice,
-    # one blip during a warning wake someone, nor one odd page of a hub that is down turn its
-    # outage into a warning.
-    n = t.failures_to_alert
-    if (track.open_code != code and not sure) and (
-        track.new_cause_seen < n or (target != was and track.other_key_seen < n)
-    ):
+    if unproven_change(track, verdict, key, t.failures_to_alert, confirmed):
         return track, []
     if target != was:
         # A warning became an outage (or the reverse): a new incident that notifies, and the old

@@ -31,7 +31,12 @@ from typing import Any
 from loginprobe.model import Code, ProbeResult, Severity, Verdict
 from loginprobe.monitor.groups import group_key, group_threshold, idp_side, unreachable
 from loginprobe.monitor.silences import silenced_until
-from loginprobe.monitor.tracks.login import CONFIRMED_CAUSES, incident_key, login_key
+from loginprobe.monitor.tracks.login import (
+    CONFIRMED_CAUSES,
+    incident_key,
+    login_key,
+    unproven_change,
+)
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
 
 NETWORK_KEY = "loginprobe/prober/network"
@@ -500,7 +505,7 @@ def _unconfirmed(
     return (
         _new_cause(Action("trigger", key, release), hub, tracks, fleet, now, confirm)
         or track.failures < confirm
-        or (str(release.code) != track.open_code and track.new_cause_seen < confirm)
+        or unproven_change(track, release, login_key(hub), confirm)
     )
 
 
