@@ -24,7 +24,7 @@ from typing import Any
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 
-from loginprobe.flows import after_flow
+from loginprobe.flows import after_flow, load_states
 
 from ._names import Control, accessible_name, normalise
 
@@ -363,10 +363,22 @@ async def settled(page: Page, quiet_ms: float) -> bool:
 class Activity:
     """Whether a page has settled: loaded, its DOM unchanged and no request in flight for a
     while. Scripts that render a form late (after fetching their bundle or config) keep the
-    page busy until they have; a page that stays quiet shows all it is going to. One per page,
-    watching from the first time a flow asks (`activity_of`), so a navigation a button started
-    earlier still counts as in flight, until the flow is over (`loginprobe.flows.after_flow`:
-    the hub's pages after the login need no watch)."""
+    page busy until they have; a page that stays quiet shows all it is going to. One per page
+    (`activity_of`), until the flow is over (`loginprobe.flows.after_flow`).
+
+    The page's requests are watched only once they can matter: a listener makes Playwright's
+    driver send every script, style sheet and image of every page to Python (about a quarter of
+    a healthy login's messages, `benchmarks/probe_cost.py --messages`), and a page that shows
+    what the flow knows is never asked whether it has settled. Until then the driver's own
+    "networkidle" speaks for the current document: it fires once no request of it has been in
+    flight for half a second, so a request the page started before the watch (a single-page IdP
+    fetching its config as it loads) keeps the page unsettled until it ends. A document that has
+    gone idle gets busy again only by script:
+    - on a press (Google's and Azure AD's next step, fetched in the background): watched from
+      before the press (`before_press`). A page that went idle while the click waited for its
+      button is not called settled before its next document (`after_press`);
+    - on a timer of its own, between going idle and the flow's first question: the one start
+      this cannot see, as a watch from the flow's start could not see one before it."""
 
     def __init__(self, page: Page) -> None:
         # Weakly: _ACTIVITY's value must not keep its own key (the page, and its whole journey)
@@ -376,19 +388,69 @@ class Activity:
         # would otherwise hold its frame and page, and _ACTIVITY the page, for good.
         self.pending: set[int] = set()
         self.last = time.monotonic()
+        self.watching = False
+        self.blind = False  # a press may have started a request nobody saw: not settled
+        self._pressed_loading = False
+        if load_states(page) is None:
+            self.watch()  # no "networkidle" to speak for the requests before a watch
+
+    def watch(self) -> None:
+        """Watch the page's requests from now on (until `stop`)."""
+        page = self._page()
+        if self.watching or page is None:
+            return
+        self.watching = True
+        self.last = time.monotonic()
         # The request's end, not its response: a body may take long to arrive, and Playwright
         # reports some requests finished with no response event at all.
         page.on("request", self._started)
         page.on("requestfinished", self._ended)
         page.on("requestfailed", self._ended)
 
+    def before_press(self) -> None:
+        """The flow is about to press something. On a page that has gone idle the press may
+        start a fetch that its answer waits for: watch from now. On a page still loading,
+        "networkidle" waits for that fetch too."""
+        page = self._page()
+        self._pressed_loading = False
+        if page is None or self.watching:
+            return
+        if "networkidle" in (load_states(page) or {"networkidle"}):
+            self.watch()
+        else:
+            self._pressed_loading = True
+
+    def after_press(self) -> None:
+        """The click is done. If the page went idle while the click waited for its button, a
+        request the press started came after "networkidle" and before any watch: the page is
+        not called settled until its next document."""
+        page = self._page()
+        if page is None or not self._pressed_loading:
+            return
+        self._pressed_loading = False
+        if "networkidle" in (load_states(page) or ()):
+            self.watch()
+            self.blind = True
+            page.on("framenavigated", self._navigated)
+
+    def _navigated(self, frame: object) -> None:
+        page = self._page()
+        if page is not None and frame == page.main_frame:
+            self.blind = False
+            page.remove_listener("framenavigated", self._navigated)
+
     def stop(self) -> None:
         """Stop watching: the flow is over (loginprobe.flows.after_flow)."""
         page = self._page()
         if page is not None:
-            page.remove_listener("request", self._started)
-            page.remove_listener("requestfinished", self._ended)
-            page.remove_listener("requestfailed", self._ended)
+            if self.watching:
+                page.remove_listener("request", self._started)
+                page.remove_listener("requestfinished", self._ended)
+                page.remove_listener("requestfailed", self._ended)
+                self.watching = False
+            if self.blind:
+                page.remove_listener("framenavigated", self._navigated)
+                self.blind = False
             _ACTIVITY.pop(page, None)
 
     def _started(self, request: object) -> None:
@@ -400,10 +462,22 @@ class Activity:
         self.last = time.monotonic()
 
     async def settled(self, quiet_s: float) -> bool:
-        if self.pending or time.monotonic() - self.last < quiet_s:
-            return False
+        """Loaded, no request in flight and the DOM unchanged for `quiet_s`. The first question
+        starts the watch, and both quiets are counted from then."""
         page = self._page()
-        return page is not None and await settled(page, quiet_s * 1000)
+        if page is None:
+            return False
+        if not self.watching:
+            self.watch()
+            await settled(page, quiet_s * 1000)  # the page's DOM watched from now too
+            return False
+        if self.blind or self.pending or time.monotonic() - self.last < quiet_s:
+            return False
+        states = load_states(page)
+        if states is not None and "networkidle" not in states:
+            # A request of this document is in flight, or ended under half a second ago.
+            return False
+        return await settled(page, quiet_s * 1000)
 
 
 _ACTIVITY: weakref.WeakKeyDictionary[Page, Activity] = weakref.WeakKeyDictionary()

@@ -206,6 +206,8 @@ async def _act_and_settle(
         if moved_on.is_set():
             _settle(navigated)
 
+    activity = activity_of(page)
+    activity.before_press()
     page.on("framenavigated", on_navigated)
     page.on("domcontentloaded", on_parsed)
     left = asyncio.ensure_future(ctx.left_idp())
@@ -216,6 +218,7 @@ async def _act_and_settle(
             await field.first.press("Enter")
         else:
             await action.first.click()
+        activity.after_press()
         await asyncio.wait(
             waiters, timeout=ctx.element_timeout, return_when=asyncio.FIRST_COMPLETED
         )
@@ -379,7 +382,7 @@ def _form(fields: _Fields, seen: Look, name: str) -> int | None:
 
 
 async def login(page: Page, ctx: FlowContext) -> None:
-    activity_of(page)  # watching the page's requests from now on
+    activity_of(page)  # asked about from the first page on (its watch starts when needed)
     sel = ctx.selectors
     fields = _Fields(page, ctx)
     password_sent = otp_sent = False

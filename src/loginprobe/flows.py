@@ -192,6 +192,18 @@ def after_flow(page: Page, done: Callable[[], None]) -> None:
     _AFTER_FLOW.setdefault(page, []).append(done)
 
 
+def load_states(page: Page) -> frozenset[str] | None:
+    """The lifecycle events the page's current document has fired ("domcontentloaded", "load",
+    "networkidle": Playwright's names), as Playwright's Python side knows them from the events its
+    driver sends anyway: no call, no message. Playwright keeps them privately (its own
+    `wait_for_load_state` reads them the same way); None if an upgrade keeps them elsewhere, and
+    the callers then do what they did without them (tests/integration/test_corpus.py fails
+    on such an upgrade)."""
+    frame = getattr(getattr(page, "main_frame", None), "_impl_obj", None)
+    states = getattr(frame, "_load_states", None)
+    return frozenset(states) if isinstance(states, set) else None
+
+
 def flow_over(page: Page) -> None:
     """The flow that drove `page` is over: what its helpers left to be done (after_flow)."""
     for done in _AFTER_FLOW.pop(page, []):
@@ -218,4 +230,5 @@ __all__ = [
     "flow_over",
     "gist",
     "load_flow",
+    "load_states",
 ]

@@ -26,12 +26,17 @@ NEXT = {
 SAME_AS = {
     "github-authorize-held": "github-authorize",
     "github-authorize-slow-hub": "github-authorize",
+    "slow-next-field-late": "slow-next",
 }
 # Pages whose form sends the browser to a hub that takes this long (ms) to answer its callback
 # (the token exchange of a slow hub).
 SLOW_HUB = {"github-authorize-slow-hub": 4000}
 # API calls of single-page IdPs that answer with the next stage rather than a redirect.
 API_STEPS = {"api/identification", "_/lookup"}
+# Pages whose background requests (their API steps, their config) the server answers this late
+# (ms): longer than the flows' quiet wait (SETTLE_S), so a flow that missed the request in flight
+# calls the page settled before it has shown its form.
+SLOW_API = {"slow-next": 4000, "slow-next-field-late": 4000, "late-config": 4000}
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Corpus:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/idp/{page}/", self._page)
+        app.router.add_get("/idp/{page}/config", self._config)
         app.router.add_post("/idp/{page}/{action:.*}", self._post)
         app.router.add_get("/assets/{name}", self._asset)
         app.router.add_get("/hub/oauth_callback", self._hub)
@@ -87,8 +93,14 @@ class Corpus:
         self.posts.append((page, {k: str(v) for k, v in form.items()}))
         if request.match_info["action"] in API_STEPS:
             # A single-page IdP's API answering one stage: the page stays and shows the next.
+            await asyncio.sleep(SLOW_API.get(page, 0) / 1000)
             return web.json_response({"type": "native"})
         raise self._onward(page)
+
+    async def _config(self, request: web.Request) -> web.StreamResponse:
+        """A single-page IdP's configuration, fetched by its page as it loads."""
+        await asyncio.sleep(SLOW_API.get(request.match_info["page"], 0) / 1000)
+        return web.json_response({"title": "Sign in to Example University"})
 
     async def _asset(self, request: web.Request) -> web.StreamResponse:
         path = PAGES / request.match_info["name"]

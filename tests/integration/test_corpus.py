@@ -19,7 +19,14 @@ import pyotp
 import pytest
 from playwright.async_api import Browser, Request, async_playwright
 
-from loginprobe.flows import FlowChanged, FlowContext, FlowError, LoginRejected, load_flow
+from loginprobe.flows import (
+    FlowChanged,
+    FlowContext,
+    FlowError,
+    LoginRejected,
+    load_flow,
+    load_states,
+)
 from loginprobe.prober.browser import open_browser
 from loginprobe.prober.journey import NavLog
 from tests.corpus.server import Corpus
@@ -202,6 +209,55 @@ def test_unreadable_page_is_reported_in_seconds_with_what_was_on_it(env: Env) ->
     assert "button 'passkey'" in seen
     assert "looked for submit: 'sign in'" in seen
     assert env.corpus.posts == []
+
+
+@pytest.mark.parametrize("start", ["slow-next-field-late", "slow-next"])
+def test_a_next_step_fetched_after_the_press_is_waited_for(env: Env, start: str) -> None:
+    """The page's "Next" hides the step and fetches the next one for 4 s, with nothing on
+    screen but "One moment". On `slow-next-field-late` the page is network-idle before the press: only a watch
+    on its requests from before the press sees the fetch (`Activity.before_press`). On
+    `slow-next` the page goes idle while the click waits for the button: the watch starts once
+    the click is done, and if the fetch started before it, the page is not called settled before
+    its next document (`after_press`; which of the two comes first is a race, so that rule is
+    proven in tests/unit/test_controls.py). Without the watch before the press, the flow called
+    either page settled after SETTLE_S and could not read it."""
+    outcome = login(env, start, element_timeout=20)
+    assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
+    assert outcome.left
+    sent = env.corpus.sent(start)
+    assert sent["loginfmt"] == USER and sent["passwd"] == PASSWORD
+
+
+def test_a_form_rendered_after_a_config_fetched_as_the_page_loads_is_waited_for(env: Env) -> None:
+    """The config fetch started before the flow's first look, so no watch saw it start; the
+    driver's "networkidle", which has not fired while it is in flight, keeps the page unsettled."""
+    outcome = login(env, "late-config", element_timeout=20)
+    assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
+    assert outcome.left
+    assert env.corpus.sent("late-config") == {"username": USER, "password": PASSWORD}
+
+
+def test_the_load_states_the_settle_watch_relies_on_are_read_from_playwright(env: Env) -> None:
+    """`loginprobe.flows.load_states` reads what Playwright keeps privately: an upgrade that
+    moves it fails here, not quietly (the settle watch would then watch every request again).
+    "networkidle" waits for a fetch the page started as it loaded, and fires once it is over."""
+
+    async def states_while_loading() -> tuple[frozenset[str] | None, frozenset[str] | None]:
+        context = await env.browser.new_context()
+        try:
+            page = await context.new_page()
+            await page.goto(f"{env.corpus.url}/idp/late-config/")
+            loading = load_states(page)
+            await page.get_by_role("button", name="Sign in").wait_for(timeout=15_000)
+            await page.wait_for_load_state("networkidle", timeout=15_000)
+            return loading, load_states(page)
+        finally:
+            await context.close()
+
+    loading, idle = env.loop.run_until_complete(states_while_loading())
+    assert loading is not None and {"domcontentloaded", "load"} <= loading
+    assert "networkidle" not in loading, "networkidle fired with the config fetch in flight"
+    assert idle is not None and "networkidle" in idle
 
 
 def test_consent_button_enabled_late_is_pressed_once_it_can_be(env: Env) -> None:

@@ -1,8 +1,9 @@
 """probes/_controls.py's page watcher: it must never keep a closed page (and its journey) alive,
-and it stops when the flow is over."""
+it stops when the flow is over, and it watches a page's requests only once they can matter."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from loginprobe.probes import _controls  # noqa: E402
 
 
 class FakePage:
-    """What Activity uses of a Playwright page: listeners by event name."""
+    """What Activity uses of a Playwright page: listeners by event name (and, in `LoadingPage`,
+    the lifecycle events Playwright's Python side knows of)."""
 
     def __init__(self) -> None:
         self.listeners: dict[str, list[Callable[[Any], None]]] = {}
@@ -83,3 +85,128 @@ def test_requests_in_flight_keep_the_page_unsettled() -> None:
     assert activity.pending == {id(request)}
     page.listeners["requestfinished"][0](request)
     assert activity.pending == set()
+
+
+class _Frame:
+    def __init__(self) -> None:
+        self._load_states = {"commit", "domcontentloaded", "load"}
+
+
+class _MainFrame:
+    def __init__(self) -> None:
+        self._impl_obj = _Frame()
+
+
+class LoadingPage(FakePage):
+    """A page as Playwright's Python side has it: its document's lifecycle events, known without
+    a call; and a DOM that has been quiet long (what `settled` asks the page)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main_frame = _MainFrame()
+        self.asked = 0
+
+    def went_idle(self) -> None:
+        self.main_frame._impl_obj._load_states.add("networkidle")
+
+    def navigated(self, frame: Any) -> None:
+        for handler in list(self.listeners.get("framenavigated", [])):
+            handler(frame)
+
+    async def evaluate(self, script: str) -> dict[str, Any]:
+        self.asked += 1
+        return {"ready": "complete", "quiet": 60_000.0}
+
+
+def _settled(activity: Any) -> bool:
+    return bool(asyncio.run(activity.settled(0.0)))
+
+
+def test_a_page_that_shows_what_the_flow_knows_is_never_watched() -> None:
+    """No listener until the flow asks whether the page has settled: Playwright's driver sends
+    Python no script, style sheet or image of a healthy login's pages."""
+    page = LoadingPage()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    assert page.listeners == {} and not activity.watching
+    flows.flow_over(page)  # type: ignore[arg-type]
+    assert page.listeners == {}
+
+
+def test_the_first_question_starts_the_watch_and_is_not_yet_settled() -> None:
+    page = LoadingPage()
+    page.went_idle()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    assert not _settled(activity)
+    assert set(page.listeners) == {"request", "requestfinished", "requestfailed"}
+    assert _settled(activity)
+    flows.flow_over(page)  # type: ignore[arg-type]
+    assert page.listeners == {}
+
+
+def test_a_document_not_yet_network_idle_is_not_settled_however_quiet() -> None:
+    """A request the page started before the watch (a config fetched as it loads) is one the
+    watch never saw start: the driver's "networkidle" has not fired while it is in flight."""
+    page = LoadingPage()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    assert not _settled(activity)  # starts the watch (and the page's own, of its DOM)
+    asked = page.asked
+    assert not _settled(activity) and not _settled(activity)
+    assert page.asked == asked, "asked the page while a request of it may be in flight"
+    page.went_idle()
+    assert _settled(activity)
+
+
+def test_a_request_seen_in_flight_keeps_an_idle_page_unsettled() -> None:
+    page = LoadingPage()
+    page.went_idle()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    _settled(activity)
+    request = object()
+    page.listeners["request"][0](request)
+    assert not _settled(activity)
+    page.listeners["requestfailed"][0](request)
+    assert _settled(activity)
+
+
+def test_a_press_on_an_idle_page_is_watched_from_before_the_press() -> None:
+    """Google's and Azure AD's next step is fetched by the press: only a watch sees that fetch."""
+    page = LoadingPage()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    activity.before_press()
+    assert page.listeners == {}, "a page still loading: networkidle waits for the fetch too"
+    page.went_idle()
+    activity.before_press()
+    assert set(page.listeners) == {"request", "requestfinished", "requestfailed"}
+    page.listeners["request"][0](object())
+    assert not _settled(activity)
+    activity.before_press()  # once watching, nothing more
+    assert all(len(handlers) == 1 for handlers in page.listeners.values())
+    flows.flow_over(page)  # type: ignore[arg-type]
+    assert page.listeners == {}
+
+
+def test_a_page_gone_idle_while_the_click_waited_is_not_settled_before_its_next_document() -> None:
+    """The press may have started a request after "networkidle" fired and before the watch:
+    nobody saw it start, so nothing says the page is quiet until a new document replaces it."""
+    page = LoadingPage()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    activity.before_press()  # still loading: "networkidle" would wait for the press's fetch
+    page.went_idle()  # ... but it fired while the click waited for its button
+    activity.after_press()
+    assert activity.watching and activity.blind
+    assert not _settled(activity) and not _settled(activity)
+    page.navigated(object())  # a subframe's navigation is no new document
+    assert not _settled(activity)
+    page.navigated(page.main_frame)
+    assert _settled(activity)
+    assert "framenavigated" not in page.listeners
+    flows.flow_over(page)  # type: ignore[arg-type]
+    assert page.listeners == {}
+
+
+def test_a_press_on_a_page_still_loading_needs_no_watch() -> None:
+    page = LoadingPage()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    activity.before_press()
+    activity.after_press()  # the press's fetch keeps "networkidle" from firing: it speaks for it
+    assert page.listeners == {} and not activity.blind

@@ -23,7 +23,14 @@ from loginprobe.probes import _pages, generic_oidc  # noqa: E402
 
 
 class FakeFrame:
-    pass
+    """A frame whose document is loaded and not yet network-idle, as Playwright's Python side
+    knows it (`loginprobe.flows.load_states`): the flow's settle watch is not started by a press
+    on it."""
+
+    def __init__(self) -> None:
+        self._impl_obj = type(
+            "Impl", (), {"_load_states": {"commit", "domcontentloaded", "load"}}
+        )()
 
 
 class FakePage:
