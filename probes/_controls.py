@@ -369,16 +369,19 @@ class Activity:
     The page's requests are watched only once they can matter: a listener makes Playwright's
     driver send every script, style sheet and image of every page to Python (about a quarter of
     a healthy login's messages, `benchmarks/probe_cost.py --messages`), and a page that shows
-    what the flow knows is never asked whether it has settled. Until then the driver's own
-    "networkidle" speaks for the current document: it fires once no request of it has been in
-    flight for half a second, so a request the page started before the watch (a single-page IdP
-    fetching its config as it loads) keeps the page unsettled until it ends. A document that has
-    gone idle gets busy again only by script:
-    - on a press (Google's and Azure AD's next step, fetched in the background): watched from
-      before the press (`before_press`). A page that went idle while the click waited for its
-      button is not called settled before its next document (`after_press`);
+    what the flow knows is never asked whether it has settled. The watch starts at the first
+    question; until then the driver's own "networkidle" speaks for the current document: it
+    fires once no request of it has been in flight for half a second, so a request the page
+    started before the watch (a single-page IdP fetching its config as it loads) keeps the page
+    unsettled until it ends. A document that has gone idle gets busy again only by script:
+    - on a press (Google's and Azure AD's next step, fetched in the background): a request the
+      press started on a page already idle is one no watch saw start, so that page is not called
+      settled before its next document (`after_press`). It is read until something known shows,
+      or the element timeout;
     - on a timer of its own, between going idle and the flow's first question: the one start
-      this cannot see, as a watch from the flow's start could not see one before it."""
+      this cannot see, as a watch from the flow's start could not see one before it.
+    Watching from before every press instead would watch every healthy login under load, where
+    the sign-in page has gone idle by the time the form is sent."""
 
     def __init__(self, page: Page) -> None:
         # Weakly: _ACTIVITY's value must not keep its own key (the page, and its whole journey)
@@ -390,7 +393,6 @@ class Activity:
         self.last = time.monotonic()
         self.watching = False
         self.blind = False  # a press may have started a request nobody saw: not settled
-        self._pressed_loading = False
         if load_states(page) is None:
             self.watch()  # no "networkidle" to speak for the requests before a watch
 
@@ -407,29 +409,15 @@ class Activity:
         page.on("requestfinished", self._ended)
         page.on("requestfailed", self._ended)
 
-    def before_press(self) -> None:
-        """The flow is about to press something. On a page that has gone idle the press may
-        start a fetch that its answer waits for: watch from now. On a page still loading,
-        "networkidle" waits for that fetch too."""
-        page = self._page()
-        self._pressed_loading = False
-        if page is None or self.watching:
-            return
-        if "networkidle" in (load_states(page) or {"networkidle"}):
-            self.watch()
-        else:
-            self._pressed_loading = True
-
     def after_press(self) -> None:
-        """The click is done. If the page went idle while the click waited for its button, a
-        request the press started came after "networkidle" and before any watch: the page is
-        not called settled until its next document."""
+        """The flow has pressed something on the page. If its document had gone network-idle
+        and no watch was on, a request the press started (the next step, fetched in the
+        background) was seen by nobody: the page is not called settled before its next document.
+        On a document still loading, "networkidle" waits for that request too."""
         page = self._page()
-        if page is None or not self._pressed_loading:
+        if page is None or self.watching or self.blind:
             return
-        self._pressed_loading = False
         if "networkidle" in (load_states(page) or ()):
-            self.watch()
             self.blind = True
             page.on("framenavigated", self._navigated)
 
@@ -465,13 +453,13 @@ class Activity:
         """Loaded, no request in flight and the DOM unchanged for `quiet_s`. The first question
         starts the watch, and both quiets are counted from then."""
         page = self._page()
-        if page is None:
+        if page is None or self.blind:
             return False
         if not self.watching:
             self.watch()
             await settled(page, quiet_s * 1000)  # the page's DOM watched from now too
             return False
-        if self.blind or self.pending or time.monotonic() - self.last < quiet_s:
+        if self.pending or time.monotonic() - self.last < quiet_s:
             return False
         states = load_states(page)
         if states is not None and "networkidle" not in states:

@@ -83,8 +83,6 @@ async def press(
     page: Page, ctx: FlowContext, button: Locator, gone: Locator, errors: Locator, what: str
 ) -> None:
     """Click `button`, then wait until `gone` is hidden, an error shows, or the browser left."""
-    activity = activity_of(page)
-    activity.before_press()
     try:
         # Playwright waits for the button to be visible, enabled and stable (GitHub's Authorize
         # button starts disabled on purpose).
@@ -93,7 +91,7 @@ async def press(
         if "Timeout" not in str(err):
             raise
         raise FlowChanged(f"{what} never became clickable at {where(page)}") from None
-    activity.after_press()
+    activity_of(page).after_press()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.element_timeout
     while True:

@@ -206,8 +206,6 @@ async def _act_and_settle(
         if moved_on.is_set():
             _settle(navigated)
 
-    activity = activity_of(page)
-    activity.before_press()
     page.on("framenavigated", on_navigated)
     page.on("domcontentloaded", on_parsed)
     left = asyncio.ensure_future(ctx.left_idp())
@@ -218,7 +216,7 @@ async def _act_and_settle(
             await field.first.press("Enter")
         else:
             await action.first.click()
-        activity.after_press()
+        activity_of(page).after_press()
         await asyncio.wait(
             waiters, timeout=ctx.element_timeout, return_when=asyncio.FIRST_COMPLETED
         )

@@ -214,13 +214,11 @@ def test_unreadable_page_is_reported_in_seconds_with_what_was_on_it(env: Env) ->
 @pytest.mark.parametrize("start", ["slow-next-field-late", "slow-next"])
 def test_a_next_step_fetched_after_the_press_is_waited_for(env: Env, start: str) -> None:
     """The page's "Next" hides the step and fetches the next one for 4 s, with nothing on
-    screen but "One moment". On `slow-next-field-late` the page is network-idle before the press: only a watch
-    on its requests from before the press sees the fetch (`Activity.before_press`). On
-    `slow-next` the page goes idle while the click waits for the button: the watch starts once
-    the click is done, and if the fetch started before it, the page is not called settled before
-    its next document (`after_press`; which of the two comes first is a race, so that rule is
-    proven in tests/unit/test_controls.py). Without the watch before the press, the flow called
-    either page settled after SETTLE_S and could not read it."""
+    screen but "One moment". The page has gone network-idle before the press
+    (`slow-next-field-late`) or while the click waited for its button (`slow-next`), and no
+    watch was on: nobody saw the fetch start, and the page must not be called settled before its
+    next document (`Activity.after_press`). Without that, the flow called it settled after
+    SETTLE_S and could not read it."""
     outcome = login(env, start, element_timeout=20)
     assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
     assert outcome.left

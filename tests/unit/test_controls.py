@@ -168,45 +168,45 @@ def test_a_request_seen_in_flight_keeps_an_idle_page_unsettled() -> None:
     assert _settled(activity)
 
 
-def test_a_press_on_an_idle_page_is_watched_from_before_the_press() -> None:
-    """Google's and Azure AD's next step is fetched by the press: only a watch sees that fetch."""
+def test_a_press_on_a_page_gone_idle_is_not_settled_before_its_next_document() -> None:
+    """Google's and Azure AD's next step is fetched by the press, after "networkidle" fired and
+    with no watch on: nobody saw that request start, so nothing says the page is quiet until a
+    new document replaces it. No watch is started for it either (the next document's
+    "networkidle" speaks for that one)."""
     page = LoadingPage()
-    activity = _controls.activity_of(page)  # type: ignore[arg-type]
-    activity.before_press()
-    assert page.listeners == {}, "a page still loading: networkidle waits for the fetch too"
     page.went_idle()
-    activity.before_press()
-    assert set(page.listeners) == {"request", "requestfinished", "requestfailed"}
-    page.listeners["request"][0](object())
-    assert not _settled(activity)
-    activity.before_press()  # once watching, nothing more
-    assert all(len(handlers) == 1 for handlers in page.listeners.values())
-    flows.flow_over(page)  # type: ignore[arg-type]
-    assert page.listeners == {}
-
-
-def test_a_page_gone_idle_while_the_click_waited_is_not_settled_before_its_next_document() -> None:
-    """The press may have started a request after "networkidle" fired and before the watch:
-    nobody saw it start, so nothing says the page is quiet until a new document replaces it."""
-    page = LoadingPage()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
-    activity.before_press()  # still loading: "networkidle" would wait for the press's fetch
-    page.went_idle()  # ... but it fired while the click waited for its button
     activity.after_press()
-    assert activity.watching and activity.blind
+    assert activity.blind and not activity.watching
     assert not _settled(activity) and not _settled(activity)
+    assert page.asked == 0 and set(page.listeners) == {"framenavigated"}
     page.navigated(object())  # a subframe's navigation is no new document
     assert not _settled(activity)
     page.navigated(page.main_frame)
-    assert _settled(activity)
     assert "framenavigated" not in page.listeners
+    assert not _settled(activity)  # the first question of the new document starts the watch
+    assert _settled(activity)
     flows.flow_over(page)  # type: ignore[arg-type]
     assert page.listeners == {}
 
 
-def test_a_press_on_a_page_still_loading_needs_no_watch() -> None:
+def test_a_press_seen_by_a_watch_or_on_a_page_still_loading_leaves_it_as_it_was() -> None:
     page = LoadingPage()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
-    activity.before_press()
     activity.after_press()  # the press's fetch keeps "networkidle" from firing: it speaks for it
+    assert page.listeners == {} and not activity.blind
+    page.went_idle()
+    assert not _settled(activity)  # starts the watch
+    activity.after_press()  # the watch saw whatever the press started
+    assert not activity.blind and _settled(activity)
+    flows.flow_over(page)  # type: ignore[arg-type]
+    assert page.listeners == {}
+
+
+def test_a_flow_over_while_blind_leaves_no_listener() -> None:
+    page = LoadingPage()
+    page.went_idle()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    activity.after_press()
+    flows.flow_over(page)  # type: ignore[arg-type]
     assert page.listeners == {} and not activity.blind
