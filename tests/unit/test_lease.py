@@ -97,3 +97,40 @@ def test_a_holder_alive_on_this_machine_is_never_presumed_dead(store: Store) -> 
     first = LeaseKeeper(store, 30, holder_name(), clock=lambda: T0)
     second = LeaseKeeper(store, 30, holder_name(), clock=lambda: T0 + 1)  # same process, even
     assert first.acquire() and not second.acquire()
+
+
+@pytest.mark.parametrize("returning", [True, False])
+def test_renewing_many_leases_keeps_only_those_held_with_their_token(
+    store: Store, returning: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one statement where the database says which rows it changed (chunked), else one a
+    lease: the same answer either way."""
+    monkeypatch.setattr(store.engine.dialect, "update_returning", returning)
+    monkeypatch.setattr("loginprobe.store.lease.RENEW_CHUNK", 2)
+    held = {}
+    for name in ("hub:a", "hub:b", "hub:c", "hub:d", "hub:e"):
+        info = store.leases.acquire(name, "me", 30, T0)
+        assert info is not None
+        held[name] = info.token
+    # hub:b expired and was taken by another; hub:c was taken again by this holder (a newer
+    # token than the one held); hub:f was never this holder's.
+    assert store.leases.acquire("hub:b", "other", 30, T0 + 31) is not None
+    assert store.leases.release(store_fence(store, "hub:c")) is None
+    retaken = store.leases.acquire("hub:c", "me", 30, T0 + 1)
+    assert retaken is not None and retaken.token == held["hub:c"] + 1
+    held["hub:f"] = 1
+    kept = store.leases.renew_all("me", held, 30, T0 + 20)
+    assert kept == {"hub:a", "hub:d", "hub:e"}
+    for name in kept:
+        lease = store.leases.get(name)
+        assert lease is not None and lease.expires_at == T0 + 50
+    other = store.leases.get("hub:b")
+    assert other is not None and other.holder == "other" and other.expires_at == T0 + 61
+    mine = store.leases.get("hub:c")
+    assert mine is not None and mine.expires_at == T0 + 31  # its newer token was not renewed
+
+
+def store_fence(store: Store, name: str) -> Fence:
+    lease = store.leases.get(name)
+    assert lease is not None
+    return Fence(lease.name, lease.holder, lease.token)

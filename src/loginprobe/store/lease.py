@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, insert, select, true, update
+from sqlalchemy import Connection, Engine, delete, insert, select, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from loginprobe.store.schema import leases, replicas
@@ -85,6 +85,10 @@ def check_fence(conn: Connection, fence: Fence | Sequence[Fence] | None) -> None
         ).rowcount
         if not held:
             raise LeaseLost(f"the {f.name} lease has passed to another holder", f.name)
+
+
+# Leases renewed by one statement: two parameters each, well under the oldest SQLite's 999.
+RENEW_CHUNK = 200
 
 
 class Leases:
@@ -195,20 +199,41 @@ class Leases:
         }
 
     def renew_all(self, holder: str, held: Mapping[str, int], ttl: float, now: float) -> set[str]:
-        """Renew many leases (name -> the token held) in one transaction; the names still held."""
+        """Renew many leases (name -> the token held) in one transaction; the names still held.
+        One statement per RENEW_CHUNK leases where the database says which rows it changed (a
+        statement per lease took ~0.4 ms of CPU each: 170 hubs' leases, renewed twice every
+        third of `lease_ttl`, kept 1-2% of a core busy)."""
         kept: set[str] = set()
+        items = list(held.items())
         with self.engine.begin() as conn:
-            for name, token in held.items():
-                changed = conn.execute(
+            if not self.engine.dialect.update_returning:
+                for name, token in items:
+                    if self._renew_one(conn, holder, name, token, now + ttl):
+                        kept.add(name)
+                return kept
+            for start in range(0, len(items), RENEW_CHUNK):
+                chunk = items[start : start + RENEW_CHUNK]
+                rows = conn.execute(
                     update(leases)
                     .where(
-                        leases.c.name == name, leases.c.holder == holder, leases.c.token == token
+                        leases.c.holder == holder,
+                        tuple_(leases.c.name, leases.c.token).in_(chunk),
                     )
                     .values(expires_at=now + ttl)
-                ).rowcount
-                if changed:
-                    kept.add(name)
+                    .returning(leases.c.name)
+                )
+                kept.update(row.name for row in rows)
         return kept
+
+    @staticmethod
+    def _renew_one(conn: Connection, holder: str, name: str, token: int, expires_at: float) -> bool:
+        return bool(
+            conn.execute(
+                update(leases)
+                .where(leases.c.name == name, leases.c.holder == holder, leases.c.token == token)
+                .values(expires_at=expires_at)
+            ).rowcount
+        )
 
 
 class Replicas:
