@@ -34,6 +34,7 @@ from loginprobe.flows import (
     ProbeProblem,
     SelectorOverrides,
     flow_over,
+    load_states,
 )
 from loginprobe.model import Failure, FailureKind, Step
 from loginprobe.prober.gist import gist
@@ -111,6 +112,16 @@ def _tap_navigations(page: Page, heard: Callable[[str, Any], None]) -> Callable[
 
 
 _TAPPED = frozenset({"request", "response", "requestfailed"})
+
+
+async def _parsed(page: Page) -> None:
+    """Wait until the page's current document is parsed (DOMContentLoaded). Playwright's own
+    wait sends its driver three messages even when the event has already fired, as it mostly
+    has here: that is asked of what Python already knows first (`load_states`)."""
+    if "domcontentloaded" in (load_states(page) or ()):
+        return
+    with suppress(PlaywrightError):
+        await page.wait_for_load_state("domcontentloaded")
 
 
 class NavLog:
@@ -589,8 +600,7 @@ class Journey:
                 raise stop
             self.note(entry)
             if entry.error is None:
-                with suppress(PlaywrightError):
-                    await page.wait_for_load_state("domcontentloaded")
+                await _parsed(page)
             await self.check(self.nav.entries.index(entry), "idp_page")
             self._note_last(self.nav.entries.index(entry))
 
@@ -642,8 +652,7 @@ class Journey:
             )
             self.note(landing)
             await self.check(self.nav.entries.index(landing), "hub_landing")
-            with suppress(PlaywrightError):
-                await page.wait_for_load_state("domcontentloaded")
+            await _parsed(page)
             path = urlsplit(landing.url).path
             if not self.on_hub(landing.url) or path.rstrip("/").endswith("/login"):
                 raise self._fail(
