@@ -370,18 +370,18 @@ class Activity:
     driver send every script, style sheet and image of every page to Python (about a quarter of
     a healthy login's messages, `benchmarks/probe_cost.py --messages`), and a page that shows
     what the flow knows is never asked whether it has settled. The watch starts at the first
-    question; until then the driver's own "networkidle" speaks for the current document: it
-    fires once no request of it has been in flight for half a second, so a request the page
-    started before the watch (a single-page IdP fetching its config as it loads) keeps the page
-    unsettled until it ends. A document that has gone idle gets busy again only by script:
-    - on a press (Google's and Azure AD's next step, fetched in the background): a request the
-      press started on a page already idle is one no watch saw start, so that page is not called
-      settled before its next document (`after_press`). It is read until something known shows,
-      or the element timeout;
-    - on a timer of its own, between going idle and the flow's first question: the one start
-      this cannot see, as a watch from the flow's start could not see one before it.
-    Watching from before every press instead would watch every healthy login under load, where
-    the sign-in page has gone idle by the time the form is sent."""
+    question. A request started before it is one nobody saw start, so:
+    - the page is never called settled before the driver's own "networkidle" has fired for its
+      document (no request of it in flight for half a second): a single-page IdP fetching its
+      form as it loads is waited for. Once fired, "networkidle" says nothing more (the driver
+      keeps it while later requests run), so it only ever holds a page back;
+    - after a press with no watch on (`after_press`), the page is not called settled before its
+      next document: the press may have started a fetch of the next step (Google's, Azure AD's),
+      at once or later by script. A page shown in place after a press is read until something
+      known shows, or until the element timeout;
+    - a request a page starts by itself after going idle and before the flow's first question
+      (a timer of its own) is the one this cannot see.
+    Watching from the flow's start instead would watch every healthy login."""
 
     def __init__(self, page: Page) -> None:
         # Weakly: _ACTIVITY's value must not keep its own key (the page, and its whole journey)
@@ -410,22 +410,22 @@ class Activity:
         page.on("requestfailed", self._ended)
 
     def after_press(self) -> None:
-        """The flow has pressed something on the page. If its document had gone network-idle
-        and no watch was on, a request the press started (the next step, fetched in the
-        background) was seen by nobody: the page is not called settled before its next document.
-        On a document still loading, "networkidle" waits for that request too."""
+        """The flow has pressed something on the page. With no watch on, a request the press
+        started (the next step, fetched in the background) was seen by nobody: the page is not
+        called settled before its next document."""
         page = self._page()
         if page is None or self.watching or self.blind:
             return
-        if "networkidle" in (load_states(page) or ()):
-            self.blind = True
-            page.on("framenavigated", self._navigated)
+        self.blind = True
+        # The page's DOMContentLoaded: a new document's (a navigation within the document, by
+        # pushState, is no new one; its requests go on).
+        page.on("domcontentloaded", self._new_document)
 
-    def _navigated(self, frame: object) -> None:
+    def _new_document(self, _: object) -> None:
         page = self._page()
-        if page is not None and frame == page.main_frame:
-            self.blind = False
-            page.remove_listener("framenavigated", self._navigated)
+        self.blind = False
+        if page is not None:
+            page.remove_listener("domcontentloaded", self._new_document)
 
     def stop(self) -> None:
         """Stop watching: the flow is over (loginprobe.flows.after_flow)."""
@@ -437,7 +437,7 @@ class Activity:
                 page.remove_listener("requestfailed", self._ended)
                 self.watching = False
             if self.blind:
-                page.remove_listener("framenavigated", self._navigated)
+                page.remove_listener("domcontentloaded", self._new_document)
                 self.blind = False
             _ACTIVITY.pop(page, None)
 

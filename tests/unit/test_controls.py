@@ -9,6 +9,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from loginprobe import flows
 from loginprobe.prober.registry import flow_module
 
@@ -109,9 +111,9 @@ class LoadingPage(FakePage):
     def went_idle(self) -> None:
         self.main_frame._impl_obj._load_states.add("networkidle")
 
-    def navigated(self, frame: Any) -> None:
-        for handler in list(self.listeners.get("framenavigated", [])):
-            handler(frame)
+    def fire(self, event: str, arg: Any) -> None:
+        for handler in list(self.listeners.get(event, [])):
+            handler(arg)
 
     async def evaluate(self, script: str) -> dict[str, Any]:
         self.asked += 1
@@ -168,36 +170,38 @@ def test_a_request_seen_in_flight_keeps_an_idle_page_unsettled() -> None:
     assert _settled(activity)
 
 
-def test_a_press_on_a_page_gone_idle_is_not_settled_before_its_next_document() -> None:
-    """Google's and Azure AD's next step is fetched by the press, after "networkidle" fired and
-    with no watch on: nobody saw that request start, so nothing says the page is quiet until a
-    new document replaces it. No watch is started for it either (the next document's
-    "networkidle" speaks for that one)."""
+@pytest.mark.parametrize("idle", [True, False])
+def test_a_press_with_no_watch_on_is_not_settled_before_the_next_document(idle: bool) -> None:
+    """Google's and Azure AD's next step is fetched by the press, at once or later by script,
+    and no watch saw it start: nothing says the page is quiet until a new document replaces it
+    (a page still loading may go idle before that fetch starts). No watch is started for it
+    either: the next document's first question starts one."""
     page = LoadingPage()
-    page.went_idle()
+    if idle:
+        page.went_idle()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
     activity.after_press()
+    page.went_idle()
     assert activity.blind and not activity.watching
     assert not _settled(activity) and not _settled(activity)
-    assert page.asked == 0 and set(page.listeners) == {"framenavigated"}
-    page.navigated(object())  # a subframe's navigation is no new document
+    assert page.asked == 0 and set(page.listeners) == {"domcontentloaded"}
+    # A navigation within the document (pushState) is no new document: its fetches go on.
+    page.fire("framenavigated", page.main_frame)
     assert not _settled(activity)
-    page.navigated(page.main_frame)
-    assert "framenavigated" not in page.listeners
+    page.fire("domcontentloaded", page)
+    assert page.listeners == {}
     assert not _settled(activity)  # the first question of the new document starts the watch
     assert _settled(activity)
     flows.flow_over(page)  # type: ignore[arg-type]
     assert page.listeners == {}
 
 
-def test_a_press_seen_by_a_watch_or_on_a_page_still_loading_leaves_it_as_it_was() -> None:
+def test_a_press_a_watch_saw_leaves_the_page_as_it_was() -> None:
     page = LoadingPage()
-    activity = _controls.activity_of(page)  # type: ignore[arg-type]
-    activity.after_press()  # the press's fetch keeps "networkidle" from firing: it speaks for it
-    assert page.listeners == {} and not activity.blind
     page.went_idle()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
     assert not _settled(activity)  # starts the watch
-    activity.after_press()  # the watch saw whatever the press started
+    activity.after_press()  # the watch sees whatever the press starts
     assert not activity.blind and _settled(activity)
     flows.flow_over(page)  # type: ignore[arg-type]
     assert page.listeners == {}
@@ -205,7 +209,6 @@ def test_a_press_seen_by_a_watch_or_on_a_page_still_loading_leaves_it_as_it_was(
 
 def test_a_flow_over_while_blind_leaves_no_listener() -> None:
     page = LoadingPage()
-    page.went_idle()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
     activity.after_press()
     flows.flow_over(page)  # type: ignore[arg-type]

@@ -24,8 +24,8 @@ from loginprobe.probes import _pages, generic_oidc  # noqa: E402
 
 class FakeFrame:
     """A frame whose document is loaded and not yet network-idle, as Playwright's Python side
-    knows it (`loginprobe.flows.load_states`): the flow's settle watch is not started by a press
-    on it."""
+    knows it (`loginprobe.flows.load_states`): a press on it starts no watch of its requests
+    (the settle watch only waits for the next document's DOMContentLoaded)."""
 
     def __init__(self) -> None:
         self._impl_obj = type(
