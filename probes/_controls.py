@@ -371,10 +371,11 @@ class Activity:
     a healthy login's messages, `benchmarks/probe_cost.py --messages`), and a page that shows
     what the flow knows is never asked whether it has settled. The watch starts at the first
     question. A request started before it is one nobody saw start, so:
-    - the page is never called settled before the driver's own "networkidle" has fired for its
-      document (no request of it in flight for half a second): a single-page IdP fetching its
-      form as it loads is waited for. Once fired, "networkidle" says nothing more (the driver
-      keeps it while later requests run), so it only ever holds a page back;
+    - the page is never called settled before the driver's own "networkidle" has been seen for
+      its document since the watch began (no request of it in flight for half a second): a
+      single-page IdP fetching its form as it loads is waited for. Once fired, "networkidle"
+      says nothing more (the driver keeps it while later requests run), so it only ever holds
+      a page back;
     - after a press with no watch on (`after_press`), the page is not called settled before its
       next document: the press may have started a fetch of the next step (Google's, Azure AD's),
       at once or later by script. A page shown in place after a press is read until something
@@ -393,6 +394,8 @@ class Activity:
         self.last = time.monotonic()
         self.watching = False
         self.blind = False  # a press may have started a request nobody saw: not settled
+        self.idle_seen = False  # "networkidle" seen for this document since the watch began
+        page.on("domcontentloaded", self._new_document)
         if load_states(page) is None:
             self.watch()  # no "networkidle" to speak for the requests before a watch
 
@@ -417,15 +420,12 @@ class Activity:
         if page is None or self.watching or self.blind:
             return
         self.blind = True
-        # The page's DOMContentLoaded: a new document's (a navigation within the document, by
-        # pushState, is no new one; its requests go on).
-        page.on("domcontentloaded", self._new_document)
 
     def _new_document(self, _: object) -> None:
-        page = self._page()
+        """The page's DOMContentLoaded: a new document's (a navigation within the document, by
+        pushState, is no new one, and its requests go on)."""
         self.blind = False
-        if page is not None:
-            page.remove_listener("domcontentloaded", self._new_document)
+        self.idle_seen = False
 
     def stop(self) -> None:
         """Stop watching: the flow is over (loginprobe.flows.after_flow)."""
@@ -436,9 +436,8 @@ class Activity:
                 page.remove_listener("requestfinished", self._ended)
                 page.remove_listener("requestfailed", self._ended)
                 self.watching = False
-            if self.blind:
-                page.remove_listener("domcontentloaded", self._new_document)
-                self.blind = False
+            page.remove_listener("domcontentloaded", self._new_document)
+            self.blind = False
             _ACTIVITY.pop(page, None)
 
     def _started(self, request: object) -> None:
@@ -462,9 +461,13 @@ class Activity:
         if self.pending or time.monotonic() - self.last < quiet_s:
             return False
         states = load_states(page)
-        if states is not None and "networkidle" not in states:
-            # A request of this document is in flight, or ended under half a second ago.
-            return False
+        if states is not None and not self.idle_seen:
+            if "networkidle" not in states:
+                # A request of this document is in flight, or ended under half a second ago.
+                return False
+            # Once is enough: the requests after it are the watch's to see, and the driver may
+            # drop "networkidle" again for good (a frame's lifecycle event while one runs).
+            self.idle_seen = True
         return await settled(page, quiet_s * 1000)
 
 

@@ -41,7 +41,7 @@ def test_the_watch_on_a_pages_requests_stops_when_the_flow_is_over() -> None:
     every request of the page. A flow asking again later gets a new watch."""
     page = FakePage()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
-    assert set(page.listeners) == {"request", "requestfinished", "requestfailed"}
+    assert set(page.listeners) == WATCH | {"domcontentloaded"}
     flows.flow_over(page)  # type: ignore[arg-type]
     assert page.listeners == {}
     assert _controls.activity_of(page) is not activity  # type: ignore[arg-type]
@@ -65,7 +65,7 @@ def test_a_watched_page_is_freed_once_nothing_else_holds_it() -> None:
     page = FakePage()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
     assert _controls.activity_of(page) is activity  # type: ignore[arg-type]
-    assert set(page.listeners) == {"request", "requestfinished", "requestfailed"}
+    assert set(page.listeners) == WATCH | {"domcontentloaded"}
     # This page's own fate: other tests' pages in the same process may be collected meanwhile.
     gone = weakref.ref(page)
 
@@ -87,6 +87,9 @@ def test_requests_in_flight_keep_the_page_unsettled() -> None:
     assert activity.pending == {id(request)}
     page.listeners["requestfinished"][0](request)
     assert activity.pending == set()
+
+
+WATCH = {"request", "requestfinished", "requestfailed"}
 
 
 class _Frame:
@@ -129,7 +132,7 @@ def test_a_page_that_shows_what_the_flow_knows_is_never_watched() -> None:
     Python no script, style sheet or image of a healthy login's pages."""
     page = LoadingPage()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
-    assert page.listeners == {} and not activity.watching
+    assert set(page.listeners) == {"domcontentloaded"} and not activity.watching
     flows.flow_over(page)  # type: ignore[arg-type]
     assert page.listeners == {}
 
@@ -139,7 +142,7 @@ def test_the_first_question_starts_the_watch_and_is_not_yet_settled() -> None:
     page.went_idle()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
     assert not _settled(activity)
-    assert set(page.listeners) == {"request", "requestfinished", "requestfailed"}
+    assert set(page.listeners) == WATCH | {"domcontentloaded"}
     assert _settled(activity)
     flows.flow_over(page)  # type: ignore[arg-type]
     assert page.listeners == {}
@@ -189,7 +192,7 @@ def test_a_press_with_no_watch_on_is_not_settled_before_the_next_document(idle: 
     page.fire("framenavigated", page.main_frame)
     assert not _settled(activity)
     page.fire("domcontentloaded", page)
-    assert page.listeners == {}
+    assert not activity.blind
     assert not _settled(activity)  # the first question of the new document starts the watch
     assert _settled(activity)
     flows.flow_over(page)  # type: ignore[arg-type]
@@ -213,3 +216,20 @@ def test_a_flow_over_while_blind_leaves_no_listener() -> None:
     activity.after_press()
     flows.flow_over(page)  # type: ignore[arg-type]
     assert page.listeners == {} and not activity.blind
+
+
+def test_networkidle_seen_once_since_the_watch_began_is_enough_for_its_document() -> None:
+    """The driver may drop "networkidle" again for good (a frame's lifecycle event while a
+    request runs): the requests after it are the watch's to see. A new document needs its own."""
+    page = LoadingPage()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    assert not _settled(activity)  # starts the watch
+    page.went_idle()
+    assert _settled(activity)
+    page.main_frame._impl_obj._load_states.discard("networkidle")
+    assert _settled(activity)
+    page.fire("domcontentloaded", page)
+    assert not _settled(activity)
+    page.went_idle()
+    assert _settled(activity)
+    flows.flow_over(page)  # type: ignore[arg-type]
