@@ -376,7 +376,7 @@ class Activity:
       single-page IdP fetching its form as it loads is waited for. Once fired, "networkidle"
       says nothing more (the driver keeps it while later requests run), so it only ever holds
       a page back;
-    - after a press with no watch on (`after_press`), the page is not called settled before its
+    - after a press with no watch on (`before_press`), the page is not called settled before its
       next document: the press may have started a fetch of the next step (Google's, Azure AD's),
       at once or later by script. A page shown in place after a press is read until something
       known shows, or until the element timeout;
@@ -412,20 +412,21 @@ class Activity:
         page.on("requestfinished", self._ended)
         page.on("requestfailed", self._ended)
 
-    def after_press(self) -> None:
-        """The flow has pressed something on the page. With no watch on, a request the press
-        started (the next step, fetched in the background) was seen by nobody: the page is not
-        called settled before its next document."""
-        page = self._page()
-        if page is None or self.watching or self.blind:
-            return
-        self.blind = True
+    def before_press(self) -> None:
+        """The flow is about to press something on the page. With no watch on, a request the
+        press starts (the next step, fetched in the background) is seen by nobody: the page is
+        not called settled before its next document. Before the click, not after: Playwright's
+        click returns only once a navigation it started has committed, and a small page may have
+        fired its DOMContentLoaded by then."""
+        if not self.watching:
+            self.blind = True
 
     def _new_document(self, _: object) -> None:
         """The page's DOMContentLoaded: a new document's (a navigation within the document, by
-        pushState, is no new one, and its requests go on)."""
+        pushState, is no new one, and its requests go on). A watch on before it saw every
+        request of the new document."""
         self.blind = False
-        self.idle_seen = False
+        self.idle_seen = self.watching
 
     def stop(self) -> None:
         """Stop watching: the flow is over (loginprobe.flows.after_flow)."""
@@ -456,19 +457,23 @@ class Activity:
             return False
         if not self.watching:
             self.watch()
+            self._saw_idle(page)
             await settled(page, quiet_s * 1000)  # the page's DOM watched from now too
             return False
-        if self.pending or time.monotonic() - self.last < quiet_s:
+        # Read at every question: the driver may drop "networkidle" again for good (a frame's
+        # lifecycle event after a request that ran while it stood), and once seen since the
+        # watch began, the requests after it are the watch's to see.
+        if not self._saw_idle(page) or self.pending or time.monotonic() - self.last < quiet_s:
             return False
-        states = load_states(page)
-        if states is not None and not self.idle_seen:
-            if "networkidle" not in states:
-                # A request of this document is in flight, or ended under half a second ago.
-                return False
-            # Once is enough: the requests after it are the watch's to see, and the driver may
-            # drop "networkidle" again for good (a frame's lifecycle event while one runs).
-            self.idle_seen = True
         return await settled(page, quiet_s * 1000)
+
+    def _saw_idle(self, page: Page) -> bool:
+        """Has the driver's "networkidle" been seen for this document since the watch began?
+        Until then a request it started before the watch may be in flight."""
+        if not self.idle_seen:
+            states = load_states(page)
+            self.idle_seen = states is None or "networkidle" in states
+        return self.idle_seen
 
 
 _ACTIVITY: weakref.WeakKeyDictionary[Page, Activity] = weakref.WeakKeyDictionary()

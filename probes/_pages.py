@@ -83,6 +83,7 @@ async def press(
     page: Page, ctx: FlowContext, button: Locator, gone: Locator, errors: Locator, what: str
 ) -> None:
     """Click `button`, then wait until `gone` is hidden, an error shows, or the browser left."""
+    activity_of(page).before_press()
     try:
         # Playwright waits for the button to be visible, enabled and stable (GitHub's Authorize
         # button starts disabled on purpose).
@@ -91,7 +92,6 @@ async def press(
         if "Timeout" not in str(err):
             raise
         raise FlowChanged(f"{what} never became clickable at {where(page)}") from None
-    activity_of(page).after_press()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.element_timeout
     while True:

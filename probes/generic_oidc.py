@@ -211,12 +211,12 @@ async def _act_and_settle(
     left = asyncio.ensure_future(ctx.left_idp())
     here = asyncio.ensure_future(_answered_here(ctx, action, moved_on))
     waiters: list[asyncio.Future[None]] = [navigated, left, here]
+    activity_of(page).before_press()
     try:
         if field is not None:
             await field.first.press("Enter")
         else:
             await action.first.click()
-        activity_of(page).after_press()
         await asyncio.wait(
             waiters, timeout=ctx.element_timeout, return_when=asyncio.FIRST_COMPLETED
         )

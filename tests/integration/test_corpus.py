@@ -217,7 +217,7 @@ def test_a_next_step_fetched_after_the_press_is_waited_for(env: Env, start: str)
     screen but "One moment". The page has gone network-idle before the press
     (`slow-next-field-late`) or while the click waited for its button (`slow-next`), and no
     watch was on: nobody saw the fetch start, and the page must not be called settled before its
-    next document (`Activity.after_press`). Without that, the flow called it settled after
+    next document (`Activity.before_press`). Without that, the flow called it settled after
     SETTLE_S and could not read it."""
     outcome = login(env, start, element_timeout=20)
     assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"

@@ -9,8 +9,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from loginprobe import flows
 from loginprobe.prober.registry import flow_module
 
@@ -173,17 +171,14 @@ def test_a_request_seen_in_flight_keeps_an_idle_page_unsettled() -> None:
     assert _settled(activity)
 
 
-@pytest.mark.parametrize("idle", [True, False])
-def test_a_press_with_no_watch_on_is_not_settled_before_the_next_document(idle: bool) -> None:
+def test_a_press_with_no_watch_on_is_not_settled_before_the_next_document() -> None:
     """Google's and Azure AD's next step is fetched by the press, at once or later by script,
     and no watch saw it start: nothing says the page is quiet until a new document replaces it
     (a page still loading may go idle before that fetch starts). No watch is started for it
     either: the next document's first question starts one."""
     page = LoadingPage()
-    if idle:
-        page.went_idle()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
-    activity.after_press()
+    activity.before_press()
     page.went_idle()
     assert activity.blind and not activity.watching
     assert not _settled(activity) and not _settled(activity)
@@ -199,12 +194,29 @@ def test_a_press_with_no_watch_on_is_not_settled_before_the_next_document(idle: 
     assert page.listeners == {}
 
 
+def test_a_press_whose_next_document_is_parsed_before_the_click_returns_leaves_it_readable() -> (
+    None
+):
+    """Playwright's click returns once the navigation it started has committed; a small page
+    may have fired its DOMContentLoaded by then. Blind from before the click, so that page is
+    not blind for good."""
+    page = LoadingPage()
+    page.went_idle()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    activity.before_press()
+    page.fire("domcontentloaded", page)  # ... during the click
+    assert not activity.blind
+    assert not _settled(activity)
+    assert _settled(activity)
+    flows.flow_over(page)  # type: ignore[arg-type]
+
+
 def test_a_press_a_watch_saw_leaves_the_page_as_it_was() -> None:
     page = LoadingPage()
     page.went_idle()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
     assert not _settled(activity)  # starts the watch
-    activity.after_press()  # the watch sees whatever the press starts
+    activity.before_press()  # the watch sees whatever the press starts
     assert not activity.blind and _settled(activity)
     flows.flow_over(page)  # type: ignore[arg-type]
     assert page.listeners == {}
@@ -213,14 +225,14 @@ def test_a_press_a_watch_saw_leaves_the_page_as_it_was() -> None:
 def test_a_flow_over_while_blind_leaves_no_listener() -> None:
     page = LoadingPage()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
-    activity.after_press()
+    activity.before_press()
     flows.flow_over(page)  # type: ignore[arg-type]
     assert page.listeners == {} and not activity.blind
 
 
 def test_networkidle_seen_once_since_the_watch_began_is_enough_for_its_document() -> None:
     """The driver may drop "networkidle" again for good (a frame's lifecycle event while a
-    request runs): the requests after it are the watch's to see. A new document needs its own."""
+    request runs): the requests after it are the watch's to see."""
     page = LoadingPage()
     activity = _controls.activity_of(page)  # type: ignore[arg-type]
     assert not _settled(activity)  # starts the watch
@@ -228,8 +240,32 @@ def test_networkidle_seen_once_since_the_watch_began_is_enough_for_its_document(
     assert _settled(activity)
     page.main_frame._impl_obj._load_states.discard("networkidle")
     assert _settled(activity)
-    page.fire("domcontentloaded", page)
-    assert not _settled(activity)
+    flows.flow_over(page)  # type: ignore[arg-type]
+
+
+def test_networkidle_is_read_at_every_question_not_only_once_quiet() -> None:
+    """The driver may drop "networkidle" for good while the watch still has a request in flight
+    (a frame's lifecycle event after a request that ran while it stood): seen then, it counts."""
+    page = LoadingPage()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    assert not _settled(activity)  # starts the watch
+    request = object()
+    page.listeners["request"][0](request)
     page.went_idle()
+    assert not _settled(activity)  # in flight: not settled, but "networkidle" was seen
+    page.main_frame._impl_obj._load_states.discard("networkidle")
+    page.listeners["requestfinished"][0](request)
+    assert _settled(activity)
+    flows.flow_over(page)  # type: ignore[arg-type]
+
+
+def test_a_new_document_under_a_watch_needs_no_networkidle() -> None:
+    """A watch on before a document's commit saw every request of it."""
+    page = LoadingPage()
+    page.went_idle()
+    activity = _controls.activity_of(page)  # type: ignore[arg-type]
+    assert not _settled(activity)  # starts the watch
+    page.main_frame._impl_obj._load_states.discard("networkidle")
+    page.fire("domcontentloaded", page)
     assert _settled(activity)
     flows.flow_over(page)  # type: ignore[arg-type]
