@@ -182,11 +182,13 @@ def _measured(
 # -- the floor: a bare Playwright login loop, run as its own process ---------------------------------
 async def floor_login(browser: Browser, hub_url: str, username: str, password: str) -> bool:
     """One login as a bare script does it: a fresh context, the sandbox's fixed selectors, no
-    reading of the pages (benchmarks/probe_cost.py uses it too)."""
+    reading of the pages (benchmarks/probe_cost.py uses it too). It opens the URL the probe's
+    config names (the hub's root), as the probe does: the hub's redirects to its sign-in page
+    (`/` → `/hub/` → `/hub/home` → `/hub/login`) are part of the login on both sides."""
     context = await browser.new_context()
     try:
         page = await context.new_page()
-        await page.goto(hub_url + "/hub/login")
+        await page.goto(hub_url)
         await page.locator('a[href*="oauth_login"]').first.click()
         await page.fill("#user", username)
         await page.fill("#pw", password)
