@@ -12,11 +12,15 @@ Each side gets a warm-up, then a measured window; for each it prints logins per 
 login, CPU-seconds per login (the whole process tree: Python, Playwright's driver, Chromium, its
 renderers included once they end) and peak PSS of the tree; then the ratios to the floor. With
 `--rounds N` both sides run N times, alternating which goes first, and it prints each round's
-ratios and their medians: on a busy or noisy machine one run moves by 10-15%.
+ratios and their medians: on a busy or noisy machine one run moves by 10-15%. With `--rounds N
+--together` both sides run at once in each round, measured over the same window, so that the
+machine's drift between one minute and the next (up to 20% on a shared host) weighs on both alike;
+each keeps its own concurrency, so twice as many logins are in flight as with one side alone. The
+serve side's window opens only once every hub has had its first probe (each records a trace).
 
     .venv/bin/python benchmarks/throughput.py [--hubs 24] [--interval 10] [--concurrency 4]
         [--warmup 25] [--seconds 90] [--no-evidence] [--no-stand-in] [--side both|bare|serve]
-        [--flow benchmarks/flows/sandbox_fixed.py] [--profile FILE] [--rounds N]
+        [--flow benchmarks/flows/sandbox_fixed.py] [--profile FILE] [--rounds N [--together]]
     .venv/bin/python benchmarks/throughput.py --replicas 2 [--lease-ttl 30] [the options above]
 
 With `--replicas N` it measures `probe serve` replicas instead of the floor: N replicas on one
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -203,7 +208,8 @@ async def floor_login(browser: Browser, hub_url: str, username: str, password: s
 
 
 async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
-    """Logs in, `concurrency` at a time, for `seconds`; one JSON line per finished login."""
+    """Logs in, `concurrency` at a time, for `seconds` (or until the file BENCH_STOP_FILE names
+    exists); one JSON line per finished login."""
     from playwright.async_api import async_playwright
 
     from loginprobe.prober.browser import (
@@ -225,6 +231,7 @@ async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
             chromium_sandbox=os.geteuid() != 0,
         )
         end = time.monotonic() + seconds
+        stop_file = os.environ.get("BENCH_STOP_FILE") or "/nonexistent"
 
         async def one() -> None:
             t0 = time.monotonic()
@@ -232,17 +239,22 @@ async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
             print(json.dumps({"ok": ok, "s": time.monotonic() - t0, "at": time.time()}), flush=True)
 
         async def lane() -> None:
-            while time.monotonic() < end:
+            while time.monotonic() < end and not os.access(stop_file, os.F_OK):
                 await one()
 
         await asyncio.gather(*(lane() for _ in range(concurrency)))
         await browser.close()
 
 
-def _bare(sb: Sandbox, args: argparse.Namespace) -> Side:
+def _bare(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | None = None) -> Side:
+    """`start`: the window opens when both sides have warmed up (--together)."""
+    stop_file = Path(tempfile.mkdtemp()) / "stop"
+    env = {**os.environ, **sb.probe_env(), "BENCH_STOP_FILE": str(stop_file)}
+    # Together, the window opens once the other side has warmed up too: the file ends the logins.
+    env["BENCH_SECONDS"] = str(args.warmup + args.seconds + (600 if start else 0))
     proc = subprocess.Popen(
         [sys.executable, __file__, "--bare-worker", sb.hub_url],
-        env={**os.environ, **sb.probe_env(), "BENCH_SECONDS": str(args.warmup + args.seconds)},
+        env=env,
         stdout=subprocess.PIPE,
         text=True,
         bufsize=1,
@@ -253,10 +265,15 @@ def _bare(sb: Sandbox, args: argparse.Namespace) -> Side:
     reader.start()
     with Sampler(proc.pid) as sampler:
         time.sleep(args.warmup)
+        if start is not None:
+            start.wait()
         t0, kinds0 = time.time(), tree_cpu_by_kind(proc.pid)
         time.sleep(args.seconds)
         t1, kinds1 = time.time(), tree_cpu_by_kind(proc.pid)
+    stop_file.touch()
     proc.wait()
+    stop_file.unlink()
+    stop_file.parent.rmdir()
     reader.join()
     window = [x for x in logins if t0 <= x["at"] <= t1]
     failed = sum(1 for x in window if not x["ok"])
@@ -298,7 +315,8 @@ def _fleet_config(
     return path
 
 
-def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
+def _serve(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | None = None) -> Side:
+    """`start`: the window opens when both sides have warmed up (--together)."""
     with tempfile.TemporaryDirectory() as tmp:
         workdir, port = Path(tmp), free_port()
         config = _fleet_config(sb, workdir, args, port)
@@ -320,6 +338,15 @@ def _serve(sb: Sandbox, args: argparse.Namespace) -> Side:
                 time.sleep(0.2)
             with Sampler(proc.pid) as sampler:
                 time.sleep(args.warmup)
+                # Each hub's first probe records a trace (~0.4 CPU-s more): all of them before
+                # the window, however slowly this machine runs today.
+                _wait_for(
+                    "every hub's first probe",
+                    lambda: len(_probed_hubs(workdir / "stderr.log")) >= args.hubs,
+                    300,
+                )
+                if start is not None:
+                    start.wait()
                 t0, kinds0 = time.time(), tree_cpu_by_kind(proc.pid)
                 time.sleep(args.seconds)
                 t1, kinds1 = time.time(), tree_cpu_by_kind(proc.pid)
@@ -532,15 +559,19 @@ def _rounds(sb: Sandbox, args: argparse.Namespace) -> None:
     speed: list[float] = []
     cpu: list[float] = []
     for i in range(args.rounds):
-        order = (_bare, _serve) if i % 2 == 0 else (_serve, _bare)
-        done = {run: run(sb, args) for run in order}
-        bare, serve = done[_bare], done[_serve]
+        if args.together:
+            bare, serve = _together(sb, args)
+        else:
+            order = (_bare, _serve) if i % 2 == 0 else (_serve, _bare)
+            done = {run: run(sb, args) for run in order}
+            bare, serve = done[_bare], done[_serve]
         speed.append(serve.per_min / max(bare.per_min, 1e-9))
         cpu.append(serve.cpu_per_login / max(bare.cpu_per_login, 1e-9))
         load = os.getloadavg()[0]
         print(
-            f"round {i + 1}: floor {bare.per_min:.0f}/min {bare.cpu_per_login:.2f} CPU-s, "
-            f"serve {serve.per_min:.0f}/min {serve.cpu_per_login:.2f} CPU-s: "
+            f"round {i + 1}: floor {bare.per_min:.0f}/min {bare.median_s:.1f} s "
+            f"{bare.cpu_per_login:.2f} CPU-s, serve {serve.per_min:.0f}/min {serve.median_s:.1f} s "
+            f"{serve.cpu_per_login:.2f} CPU-s: "
             f"{speed[-1]:.2f}x throughput, {cpu[-1]:.2f}x CPU (load {load:.1f})",
             flush=True,
         )
@@ -552,12 +583,50 @@ def _rounds(sb: Sandbox, args: argparse.Namespace) -> None:
     )
 
 
+def _together(sb: Sandbox, args: argparse.Namespace) -> tuple[Side, Side]:
+    """Both sides at once, measured over the same window: the machine's drift from one minute
+    to the next (on a shared host, up to 20% in both directions) weighs on both alike. Each has
+    its own concurrency, so twice as many logins are in flight as in one side alone."""
+    start = threading.Barrier(2, timeout=args.warmup + 300)
+    sides: dict[str, Side] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str, side: Callable[..., Side]) -> None:
+        try:
+            sides[name] = side(sb, args, start)
+        except BaseException as err:  # the other side must not wait for this one for ever
+            start.abort()
+            errors.append(err)
+
+    threads = [
+        threading.Thread(target=run, args=("bare", _bare)),
+        threading.Thread(target=run, args=("serve", _serve)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return sides["bare"], sides["serve"]
+
+
 def _healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
             return bool(r.status == 200)
     except OSError:
         return False
+
+
+def _probed_hubs(log: Path) -> set[str]:
+    """The hubs `probe serve` has logged a probe of so far."""
+    hubs = set()
+    for line in log.read_text().splitlines():
+        if '"event": "probe"' in line:
+            with contextlib.suppress(ValueError, KeyError):
+                hubs.add(json.loads(line)["hub"])
+    return hubs
 
 
 def _epoch(stamp: str) -> float:
@@ -605,6 +674,12 @@ def main() -> int:
         "N paired ratios (a busy or noisy machine moves one run by 10-15%%)",
     )
     parser.add_argument(
+        "--together",
+        action="store_true",
+        help="with --rounds: both sides at once in each round, measured over the same window "
+        "(instead of one after the other)",
+    )
+    parser.add_argument(
         "--replicas",
         type=int,
         default=0,
@@ -619,6 +694,8 @@ def main() -> int:
         parser.error("--rounds must be at least 1")
     if args.rounds > 1 and (args.side != "both" or args.profile or args.replicas):
         parser.error("--rounds compares both sides: not with --side, --profile or --replicas")
+    if args.together and args.rounds < 2:
+        parser.error("--together goes with --rounds N (N >= 2)")
     os.environ["BENCH_LANES"] = str(args.concurrency)
     if args.replicas:
         with Sandbox() as sb:
