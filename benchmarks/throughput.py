@@ -1,6 +1,7 @@
 """Benchmark: how close does `probe serve` come to the browser's floor?
 
-Both sides in one run, on one sandbox (JupyterHub + oidc-provider), one after the other:
+Both sides in one run, on one sandbox (JupyterHub + oidc-provider), one after the other (or at
+once, `--together`):
 
 - the floor: a bare Playwright script doing the same login (a fresh context per login, one warm
   shared Chromium launched as loginprobe launches it, the same concurrency), no verdicts, no
@@ -15,8 +16,11 @@ renderers included once they end) and peak PSS of the tree; then the ratios to t
 ratios and their medians: on a busy or noisy machine one run moves by 10-15%. With `--rounds N
 --together` both sides run at once in each round, measured over the same window, so that the
 machine's drift between one minute and the next (up to 20% on a shared host) weighs on both alike;
-each keeps its own concurrency, so twice as many logins are in flight as with one side alone. The
-serve side's window opens only once every hub has had its first probe (each records a trace).
+each keeps its own concurrency, so twice as many logins are in flight as with one side alone.
+Together, the CPU-per-login ratio is the steadier figure: the throughput ratio leans toward 1.0,
+since the kernel shares the CPUs by thread and not by side, so some of what the monitor spends
+more is paid from the floor's throughput. The serve side's window opens only once every hub has
+had its first probe (each records a trace).
 
     .venv/bin/python benchmarks/throughput.py [--hubs 24] [--interval 10] [--concurrency 4]
         [--warmup 25] [--seconds 90] [--no-evidence] [--no-stand-in] [--side both|bare|serve]
@@ -41,6 +45,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -193,7 +198,7 @@ async def floor_login(browser: Browser, hub_url: str, username: str, password: s
     context = await browser.new_context()
     try:
         page = await context.new_page()
-        await page.goto(hub_url)
+        await page.goto(hub_url, wait_until="domcontentloaded")  # as the journey opens it
         await page.locator('a[href*="oauth_login"]').first.click()
         await page.fill("#user", username)
         await page.fill("#pw", password)
@@ -248,10 +253,11 @@ async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
 
 def _bare(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | None = None) -> Side:
     """`start`: the window opens when both sides have warmed up (--together)."""
-    stop_file = Path(tempfile.mkdtemp()) / "stop"
+    workdir = Path(tempfile.mkdtemp())
+    stop_file = workdir / "stop"  # the worker logs in until it exists
     env = {**os.environ, **sb.probe_env(), "BENCH_STOP_FILE": str(stop_file)}
-    # Together, the window opens once the other side has warmed up too: the file ends the logins.
-    env["BENCH_SECONDS"] = str(args.warmup + args.seconds + (600 if start else 0))
+    # Together, the window opens once the other side has warmed up too: only the file ends it.
+    env["BENCH_SECONDS"] = "inf" if start else str(args.warmup + args.seconds)
     proc = subprocess.Popen(
         [sys.executable, __file__, "--bare-worker", sb.hub_url],
         env=env,
@@ -261,25 +267,35 @@ def _bare(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | None
     )
     assert proc.stdout is not None
     logins: list[dict[str, float]] = []
-    reader = threading.Thread(target=lambda: logins.extend(map(json.loads, proc.stdout)))
+    stdout = proc.stdout
+    reader = threading.Thread(target=lambda: logins.extend(map(json.loads, stdout)), daemon=True)
     reader.start()
-    with Sampler(proc.pid) as sampler:
-        time.sleep(args.warmup)
-        if start is not None:
-            start.wait()
-        t0, kinds0 = time.time(), tree_cpu_by_kind(proc.pid)
-        time.sleep(args.seconds)
-        t1, kinds1 = time.time(), tree_cpu_by_kind(proc.pid)
-    stop_file.touch()
-    proc.wait()
-    stop_file.unlink()
-    stop_file.parent.rmdir()
-    reader.join()
+    try:
+        with Sampler(proc.pid) as sampler:
+            time.sleep(args.warmup)
+            if start is not None:
+                start.wait()
+            t0, kinds0 = time.time(), tree_cpu_by_kind(proc.pid)
+            time.sleep(args.seconds)
+            t1, kinds1 = time.time(), tree_cpu_by_kind(proc.pid)
+            if proc.poll() is not None:
+                raise SystemExit(f"the floor's worker ended during the window ({proc.returncode})")
+    finally:
+        stop_file.touch()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        reader.join(10)
+        shutil.rmtree(workdir, ignore_errors=True)
     window = [x for x in logins if t0 <= x["at"] <= t1]
     failed = sum(1 for x in window if not x["ok"])
     if failed:
         print(f"bare: {failed} of {len(window)} logins failed", file=sys.stderr)
     ok = [x["s"] for x in window if x["ok"]]
+    if not ok:
+        raise SystemExit("the floor logged in not once in its window: no ratio to give")
     return _measured("bare Playwright (the floor)", ok, t1 - t0, sampler.peak, kinds0, kinds1)
 
 
@@ -340,11 +356,15 @@ def _serve(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | Non
                 time.sleep(args.warmup)
                 # Each hub's first probe records a trace (~0.4 CPU-s more): all of them before
                 # the window, however slowly this machine runs today.
-                _wait_for(
-                    "every hub's first probe",
-                    lambda: len(_probed_hubs(workdir / "stderr.log")) >= args.hubs,
-                    300,
-                )
+                first = 120 + 10 * args.hubs / max(1, args.concurrency)
+
+                def first_probes_done() -> bool:
+                    if proc.poll() is not None:
+                        stderr.seek(0)
+                        raise SystemExit(f"probe serve ended:\n{stderr.read()[-3000:]}")
+                    return len(_probed_hubs(workdir / "stderr.log")) >= args.hubs
+
+                _wait_for("every hub's first probe", first_probes_done, first)
                 if start is not None:
                     start.wait()
                 t0, kinds0 = time.time(), tree_cpu_by_kind(proc.pid)
@@ -352,7 +372,11 @@ def _serve(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | Non
                 t1, kinds1 = time.time(), tree_cpu_by_kind(proc.pid)
         finally:
             proc.terminate()
-            proc.wait(60)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         stderr.seek(0)
         probes = []
         for line in stderr:
@@ -555,7 +579,8 @@ def _replicas(sb: Sandbox, args: argparse.Namespace) -> None:
 
 def _rounds(sb: Sandbox, args: argparse.Namespace) -> None:
     """Both sides `args.rounds` times (bare first in odd rounds, serve first in even ones, so a
-    drift of the machine weighs on both), each round's ratios, and their medians."""
+    drift of the machine weighs on both; or both at once with --together), each round's ratios,
+    and their medians."""
     speed: list[float] = []
     cpu: list[float] = []
     for i in range(args.rounds):
@@ -586,8 +611,9 @@ def _rounds(sb: Sandbox, args: argparse.Namespace) -> None:
 def _together(sb: Sandbox, args: argparse.Namespace) -> tuple[Side, Side]:
     """Both sides at once, measured over the same window: the machine's drift from one minute
     to the next (on a shared host, up to 20% in both directions) weighs on both alike. Each has
-    its own concurrency, so twice as many logins are in flight as in one side alone."""
-    start = threading.Barrier(2, timeout=args.warmup + 300)
+    its own concurrency, so twice as many logins are in flight as in one side alone. Each side's
+    way to the window is bounded by its own waits; one that fails breaks the other's."""
+    start = threading.Barrier(2)
     sides: dict[str, Side] = {}
     errors: list[BaseException] = []
 
@@ -595,8 +621,9 @@ def _together(sb: Sandbox, args: argparse.Namespace) -> tuple[Side, Side]:
         try:
             sides[name] = side(sb, args, start)
         except BaseException as err:  # the other side must not wait for this one for ever
+            if not isinstance(err, threading.BrokenBarrierError):
+                errors.insert(0, err)  # the cause before the other side's broken barrier
             start.abort()
-            errors.append(err)
 
     threads = [
         threading.Thread(target=run, args=("bare", _bare)),
@@ -608,6 +635,8 @@ def _together(sb: Sandbox, args: argparse.Namespace) -> tuple[Side, Side]:
         t.join()
     if errors:
         raise errors[0]
+    if len(sides) < 2:
+        raise SystemExit("a side stopped without saying why")
     return sides["bare"], sides["serve"]
 
 
@@ -622,7 +651,7 @@ def _healthy(port: int) -> bool:
 def _probed_hubs(log: Path) -> set[str]:
     """The hubs `probe serve` has logged a probe of so far."""
     hubs = set()
-    for line in log.read_text().splitlines():
+    for line in log.read_text(errors="replace").splitlines():
         if '"event": "probe"' in line:
             with contextlib.suppress(ValueError, KeyError):
                 hubs.add(json.loads(line)["hub"])
