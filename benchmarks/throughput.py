@@ -56,7 +56,7 @@ import urllib.request
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from probe_run import tree_memory  # the process-tree memory accounting, shared
@@ -282,11 +282,7 @@ def _bare(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | None
                 raise SystemExit(f"the floor's worker ended during the window ({proc.returncode})")
     finally:
         stop_file.touch()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _reap(proc)
         reader.join(10)
         shutil.rmtree(workdir, ignore_errors=True)
     window = [x for x in logins if t0 <= x["at"] <= t1]
@@ -294,9 +290,16 @@ def _bare(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | None
     if failed:
         print(f"bare: {failed} of {len(window)} logins failed", file=sys.stderr)
     ok = [x["s"] for x in window if x["ok"]]
-    if not ok:
-        raise SystemExit("the floor logged in not once in its window: no ratio to give")
     return _measured("bare Playwright (the floor)", ok, t1 - t0, sampler.peak, kinds0, kinds1)
+
+
+def _reap(proc: subprocess.Popen[Any]) -> None:
+    """Wait a minute for a side's process to end (its browser closed), then kill it."""
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 # -- probe serve ------------------------------------------------------------------------------------
@@ -372,11 +375,7 @@ def _serve(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | Non
                 t1, kinds1 = time.time(), tree_cpu_by_kind(proc.pid)
         finally:
             proc.terminate()
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _reap(proc)
         stderr.seek(0)
         probes = []
         for line in stderr:
@@ -590,21 +589,30 @@ def _rounds(sb: Sandbox, args: argparse.Namespace) -> None:
             order = (_bare, _serve) if i % 2 == 0 else (_serve, _bare)
             done = {run: run(sb, args) for run in order}
             bare, serve = done[_bare], done[_serve]
-        speed.append(serve.per_min / max(bare.per_min, 1e-9))
-        cpu.append(serve.cpu_per_login / max(bare.cpu_per_login, 1e-9))
+        # A side with no login in its window (a short window on a busy machine) gives no ratio:
+        # never one that divides by nothing and passes.
+        ratios = "no ratio: a side logged in not once"
+        if bare.logins and serve.logins:
+            speed.append(serve.per_min / bare.per_min)
+            cpu.append(serve.cpu_per_login / bare.cpu_per_login)
+            ratios = f"{speed[-1]:.2f}x throughput, {cpu[-1]:.2f}x CPU"
         load = os.getloadavg()[0]
         print(
             f"round {i + 1}: floor {bare.per_min:.0f}/min {bare.median_s:.1f} s "
             f"{bare.cpu_per_login:.2f} CPU-s, serve {serve.per_min:.0f}/min {serve.median_s:.1f} s "
-            f"{serve.cpu_per_login:.2f} CPU-s: "
-            f"{speed[-1]:.2f}x throughput, {cpu[-1]:.2f}x CPU (load {load:.1f})",
+            f"{serve.cpu_per_login:.2f} CPU-s: {ratios} (load {load:.1f})",
             flush=True,
         )
         print(f"  {bare.name}: {bare.by_kind}\n  {serve.name}: {serve.by_kind}", flush=True)
+    if not speed:
+        print(f"\nnone of {args.rounds} rounds had logins on both sides: no ratio")
+        return
+    left_out = args.rounds - len(speed)
     print(
         f"\nmedian of {args.rounds} rounds: throughput {statistics.median(speed):.2f}x the floor "
         f"({min(speed):.2f}-{max(speed):.2f}; target >= 0.95), CPU per login "
         f"{statistics.median(cpu):.2f}x ({min(cpu):.2f}-{max(cpu):.2f}; target <= 1.05)"
+        + (f"; {left_out} round(s) without a ratio left out" if left_out else "")
     )
 
 
