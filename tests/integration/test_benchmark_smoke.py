@@ -36,9 +36,10 @@ def test_the_status_page_benchmark_runs_on_a_small_fleet(tmp_path: Path) -> None
 
 
 @pytest.mark.sandbox
-def test_the_throughput_benchmark_runs_paired_rounds() -> None:
+@pytest.mark.parametrize("together", [False, True], ids=["in-turn", "together"])
+def test_the_throughput_benchmark_runs_paired_rounds(together: bool) -> None:
     small = ["--rounds", "2", "--concurrency", "1", "--hubs", "2", "--interval", "3"]
-    short = ["--warmup", "3", "--seconds", "20"]
+    short = ["--warmup", "3", "--seconds", "20", *(["--together"] if together else [])]
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), *small, *short],
         capture_output=True,
