@@ -50,10 +50,10 @@ def test_the_throughput_benchmark_runs_paired_rounds(together: bool) -> None:
     out = run.stdout
     rounds = re.findall(r"^round \d: floor (\d+)/min .*, serve (\d+)/min ", out, re.M)
     assert len(rounds) == 2, out[-2000:]
-    # Each side logged in within some round's window (a busy machine may fit none in one).
-    assert any(int(floor) > 0 for floor, _ in rounds), out[-2000:]
-    assert any(int(serve) > 0 for _, serve in rounds), out[-2000:]
-    assert "median of 2 rounds: throughput " in out, out[-2000:]
+    # Both sides logged in within some round's window (a busy machine may fit none in one).
+    assert any(int(floor) > 0 and int(serve) > 0 for floor, serve in rounds), out[-2000:]
+    # Medians over the rounds with logins on both sides (some, on a busy machine).
+    assert re.search(r"^median of (1 of )?2 rounds: throughput ", out, re.M), out[-2000:]
 
 
 def _probe_cost(*args: str) -> str:
