@@ -214,7 +214,7 @@ async def floor_login(browser: Browser, hub_url: str, username: str, password: s
 
 async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
     """Logs in, `concurrency` at a time, for `seconds` (or until the file BENCH_STOP_FILE names
-    exists); one JSON line per finished login."""
+    exists, or the harness is gone); one JSON line per finished login."""
     from playwright.async_api import async_playwright
 
     from loginprobe.prober.browser import (
@@ -237,6 +237,7 @@ async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
         )
         end = time.monotonic() + seconds
         stop_file = os.environ.get("BENCH_STOP_FILE") or "/nonexistent"
+        parent = os.getppid()  # a harness gone (killed, interrupted) leaves no worker behind
 
         async def one() -> None:
             t0 = time.monotonic()
@@ -244,7 +245,11 @@ async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
             print(json.dumps({"ok": ok, "s": time.monotonic() - t0, "at": time.time()}), flush=True)
 
         async def lane() -> None:
-            while time.monotonic() < end and not os.access(stop_file, os.F_OK):
+            while (
+                time.monotonic() < end
+                and not os.access(stop_file, os.F_OK)
+                and os.getppid() == parent
+            ):
                 await one()
 
         await asyncio.gather(*(lane() for _ in range(concurrency)))
