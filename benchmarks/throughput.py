@@ -283,11 +283,7 @@ def _bare(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | None
             _pause(args.warmup)
             if proc.poll() is not None:
                 raise SystemExit(f"the floor's worker ended in its warm-up ({proc.returncode})")
-            if start is not None:
-                start.wait()
-            t0, kinds0 = time.time(), tree_cpu_by_kind(proc.pid)
-            _pause(args.seconds)
-            t1, kinds1 = time.time(), tree_cpu_by_kind(proc.pid)
+            t0, kinds0, t1, kinds1 = _window(proc.pid, args.seconds, start)
             if proc.poll() is not None:
                 raise SystemExit(f"the floor's worker ended during the window ({proc.returncode})")
     finally:
@@ -316,6 +312,18 @@ def _pause(seconds: float) -> None:
     """Sleep, unless the run is interrupted meanwhile."""
     if CANCEL.wait(seconds):
         raise SystemExit("interrupted")
+
+
+def _window(
+    pid: int, seconds: float, start: threading.Barrier | None
+) -> tuple[float, dict[str, float], float, dict[str, float]]:
+    """One side's measured window, once the other side is ready too (`start`, --together): when
+    it opened, the tree's CPU by kind then, when it closed, and the CPU by kind then."""
+    if start is not None:
+        start.wait()
+    t0, kinds0 = time.time(), tree_cpu_by_kind(pid)
+    _pause(seconds)
+    return t0, kinds0, time.time(), tree_cpu_by_kind(pid)
 
 
 def _reap(proc: subprocess.Popen[Any]) -> None:
@@ -393,11 +401,7 @@ def _serve(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | Non
                     return len(_probed_hubs(workdir / "stderr.log")) >= args.hubs
 
                 _wait_for("every hub's first probe", first_probes_done, first)
-                if start is not None:
-                    start.wait()
-                t0, kinds0 = time.time(), tree_cpu_by_kind(proc.pid)
-                _pause(args.seconds)
-                t1, kinds1 = time.time(), tree_cpu_by_kind(proc.pid)
+                t0, kinds0, t1, kinds1 = _window(proc.pid, args.seconds, start)
                 if proc.poll() is not None:
                     stderr.seek(0)
                     raise SystemExit(f"probe serve ended in the window:\n{stderr.read()[-3000:]}")
