@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy.exc import OperationalError
+from structlog.testing import capture_logs
 
 from loginprobe.monitor.lease import LeaseKeeper
 from loginprobe.monitor.replica import HubLeases
@@ -83,3 +87,81 @@ def test_a_stuck_event_loop_stops_renewing_so_another_replica_takes_the_hubs(
 def test_a_busy_but_live_event_loop_keeps_its_hubs_through_the_renewer(tmp_path: Path) -> None:
     # A block of many leases, shorter than the stuck limit: the renewer keeps the leases meanwhile.
     assert not _scenario(tmp_path, stuck_after=30.0, block=5 * TTL)
+
+
+class _Failing:
+    """One part of the store (its leases, its heartbeats) as a replica reaches it: every call
+    fails while the database is away, as SQLAlchemy fails it."""
+
+    def __init__(self, part: object, away: Away) -> None:
+        self._part = part
+        self._away = away
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._part, name)
+
+        def reached(*args: Any, **kwargs: Any) -> Any:
+            if self._away.down:
+                raise OperationalError(
+                    "UPDATE leases", {}, Exception("server closed the connection")
+                )
+            return call(*args, **kwargs)
+
+        return reached
+
+
+class Away:
+    """The store as the first replica reaches it: the database may go away (a restart, a
+    failover) for this replica while the other still reaches it."""
+
+    def __init__(self, store: Store) -> None:
+        self.down = False
+        self.engine = store.engine
+        self.leases = _Failing(store.leases, self)
+        self.replicas = _Failing(store.replicas, self)
+
+
+def test_a_database_restart_shorter_than_the_lease_costs_no_hub(tmp_path: Path) -> None:
+    """The renewer asks again within a second when the store does not answer, so the leases are
+    renewed as soon as the database is back, not up to a third of the lease later, by when the
+    other replica may have taken them. Time is the replicas' clock, stepped by the test."""
+    ttl, outage = 30.0, 22.0  # the database goes away just after a renewal, for 22 s of the 30
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    now = [1000.0]
+
+    def clock() -> float:
+        return now[0]
+
+    away = Away(store)
+    reached = cast(Store, away)
+    hooks = Hooks()
+    first = Share(
+        LeaseKeeper(reached, ttl, "first", clock),
+        HubLeases(reached, ttl, "first", clock=clock),
+        hooks,
+    )
+    other = HubLeases(store, ttl, "second", clock=clock)
+    try:
+        asyncio.run(first.tick())
+        assert hooks.taken == ["a"] and first.sending
+        assert not other.tick(["a"]).gained
+        start = now[0]
+        with capture_logs() as logs:
+            renew_at = start + first.renew_now()
+            away.down = True
+            while now[0] < start + 2 * ttl:
+                now[0] += 0.5
+                if now[0] >= start + outage:
+                    away.down = False
+                gained = other.tick(["a"]).gained
+                assert not gained, f"the other replica took the hub {now[0] - start:g} s in"
+                if now[0] >= renew_at:
+                    renew_at = now[0] + first.renew_now()
+        assert first.hubs.hubs == {"a"} and first.lease.held
+        asyncio.run(first.tick())  # the loop's round finds nothing lost either
+        assert hooks.dropped == []
+        # Tried every second for 22 s, said once a round (a third of the lease).
+        said = [e for e in logs if e["event"] == "cannot reach the store's leases"]
+        assert 1 <= len(said) <= outage // (ttl / 3) + 1, said
+    finally:
+        first.stop()

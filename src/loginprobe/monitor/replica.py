@@ -15,6 +15,7 @@ probing and paging from memory.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -92,6 +93,7 @@ class HubLeases:
         self.shared = not store.engine.dialect.name.startswith("sqlite")
         self._foreign = 0  # beats in a row that found another's start time on this name's row
         self._name_said = -NAME_CLASH_SAY_EVERY_S
+        self._unreachable_said = -math.inf
 
     @property
     def hubs(self) -> set[str]:
@@ -107,12 +109,12 @@ class HubLeases:
         page sent meanwhile would go with them: no replica would ever send its resolve."""
         return not self.shared and self.replicas <= 1
 
-    def renew(self) -> None:
+    def renew(self) -> bool:
         """Renew the heartbeat and the hub leases (the renewer's thread calls this every third
         of the lease, whatever the event loop is busy with); hubs found lost are reported by the
-        next tick."""
+        next tick. False if the store did not answer."""
         with self._lock:
-            self._renew(self.clock())
+            return self._renew(self.clock())
 
     def tick(self, hubs: Collection[str]) -> Change:
         """Renew, then follow the spread. Never raises for the store: it says what changed."""
@@ -172,7 +174,11 @@ class HubLeases:
             )
 
     def _unreachable(self, err: BaseException) -> None:
-        log.warning("cannot reach the store's leases", error=str(err).splitlines()[0][:300])
+        """Said once a third of the lease, however often the renewer tries meanwhile."""
+        now = time.monotonic()
+        if now - self._unreachable_said >= self.ttl / 3:
+            self._unreachable_said = now
+            log.warning("cannot reach the store's leases", error=str(err).splitlines()[0][:300])
 
     def _spread(self, hubs: list[str], now: float, change: Change) -> None:
         live = [r.name for r in self.store.replicas.live(now)]

@@ -2,6 +2,8 @@
 for the one replica holding the store's "monitor" lease.
 
     renewer thread ─ every lease_ttl / 3 ─▶ renew the heartbeat, the hub leases, the "monitor" lease
+                     (every second while the store does not answer: a restart or failover of
+                     the database shorter than two thirds of the lease costs no hub)
     event loop     ─ every lease_ttl / 3 ─▶ tick: renew or take the "monitor" lease, follow the
                                              spread (replica.py) ─▶ the monitor's hooks: hubs
                                              gained, hubs lost, the outbox started or stopped
@@ -31,6 +33,10 @@ log = structlog.get_logger("loginprobe")
 T = TypeVar("T")
 # The event loop has not come round to the leases for this long (or two leases): it is stuck.
 LOOP_STUCK_S = 60.0
+# A renewal the store did not answer is tried again this soon (or at a third of the lease, if
+# sooner): the leases are renewed within a second of the database coming back, not up to a third
+# of the lease later, when the other replicas may already have taken them.
+RETRY_S = 1.0
 
 
 class Hooks(Protocol):
@@ -115,19 +121,29 @@ class Share:
     def _renew(self) -> None:
         """The renewer's thread: every third of the lease, whatever the event loop is busy with.
         Taking and handing back hubs, and acting on what was lost, is the loop's `tick`."""
-        while not self._renewer_stop.wait(self.lease.ttl / 3) and not self.stopping:
-            stuck = time.monotonic() - self._loop_seen
-            if stuck > max(2 * self.lease.ttl, self._stuck_after):
-                # A loop that no longer runs probes nor pages must not keep its hubs and the
-                # outbox from the other replicas: let the leases run out.
-                log.error("the event loop is stuck: not renewing the leases", stuck_s=round(stuck))
-                continue
-            try:
-                self.hubs.renew()
-                if self.lease.held:
-                    self.lease.renew()  # "lost": the loop's next tick stops the outbox
-            except Exception:
-                log.error("renewing the leases failed", exc_info=True)
+        wait = self.lease.ttl / 3
+        while not self._renewer_stop.wait(wait) and not self.stopping:
+            wait = self.renew_now()
+
+    def renew_now(self) -> float:
+        """Renew the heartbeat and the leases once, as the renewer does; returns the seconds
+        until the next renewal (sooner when the store did not answer)."""
+        every = self.lease.ttl / 3
+        stuck = time.monotonic() - self._loop_seen
+        if stuck > max(2 * self.lease.ttl, self._stuck_after):
+            # A loop that no longer runs probes nor pages must not keep its hubs and the
+            # outbox from the other replicas: let the leases run out.
+            log.error("the event loop is stuck: not renewing the leases", stuck_s=round(stuck))
+            return every
+        try:
+            answered = self.hubs.renew()
+            if self.lease.held:
+                # "lost": the loop's next tick stops the outbox
+                answered = self.lease.renew() != "unknown" and answered
+        except Exception:
+            answered = False
+            log.error("renewing the leases failed", exc_info=True)
+        return every if answered else min(RETRY_S, every)
 
     async def tick(self) -> None:
         """Renew or take the outbox's lease, then this replica's share of the hubs."""
