@@ -95,6 +95,7 @@ class Side:
     cpu_s: float
     peak_pss: int
     by_kind: str = ""  # CPU-seconds per login of each kind of process
+    steps: str = ""  # the median ms of each step of a login (the floor's calls, the probe's steps)
 
     @property
     def per_min(self) -> float:
@@ -179,37 +180,74 @@ def _measured(
     peak_pss: int,
     kinds0: dict[str, float],
     kinds1: dict[str, float],
+    steps: list[dict[str, int]],
 ) -> Side:
     """A side from its successful logins' durations and its tree's CPU by kind before and after
-    the window (the total is their sum)."""
+    the window (the total is their sum), and each successful login's ms per step."""
     cpu = sum(kinds1.values()) - sum(kinds0.values())
     by_kind = _by_kind(kinds0, kinds1, len(ok))
     # No login in the window (a machine too busy for its length): NaN, not a crash.
     median = statistics.median(ok) if ok else float("nan")
-    return Side(name, len(ok), seconds, median, cpu, peak_pss, by_kind)
+    return Side(name, len(ok), seconds, median, cpu, peak_pss, by_kind, _median_steps(steps))
+
+
+def _median_steps(logins: list[dict[str, int]]) -> str:
+    """Each step's median ms over the logins, in the order they take them: where the time of a
+    login goes, side by side (the floor's steps are its calls, the probe's its journey's steps;
+    "outside steps": opening and closing the context, and the probe's own business)."""
+    names: list[str] = []
+    for login in logins:
+        names += [n for n in login if n not in names]
+    return ", ".join(
+        f"{n} {statistics.median(login.get(n, 0) for login in logins):.0f}" for n in names
+    )
 
 
 # -- the floor: a bare Playwright login loop, run as its own process ---------------------------------
-async def floor_login(browser: Browser, hub_url: str, username: str, password: str) -> bool:
+async def floor_login(
+    browser: Browser,
+    hub_url: str,
+    username: str,
+    password: str,
+    steps: dict[str, int] | None = None,
+) -> bool:
     """One login as a bare script does it: a fresh context, the sandbox's fixed selectors, no
     reading of the pages (benchmarks/probe_cost.py uses it too). It opens the URL the probe's
     config names (the hub's root), as the probe does: the hub's redirects to its sign-in page
-    (`/` → `/hub/` → `/hub/home` → `/hub/login`) are part of the login on both sides."""
+    (`/` → `/hub/` → `/hub/home` → `/hub/login`) are part of the login on both sides. `steps`:
+    filled with the ms each call took."""
+    timed = steps if steps is not None else {}
+    last = time.monotonic()
+
+    def took(step: str) -> None:
+        nonlocal last
+        now = time.monotonic()
+        timed[step] = timed.get(step, 0) + round((now - last) * 1000)
+        last = now
+
     context = await browser.new_context()
     try:
         page = await context.new_page()
+        took("outside steps")
         await page.goto(hub_url, wait_until="domcontentloaded")  # as the journey opens it
+        took("goto")
         await page.locator('a[href*="oauth_login"]').first.click()
+        took("click sign-in")
         await page.fill("#user", username)
+        took("fill username")
         await page.fill("#pw", password)
         await page.locator('button[type="submit"]').click()
+        took("fill password, submit")
         await page.get_by_role("button", name="Allow").click()
+        took("allow")
         await page.wait_for_url(re.compile(r"/(hub/home|hub/spawn|user/)"))
+        took("landed")
         return True
     except Exception:
         return False
     finally:
         await context.close()
+        took("outside steps")
 
 
 async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
@@ -240,9 +278,10 @@ async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
         parent = os.getppid()  # a harness gone (killed, interrupted) leaves no worker behind
 
         async def one() -> None:
-            t0 = time.monotonic()
-            ok = await floor_login(browser, hub_url, username, password)
-            print(json.dumps({"ok": ok, "s": time.monotonic() - t0, "at": time.time()}), flush=True)
+            t0, steps = time.monotonic(), dict[str, int]()
+            ok = await floor_login(browser, hub_url, username, password, steps)
+            line = {"ok": ok, "s": time.monotonic() - t0, "at": time.time(), "steps": steps}
+            print(json.dumps(line), flush=True)
 
         async def lane() -> None:
             while (
@@ -262,7 +301,7 @@ def _bare(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | None
     stop_file = workdir / "stop"  # the worker logs in until it exists, and nothing else ends it
     env = {**os.environ, **sb.probe_env(), "BENCH_STOP_FILE": str(stop_file)}
     env["BENCH_SECONDS"] = "inf"
-    logins: list[dict[str, float]] = []
+    logins: list[dict[str, Any]] = []
     proc: subprocess.Popen[str] | None = None
     reader: threading.Thread | None = None
     try:
@@ -300,7 +339,9 @@ def _bare(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | None
     if failed:
         print(f"bare: {failed} of {len(window)} logins failed", file=sys.stderr)
     ok = [x["s"] for x in window if x["ok"]]
-    return _measured("bare Playwright (the floor)", ok, t1 - t0, sampler.peak, kinds0, kinds1)
+    steps = [x["steps"] for x in window if x["ok"]]
+    name = "bare Playwright (the floor)"
+    return _measured(name, ok, t1 - t0, sampler.peak, kinds0, kinds1, steps)
 
 
 # Set when the run is interrupted (Ctrl-C in --together): each side stops waiting and ends its
@@ -345,7 +386,7 @@ def _fleet_config(
     extra: str = "",
 ) -> Path:
     artifacts = "" if args.no_evidence else str(workdir / "artifacts")
-    state = state or f"sqlite:///{workdir / 'state.sqlite'}"
+    state = state or _state_url(workdir)
     text = sb.config_text(
         hub="h00",
         monitor=(
@@ -417,6 +458,7 @@ def _serve(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | Non
                 continue
             if event.get("event") == "probe":
                 probes.append(event)
+        steps = _stored_steps(_state_url(workdir), args.hubs, t0, t1)
     window = [p for p in probes if t0 <= _epoch(p["timestamp"]) <= t1]
     codes: dict[str, int] = {}
     for p in window:
@@ -426,7 +468,33 @@ def _serve(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | Non
     ok = [p["ms"] / 1000 for p in window if p["verdict"] == "ok"]
     name = "`probe serve`" + (", evidence off" if args.no_evidence else "")
     name += ", no stand-in" if args.no_stand_in else ""
-    return _measured(name, ok, t1 - t0, sampler.peak, kinds0, kinds1)
+    return _measured(name, ok, t1 - t0, sampler.peak, kinds0, kinds1, steps)
+
+
+def _state_url(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'state.sqlite'}"
+
+
+def _stored_steps(state: str, hubs: int, t0: float, t1: float) -> list[dict[str, int]]:
+    """The ms of each step of the healthy probes that ended in the window, from the monitor's
+    store as `probe history` reads it; "outside steps": the rest of the probe's time (its
+    context opened and closed, evidence, the monitor's own business)."""
+    from loginprobe.store import Store
+
+    store = Store(state)
+    try:
+        logins = []
+        for i in range(hubs):
+            for probe in store.history(f"h{i:02d}", limit=10_000):
+                ended = _epoch(probe["started_at"]) + probe["duration_ms"] / 1000
+                if probe["code"] != "ok" or not t0 <= ended <= t1:
+                    continue
+                steps = {s["name"]: int(s["ms"]) for s in probe["steps"]}
+                steps["outside steps"] = probe["duration_ms"] - sum(steps.values())
+                logins.append(steps)
+        return logins
+    finally:
+        store.close()
 
 
 # -- replicas on one PostgreSQL ----------------------------------------------------------------------
@@ -636,6 +704,7 @@ def _rounds(sb: Sandbox, args: argparse.Namespace) -> None:
             flush=True,
         )
         print(f"  {bare.name}: {bare.by_kind}\n  {serve.name}: {serve.by_kind}", flush=True)
+        print(f"  steps, median ms: the floor: {bare.steps}\n    serve: {serve.steps}", flush=True)
     if not speed:
         print(f"\nnone of {args.rounds} rounds had logins on both sides: no ratio")
         return
@@ -803,6 +872,9 @@ def main() -> int:
     print("\nCPU-seconds per login by process:")
     for side in sides:
         print(f"- {side.name}: {side.by_kind}")
+    print("\nEach step's median ms:")
+    for side in sides:
+        print(f"- {side.name}: {side.steps}")
     if len(sides) == 2:
         floor, serve = sides
         print(
