@@ -183,9 +183,11 @@ class MonitorConfig(_Strict):
         30.0,
         description="Replicas of `probe serve` on one store share its hubs: each hub is leased "
         "by one replica, and one replica drains the outbox; leases are renewed every third of "
-        "this (every second while the store does not answer, so a database restart or "
-        "failover shorter than two thirds of this, less a second, costs no hub). A dead replica's hubs are taken over by the others within this long (plus a "
-        "third of it), at once after a clean stop; a replica that cannot renew stops probing "
+        "this, and again a second after a try the store did not answer: a database restart "
+        "or failover shorter than two thirds of this, less a second, costs no hub (a try at "
+        "an address that does not answer at all takes up to the 10 s connect timeout). A "
+        "dead replica's hubs are taken over by the others within this long (plus a third of "
+        "it), at once after a clean stop; a replica that cannot renew stops probing "
         "and paging when its leases run out. Keep it well under `interval`, so a killed "
         "replica's hubs are probed again within two intervals.",
     )

@@ -94,6 +94,7 @@ class HubLeases:
         self._foreign = 0  # beats in a row that found another's start time on this name's row
         self._name_said = -NAME_CLASH_SAY_EVERY_S
         self._unreachable_said = -math.inf
+        self._unreachable_since: float | None = None  # the store's leases failed since then
 
     @property
     def hubs(self) -> set[str]:
@@ -134,13 +135,6 @@ class HubLeases:
         """True if the store answered."""
         fences = self.fences
         renewed = self.expires_at - self.ttl
-        if fences and now - renewed > self.ttl * 2 / 3:
-            log.warning(
-                "the hub leases are renewed late: this machine or the store is too slow for "
-                "lease_ttl, and hubs may pass between replicas",
-                late_s=round(now - renewed, 1),
-                lease_ttl_s=self.ttl,
-            )
         try:
             other = self.store.replicas.beat(
                 self.name, self.ttl, now, self.started_at, self.location
@@ -151,10 +145,26 @@ class HubLeases:
         except (SQLAlchemyError, OSError) as err:
             self._unreachable(err)
             alone_on_sqlite = not self.shared and self.replicas <= 1
-            if self.fences and not alone_on_sqlite and now >= self.expires_at:
+            # The time after the try: a connection that hung may have outlasted the leases.
+            if self.fences and not alone_on_sqlite and self.clock() >= self.expires_at:
                 self._lost.update(self.fences)
                 self.fences = {}
             return False
+        if self._unreachable_since is not None:
+            log.info(
+                "the store's leases are reachable again",
+                away_s=round(now - self._unreachable_since, 1),
+                hubs_kept=len(self.fences),
+            )
+            self._unreachable_since = None
+            self._unreachable_said = -math.inf  # a new outage is said at once
+        elif fences and now - renewed > self.ttl * 2 / 3:
+            log.warning(
+                "the hub leases are renewed late: this machine or the store is too slow for "
+                "lease_ttl, and hubs may pass between replicas",
+                late_s=round(now - renewed, 1),
+                lease_ttl_s=self.ttl,
+            )
         self._lost.update(h for h, f in fences.items() if f.name not in kept)
         self.fences = {h: f for h, f in fences.items() if f.name in kept}
         self.expires_at = now + self.ttl
@@ -174,8 +184,10 @@ class HubLeases:
             )
 
     def _unreachable(self, err: BaseException) -> None:
-        """Said once a third of the lease, however often the renewer tries meanwhile."""
-        now = time.monotonic()
+        """Said at once, then once a third of the lease, however often the renewer tries."""
+        now = self.clock()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
         if now - self._unreachable_said >= self.ttl / 3:
             self._unreachable_said = now
             log.warning("cannot reach the store's leases", error=str(err).splitlines()[0][:300])

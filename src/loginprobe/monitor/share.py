@@ -2,8 +2,9 @@
 for the one replica holding the store's "monitor" lease.
 
     renewer thread ─ every lease_ttl / 3 ─▶ renew the heartbeat, the hub leases, the "monitor" lease
-                     (every second while the store does not answer: a restart or failover of
-                     the database shorter than two thirds of the lease costs no hub)
+                     (a second after a try the store did not answer: a restart or failover of
+                     the database shorter than two thirds of the lease, less that second, costs
+                     no hub)
     event loop     ─ every lease_ttl / 3 ─▶ tick: renew or take the "monitor" lease, follow the
                                              spread (replica.py) ─▶ the monitor's hooks: hubs
                                              gained, hubs lost, the outbox started or stopped
@@ -140,9 +141,9 @@ class Share:
             if self.lease.held:
                 # "lost": the loop's next tick stops the outbox
                 answered = self.lease.renew() != "unknown" and answered
-        except Exception:
-            answered = False
+        except Exception:  # a bug, not the store away: tried again a round later, not at once
             log.error("renewing the leases failed", exc_info=True)
+            return every
         return every if answered else min(RETRY_S, every)
 
     async def tick(self) -> None:
