@@ -209,14 +209,17 @@ async def _act_and_settle(
     page.on("framenavigated", on_navigated)
     page.on("domcontentloaded", on_parsed)
     left = asyncio.ensure_future(ctx.left_idp())
-    here = asyncio.ensure_future(_answered_here(ctx, action, moved_on))
-    waiters: list[asyncio.Future[None]] = [navigated, left, here]
+    waiters: list[asyncio.Future[None]] = [navigated, left]
     activity_of(page).before_press()
     try:
         if field is not None:
             await field.first.press("Enter")
         else:
             await action.first.click()
+        # Asked once the press is done, not while Playwright makes it: on a busy machine a
+        # press that sends the browser on takes seconds (Playwright's checks, then the wait for
+        # the next document), and every question meanwhile was a call into the page for nothing.
+        waiters.append(asyncio.ensure_future(_answered_here(ctx, action, moved_on)))
         await asyncio.wait(
             waiters, timeout=ctx.element_timeout, return_when=asyncio.FIRST_COMPLETED
         )
