@@ -234,6 +234,37 @@ def test_a_page_that_answers_in_place_is_asked_one_call_a_poll_until_it_has() ->
     run(scenario)
 
 
+class SlowPressable(Pressable):
+    """A button whose press takes its time, as Playwright's does when the press sends the
+    browser on: its checks first, then the wait for the next document's commit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.done = asyncio.Event()
+
+    async def click(self) -> None:
+        self.pressed.set()
+        await self.done.wait()
+
+
+def test_the_page_is_not_asked_while_the_press_is_under_way() -> None:
+    """Every question while Playwright makes the press would be a call into the page for
+    nothing (at load 20 a press took seconds); asked from the moment it is done."""
+
+    async def scenario() -> None:
+        page, button, nav = FakePage(), SlowPressable(), Nav()
+        pressing = press(page, context(nav), button)
+        await button.pressed.wait()
+        await asyncio.sleep(20 * generic_oidc.ERROR_POLL)  # the span of 20 polls, observed
+        assert button.asked.n == 0 and nav.asked.n == 0
+        button.answer = True  # the page answered in place meanwhile
+        button.done.set()
+        await asyncio.wait_for(pressing, 1.0)
+        assert button.asked.n == 1
+
+    run(scenario)
+
+
 class Readable(FakePage):
     """A page `look` can read: it shows the password field (as the page a password was just
     sent from still does, until the IdP's answer replaces it)."""
