@@ -11,7 +11,8 @@ once, `--together`):
 
 Each side gets a warm-up, then a measured window; for each it prints logins per minute, the median
 login, CPU-seconds per login (the whole process tree: Python, Playwright's driver, Chromium, its
-renderers included once they end) and peak PSS of the tree; then the ratios to the floor. With
+renderers included once they end) and peak PSS of the tree, and the median ms of each step of
+a login (the floor's calls; the probe's steps, from its store); then the ratios to the floor. With
 `--rounds N` both sides run N times, alternating which goes first, and it prints each round's
 ratios and their medians: on a busy or noisy machine one run moves by 10-15%. With `--rounds N
 --together` both sides run at once in each round, measured over the same window, so that the
@@ -192,15 +193,24 @@ def _measured(
 
 
 def _median_steps(logins: list[dict[str, int]]) -> str:
-    """Each step's median ms over the logins, in the order they take them: where the time of a
-    login goes, side by side (the floor's steps are its calls, the probe's its journey's steps;
-    "outside steps": opening and closing the context, and the probe's own business)."""
+    """Each step's median ms over the logins that took it (how many, when not all), in the
+    order they take them, "outside steps" last: where the time of a login goes, side by side
+    (the floor's steps are its calls, the probe's its journey's steps)."""
     names: list[str] = []
     for login in logins:
-        names += [n for n in login if n not in names]
-    return ", ".join(
-        f"{n} {statistics.median(login.get(n, 0) for login in logins):.0f}" for n in names
-    )
+        names += [n for n in login if n not in names and n != OUTSIDE]
+    parts = []
+    for name in [*names, OUTSIDE]:
+        took = [login[name] for login in logins if name in login]
+        if took:
+            some = f" ({len(took)} of {len(logins)})" if len(took) < len(logins) else ""
+            parts.append(f"{name} {statistics.median(took):.0f}{some}")
+    return ", ".join(parts)
+
+
+# The rest of a login's time: the floor's context opened and closed; the probe's context opened
+# and closed and its journey set up (its evidence is in no step's time, nor in this).
+OUTSIDE = "outside steps"
 
 
 # -- the floor: a bare Playwright login loop, run as its own process ---------------------------------
@@ -228,7 +238,7 @@ async def floor_login(
     context = await browser.new_context()
     try:
         page = await context.new_page()
-        took("outside steps")
+        took(OUTSIDE)
         await page.goto(hub_url, wait_until="domcontentloaded")  # as the journey opens it
         took("goto")
         await page.locator('a[href*="oauth_login"]').first.click()
@@ -247,7 +257,7 @@ async def floor_login(
         return False
     finally:
         await context.close()
-        took("outside steps")
+        took(OUTSIDE)
 
 
 async def _bare_worker(hub_url: str, seconds: float, concurrency: int) -> None:
@@ -476,12 +486,17 @@ def _state_url(workdir: Path) -> str:
 
 
 def _stored_steps(state: str, hubs: int, t0: float, t1: float) -> list[dict[str, int]]:
-    """The ms of each step of the healthy probes that ended in the window, from the monitor's
-    store as `probe history` reads it; "outside steps": the rest of the probe's time (its
-    context opened and closed, evidence, the monitor's own business)."""
+    """The ms of each step of the healthy probes that ended in the window (by their start, to
+    the second, and their duration: within a second of the log lines the round counts), from
+    the monitor's store as `probe history` reads it. None, said, if the store cannot be read:
+    the round's figures stand without them."""
     from loginprobe.store import Store
 
-    store = Store(state)
+    try:
+        store = Store(state)
+    except Exception as err:
+        print(f"serve: its steps cannot be read from its store: {err}", file=sys.stderr)
+        return []
     try:
         logins = []
         for i in range(hubs):
@@ -489,8 +504,10 @@ def _stored_steps(state: str, hubs: int, t0: float, t1: float) -> list[dict[str,
                 ended = _epoch(probe["started_at"]) + probe["duration_ms"] / 1000
                 if probe["code"] != "ok" or not t0 <= ended <= t1:
                     continue
-                steps = {s["name"]: int(s["ms"]) for s in probe["steps"]}
-                steps["outside steps"] = probe["duration_ms"] - sum(steps.values())
+                steps: dict[str, int] = {}
+                for step in probe["steps"]:  # a step taken twice: its times added
+                    steps[step["name"]] = steps.get(step["name"], 0) + int(step["ms"])
+                steps[OUTSIDE] = probe["duration_ms"] - sum(steps.values())
                 logins.append(steps)
         return logins
     finally:

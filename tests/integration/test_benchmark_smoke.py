@@ -55,7 +55,7 @@ def test_the_throughput_benchmark_runs_paired_rounds(together: bool) -> None:
     # Medians over the rounds with logins on both sides (some, on a busy machine).
     assert re.search(r"^median of (1 of )?2 rounds: throughput ", out, re.M), out[-2000:]
     # Where a login's time goes, step by step: the floor's calls, the probe's stored steps.
-    floor = r"^  steps, median ms: the floor: outside steps \d+, goto \d+, .*, landed \d+$"
+    floor = r"^  steps, median ms: the floor: goto \d+, .*, landed \d+, outside steps \d+$"
     serve = (
         r"^    serve: hub_start \d+, hub_login \d+, .*oauth_callback \d+, .*outside steps -?\d+$"
     )
