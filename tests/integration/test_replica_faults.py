@@ -38,6 +38,7 @@ from tests.integration.test_replicas import (
     _opened,
     _spread,
     _wait,
+    _within,
 )
 from tests.postgres import PASSWORD, USER, PostgresServer, PostgresUnavailable, start_server
 
@@ -144,15 +145,6 @@ def _recover(sandbox: Sandbox, replicas: list[Replica]) -> None:
 
     _wait("every hub probed twice since the IdP came back", settled, 180, replicas)
     _assert_paged_once(sandbox)
-
-
-def _within(condition: Any, deadline: float) -> bool:
-    """True once the condition holds, False if it has not by the deadline (time.monotonic)."""
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)  # polling interval of the condition, not a wait for time to pass
-    return True
 
 
 def _resolved(key: str) -> Any:

@@ -153,13 +153,19 @@ def replicas(sandbox: Sandbox, tmp_path: Path, state_url: str) -> Iterator[list[
         r.assert_no_secrets()
 
 
-def _wait(what: str, condition: Any, timeout: float, replicas: list[Replica]) -> None:
-    deadline = time.monotonic() + timeout
+def _within(condition: Any, deadline: float) -> bool:
+    """True once the condition holds, False if it has not by the deadline (time.monotonic)."""
     while not condition():
         if time.monotonic() > deadline:
-            logs = "\n".join(r.logs()[-2000:] for r in replicas)
-            raise AssertionError(f"{what} (after {timeout}s)\n{logs}")
+            return False
         time.sleep(0.2)  # polling interval of the condition, not a wait for time to pass
+    return True
+
+
+def _wait(what: str, condition: Any, timeout: float, replicas: list[Replica]) -> None:
+    if not _within(condition, time.monotonic() + timeout):
+        logs = "\n".join(r.logs()[-2000:] for r in replicas)
+        raise AssertionError(f"{what} (after {timeout}s)\n{logs}")
 
 
 def _spread(running: list[Replica]) -> list[set[str]] | None:
