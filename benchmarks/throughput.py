@@ -411,7 +411,8 @@ def _fleet_config(
     if args.flow:
         hub = re.sub(r'(?m)^flow = ".*"$', f'flow = "{Path(args.flow).resolve()}"', hub, count=1)
     hubs = "".join(
-        f"[hubs.h{i:02d}]" + hub.replace("[hubs.h00.", f"[hubs.h{i:02d}.") for i in range(args.hubs)
+        f"[hubs.{name}]" + hub.replace("[hubs.h00.", f"[hubs.{name}.")
+        for name in _hub_names(args.hubs)
     )
     path = workdir / "config.toml"
     path.write_text(head + hubs)
@@ -481,6 +482,11 @@ def _serve(sb: Sandbox, args: argparse.Namespace, start: threading.Barrier | Non
     return _measured(name, ok, t1 - t0, sampler.peak, kinds0, kinds1, steps)
 
 
+def _hub_names(hubs: int) -> list[str]:
+    """The fleet's hub entries, as `_fleet_config` writes them."""
+    return [f"h{i:02d}" for i in range(hubs)]
+
+
 def _state_url(workdir: Path) -> str:
     return f"sqlite:///{workdir / 'state.sqlite'}"
 
@@ -499,8 +505,8 @@ def _stored_steps(state: str, hubs: int, t0: float, t1: float) -> list[dict[str,
         return []
     try:
         logins = []
-        for i in range(hubs):
-            for probe in store.history(f"h{i:02d}", limit=10_000):
+        for hub in _hub_names(hubs):
+            for probe in store.history(hub, limit=10_000):
                 ended = _epoch(probe["started_at"]) + probe["duration_ms"] / 1000
                 if probe["code"] != "ok" or not t0 <= ended <= t1:
                     continue
