@@ -30,6 +30,9 @@ from ._names import Control, accessible_name, normalise
 
 MARK = "data-lp-control"
 HIT = "data-lp-hit"
+# On an error the page showed before a press (`mark_stale`): its text then. The same element with
+# the same text after the press is that old error, not the page's answer.
+STALE = "data-lp-stale"
 
 # Playwright's `:visible`: laid out with a size, not hidden by CSS (display: contents looks at the
 # children). Both scripts below use it.
@@ -296,10 +299,15 @@ def hit(page: Page, name: str, css: str) -> Locator:
 
 # The text of the first element a plain-CSS selector matches that is visible (as `look` has it),
 # in the page and its open shadow roots; null if none: the error a page that asks again shows.
-# Marks nothing (the flow may still act on what the last `look` marked).
+# An error `mark_stale` marked is passed over while it still says what it said then. Marks nothing
+# (the flow may still act on what the last `look` marked).
 _FIRST_FN = """
   const first = (root) => {
-    for (const el of root.querySelectorAll(css)) if (shown(el)) return el.innerText || '';
+    for (const el of root.querySelectorAll(css)) {
+      if (!shown(el)) continue;
+      const text = el.innerText || '';
+      if (el.getAttribute('STALE_ATTR') !== text) return text;
+    }
     for (const el of root.querySelectorAll('*')) {
       if (el.shadowRoot) {
         const found = first(el.shadowRoot);
@@ -308,7 +316,7 @@ _FIRST_FN = """
     }
     return null;
   };
-"""
+""".replace("STALE_ATTR", STALE)
 _FIRST_SHOWN = """
 (css) => {
   SHOWN
@@ -337,6 +345,31 @@ async def shown_text(page: Page, css: str) -> str | None:
     except PlaywrightError:
         return None
     return None if found is None else str(found)
+
+
+# Marks each visible match of a plain-CSS selector (in the page and its open shadow roots) with
+# its text: `first` passes over it while it says the same.
+_MARK_STALE = """
+(css) => {
+  SHOWN
+  const mark = (root) => {
+    for (const el of root.querySelectorAll(css)) {
+      if (shown(el)) el.setAttribute('STALE_ATTR', el.innerText || '');
+    }
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) mark(el.shadowRoot);
+  };
+  mark(document);
+}
+""".replace("  SHOWN\n", _SHOWN_FN).replace("STALE_ATTR", STALE)
+
+
+async def mark_stale(page: Page, css: str) -> None:
+    """Before pressing again on a page that shows an error (a second one-time code on a page that
+    answers in place): that error, while it still says the same, is not the page's answer to the
+    press (`answered`, `shown_text`). An IdP that says the very same thing again in the same
+    element is heard only when the flow next reads the page (`look` reads every error)."""
+    with contextlib.suppress(PlaywrightError):
+        await page.evaluate(_MARK_STALE, css)
 
 
 async def answered(pressed: Locator, css: str) -> bool:

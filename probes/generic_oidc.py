@@ -26,7 +26,17 @@ from playwright.async_api import Locator, Page
 
 from loginprobe.flows import FlowChanged, FlowContext, IdpErrorPage, LoginRejected, gist
 
-from ._controls import Hit, Look, activity_of, answered, hit, locate, look, shown_text
+from ._controls import (
+    Hit,
+    Look,
+    activity_of,
+    answered,
+    hit,
+    locate,
+    look,
+    mark_stale,
+    shown_text,
+)
 from ._names import CONSENT, DECLINE, SUBMIT, Control, explain, pick
 
 # Plain CSS (no Playwright pseudo-classes): `look` matches them in one script, with visibility
@@ -429,6 +439,9 @@ async def login(page: Page, ctx: FlowContext) -> None:
                 message = _first_line(await _error_text(page, seen))
                 message = message or "the IdP asked for the code again"
                 await otp.fill(await ctx.totp_retry("the IdP", message))
+                # A page that answers in place still shows the first code's error while the IdP
+                # checks this one: that error is not its answer.
+                await mark_stale(page, ERROR_CSS)
             else:
                 await otp.fill(ctx.totp_code("the IdP"))
             otp_sent = True

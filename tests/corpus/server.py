@@ -27,16 +27,24 @@ SAME_AS = {
     "github-authorize-held": "github-authorize",
     "github-authorize-slow-hub": "github-authorize",
     "slow-next-field-late": "slow-next",
+    "inplace-otp-refused": "inplace-otp",
 }
 # Pages whose form sends the browser to a hub that takes this long (ms) to answer its callback
 # (the token exchange of a slow hub).
 SLOW_HUB = {"github-authorize-slow-hub": 4000}
 # API calls of single-page IdPs that answer with the next stage rather than a redirect.
-API_STEPS = {"api/identification", "_/lookup"}
+API_STEPS = {"api/identification", "_/lookup", "api/verify"}
 # Pages whose background requests (their API steps, their config) the server answers this late
 # (ms): longer than the flows' quiet wait (SETTLE_S), so a flow that missed the request in flight
 # calls the page settled before it has shown its form.
-SLOW_API = {"slow-next": 4000, "slow-next-field-late": 4000, "late-config": 4000}
+SLOW_API = {
+    "slow-next": 4000,
+    "slow-next-field-late": 4000,
+    "late-config": 4000,
+    # Each code's check: the first code's error stays on screen while the second is checked.
+    "inplace-otp": 1500,
+    "inplace-otp-refused": 1500,
+}
 
 
 @dataclass

@@ -19,6 +19,7 @@ import pyotp
 import pytest
 from playwright.async_api import Browser, Request, async_playwright
 
+from loginprobe import flows
 from loginprobe.flows import (
     FlowChanged,
     FlowContext,
@@ -163,6 +164,60 @@ def test_keycloak_one_time_code_is_answered_from_the_totp_seed(env: Env) -> None
     assert pyotp.TOTP(seed).verify(sent["otp"], valid_window=1)
     assert sent["login"] == "Sign In"
     assert outcome.steps == ["idp_mfa"]
+
+
+class WindowEndClock:
+    """`time.time` as the flow's TOTP reads it: its first reading is a second before a 30-second
+    window ends, so the retry's fresh code (the next window's) is due at once, not up to 30 s on.
+    Real time runs on from there."""
+
+    def __init__(self) -> None:
+        self.offset: float | None = None
+        self.first = 0.0  # the first reading
+
+    def time(self) -> float:
+        now = time.time()
+        if self.offset is None:
+            self.offset = (now // 30 + 1) * 30 - 1.0 - now
+            self.first = now + self.offset
+        return now + self.offset
+
+
+def test_a_second_code_on_a_page_that_answers_in_place_is_not_refused_by_the_firsts_error(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The IdP refuses the first code (a probe a moment ago used it) and says so on the page; the
+    # flow sends the next window's code, once. While the IdP checks it the first code's error is
+    # still on screen: read as the answer, it made the flow refuse a login the IdP was accepting.
+    clock = WindowEndClock()
+    monkeypatch.setattr(flows, "time", clock)
+    seed = pyotp.random_base32()
+    outcome = login(env, "inplace-otp", totp_secret=seed)
+    assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
+    assert outcome.left, "the flow returned without leaving the IdP"
+    codes = [
+        form["credentials.passcode"] for page, form in env.corpus.posts if page == "inplace-otp"
+    ]
+    # This window's code, then the next one's.
+    totp = pyotp.TOTP(seed)
+    assert codes == [totp.at(clock.first), totp.at(clock.first + 30)]
+    assert outcome.steps == ["idp_mfa", "idp_mfa"]
+
+
+def test_a_second_code_refused_in_the_same_words_and_place_is_heard_once_the_page_is_read(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first code's error is not the answer; the same error in the same element is, heard when
+    # the flow next reads the page (after the element timeout): the seed is wrong, two codes sent.
+    monkeypatch.setattr(flows, "time", WindowEndClock())
+    outcome = login(
+        env, "inplace-otp-refused", totp_secret=pyotp.random_base32(), element_timeout=2
+    )
+    assert isinstance(outcome.error, LoginRejected), outcome.error
+    assert "Invalid code. Try again." in str(outcome.error)
+    assert "seed" in str(outcome.error)
+    sent = [page for page, _ in env.corpus.posts]
+    assert sent == ["inplace-otp-refused", "inplace-otp-refused"]
 
 
 @pytest.mark.parametrize(
