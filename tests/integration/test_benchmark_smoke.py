@@ -39,7 +39,7 @@ def test_the_status_page_benchmark_runs_on_a_small_fleet(tmp_path: Path) -> None
 @pytest.mark.parametrize("together", [False, True], ids=["in-turn", "together"])
 def test_the_throughput_benchmark_runs_paired_rounds(together: bool) -> None:
     small = ["--rounds", "2", "--concurrency", "1", "--hubs", "2", "--interval", "3"]
-    short = ["--warmup", "3", "--seconds", "20", *(["--together"] if together else [])]
+    short = ["--warmup", "3", "--seconds", "15", *(["--together"] if together else [])]
     run = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), *small, *short],
         capture_output=True,
@@ -54,6 +54,7 @@ def test_the_throughput_benchmark_runs_paired_rounds(together: bool) -> None:
     assert any(int(floor) > 0 and int(serve) > 0 for floor, serve in rounds), out[-2000:]
     # Medians over the rounds with logins on both sides (some, on a busy machine).
     assert re.search(r"^median of (1 of )?2 rounds: throughput ", out, re.M), out[-2000:]
+    assert re.search(r"^rounds within target: throughput \d of [12], CPU \d of [12]$", out, re.M)
     # Where a login's time goes, step by step: the floor's calls, the probe's stored steps.
     floor = r"^  steps, median ms: the floor: goto \d+, .*, landed \d+, outside steps \d+$"
     serve = (
