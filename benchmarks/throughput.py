@@ -15,8 +15,9 @@ renderers included once they end) and peak PSS of the tree, and the median ms of
 a login (the floor's calls; the probe's steps, from its store); then the ratios to the floor. With
 `--rounds N` both sides run N times, alternating which goes first, and it prints each round's
 ratios, their medians, how many rounds alone meet each target, and (in turn) the CPU ratio's
-median by which side went first: on a busy or noisy machine one run moves by 10-15%, and the side
-that goes second meets the machine as it has drifted through the round. With `--rounds N
+median by which side went first and the geometric mean of all rounds: on a busy or noisy machine
+one run moves by 10-15%, and the side that goes second meets the machine as it has drifted
+through the round. With `--rounds N
 --together` both sides run at once in each round, measured over the same window, so that the
 machine's drift between one minute and the next (up to 20% on a shared host) weighs on both alike;
 each keeps its own concurrency, so twice as many logins are in flight as with one side alone.
@@ -704,7 +705,7 @@ def _replicas(sb: Sandbox, args: argparse.Namespace) -> None:
 def _rounds(sb: Sandbox, args: argparse.Namespace) -> None:
     """Both sides `args.rounds` times (bare first in odd rounds, serve first in even ones, so a
     drift of the machine weighs on both; or both at once with --together), each round's ratios,
-    and their medians."""
+    their medians, the rounds within each target and (in turn) the CPU ratio by order."""
     speed: list[float] = []
     cpu: list[float] = []
     serve_first: list[bool] = []  # in turn: whether serve went first in the round of each ratio
@@ -744,24 +745,27 @@ def _rounds(sb: Sandbox, args: argparse.Namespace) -> None:
         f"({min(speed):.2f}-{max(speed):.2f}; {target}), CPU per login "
         f"{statistics.median(cpu):.2f}x ({min(cpu):.2f}-{max(cpu):.2f}; target <= 1.05)"
     )
-    # How many rounds alone meet each target: a median just inside it, with the rounds split
-    # either side, is not yet a target met.
+    # How many rounds alone meet each target (as their ratios are printed, to two places): a
+    # median just inside a target, with the rounds split either side, is not yet a target met.
+    within_cpu = sum(round(r, 2) <= 1.05 for r in cpu)
+    within_speed = "n/a together" if args.together else f"{sum(round(r, 2) >= 0.95 for r in speed)}"
     print(
-        f"rounds within target: throughput {sum(r >= 0.95 for r in speed)} of {len(speed)}, "
-        f"CPU {sum(r <= 1.05 for r in cpu)} of {len(cpu)}"
+        f"rounds within target: throughput {within_speed} of {len(speed)}, "
+        f"CPU {within_cpu} of {len(cpu)}"
     )
     if any(serve_first) and not all(serve_first):
-        # In turn, the side that goes second has met a machine that drifted through the round.
+        # In turn, the side that goes second meets the machine as it has drifted through the
+        # round. A drift that costs the second side the same share whichever it is cancels in the
+        # geometric mean of all rounds when as many went each way (an even --rounds).
         by_order = {
             first: [c for c, f in zip(cpu, serve_first, strict=True) if f == first]
             for first in (False, True)
         }
-        after_floor, after_serve = (statistics.median(by_order[f]) for f in (False, True))
-        # A drift that costs whichever side goes second the same share cancels in their
-        # geometric mean.
         print(
-            f"CPU ratio by order, median: floor first {after_floor:.2f}x, serve first "
-            f"{after_serve:.2f}x; their geometric mean {(after_floor * after_serve) ** 0.5:.2f}x"
+            f"CPU ratio by order, median: floor first {statistics.median(by_order[False]):.2f}x "
+            f"({len(by_order[False])} rounds), serve first "
+            f"{statistics.median(by_order[True]):.2f}x ({len(by_order[True])}); geometric mean "
+            f"of all {len(cpu)}: {statistics.geometric_mean(cpu):.2f}x"
         )
 
 

@@ -338,8 +338,9 @@ _ANSWERED = """
 
 
 async def shown_text(page: Page, css: str) -> str | None:
-    """The text of the first visible match of the plain-CSS selector now; None if nothing
-    matches visibly (or the page is between documents)."""
+    """The text of the first visible match of the plain-CSS selector now, passing over one
+    `mark_stale` marked that still says the same; None if nothing matches visibly (or the page
+    is between documents)."""
     try:
         found = await page.evaluate(_FIRST_SHOWN, css)
     except PlaywrightError:
@@ -367,14 +368,19 @@ async def mark_stale(page: Page, css: str) -> None:
     """Before pressing again on a page that shows an error (a second one-time code on a page that
     answers in place): that error, while it still says the same, is not the page's answer to the
     press (`answered`, `shown_text`). An IdP that says the very same thing again in the same
-    element is heard only when the flow next reads the page (`look` reads every error)."""
+    element is heard only when the flow next reads the page (`look` reads every error).
+
+    The provider flows' `_pages.press_again` marks an error as seen whatever it says later: their
+    errors are Playwright locators of a known page, where a changed text in the same element is
+    not a case to hear; here the generic flow asks the page in one script, which can compare."""
     with contextlib.suppress(PlaywrightError):
         await page.evaluate(_MARK_STALE, css)
 
 
 async def answered(pressed: Locator, css: str) -> bool:
     """Has the page answered the press of `pressed` without leaving: is it no longer shown, or
-    does a match of the plain-CSS selector `css` (an error) show in the page? One call into the
+    does a match of the plain-CSS selector `css` (an error) show in the page, other than one
+    `mark_stale` marked that still says the same? One call into the
     page for both questions (asked every quarter second until the IdP answers). A pressed
     element that cannot be asked about (a hub's own selector into a frame, say) leaves the error
     asked alone. False between two documents."""

@@ -28,6 +28,7 @@ SAME_AS = {
     "github-authorize-slow-hub": "github-authorize",
     "slow-next-field-late": "slow-next",
     "inplace-otp-refused": "inplace-otp",
+    "inplace-otp-reworded": "inplace-otp",
 }
 # Pages whose form sends the browser to a hub that takes this long (ms) to answer its callback
 # (the token exchange of a slow hub).
@@ -44,6 +45,7 @@ SLOW_API = {
     # Each code's check: the first code's error stays on screen while the second is checked.
     "inplace-otp": 1500,
     "inplace-otp-refused": 1500,
+    "inplace-otp-reworded": 1500,
 }
 
 

@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyotp
 import pytest
@@ -30,7 +31,13 @@ from loginprobe.flows import (
 )
 from loginprobe.prober.browser import open_browser
 from loginprobe.prober.journey import NavLog
+from loginprobe.prober.registry import flow_module
 from tests.corpus.server import Corpus
+
+# The built-in flows' package, loginprobe.probes, exists once the registry has loaded a flow.
+flow_module("generic_oidc")
+
+from loginprobe.probes import generic_oidc  # noqa: E402
 
 pytestmark = pytest.mark.sandbox
 
@@ -70,9 +77,13 @@ def env() -> Iterator[Env]:
         loop.close()
 
 
-async def _login(env: Env, start: str, totp_secret: str | None, element_timeout: float) -> Outcome:
+async def _login(
+    env: Env, start: str, totp_secret: str | None, element_timeout: float, budget: float
+) -> Outcome:
+    """`budget`: the probe's timeout as the flow hears of it (`time_left`), from the page loaded."""
     outcome = Outcome()
     left = asyncio.Event()
+    began = time.monotonic()
 
     def on_request(request: Request) -> None:
         # As the journey sees it: the browser is on its way back to the hub.
@@ -95,6 +106,7 @@ async def _login(env: Env, start: str, totp_secret: str | None, element_timeout:
             navigating=nav.navigating,
             totp_secret=totp_secret,
             element_timeout=element_timeout,
+            time_left=lambda: budget - (time.monotonic() - began),
         )
         await page.goto(f"{env.corpus.url}/idp/{start}/")
         began = time.monotonic()
@@ -112,10 +124,15 @@ async def _login(env: Env, start: str, totp_secret: str | None, element_timeout:
 
 
 def login(
-    env: Env, start: str, *, totp_secret: str | None = None, element_timeout: float = 8
+    env: Env,
+    start: str,
+    *,
+    totp_secret: str | None = None,
+    element_timeout: float = 8,
+    budget: float = float("inf"),
 ) -> Outcome:
     env.corpus.posts.clear()
-    return env.loop.run_until_complete(_login(env, start, totp_secret, element_timeout))
+    return env.loop.run_until_complete(_login(env, start, totp_secret, element_timeout, budget))
 
 
 # page to start on -> {page: the fields it must have sent}
@@ -167,9 +184,12 @@ def test_keycloak_one_time_code_is_answered_from_the_totp_seed(env: Env) -> None
 
 
 class WindowEndClock:
-    """`time.time` as the flow's TOTP reads it: its first reading is a second before a 30-second
+    """`time` as the flow's TOTP reads it: its first reading is a second before a 30-second
     window ends, so the retry's fresh code (the next window's) is due at once, not up to 30 s on.
-    Real time runs on from there."""
+    Real time runs on from there; the rest of the module is the real one."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
 
     def __init__(self) -> None:
         self.offset: float | None = None
@@ -204,20 +224,42 @@ def test_a_second_code_on_a_page_that_answers_in_place_is_not_refused_by_the_fir
     assert outcome.steps == ["idp_mfa", "idp_mfa"]
 
 
-def test_a_second_code_refused_in_the_same_words_and_place_is_heard_once_the_page_is_read(
+def test_a_second_code_refused_in_other_words_is_heard_at_once_in_those_words(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The first code's error is not the answer; the same error in the same element is, heard when
-    # the flow next reads the page (after the element timeout): the seed is wrong, two codes sent.
+    # The same element says something else: the IdP's answer, heard as it comes (well within the
+    # element timeout), and its words are what the verdict quotes.
     monkeypatch.setattr(flows, "time", WindowEndClock())
     outcome = login(
-        env, "inplace-otp-refused", totp_secret=pyotp.random_base32(), element_timeout=2
+        env, "inplace-otp-reworded", totp_secret=pyotp.random_base32(), element_timeout=10
+    )
+    assert isinstance(outcome.error, LoginRejected), outcome.error
+    assert "This code was used already" in str(outcome.error)
+    assert outcome.seconds < 10, outcome.seconds
+    assert [page for page, _ in env.corpus.posts] == ["inplace-otp-reworded"] * 2
+
+
+def test_a_second_code_refused_in_the_same_words_and_place_is_heard_within_the_probes_timeout(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first code's error is not the answer, so the same error in the same element is heard
+    # only when the flow reads the page after its wait for an answer: a wait that ends early
+    # enough to say "the seed is wrong" within the probe's timeout, not as a timeout.
+    monkeypatch.setattr(flows, "time", WindowEndClock())
+    budget = 10.0  # the element timeout (10 s) from the retry's press would overrun it
+    outcome = login(
+        env,
+        "inplace-otp-refused",
+        totp_secret=pyotp.random_base32(),
+        element_timeout=10,
+        budget=budget,
     )
     assert isinstance(outcome.error, LoginRejected), outcome.error
     assert "Invalid code. Try again." in str(outcome.error)
     assert "seed" in str(outcome.error)
-    sent = [page for page, _ in env.corpus.posts]
-    assert sent == ["inplace-otp-refused", "inplace-otp-refused"]
+    # Heard after the wait (no earlier: the old error is not the answer), within the timeout.
+    assert budget - generic_oidc.RETRY_MARGIN_S <= outcome.seconds < budget, outcome.seconds
+    assert [page for page, _ in env.corpus.posts] == ["inplace-otp-refused"] * 2
 
 
 @pytest.mark.parametrize(
