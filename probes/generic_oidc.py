@@ -125,9 +125,6 @@ WANTED = {"submit": SUBMIT, "consent": CONSENT, "decline": DECLINE}
 ERROR_POLL = 0.25  # between two looks for an answer on the same page, after a button's press
 ERROR_WAIT_S = 1.0  # how long a page that asks again may take to show its error
 PARSE_WAIT_S = 0.5  # the longest wait for a new page's document to be parsed before reading it
-# Left of the probe's timeout when the wait for the answer to a second one-time code ends: enough
-# to read the page and say what it shows.
-RETRY_MARGIN_S = 5.0
 
 
 async def _visible(locator: Locator) -> bool:
@@ -196,15 +193,10 @@ async def _answered_here(ctx: FlowContext, action: Locator, moved_on: asyncio.Ev
 
 
 async def _act_and_settle(
-    page: Page,
-    ctx: FlowContext,
-    action: Locator,
-    field: Locator | None = None,
-    wait_s: float | None = None,
+    page: Page, ctx: FlowContext, action: Locator, field: Locator | None = None
 ) -> None:
     """Press a button (or Enter in `field` when there is none) and wait for the IdP's answer: a
-    new page, or an answer on this one (`_answered_here`), for up to `wait_s` (default: the
-    element timeout)."""
+    new page, or an answer on this one (`_answered_here`)."""
     # Listeners, not Playwright's waits: the driver reports navigations and documents loaded
     # anyway, and a wait is three more messages to it, with a call stack taken for each.
     loop = asyncio.get_running_loop()
@@ -240,9 +232,7 @@ async def _act_and_settle(
         # the next document), and every question meanwhile was a call into the page for nothing.
         waiters.append(asyncio.ensure_future(_answered_here(ctx, action, moved_on)))
         await asyncio.wait(
-            waiters,
-            timeout=ctx.element_timeout if wait_s is None else wait_s,
-            return_when=asyncio.FIRST_COMPLETED,
+            waiters, timeout=ctx.element_timeout, return_when=asyncio.FIRST_COMPLETED
         )
     finally:
         page.remove_listener("framenavigated", on_navigated)
@@ -387,18 +377,13 @@ async def _consent_button(
 
 
 async def _send(
-    page: Page,
-    ctx: FlowContext,
-    field: Locator,
-    form: int | None,
-    controls: list[Control],
-    wait_s: float | None = None,
+    page: Page, ctx: FlowContext, field: Locator, form: int | None, controls: list[Control]
 ) -> None:
     button = await _submit_for(page, ctx, field, form, controls)
     if button is None:
-        await _act_and_settle(page, ctx, field, field=field, wait_s=wait_s)
+        await _act_and_settle(page, ctx, field, field=field)
     else:
-        await _act_and_settle(page, ctx, button, wait_s=wait_s)
+        await _act_and_settle(page, ctx, button)
 
 
 def _form(fields: _Fields, seen: Look, name: str) -> int | None:
@@ -450,7 +435,6 @@ async def login(page: Page, ctx: FlowContext) -> None:
         elif seen.shows("otp"):
             ctx.begin_step("idp_mfa")
             otp = hit(page, "otp", OTP_CSS)
-            wait_s = None
             if otp_sent:
                 # Once: a fresh code from the next window (this one may have been used already).
                 message = _first_line(await _error_text(page, seen))
@@ -459,14 +443,13 @@ async def login(page: Page, ctx: FlowContext) -> None:
                 # A page that answers in place still shows the first code's error while the IdP
                 # checks this one: that error is not its answer. One that refuses this code in
                 # the same words and place is heard when the page is next read, after the wait
-                # for an answer: ended early enough to say so within the probe's timeout (the
-                # window's wait may have used most of it), not as a timeout.
+                # for an answer (the element timeout): not sooner, for an IdP still checking
+                # then would be blamed on the seed.
                 await mark_stale(page, ERROR_CSS)
-                wait_s = max(1.0, min(ctx.element_timeout, ctx.time_left() - RETRY_MARGIN_S))
             else:
                 await otp.fill(ctx.totp_code("the IdP"))
             otp_sent = True
-            await _send(page, ctx, otp, _form(fields, seen, "otp"), controls, wait_s)
+            await _send(page, ctx, otp, _form(fields, seen, "otp"), controls)
         elif await fields.shown(seen, "username"):
             if password_sent:
                 raise LoginRejected("the IdP asked for the username again after the password")

@@ -31,13 +31,7 @@ from loginprobe.flows import (
 )
 from loginprobe.prober.browser import open_browser
 from loginprobe.prober.journey import NavLog
-from loginprobe.prober.registry import flow_module
 from tests.corpus.server import Corpus
-
-# The built-in flows' package, loginprobe.probes, exists once the registry has loaded a flow.
-flow_module("generic_oidc")
-
-from loginprobe.probes import generic_oidc  # noqa: E402
 
 pytestmark = pytest.mark.sandbox
 
@@ -77,13 +71,9 @@ def env() -> Iterator[Env]:
         loop.close()
 
 
-async def _login(
-    env: Env, start: str, totp_secret: str | None, element_timeout: float, budget: float
-) -> Outcome:
-    """`budget`: the probe's timeout as the flow hears of it (`time_left`), from the page loaded."""
+async def _login(env: Env, start: str, totp_secret: str | None, element_timeout: float) -> Outcome:
     outcome = Outcome()
     left = asyncio.Event()
-    began = time.monotonic()
 
     def on_request(request: Request) -> None:
         # As the journey sees it: the browser is on its way back to the hub.
@@ -106,7 +96,6 @@ async def _login(
             navigating=nav.navigating,
             totp_secret=totp_secret,
             element_timeout=element_timeout,
-            time_left=lambda: budget - (time.monotonic() - began),
         )
         await page.goto(f"{env.corpus.url}/idp/{start}/")
         began = time.monotonic()
@@ -124,15 +113,10 @@ async def _login(
 
 
 def login(
-    env: Env,
-    start: str,
-    *,
-    totp_secret: str | None = None,
-    element_timeout: float = 8,
-    budget: float = float("inf"),
+    env: Env, start: str, *, totp_secret: str | None = None, element_timeout: float = 8
 ) -> Outcome:
     env.corpus.posts.clear()
-    return env.loop.run_until_complete(_login(env, start, totp_secret, element_timeout, budget))
+    return env.loop.run_until_complete(_login(env, start, totp_secret, element_timeout))
 
 
 # page to start on -> {page: the fields it must have sent}
@@ -231,34 +215,28 @@ def test_a_second_code_refused_in_other_words_is_heard_at_once_in_those_words(
     # element timeout), and its words are what the verdict quotes.
     monkeypatch.setattr(flows, "time", WindowEndClock())
     outcome = login(
-        env, "inplace-otp-reworded", totp_secret=pyotp.random_base32(), element_timeout=10
+        env, "inplace-otp-reworded", totp_secret=pyotp.random_base32(), element_timeout=20
     )
     assert isinstance(outcome.error, LoginRejected), outcome.error
     assert "This code was used already" in str(outcome.error)
-    assert outcome.seconds < 10, outcome.seconds
+    assert outcome.seconds < 20, outcome.seconds
     assert [page for page, _ in env.corpus.posts] == ["inplace-otp-reworded"] * 2
 
 
-def test_a_second_code_refused_in_the_same_words_and_place_is_heard_within_the_probes_timeout(
+def test_a_second_code_refused_in_the_same_words_and_place_is_heard_after_the_wait(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The first code's error is not the answer, so the same error in the same element is heard
-    # only when the flow reads the page after its wait for an answer: a wait that ends early
-    # enough to say "the seed is wrong" within the probe's timeout, not as a timeout.
+    # only when the flow reads the page after its wait for an answer (the element timeout): the
+    # seed is wrong, two codes sent.
     monkeypatch.setattr(flows, "time", WindowEndClock())
-    budget = 10.0  # the element timeout (10 s) from the retry's press would overrun it
     outcome = login(
-        env,
-        "inplace-otp-refused",
-        totp_secret=pyotp.random_base32(),
-        element_timeout=10,
-        budget=budget,
+        env, "inplace-otp-refused", totp_secret=pyotp.random_base32(), element_timeout=4
     )
     assert isinstance(outcome.error, LoginRejected), outcome.error
     assert "Invalid code. Try again." in str(outcome.error)
     assert "seed" in str(outcome.error)
-    # Heard after the wait (no earlier: the old error is not the answer), within the timeout.
-    assert budget - generic_oidc.RETRY_MARGIN_S <= outcome.seconds < budget, outcome.seconds
+    assert outcome.seconds >= 4, outcome.seconds  # after the wait, not from the old error
     assert [page for page, _ in env.corpus.posts] == ["inplace-otp-refused"] * 2
 
 
