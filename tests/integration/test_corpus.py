@@ -208,19 +208,26 @@ def test_a_second_code_on_a_page_that_answers_in_place_is_not_refused_by_the_fir
     assert outcome.steps == ["idp_mfa", "idp_mfa"]
 
 
+def _second_code_refused(
+    env: Env, monkeypatch: pytest.MonkeyPatch, start: str, element_timeout: float
+) -> Outcome:
+    """A login on a page that refuses the second code too: refused (LoginRejected), two codes
+    sent, the retry's wait shortened by WindowEndClock."""
+    monkeypatch.setattr(flows, "time", WindowEndClock())
+    outcome = login(env, start, totp_secret=pyotp.random_base32(), element_timeout=element_timeout)
+    assert isinstance(outcome.error, LoginRejected), outcome.error
+    assert [page for page, _ in env.corpus.posts] == [start] * 2
+    return outcome
+
+
 def test_a_second_code_refused_in_other_words_is_heard_at_once_in_those_words(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The same element says something else: the IdP's answer, heard as it comes (well within the
     # element timeout), and its words are what the verdict quotes.
-    monkeypatch.setattr(flows, "time", WindowEndClock())
-    outcome = login(
-        env, "inplace-otp-reworded", totp_secret=pyotp.random_base32(), element_timeout=20
-    )
-    assert isinstance(outcome.error, LoginRejected), outcome.error
+    outcome = _second_code_refused(env, monkeypatch, "inplace-otp-reworded", element_timeout=20)
     assert "This code was used already" in str(outcome.error)
     assert outcome.seconds < 20, outcome.seconds
-    assert [page for page, _ in env.corpus.posts] == ["inplace-otp-reworded"] * 2
 
 
 def test_a_second_code_refused_in_the_same_words_and_place_is_heard_after_the_wait(
@@ -229,15 +236,10 @@ def test_a_second_code_refused_in_the_same_words_and_place_is_heard_after_the_wa
     # The first code's error is not the answer, so the same error in the same element is heard
     # only when the flow reads the page after its wait for an answer (the element timeout): the
     # seed is wrong, two codes sent.
-    monkeypatch.setattr(flows, "time", WindowEndClock())
-    outcome = login(
-        env, "inplace-otp-refused", totp_secret=pyotp.random_base32(), element_timeout=4
-    )
-    assert isinstance(outcome.error, LoginRejected), outcome.error
+    outcome = _second_code_refused(env, monkeypatch, "inplace-otp-refused", element_timeout=4)
     assert "Invalid code. Try again." in str(outcome.error)
     assert "seed" in str(outcome.error)
     assert outcome.seconds >= 4, outcome.seconds  # after the wait, not from the old error
-    assert [page for page, _ in env.corpus.posts] == ["inplace-otp-refused"] * 2
 
 
 @pytest.mark.parametrize(
