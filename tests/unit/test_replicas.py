@@ -21,11 +21,14 @@ from loginprobe.model import Code
 from loginprobe.monitor import handover
 from loginprobe.monitor.journal import Journal
 from loginprobe.monitor.lease import LeaseKeeper
+from loginprobe.monitor.metrics import Metrics
 from loginprobe.monitor.outbox import OutboxSender
+from loginprobe.monitor.pipeline import Pipeline
 from loginprobe.monitor.replica import HubLeases, replica_is_gone
 from loginprobe.monitor.service import Monitor
 from loginprobe.monitor.settings import Settings, make_sender
 from loginprobe.monitor.tracks.login import login_key
+from loginprobe.monitor.tracks.shared import group_key
 from loginprobe.monitor.tracks.track import Track
 from loginprobe.store import LeaseLost, Store, TrackConflict
 from tests.unit.fakes import (
@@ -376,3 +379,120 @@ def test_two_live_replicas_with_one_name_are_told_a_restarted_one_is_not(store_u
             clock.now += 10
     clashes = [e for e in logs if "has this replica's name" in e["event"]]
     assert clashes and all(e["log_level"] == "error" and e["replica"] == "r1" for e in clashes)
+
+
+# -- a store outage in the middle of an IdP's incident -------------------------------------------
+def _fail(*_: object, **__: object) -> None:
+    raise OperationalError("SELECT tracks", {}, Exception("the database is unreachable"))
+
+
+def _outbox(store: Store) -> list[str]:
+    seen: list[str] = []
+    ids: list[int] = []
+    while (item := store.outbox.next_event(ids)) is not None:
+        ids.append(item[0].id)
+        seen.append(f"{item[0].event['event_action']} {item[0].dedup_key}")
+    return seen
+
+
+def _group_replicas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int) -> list[Pipeline]:
+    """Pipelines of `n` replicas sharing one store (not alone), hubs a-f behind the IdP "g"."""
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    path = write_settings(tmp_path, ("a", "b", "c", "d", "e", "f"))
+    text = path.read_text().replace('flow = "generic_oidc"', 'flow = "generic_oidc"\nidp = "g"')
+    path.write_text(text)
+    settings = Settings.load(path)
+    return [
+        Pipeline(
+            settings=lambda: settings,
+            journal=Journal(Store(settings.loaded.config.monitor.state)),
+            metrics=Metrics(),
+            tracks={},
+            location=lambda: "here",
+            alone=lambda: False,
+        )
+        for _ in range(n)
+    ]
+
+
+def test_a_write_held_through_a_store_outage_never_undoes_another_replicas_idp_incident(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replica A holds a verdict while the store is away; meanwhile replica B has opened the IdP's
+    incident. A's held write, made from its older copy of the IdP's track, must not close it: the
+    incident's resolve would never be sent (seen once in the PostgreSQL restart test)."""
+    a, b = _group_replicas(tmp_path, monkeypatch, 2)
+    store, key = b.journal.store, group_key("g")
+
+    def probe(p: Pipeline, hub: str, code: Code) -> None:
+        asyncio.run(p.on_probe(verdict_result(hub, code)))
+
+    probe(a, "a", Code.IDP_ERROR)  # A's copy of the IdP's track: closed, one hub failing
+    probe(b, "d", Code.IDP_ERROR)
+    probe(b, "e", Code.IDP_ERROR)  # three hubs: B opens the IdP's incident
+    assert store.tracks()[key].is_open and _outbox(store) == [f"trigger {key}"]
+
+    for name in ("tracks_starting", "record"):  # A's store goes away
+        setattr(a.journal.store, name, _fail)
+    probe(a, "b", Code.IDP_ERROR)
+    assert len(a.journal.held) == 1
+    for name in ("tracks_starting", "record"):  # and comes back
+        delattr(a.journal.store, name)
+    probe(a, "a", Code.IDP_ERROR)  # writes the held verdict first
+    assert not a.journal.held
+    assert store.tracks()[key].is_open, "the held write closed the IdP's incident"
+    assert [h["code"] for h in store.history("b")] == ["idp_error"]  # the verdict is kept
+
+    for _ in range(2):  # every hub works again: one resolve
+        for p, mine in ((a, "abc"), (b, "def")):
+            for hub in mine:
+                probe(p, hub, Code.OK)
+    assert _outbox(store) == [f"trigger {key}", f"resolve {key}"]
+    for p in (a, b):
+        p.journal.store.close()
+
+
+def test_a_record_held_after_its_read_is_written_without_the_shared_track_moved_meanwhile(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read before reacting worked, the write did not: when it is written later, another
+    replica's move of the shared track since stands, and the rest of the record is written."""
+    mine, theirs = Store(store_url), Store(store_url)
+    key, own = "loginprobe/idp/g/login", "loginprobe/a/login"
+    theirs.record(None, {key: Track(failures=1)}, [], 0, "x")
+    read = mine.tracks_starting(["loginprobe/idp/"])[key][1]
+    journal = Journal(mine)
+    monkeypatch.setattr(mine, "record", _fail)  # the store goes away
+    moved = {key: Track(failures=2), own: Track(failures=1)}
+    group_page = {"event_action": "trigger", "dedup_key": key, "payload": {}}
+    asyncio.run(journal.write(None, moved, [group_page], 0, "x", "a", expect={key: read}))
+    assert len(journal.held) == 1
+    theirs.record(None, {key: Track(failures=5, open_key=key)}, [], 0, "x")  # another replica
+    monkeypatch.undo()  # and comes back
+    assert asyncio.run(journal.flush())
+    assert mine.tracks()[key] == Track(failures=5, open_key=key)
+    assert mine.tracks()[own].failures == 1
+    assert mine.outbox.next_event() is None  # its page went with its move
+    mine.close()
+    theirs.close()
+
+
+def test_after_every_retry_conflicts_the_last_attempt_still_moves_the_shared_tracks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other replicas kept moving the IdP's track: the last attempt writes what it read without
+    comparing, the hub's failure counted in its group."""
+    (p,) = _group_replicas(tmp_path, monkeypatch, 1)
+    store = p.journal.store
+    store_record = store.record
+
+    def busy(*args: object) -> None:
+        if args[6] is not None:  # compared: another replica always got there first
+            raise TrackConflict(group_key("g"))
+        store_record(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "record", busy)
+    asyncio.run(p.on_probe(verdict_result("a", Code.IDP_ERROR)))
+    assert [m[0] for m in store.tracks()[group_key("g")].members] == ["a"]
+    store.close()

@@ -5,7 +5,8 @@ When that fails (disk full, a read-only file, the database gone), nothing is los
 silenced: the record waits here, in order, its events go out from memory (the outbox sender asks
 `due()`), and the whole record is written when the store recovers, without the events that were
 delivered meanwhile, so nothing is sent twice. /healthz says the store is failing from the first
-failed write.
+failed write. A shared track (one other replicas move too) in a held record is written only if no
+other replica moved it since the record's reaction read it; else the rest of the record is.
 """
 
 from __future__ import annotations
@@ -52,10 +53,25 @@ class HeldRecord:
     now_iso: str
     hub: str | None = None  # whose lease the write needs (replicas)
     # Shared tracks as read before reacting (key -> stored text, None: absent): written only if
-    # no other replica moved them meanwhile. A record the store could not take at once is
-    # written as it is later (its events may have gone out from memory).
+    # no other replica moved them meanwhile, however late the record is written.
     expect: dict[str, str | None] | None = None
     writing: bool = False  # the store is taking it (in a thread that runs to its end)
+    failed: bool = False  # the store could not take it at once: its reaction is long over
+
+    def without_shared(self) -> None:
+        """Another replica moved a shared track after this record's reaction read it: keep the
+        verdict and the hub's own tracks, drop the shared tracks' moves and their events (the
+        next reaction that reads them moves them again). Written over, the other replica's move
+        would be undone: an IdP's open incident closed with its resolve never sent."""
+        # A page memory already sent (a lone monitor on SQLite) keeps its track: written over
+        # what the other replica left, so that its resolve is not lost.
+        sent = {k for e in self.events if e.delivered for k in (e.dedup_key, f"held:{e.dedup_key}")}
+        keys = set(self.expect or {}) - sent
+        self.moved = {k: t for k, t in self.moved.items() if k not in keys}
+        self.events = [
+            e for e in self.events if e.dedup_key not in keys and f"held:{e.dedup_key}" not in keys
+        ]
+        self.expect = None
 
 
 @dataclass
@@ -143,7 +159,15 @@ class Journal:
                     # Shielded: a probe cancelled meanwhile (its hub handed to another replica)
                     # leaves the write, which its thread finishes anyway, to finish its books.
                     await asyncio.shield(self._write(record))
-                except TrackConflict:
+                except TrackConflict as conflict:
+                    if record.failed:  # nobody is left to react again: write the rest
+                        log.info(
+                            "a shared track moved while this record was held; writing it "
+                            "without its shared tracks",
+                            key=str(conflict),
+                        )
+                        record.without_shared()
+                        continue
                     self._done(record)
                     raise
                 except LeaseLost as lost:
@@ -151,7 +175,7 @@ class Journal:
                         self.held = [r for r in self.held if r.hub != lost.hub]
                     raise
                 except (SQLAlchemyError, OSError) as err:
-                    record.expect = None
+                    record.failed = True
                     self._failed(err)
                     return False
                 if self.failing_since is not None and not self.held:

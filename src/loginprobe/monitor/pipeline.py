@@ -54,7 +54,7 @@ from loginprobe.monitor.tracks.shared import (
     sighting_of,
 )
 from loginprobe.monitor.tracks.track import Action, Thresholds, Track
-from loginprobe.store import TrackConflict
+from loginprobe.store import LeaseLost, TrackConflict
 
 log = structlog.get_logger("loginprobe")
 
@@ -286,6 +286,7 @@ class NetworkTrack:
         return {NETWORK_KEY: track}, actions
 
 
+SHARED_KINDS = (BrowserTrack, GroupTrack, NetworkTrack)  # they move SHARED_PREFIXES' tracks
 TRACKS: tuple[TrackKind, ...] = (
     LoginTrack(),
     HubProberTrack(),
@@ -297,12 +298,13 @@ TRACKS: tuple[TrackKind, ...] = (
 )
 
 
-def react(fact: Fact, tracks: Mapping[str, Track], ctx: Context) -> Reaction:
+def react(fact: Fact, tracks: Mapping[str, Track], ctx: Context, shared: bool = True) -> Reaction:
     """Every track's reaction to one fact (pure): the tracks it moved and the actions, less what
-    a shared incident or a silence holds back (shared.py)."""
+    a shared incident or a silence holds back (shared.py). `shared`: the tracks many hubs share
+    move too (not when their copy here may be out of date)."""
     moved: dict[str, Track] = {}
     actions: list[Action] = []
-    for kind in TRACKS:
+    for kind in TRACKS if shared else tuple(k for k in TRACKS if not isinstance(k, SHARED_KINDS)):
         m, a = kind.react(fact, {**tracks, **moved}, ctx)
         moved.update(m)
         actions += a
@@ -350,6 +352,9 @@ class Pipeline:
     sightings: dict[str, list[Sighting]] = field(default_factory=dict)
     locations: frozenset[str] = frozenset()
     replica: Callable[[], str] = lambda: ""
+    # No other replica can move the shared tracks (a lone monitor on SQLite): its copy in
+    # memory is the store's, and may stand in for a read the store cannot answer.
+    alone: Callable[[], bool] = lambda: True
     _short_of_locations: bool = False
     _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
     # What fleet() takes from the config alone, for the config it was read from.
@@ -475,9 +480,11 @@ class Pipeline:
         self, fact: Fact | None, hub: str, result: ProbeResult | None, now: float
     ) -> list[Action]:
         for attempt in range(CONFLICT_RETRIES + 1):
-            expect = await self._refresh_shared(hub) if attempt < CONFLICT_RETRIES else None
+            read = await self._refresh_shared(hub)
             try:
-                return await self._react_and_write(fact, hub, result, now, expect)
+                # The last attempt writes what it read without comparing.
+                compare = attempt < CONFLICT_RETRIES
+                return await self._react_and_write(fact, hub, result, now, read, compare)
             except TrackConflict as conflict:
                 log.info("a shared track moved meanwhile; reacting again", key=str(conflict))
         raise AssertionError("unreachable: the last attempt writes without comparing")
@@ -527,10 +534,17 @@ class Pipeline:
     async def _refresh_shared(self, hub: str) -> dict[str, str] | None:
         """The shared tracks as the store has them now (other replicas move them too), taken
         into memory, and the IdP hosts the other hubs' probes saw; None when they cannot be read,
-        or while this replica holds writes in memory (the store's copy is older than memory's
-        then)."""
+        or while this replica holds writes the store cannot take yet (the store's copy is older
+        than memory's then)."""
         await self._refresh_quorum(hub)
-        if self.journal.held:
+        # What is held goes first (the store may be back): the read is then the store's latest.
+        try:
+            if self.journal.held and not await self.journal.flush():
+                return None
+        except LeaseLost as lost:
+            if lost.hub == hub:
+                raise
+            # Another hub's lease, whose held records went with it: the lease round says so.
             return None
         prefixes = [p for key in SHARED_PREFIXES for p in (key, "held:" + key)]
         store = self.journal.store
@@ -556,6 +570,7 @@ class Pipeline:
         result: ProbeResult | None,
         now: float,
         read: dict[str, str] | None,
+        compare: bool = True,
     ) -> list[Action]:
         s = self.settings()
         now_iso = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
@@ -567,12 +582,24 @@ class Pipeline:
             secret_expires={hub: self.secret_expires(hub)},
             fleet=self.fleet(now),
         )
-        moved, actions = react(fact, self.tracks, ctx) if fact is not None else ({}, [])
+        # The shared tracks could not be read (the store failing, or writes held): memory's copy
+        # may be older than another replica's move, and writing it would undo that move (an
+        # IdP's open incident closed, its resolve never sent). They move at the next reaction
+        # that can read them; the hub's own tracks move now.
+        shared = read is not None or self.alone()
+        moved, actions = react(fact, self.tracks, ctx, shared) if fact is not None else ({}, [])
+        if not shared:  # and no page held back by a shared incident released from memory
+            moved = {k: t for k, t in moved.items() if not is_shared(k)}
+            actions = [a for a in actions if not is_shared(a.dedup_key)]
         if isinstance(fact, ProbeFact):
             self._say_held_by_quorum(hub, fact, moved, ctx.fleet)
         paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
         events = [s.redactor.data(self._event(a, hub, result)) for a in actions] if paging else []
-        expect = {k: read.get(k) for k in moved if is_shared(k)} if read is not None else None
+        expect = (
+            {k: read.get(k) for k in moved if is_shared(k)}
+            if read is not None and compare
+            else None
+        )
         await self.journal.write(
             s.redactor.data(result.to_json()) if result is not None else None,
             moved,

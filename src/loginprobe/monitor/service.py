@@ -116,6 +116,7 @@ class Monitor:
             wake_outbox=self.outbox.wake,
             clock=clock,
             replica=lambda: self.hubs.name,
+            alone=self.hubs.pages_from_memory,
         )
         self.checks = Checks(
             settings=lambda: self.settings,
