@@ -496,3 +496,56 @@ def test_after_every_retry_conflicts_the_last_attempt_still_moves_the_shared_tra
     asyncio.run(p.on_probe(verdict_result("a", Code.IDP_ERROR)))
     assert [m[0] for m in store.tracks()[group_key("g")].members] == ["a"]
     store.close()
+
+
+def test_a_held_write_whose_idp_incident_another_replica_opened_keeps_the_hubs_own_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A's reaction opened the IdP's incident and so resolved hub c's own page as covered by it;
+    the store took none of it. B opened the incident meanwhile. Written later, A's record is its
+    reaction without the IdP's track: c's page is not resolved as covered by an incident A
+    never wrote."""
+    a, b = _group_replicas(tmp_path, monkeypatch, 2)
+    store, key = b.journal.store, group_key("g")
+
+    def probe(p: Pipeline, hub: str, code: Code) -> None:
+        asyncio.run(p.on_probe(verdict_result(hub, code)))
+
+    for _ in range(2):
+        probe(a, "c", Code.HUB_ERROR)  # c's own page
+    probe(a, "a", Code.IDP_ERROR)
+    probe(a, "b", Code.IDP_ERROR)  # two of the IdP's hubs failing: no incident yet
+    assert _outbox(store) == [f"trigger {login_key('c')}"]
+    monkeypatch.setattr(a.journal.store, "record", _fail)  # A's writes fail, its reads work
+    actions = asyncio.run(a.on_probe(verdict_result("c", Code.IDP_ERROR)))
+    assert f"resolve {login_key('c')}" in [f"{x.kind} {x.dedup_key}" for x in actions]
+    assert len(a.journal.held) == 1
+    probe(b, "d", Code.IDP_ERROR)  # B: the third hub, it opens the incident
+    monkeypatch.undo()  # A's store is back
+    assert asyncio.run(a.journal.flush())
+    assert store.tracks()[key].is_open
+    assert _outbox(store) == [f"trigger {login_key('c')}", f"trigger {key}"]
+    assert store.tracks()[login_key("c")].is_open  # still c's own page
+    assert [h["code"] for h in store.history("c")] == ["idp_error", "hub_error", "hub_error"]
+    for p in (a, b):
+        p.journal.store.close()
+
+
+def test_a_blind_last_retry_held_by_a_store_failure_compares_when_written_later(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline's last conflict retry writes without comparing; if the store refuses it, the
+    record is written later compared like any other held record."""
+    mine, theirs = Store(store_url), Store(store_url)
+    key = "loginprobe/idp/g/login"
+    journal = Journal(mine)
+    monkeypatch.setattr(mine, "record", _fail)
+    asyncio.run(
+        journal.write(None, {key: Track(failures=2)}, [], 0, "x", expect={key: None}, compare=False)
+    )
+    theirs.record(None, {key: Track(failures=5, open_key=key)}, [], 0, "x")  # another replica
+    monkeypatch.undo()
+    assert asyncio.run(journal.flush())
+    assert mine.tracks()[key] == Track(failures=5, open_key=key)
+    mine.close()
+    theirs.close()

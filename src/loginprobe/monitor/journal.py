@@ -5,8 +5,9 @@ When that fails (disk full, a read-only file, the database gone), nothing is los
 silenced: the record waits here, in order, its events go out from memory (the outbox sender asks
 `due()`), and the whole record is written when the store recovers, without the events that were
 delivered meanwhile, so nothing is sent twice. /healthz says the store is failing from the first
-failed write. A shared track (one other replicas move too) in a held record is written only if no
-other replica moved it since the record's reaction read it; else the rest of the record is.
+failed write. A held record that moved a shared track (one other replicas move too) is written
+as it is only if no other replica has moved that track since its reaction read it; else its
+reaction without the shared tracks is (`HeldRecord.without_shared`).
 """
 
 from __future__ import annotations
@@ -53,25 +54,45 @@ class HeldRecord:
     now_iso: str
     hub: str | None = None  # whose lease the write needs (replicas)
     # Shared tracks as read before reacting (key -> stored text, None: absent): written only if
-    # no other replica moved them meanwhile, however late the record is written.
+    # no other replica moved them meanwhile.
     expect: dict[str, str | None] | None = None
+    compare: bool = True  # at its first try (a caller's last conflict retry writes blind)
+    # The reaction without the shared tracks: (moved, events), to write instead once another
+    # replica has moved one of them (see `without_shared`).
+    unshared: Callable[[], tuple[dict[str, Track], list[dict[str, Any]]]] | None = None
     writing: bool = False  # the store is taking it (in a thread that runs to its end)
-    failed: bool = False  # the store could not take it at once: its reaction is long over
 
     def without_shared(self) -> None:
-        """Another replica moved a shared track after this record's reaction read it: keep the
-        verdict and the hub's own tracks, drop the shared tracks' moves and their events (the
-        next reaction that reads them moves them again). Written over, the other replica's move
-        would be undone: an IdP's open incident closed with its resolve never sent."""
-        # A page memory already sent (a lone monitor on SQLite) keeps its track: written over
-        # what the other replica left, so that its resolve is not lost.
-        sent = {k for e in self.events if e.delivered for k in (e.dedup_key, f"held:{e.dedup_key}")}
-        keys = set(self.expect or {}) - sent
-        self.moved = {k: t for k, t in self.moved.items() if k not in keys}
-        self.events = [
-            e for e in self.events if e.dedup_key not in keys and f"held:{e.dedup_key}" not in keys
+        """Another replica moved a shared track after this record's reaction read it, and the
+        reaction is long over (held through a store failure): write its reaction without the
+        shared tracks instead, the verdict kept. Written over, the other replica's move would be
+        undone (an IdP's open incident closed, its resolve never sent); and what the shared
+        move did to the hub's own tracks (its page resolved as covered by the IdP's incident)
+        must go with it. The next reaction that reads them moves the shared tracks again."""
+        if self.unshared is not None:
+            moved, events = self.unshared()
+        else:
+            keys = set(self.expect or {})
+            moved = {k: t for k, t in self.moved.items() if k not in keys}
+            events = [
+                e.event
+                for e in self.events
+                if e.dedup_key not in keys and f"held:{e.dedup_key}" not in keys
+            ]
+        # What memory already sent (a lone monitor on SQLite) is written as it was, over what
+        # the other replica left: the store must know of a page PagerDuty has, or no resolve
+        # would ever follow it.
+        sent = [e for e in self.events if e.delivered]
+        sent_keys = {e.dedup_key for e in sent}
+        sent_pairs = {(e.dedup_key, e.event.get("event_action")) for e in sent}
+        kept = {k: t for k, t in self.moved.items() if k.removeprefix("held:") in sent_keys}
+        self.moved = {**moved, **kept}
+        self.events = sent + [
+            HeldEvent(e, self.now, next_attempt_at=self.now)
+            for e in events
+            if (e.get("dedup_key"), e.get("event_action")) not in sent_pairs
         ]
-        self.expect = None
+        self.expect, self.unshared = None, None
 
 
 @dataclass
@@ -116,11 +137,16 @@ class Journal:
         now_iso: str,
         hub: str | None = None,
         expect: dict[str, str | None] | None = None,
+        compare: bool = True,
+        unshared: Callable[[], tuple[dict[str, Track], list[dict[str, Any]]]] | None = None,
+        try_now: bool = True,
     ) -> None:
         """Write now, or hold (in order: nothing overtakes what is already held). The database
         work runs in a thread, off the event loop. LeaseLost propagates: the caller must stop.
-        TrackConflict (only with `expect`, only when nothing was held): nothing was written or
-        held; react again."""
+        TrackConflict (only with `expect` and `compare`, only when nothing was held): nothing
+        was written or held; react again. `compare`: compare now (a record held is compared
+        whenever it is written); `unshared`: HeldRecord.unshared; `try_now`: False to hold it
+        without asking the store (it has just refused)."""
         record = HeldRecord(
             result_json,
             dict(moved),
@@ -129,9 +155,12 @@ class Journal:
             now_iso,
             hub,
             expect if not self.held else None,
+            compare,
+            unshared,
         )
         self.held.append(record)
-        await self.flush()
+        if try_now:
+            await self.flush(own=record)
 
     def fences(self, hub: str | None) -> list[Fence]:
         fences = [f for f in [self.fence()] if f is not None]
@@ -148,8 +177,9 @@ class Journal:
             fences.append(f)
         return fences
 
-    async def flush(self) -> bool:
-        """Write what is held, oldest first; True when nothing is held any more."""
+    async def flush(self, own: HeldRecord | None = None) -> bool:
+        """Write what is held, oldest first; True when nothing is held any more. `own`: the
+        record its caller just made, whose TrackConflict is the caller's to react to."""
         async with self._writing:
             while self.held:
                 record = self.held[0]
@@ -158,24 +188,25 @@ class Journal:
                 try:
                     # Shielded: a probe cancelled meanwhile (its hub handed to another replica)
                     # leaves the write, which its thread finishes anyway, to finish its books.
-                    await asyncio.shield(self._write(record))
+                    compare = record.compare or record is not own
+                    await asyncio.shield(self._write(record, compare))
                 except TrackConflict as conflict:
-                    if record.failed:  # nobody is left to react again: write the rest
-                        log.info(
-                            "a shared track moved while this record was held; writing it "
-                            "without its shared tracks",
-                            key=str(conflict),
-                        )
-                        record.without_shared()
-                        continue
-                    self._done(record)
-                    raise
+                    if record is own:
+                        self._done(record)
+                        raise
+                    # Held: its reaction is long over, nobody reacts again. Write the rest.
+                    log.info(
+                        "a shared track moved while this record was held; writing it without "
+                        "the shared tracks",
+                        key=str(conflict),
+                    )
+                    record.without_shared()
+                    continue
                 except LeaseLost as lost:
                     if lost.hub is not None:  # another replica has the hub: drop what was its
                         self.held = [r for r in self.held if r.hub != lost.hub]
                     raise
                 except (SQLAlchemyError, OSError) as err:
-                    record.failed = True
                     self._failed(err)
                     return False
                 if self.failing_since is not None and not self.held:
@@ -186,7 +217,7 @@ class Journal:
                     self.failing_since, self.last_error = None, None
         return True
 
-    async def _write(self, record: HeldRecord) -> None:
+    async def _write(self, record: HeldRecord, compare: bool) -> None:
         waiting = [e for e in record.events if not e.delivered]
         record.writing = True
         for e in waiting:
@@ -200,7 +231,7 @@ class Journal:
                 record.now,
                 record.now_iso,
                 self.fences(record.hub),
-                record.expect,
+                record.expect if compare else None,
             )
         finally:
             record.writing = False

@@ -356,6 +356,7 @@ class Pipeline:
     # memory is the store's, and may stand in for a read the store cannot answer.
     alone: Callable[[], bool] = lambda: True
     _short_of_locations: bool = False
+    _store_refused: bool = False  # this reaction's write of what was held failed
     _one_at_a_time: asyncio.Lock = field(default_factory=asyncio.Lock)
     # What fleet() takes from the config alone, for the config it was read from.
     _from_config: tuple[object, dict[str, str], dict[str, list[WeeklyWindow]], float] | None = None
@@ -538,14 +539,19 @@ class Pipeline:
         than memory's then)."""
         await self._refresh_quorum(hub)
         # What is held goes first (the store may be back): the read is then the store's latest.
-        try:
-            if self.journal.held and not await self.journal.flush():
+        self._store_refused = False
+        while self.journal.held:
+            try:
+                if await self.journal.flush():
+                    break
+                # Refused (not merely busy with a record): the write waits for the next try.
+                self._store_refused = not self.journal.writable
                 return None
-        except LeaseLost as lost:
-            if lost.hub == hub:
-                raise
-            # Another hub's lease, whose held records went with it: the lease round says so.
-            return None
+            except LeaseLost as lost:
+                if lost.hub is None or lost.hub == hub:
+                    raise
+                # Another hub's lease, its held records gone with it (the lease round says so):
+                # the rest are written.
         prefixes = [p for key in SHARED_PREFIXES for p in (key, "held:" + key)]
         store = self.journal.store
         try:
@@ -582,24 +588,35 @@ class Pipeline:
             secret_expires={hub: self.secret_expires(hub)},
             fleet=self.fleet(now),
         )
+        paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
+
+        def reaction(shared: bool, tracks: Mapping[str, Track]) -> Reaction:
+            if fact is None:
+                return {}, []
+            moved, actions = react(fact, tracks, ctx, shared)
+            if not shared:  # nor a page held back by a shared incident released from memory
+                moved = {k: t for k, t in moved.items() if not is_shared(k)}
+                actions = [a for a in actions if not is_shared(a.dedup_key)]
+            return moved, actions
+
+        def events_of(actions: list[Action]) -> list[dict[str, Any]]:
+            return [s.redactor.data(self._event(a, hub, result)) for a in actions] if paging else []
+
         # The shared tracks could not be read (the store failing, or writes held): memory's copy
         # may be older than another replica's move, and writing it would undo that move (an
-        # IdP's open incident closed, its resolve never sent). They move at the next reaction
-        # that can read them; the hub's own tracks move now.
-        shared = read is not None or self.alone()
-        moved, actions = react(fact, self.tracks, ctx, shared) if fact is not None else ({}, [])
-        if not shared:  # and no page held back by a shared incident released from memory
-            moved = {k: t for k, t in moved.items() if not is_shared(k)}
-            actions = [a for a in actions if not is_shared(a.dedup_key)]
+        # IdP's open incident closed, its resolve never sent). The hub's own tracks move; the
+        # shared ones miss this fact (the next facts move them).
+        moved, actions = reaction(read is not None or self.alone(), self.tracks)
         if isinstance(fact, ProbeFact):
             self._say_held_by_quorum(hub, fact, moved, ctx.fleet)
-        paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
-        events = [s.redactor.data(self._event(a, hub, result)) for a in actions] if paging else []
-        expect = (
-            {k: read.get(k) for k in moved if is_shared(k)}
-            if read is not None and compare
-            else None
-        )
+        expect = {k: read.get(k) for k in moved if is_shared(k)} if read is not None else None
+        then = dict(self.tracks) if expect else {}
+
+        def unshared() -> tuple[dict[str, Track], list[dict[str, Any]]]:
+            m, a = reaction(False, then)
+            return m, events_of(a)
+
+        events = events_of(actions)
         await self.journal.write(
             s.redactor.data(result.to_json()) if result is not None else None,
             moved,
@@ -608,6 +625,9 @@ class Pipeline:
             now_iso,
             hub,
             expect,
+            compare=compare,
+            unshared=unshared if expect else None,
+            try_now=not self._store_refused,
         )
         self.tracks.update(moved)
         self.metrics.incidents_open.set(

@@ -116,7 +116,9 @@ class Monitor:
             wake_outbox=self.outbox.wake,
             clock=clock,
             replica=lambda: self.hubs.name,
-            alone=self.hubs.pages_from_memory,
+            # No other replica alive at the last look: none can move the shared tracks (a new
+            # one takes no hub while this one's leases run).
+            alone=lambda: self.hubs.replicas <= 1,
         )
         self.checks = Checks(
             settings=lambda: self.settings,
