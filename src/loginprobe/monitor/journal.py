@@ -6,8 +6,8 @@ silenced: the record waits here, in order, its events go out from memory (the ou
 `due()`), and the whole record is written when the store recovers, without the events that were
 delivered meanwhile, so nothing is sent twice. /healthz says the store is failing from the first
 failed write. A held record that moved a shared track (one other replicas move too) is written
-as it is only if no other replica has moved that track since its reaction read it; else its
-reaction without the shared tracks is (`HeldRecord.without_shared`).
+as it is only if no other replica has moved that track since its reaction read it; else it is
+written without its shared tracks (`HeldRecord.without_shared`).
 """
 
 from __future__ import annotations
@@ -57,42 +57,26 @@ class HeldRecord:
     # no other replica moved them meanwhile.
     expect: dict[str, str | None] | None = None
     compare: bool = True  # at its first try (a caller's last conflict retry writes blind)
-    # The reaction without the shared tracks: (moved, events), to write instead once another
-    # replica has moved one of them (see `without_shared`).
-    unshared: Callable[[], tuple[dict[str, Track], list[dict[str, Any]]]] | None = None
     writing: bool = False  # the store is taking it (in a thread that runs to its end)
 
     def without_shared(self) -> None:
         """Another replica moved a shared track after this record's reaction read it, and the
-        reaction is long over (held through a store failure): write its reaction without the
-        shared tracks instead, the verdict kept. Written over, the other replica's move would be
-        undone (an IdP's open incident closed, its resolve never sent); and what the shared
-        move did to the hub's own tracks (its page resolved as covered by the IdP's incident)
-        must go with it. The next reaction that reads them moves the shared tracks again."""
-        if self.unshared is not None:
-            moved, events = self.unshared()
-        else:
-            keys = set(self.expect or {})
-            moved = {k: t for k, t in self.moved.items() if k not in keys}
-            events = [
-                e.event
-                for e in self.events
-                if e.dedup_key not in keys and f"held:{e.dedup_key}" not in keys
-            ]
+        reaction is long over (held through a store failure): drop the record's moves of the
+        shared tracks and their events, and write the rest (the verdict, the hub's own tracks,
+        as memory has them too). Written over, the other replica's move would be undone: an
+        IdP's open incident closed, its resolve never sent. The next reaction that reads them
+        moves the shared tracks again; a hub's page the dropped move held back is released by
+        the hub's next failing probe if nothing covers it then."""
         # What memory already sent (a lone monitor on SQLite) is written as it was, over what
         # the other replica left: the store must know of a page PagerDuty has, or no resolve
         # would ever follow it.
-        sent = [e for e in self.events if e.delivered]
-        sent_keys = {e.dedup_key for e in sent}
-        sent_pairs = {(e.dedup_key, e.event.get("event_action")) for e in sent}
-        kept = {k: t for k, t in self.moved.items() if k.removeprefix("held:") in sent_keys}
-        self.moved = {**moved, **kept}
-        self.events = sent + [
-            HeldEvent(e, self.now, next_attempt_at=self.now)
-            for e in events
-            if (e.get("dedup_key"), e.get("event_action")) not in sent_pairs
+        sent = {e.dedup_key for e in self.events if e.delivered}
+        keys = {k for k in self.expect or {} if k.removeprefix("held:") not in sent}
+        self.moved = {k: t for k, t in self.moved.items() if k not in keys}
+        self.events = [
+            e for e in self.events if e.dedup_key not in keys and f"held:{e.dedup_key}" not in keys
         ]
-        self.expect, self.unshared = None, None
+        self.expect = None
 
 
 @dataclass
@@ -138,15 +122,14 @@ class Journal:
         hub: str | None = None,
         expect: dict[str, str | None] | None = None,
         compare: bool = True,
-        unshared: Callable[[], tuple[dict[str, Track], list[dict[str, Any]]]] | None = None,
         try_now: bool = True,
     ) -> None:
         """Write now, or hold (in order: nothing overtakes what is already held). The database
         work runs in a thread, off the event loop. LeaseLost propagates: the caller must stop.
         TrackConflict (only with `expect` and `compare`, only when nothing was held): nothing
         was written or held; react again. `compare`: compare now (a record held is compared
-        whenever it is written); `unshared`: HeldRecord.unshared; `try_now`: False to hold it
-        without asking the store (it has just refused)."""
+        whenever it is written); `try_now`: False to hold it without asking the store (it has
+        just refused)."""
         record = HeldRecord(
             result_json,
             dict(moved),
@@ -156,7 +139,6 @@ class Journal:
             hub,
             expect if not self.held else None,
             compare,
-            unshared,
         )
         self.held.append(record)
         if try_now:

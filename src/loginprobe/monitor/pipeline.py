@@ -588,35 +588,20 @@ class Pipeline:
             secret_expires={hub: self.secret_expires(hub)},
             fleet=self.fleet(now),
         )
-        paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
-
-        def reaction(shared: bool, tracks: Mapping[str, Track]) -> Reaction:
-            if fact is None:
-                return {}, []
-            moved, actions = react(fact, tracks, ctx, shared)
-            if not shared:  # nor a page held back by a shared incident released from memory
-                moved = {k: t for k, t in moved.items() if not is_shared(k)}
-                actions = [a for a in actions if not is_shared(a.dedup_key)]
-            return moved, actions
-
-        def events_of(actions: list[Action]) -> list[dict[str, Any]]:
-            return [s.redactor.data(self._event(a, hub, result)) for a in actions] if paging else []
-
         # The shared tracks could not be read (the store failing, or writes held): memory's copy
         # may be older than another replica's move, and writing it would undo that move (an
         # IdP's open incident closed, its resolve never sent). The hub's own tracks move; the
         # shared ones miss this fact (the next facts move them).
-        moved, actions = reaction(read is not None or self.alone(), self.tracks)
+        shared = read is not None or self.alone()
+        moved, actions = react(fact, self.tracks, ctx, shared) if fact is not None else ({}, [])
+        if not shared:  # nor a page held back by a shared incident released from memory
+            moved = {k: t for k, t in moved.items() if not is_shared(k)}
+            actions = [a for a in actions if not is_shared(a.dedup_key)]
         if isinstance(fact, ProbeFact):
             self._say_held_by_quorum(hub, fact, moved, ctx.fleet)
+        paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
+        events = [s.redactor.data(self._event(a, hub, result)) for a in actions] if paging else []
         expect = {k: read.get(k) for k in moved if is_shared(k)} if read is not None else None
-        then = dict(self.tracks) if expect else {}
-
-        def unshared() -> tuple[dict[str, Track], list[dict[str, Any]]]:
-            m, a = reaction(False, then)
-            return m, events_of(a)
-
-        events = events_of(actions)
         await self.journal.write(
             s.redactor.data(result.to_json()) if result is not None else None,
             moved,
@@ -626,7 +611,6 @@ class Pipeline:
             hub,
             expect,
             compare=compare,
-            unshared=unshared if expect else None,
             try_now=not self._store_refused,
         )
         self.tracks.update(moved)
