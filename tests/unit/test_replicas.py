@@ -558,3 +558,26 @@ def test_a_blind_last_retry_held_by_a_store_failure_compares_when_written_later(
     assert mine.tracks()[key] == Track(failures=5, open_key=key)
     mine.close()
     theirs.close()
+
+
+def test_a_held_verdict_of_a_hub_whose_lease_went_meanwhile_does_not_stop_another_hubs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """x's verdict is held while the store is away, and x's lease goes to another replica
+    meanwhile: the next reaction, a's, drops x's record (not this replica's to write any more)
+    and goes on."""
+    (p,) = _group_replicas(tmp_path, monkeypatch, 1)
+    store, clock = p.journal.store, Clock()
+    leases = HubLeases(store, 30.0, "r1", clock=clock)
+    assert sorted(leases.tick(["a", "b"]).gained) == ["a", "b"]
+    p.journal.hub_fence = leases.fence
+    monkeypatch.setattr(store, "record", _fail)
+    asyncio.run(p.on_probe(verdict_result("b", Code.HUB_ERROR)))
+    assert [r.hub for r in p.journal.held] == ["b"]
+    monkeypatch.undo()
+    leases.fences = {"a": leases.fences["a"]}  # b's lease ran out
+    asyncio.run(p.on_probe(verdict_result("a", Code.OK)))
+    assert p.journal.held == []
+    assert [h["code"] for h in store.history("a")] == ["ok"]
+    assert store.history("b") == []
+    store.close()

@@ -352,8 +352,8 @@ class Pipeline:
     sightings: dict[str, list[Sighting]] = field(default_factory=dict)
     locations: frozenset[str] = frozenset()
     replica: Callable[[], str] = lambda: ""
-    # No other replica can move the shared tracks (a lone monitor on SQLite): its copy in
-    # memory is the store's, and may stand in for a read the store cannot answer.
+    # No other replica can move the shared tracks (none other alive, on either database): its
+    # copy in memory is the store's, and may stand in for a read the store cannot answer.
     alone: Callable[[], bool] = lambda: True
     _short_of_locations: bool = False
     _store_refused: bool = False  # this reaction's write of what was held failed
