@@ -23,7 +23,6 @@ from loginprobe.monitor.pipeline import (
 )
 from loginprobe.monitor.settings import Settings
 from loginprobe.monitor.tracks.expiry import tls_notice
-from loginprobe.monitor.tracks.login import login_key
 from loginprobe.monitor.tracks.prober import PROBER_KEY, prober_key
 from loginprobe.monitor.tracks.track import Thresholds, Track
 from loginprobe.store import Store
@@ -173,18 +172,3 @@ def test_the_fleet_follows_a_reloaded_config(pipeline: Pipeline, tmp_path: Path)
     pipeline.settings = lambda: reloaded
     after = pipeline.fleet(time.time())
     assert after.hosts == {"a": "a.example.org", "b": "b.example.org"}
-
-
-def test_a_page_due_while_the_shared_incidents_cannot_be_read_waits_for_a_probe_that_can_tell() -> (
-    None
-):
-    """A replica that cannot read the shared tracks does not know whether an IdP's or the
-    network's incident covers the hub: the page waits for the hub's next failing probe."""
-    tracks, _ = feed([probe("a", Code.HUB_ERROR)])
-    moved, actions = react(probe("a", Code.HUB_ERROR), tracks, CTX, shared=False)
-    assert actions == []
-    assert moved[f"held:{login_key('a')}"].open_key == login_key("a")
-    tracks.update(moved)
-    tracks, actions = feed([probe("a", Code.HUB_ERROR)], tracks)
-    assert actions == [f"trigger {login_key('a')}"]
-    assert not tracks[f"held:{login_key('a')}"].is_open

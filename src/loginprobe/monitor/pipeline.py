@@ -301,8 +301,7 @@ TRACKS: tuple[TrackKind, ...] = (
 def react(fact: Fact, tracks: Mapping[str, Track], ctx: Context, shared: bool = True) -> Reaction:
     """Every track's reaction to one fact (pure): the tracks it moved and the actions, less what
     a shared incident or a silence holds back (shared.py). `shared`: the tracks many hubs share
-    move too (not when their copy here may be out of date: then a hub's new page is held back
-    until its next failing probe, which can tell whether they cover it)."""
+    move too (not when their copy here may be out of date)."""
     moved: dict[str, Track] = {}
     actions: list[Action] = []
     for kind in TRACKS if shared else tuple(k for k in TRACKS if not isinstance(k, SHARED_KINDS)):
@@ -324,7 +323,6 @@ def react(fact: Fact, tracks: Mapping[str, Track], ctx: Context, shared: bool = 
         confirm=1
         if isinstance(fact, ProbeFact) and fact.confirmed
         else ctx.thresholds.failures_to_alert,
-        unread=not shared,
     )
     moved.update(held)
     return moved, actions

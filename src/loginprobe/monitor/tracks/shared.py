@@ -416,17 +416,11 @@ def hold(
     fleet: Fleet,
     started: str | None = None,
     confirm: int = 1,
-    unread: bool = False,
 ) -> tuple[dict[str, Track], list[Action]]:
     """Hold back what is covered, drop resolves of held pages, release held pages nothing covers
     any more (`hub`'s, if it still fails, by a probe begun after what covered them resolved).
     `tracks`: every track, as moved by this fact; `started`: when its probe began; `confirm`:
-    failures_to_alert, for a new cause after a shared incident's (unconfirmed_new_cause);
-    `unread`: the shared incidents could not be read (the store away, other replicas moving
-    them), so whether they cover `hub` is unknown: its new page is held back, and released by
-    its next failing probe that can tell (where replicas share the store, no page goes out
-    while it is away anyway; one page per hub after it would be a storm when the prober's own
-    network was what failed)."""
+    failures_to_alert, for a new cause after a shared incident's (unconfirmed_new_cause)."""
     moved: dict[str, Track] = {}
     out: list[Action] = []
     acted: set[str] = set()
@@ -458,8 +452,6 @@ def hold(
             why = "a probe begun before its IdP's (or the network's) incident resolved"
         if why is None and _new_cause(a, hub, view(), fleet, now, confirm):
             why = "a new cause after a shared incident, not yet confirmed"
-        if why is None and unread and a.kind == "trigger" and hub and _hub_of(a.dedup_key, hub):
-            why = "the shared incidents could not be read"
         if why is None:
             if is_held(view(), a.dedup_key):  # the page goes out now: no longer held
                 moved[held_key(a.dedup_key)] = Track()
@@ -468,7 +460,7 @@ def hold(
         was = view().get(held_key(a.dedup_key))
         since = was.opened_at if was is not None and was.open_key else now
         moved[held_key(a.dedup_key)] = Track(opened_at=since, open_key=a.dedup_key)
-    if hub is not None and verdict is not None and not verdict.ok and not stale and not unread:
+    if hub is not None and verdict is not None and not verdict.ok and not stale:
         for key in (login_key(hub), login_key(hub) + "/warning", group_key_of(hub, fleet)):
             if key is None or key in acted or not is_held(view(), key):
                 continue
