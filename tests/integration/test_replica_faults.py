@@ -227,9 +227,11 @@ def test_postgresql_restarted_mid_incident_pages_once_resolves_and_loses_no_prob
     # memory), and never longer than DOWN_AT_MOST_S: if no probe finished by then, it comes
     # back and goes down again once both replicas have written since.
     for attempt in range(1, 5):
-        at_halt = _probed(replicas)
         down = time.monotonic()
         pair.server.halt()
+        # Counted once the server is gone: a probe written while it was stopping (0.3 s once)
+        # was never held in memory, and must not stand for one that was.
+        at_halt = _probed(replicas)
         probed = [at_halt]  # the last count read
         try:
 
