@@ -301,7 +301,8 @@ TRACKS: tuple[TrackKind, ...] = (
 def react(fact: Fact, tracks: Mapping[str, Track], ctx: Context, shared: bool = True) -> Reaction:
     """Every track's reaction to one fact (pure): the tracks it moved and the actions, less what
     a shared incident or a silence holds back (shared.py). `shared`: the tracks many hubs share
-    move too (not when their copy here may be out of date)."""
+    move too (not when their copy here may be out of date: then neither they nor a page they held
+    back move)."""
     moved: dict[str, Track] = {}
     actions: list[Action] = []
     for kind in TRACKS if shared else tuple(k for k in TRACKS if not isinstance(k, SHARED_KINDS)):
@@ -325,6 +326,9 @@ def react(fact: Fact, tracks: Mapping[str, Track], ctx: Context, shared: bool = 
         else ctx.thresholds.failures_to_alert,
     )
     moved.update(held)
+    if not shared:
+        moved = {k: t for k, t in moved.items() if not is_shared(k)}
+        actions = [a for a in actions if not is_shared(a.dedup_key)]
     return moved, actions
 
 
@@ -594,9 +598,6 @@ class Pipeline:
         # shared ones miss this fact (the next facts move them).
         shared = read is not None or self.alone()
         moved, actions = react(fact, self.tracks, ctx, shared) if fact is not None else ({}, [])
-        if not shared:  # nor a page held back by a shared incident released from memory
-            moved = {k: t for k, t in moved.items() if not is_shared(k)}
-            actions = [a for a in actions if not is_shared(a.dedup_key)]
         if isinstance(fact, ProbeFact):
             self._say_held_by_quorum(hub, fact, moved, ctx.fleet)
         paging = s.routing_key is not None and s.loaded.config.pagerduty is not None
